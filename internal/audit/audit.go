@@ -1,0 +1,156 @@
+// Package audit writes the record of every judged call. The decision record
+// must be durable before the call is forwarded; the outcome is appended after.
+// Sinks are plug-ins behind the Sink interface, chosen by name in config.
+package audit
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/toolgate/toolgate/internal/call"
+)
+
+// Record is the decision record of one call.
+type Record struct {
+	Type       string    `json:"type"` // "decision"
+	DecisionID string    `json:"decision_id"`
+	Time       time.Time `json:"time"`
+	// ActorType is human | agent | sub-agent.
+	ActorType string `json:"actor_type"`
+	Principal struct {
+		Kind   string   `json:"kind"`
+		ID     string   `json:"id"`
+		Groups []string `json:"groups,omitempty"`
+	} `json:"principal"`
+	OnBehalfOf string          `json:"on_behalf_of,omitempty"`
+	Chain      []string        `json:"chain,omitempty"`
+	TaskID     string          `json:"task_id,omitempty"`
+	Purpose    string          `json:"purpose,omitempty"`
+	Server     string          `json:"server"`
+	Tool       string          `json:"tool"`
+	Arguments  json.RawMessage `json:"arguments,omitempty"`
+
+	Effect        call.Effect       `json:"effect"`
+	Stage         string            `json:"stage"`
+	Layer         string            `json:"layer,omitempty"`
+	Policies      []string          `json:"policies"`
+	Reasons       []call.Reason     `json:"reasons,omitempty"`
+	Diagnostics   []call.Diagnostic `json:"diagnostics,omitempty"`
+	PolicyVersion string            `json:"policy_version,omitempty"`
+	CredentialID  string            `json:"credential_id,omitempty"`
+}
+
+// OutcomeRecord is appended after a forwarded call ends.
+type OutcomeRecord struct {
+	Type         string             `json:"type"` // "outcome"
+	DecisionID   string             `json:"decision_id"`
+	Time         time.Time          `json:"time"`
+	Status       call.OutcomeStatus `json:"status"`
+	ResultSHA256 string             `json:"result_sha256,omitempty"`
+	DurationMS   float64            `json:"duration_ms"`
+	Error        string             `json:"error,omitempty"`
+}
+
+// NewRecord builds the decision record of a judged call.
+func NewRecord(c *call.Call, d *call.Decision, cred *call.Credential) *Record {
+	r := &Record{
+		Type:          "decision",
+		DecisionID:    d.ID,
+		Time:          c.Time.UTC(),
+		ActorType:     c.ActorType(),
+		OnBehalfOf:    c.Principal.Owner,
+		Chain:         c.Chain,
+		Server:        c.Server.Name,
+		Tool:          c.Tool.Name,
+		Effect:        d.Effect,
+		Stage:         d.Stage,
+		Layer:         d.Layer,
+		Policies:      d.Policies,
+		Reasons:       d.Reasons,
+		Diagnostics:   d.Diagnostics,
+		PolicyVersion: d.PolicyVersion,
+	}
+	r.Principal.Kind = string(c.Principal.Kind)
+	r.Principal.ID = c.Principal.ID
+	r.Principal.Groups = c.Principal.Groups
+	if c.Task != nil {
+		r.TaskID, r.Purpose = c.Task.ID, c.Task.Purpose
+	}
+	if json.Valid(c.Input) {
+		r.Arguments = c.Input
+	}
+	if cred != nil {
+		r.CredentialID = cred.ID
+	}
+	return r
+}
+
+// Sink stores audit records.
+type Sink interface {
+	// WriteDecision returns only once the record is durable. An error means
+	// the call must not run.
+	WriteDecision(ctx context.Context, r *Record) error
+	// WriteOutcome appends the outcome of a forwarded call.
+	WriteOutcome(ctx context.Context, o *OutcomeRecord) error
+	Close() error
+}
+
+// Config selects and configures the sink.
+type Config struct {
+	// Sink is the registered sink name: "jsonl" (default) or "none".
+	Sink string `yaml:"sink"`
+	// Path is the file of the jsonl sink: a path, or "-" for stderr.
+	// Default: audit.jsonl in the data directory.
+	Path string `yaml:"path"`
+}
+
+// Factory builds a sink from its config; dataDir is the resolved data
+// directory.
+type Factory func(cfg Config, dataDir string) (Sink, error)
+
+var (
+	regMu     sync.RWMutex
+	factories = map[string]Factory{}
+)
+
+// Register makes a sink available by name. It panics on a duplicate name,
+// which is a programming error.
+func Register(name string, f Factory) {
+	regMu.Lock()
+	defer regMu.Unlock()
+	if _, dup := factories[name]; dup {
+		panic("audit: sink registered twice: " + name)
+	}
+	factories[name] = f
+}
+
+// Names lists the registered sinks.
+func Names() []string {
+	regMu.RLock()
+	defer regMu.RUnlock()
+	out := make([]string, 0, len(factories))
+	for n := range factories {
+		out = append(out, n)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Open builds the configured sink.
+func Open(cfg Config, dataDir string) (Sink, error) {
+	name := cfg.Sink
+	if name == "" {
+		name = "jsonl"
+	}
+	regMu.RLock()
+	f, ok := factories[name]
+	regMu.RUnlock()
+	if !ok {
+		return nil, fmt.Errorf("audit: unknown sink %q (known: %v)", name, Names())
+	}
+	return f(cfg, dataDir)
+}

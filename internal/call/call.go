@@ -1,0 +1,145 @@
+// Package call holds the domain types every stage of toolgate shares: the tool
+// call being judged and the decision about it. It depends on nothing else in
+// toolgate so that every package can import it.
+package call
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// PrincipalKind tells a workload from a person. It decides the Cedar entity
+// type of the principal (Agent or User), so it is part of the policy contract.
+type PrincipalKind string
+
+const (
+	KindAgent PrincipalKind = "agent"
+	KindUser  PrincipalKind = "user"
+)
+
+// Principal is who makes the call.
+type Principal struct {
+	Kind PrincipalKind
+	ID   string
+	// Groups become Group parents of the principal entity.
+	Groups []string
+	// Owner is the human an agent acts for, when known.
+	Owner string
+	// Claims are the remaining identity attributes (token claims, AuthZEN
+	// subject properties). They become entity tags, so policies read them
+	// with principal.getTag("…").
+	Claims map[string]any
+}
+
+// Annotations are the MCP tool annotations toolgate trusts for a tool: either
+// pinned from the upstream's first tools/list or set by the operator. A nil
+// field means "not stated", which takes the MCP default.
+type Annotations struct {
+	ReadOnly    *bool `json:"readOnlyHint,omitempty" yaml:"read_only,omitempty"`
+	Destructive *bool `json:"destructiveHint,omitempty" yaml:"destructive,omitempty"`
+	Idempotent  *bool `json:"idempotentHint,omitempty" yaml:"idempotent,omitempty"`
+	OpenWorld   *bool `json:"openWorldHint,omitempty" yaml:"open_world,omitempty"`
+}
+
+// Merge returns a with every field that o states replaced by o's value.
+func (a Annotations) Merge(o Annotations) Annotations {
+	if o.ReadOnly != nil {
+		a.ReadOnly = o.ReadOnly
+	}
+	if o.Destructive != nil {
+		a.Destructive = o.Destructive
+	}
+	if o.Idempotent != nil {
+		a.Idempotent = o.Idempotent
+	}
+	if o.OpenWorld != nil {
+		a.OpenWorld = o.OpenWorld
+	}
+	return a
+}
+
+// IsReadOnly follows the MCP default: a tool is read-only only if it says so.
+func (a Annotations) IsReadOnly() bool { return a.ReadOnly != nil && *a.ReadOnly }
+
+// IsDestructive follows the MCP default: a tool that is not read-only is
+// destructive unless it says it is not.
+func (a Annotations) IsDestructive() bool {
+	return !a.IsReadOnly() && (a.Destructive == nil || *a.Destructive)
+}
+
+// IsOpenWorld follows the MCP default: open world unless the tool says not.
+func (a Annotations) IsOpenWorld() bool { return a.OpenWorld == nil || *a.OpenWorld }
+
+// Server describes the upstream that serves a tool.
+type Server struct {
+	Name string
+	// Trust is "trusted" or "untrusted".
+	Trust  string
+	Labels []string
+}
+
+// Tool describes the tool being called.
+type Tool struct {
+	Name        string
+	Annotations Annotations
+	// Labels add the action to more action groups (Action::"<label>").
+	Labels []string
+	// InputSchema is the tool's JSON Schema, when known; numbers in the
+	// arguments convert by it.
+	InputSchema json.RawMessage
+}
+
+// Task is the task a call serves.
+type Task struct {
+	ID      string
+	Purpose string
+	// Depth is the number of delegation hops below the task's first agent.
+	Depth int
+}
+
+// Flow is what the task has seen so far (history stage).
+type Flow struct {
+	Untrusted bool
+	Private   bool
+	// Tainted names the arguments whose values came from untrusted output.
+	Tainted []string
+}
+
+// Call is one tool call under judgement.
+type Call struct {
+	// ID is the decision id; the pipeline assigns it.
+	ID   string
+	Time time.Time
+
+	Principal Principal
+	// Chain is the delegation chain, outermost (current) actor first.
+	Chain []string
+	// Task is nil when the call serves no task.
+	Task *Task
+	// TaskToken is the raw task token the caller presented, if any.
+	TaskToken string
+
+	Server Server
+	Tool   Tool
+	// Input is the tool arguments as the caller sent them (a JSON object).
+	Input json.RawMessage
+
+	// Facts are classifier results keyed by classifier name (facts stage).
+	Facts map[string]any
+	Flow  Flow
+}
+
+// Action is the name of the Cedar action for the call: "<server>/<tool>".
+func (c *Call) Action() string { return c.Server.Name + "/" + c.Tool.Name }
+
+// ActorType tells a human from an agent from a sub-agent, for the audit trail.
+func (c *Call) ActorType() string {
+	switch {
+	case c.Principal.Kind == KindUser:
+		return "human"
+	case len(c.Chain) > 1 || (c.Task != nil && c.Task.Depth > 0):
+		return "sub-agent"
+	default:
+		return "agent"
+	}
+}

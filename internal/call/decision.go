@@ -1,0 +1,147 @@
+package call
+
+import (
+	"strings"
+	"time"
+)
+
+// Effect is the outcome of judging a call.
+type Effect string
+
+const (
+	Allow Effect = "allow"
+	Deny  Effect = "deny"
+	// Ask means a human must approve this exact call before it runs.
+	Ask Effect = "ask"
+)
+
+// rank orders effects from most to least permissive.
+func (e Effect) rank() int {
+	switch e {
+	case Allow:
+		return 0
+	case Ask:
+		return 1
+	default: // Deny and anything unknown: fail closed.
+		return 2
+	}
+}
+
+// Stricter returns the more restrictive of e and o.
+func (e Effect) Stricter(o Effect) Effect {
+	if o.rank() > e.rank() {
+		return o
+	}
+	if e.rank() == 2 {
+		return Deny
+	}
+	return e
+}
+
+// ReasonKind says why a reason is there.
+type ReasonKind string
+
+const (
+	// ReasonForbid: a forbid policy applied.
+	ReasonForbid ReasonKind = "forbid"
+	// ReasonApproval: a forbid with @approval applied; a human may allow the call.
+	ReasonApproval ReasonKind = "approval"
+	// ReasonNoPermit: no permit policy applied (Cedar's default deny).
+	ReasonNoPermit ReasonKind = "no_permit"
+	// ReasonError: something failed and the call is denied (fail closed).
+	ReasonError ReasonKind = "error"
+	// ReasonPermit: a permit policy applied (allowed calls).
+	ReasonPermit ReasonKind = "permit"
+)
+
+// Reason is one cause of a decision, in words an agent (and its user) can read.
+type Reason struct {
+	Kind ReasonKind `json:"kind"`
+	// Policy is the id of the policy behind the reason, if any.
+	Policy string `json:"policy,omitempty"`
+	// Layer is the policy layer the reason comes from ("org", "task", …).
+	Layer   string `json:"layer,omitempty"`
+	Message string `json:"message"`
+	// Code is a stable machine-readable code for errors.
+	Code string `json:"code,omitempty"`
+}
+
+// Diagnostic is operator-facing detail: policy evaluation errors, warnings.
+type Diagnostic struct {
+	Code     string `json:"code"`
+	Message  string `json:"message"`
+	Policy   string `json:"policy,omitempty"`
+	Layer    string `json:"layer,omitempty"`
+	Location string `json:"location,omitempty"`
+}
+
+// Decision is the verdict on one call, with everything that determined it.
+type Decision struct {
+	ID     string `json:"decision_id"`
+	Effect Effect `json:"effect"`
+	// Stage is the pipeline stage that settled the decision.
+	Stage string `json:"stage"`
+	// Layer is the policy layer that decided (the first denying layer, or
+	// the asking ones), when the decide stage settled it.
+	Layer string `json:"layer,omitempty"`
+	// Policies are the ids of the determining policies: the forbids that
+	// applied on deny/ask, the permits that applied on allow.
+	Policies      []string     `json:"policies"`
+	Reasons       []Reason     `json:"reasons"`
+	Diagnostics   []Diagnostic `json:"diagnostics,omitempty"`
+	PolicyVersion string       `json:"policy_version,omitempty"`
+}
+
+// Allowed reports whether the call may run now.
+func (d *Decision) Allowed() bool { return d.Effect == Allow }
+
+// ReasonText joins the reasons into one line for an agent to read.
+func (d *Decision) ReasonText() string {
+	parts := make([]string, 0, len(d.Reasons))
+	for _, r := range d.Reasons {
+		if r.Kind == ReasonPermit {
+			continue
+		}
+		parts = append(parts, r.Message)
+	}
+	return strings.Join(parts, "; ")
+}
+
+// Denied builds a deny decision for a failure outside policy evaluation. It
+// is the one way stages fail closed, so every such deny reads alike.
+func Denied(stage, code, message string) Decision {
+	return Decision{
+		Effect:   Deny,
+		Stage:    stage,
+		Policies: []string{},
+		Reasons:  []Reason{{Kind: ReasonError, Code: code, Message: message}},
+	}
+}
+
+// Credential is a per-call credential minted for an allowed call.
+type Credential struct {
+	// ID is the credential's unique id (a JWT's jti); the audit trail keeps it.
+	ID      string
+	Token   string
+	Expires time.Time
+}
+
+// OutcomeStatus is how a forwarded call ended.
+type OutcomeStatus string
+
+const (
+	OutcomeOK              OutcomeStatus = "ok"
+	OutcomeToolError       OutcomeStatus = "tool_error"
+	OutcomeUpstreamFailure OutcomeStatus = "upstream_failure"
+	OutcomeTimeout         OutcomeStatus = "timeout"
+)
+
+// Outcome is what happened when an allowed call was forwarded.
+type Outcome struct {
+	Status OutcomeStatus
+	// Result is the raw result, for the digest in the audit trail and for
+	// the history stage; it is not stored whole.
+	Result   []byte
+	Duration time.Duration
+	Error    string
+}

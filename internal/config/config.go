@@ -1,0 +1,316 @@
+// Package config reads toolgate's one YAML configuration file. Each part of
+// the file belongs to the package that uses it (policy.Config, audit.Config,
+// …); this package composes them, applies defaults and validates the whole,
+// reporting every problem with its file, line and key path.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+
+	"github.com/toolgate/toolgate/internal/audit"
+	"github.com/toolgate/toolgate/internal/call"
+	"github.com/toolgate/toolgate/internal/cedarjson"
+	"github.com/toolgate/toolgate/internal/policy"
+)
+
+// DefaultListen is where `toolgate serve` listens without configuration:
+// loopback only, so nothing is exposed by accident.
+const DefaultListen = "127.0.0.1:8470"
+
+// Config is the whole configuration file.
+type Config struct {
+	// DataDir holds toolgate's state (audit trail, keys, database).
+	DataDir string        `yaml:"data_dir"`
+	Listen  string        `yaml:"listen"`
+	Log     LogConfig     `yaml:"log"`
+	Policy  policy.Config `yaml:"policy"`
+	Audit   audit.Config  `yaml:"audit"`
+	Limits  LimitsConfig  `yaml:"limits"`
+	// Principal is the identity of calls that arrive unauthenticated on a
+	// local transport (stdio). Without it such calls are denied.
+	Principal *PrincipalConfig `yaml:"principal"`
+	Servers   []ServerConfig   `yaml:"servers"`
+
+	// file is where the config was read from ("" for defaults).
+	file string
+}
+
+// LogConfig controls structured logs (on stderr).
+type LogConfig struct {
+	Level  string `yaml:"level"`  // debug | info | warn | error
+	Format string `yaml:"format"` // text | json
+}
+
+// LimitsConfig bounds the work done on one call's arguments.
+type LimitsConfig struct {
+	InputBytes  int `yaml:"input_bytes"`
+	InputDepth  int `yaml:"input_depth"`
+	InputValues int `yaml:"input_values"`
+}
+
+// PrincipalConfig names a principal.
+type PrincipalConfig struct {
+	Kind   string         `yaml:"kind"` // agent | user
+	ID     string         `yaml:"id"`
+	Groups []string       `yaml:"groups"`
+	Owner  string         `yaml:"owner"`
+	Claims map[string]any `yaml:"claims"`
+}
+
+// ServerConfig describes one upstream tool server.
+type ServerConfig struct {
+	Name string `yaml:"name"`
+	// Command and Args start a stdio server.
+	Command string   `yaml:"command"`
+	Args    []string `yaml:"args"`
+	// URL names a remote Streamable HTTP server.
+	URL string `yaml:"url"`
+	// Trust is "trusted" or "untrusted" (default): Server::"<name>".trust.
+	Trust  string   `yaml:"trust"`
+	Labels []string `yaml:"labels"`
+	// Tools overrides what the server says about its tools.
+	Tools map[string]ToolConfig `yaml:"tools"`
+}
+
+// ToolConfig overrides one tool's annotations and adds labels.
+type ToolConfig struct {
+	Annotations call.Annotations `yaml:"annotations"`
+	// Labels add Action::"<label>" groups to the tool's action.
+	Labels []string `yaml:"labels"`
+}
+
+// Default returns the configuration used when no file is given.
+func Default() *Config {
+	c := &Config{}
+	c.applyDefaults()
+	return c
+}
+
+// File is the path the config was read from, "" for defaults.
+func (c *Config) File() string { return c.file }
+
+// Load reads, defaults and validates a config file.
+func Load(path string) (*Config, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	c, err := Parse(path, b)
+	if err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// Parse reads a config from bytes; name is used in messages.
+func Parse(name string, b []byte) (*Config, error) {
+	c := &Config{file: name}
+	if err := DecodeStrict(name, b, c); err != nil {
+		return nil, err
+	}
+	c.resolvePaths(filepath.Dir(name))
+	c.applyDefaults()
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// resolvePaths makes relative paths in the file relative to the file, so a
+// config means the same whatever directory toolgate starts in.
+func (c *Config) resolvePaths(base string) {
+	abs := func(p string) string {
+		if p == "" || p == "-" || filepath.IsAbs(p) {
+			return p
+		}
+		return filepath.Join(base, p)
+	}
+	c.DataDir = abs(c.DataDir)
+	c.Audit.Path = abs(c.Audit.Path)
+	for i, d := range c.Policy.Dirs {
+		c.Policy.Dirs[i] = abs(d)
+	}
+}
+
+func (c *Config) applyDefaults() {
+	if c.Listen == "" {
+		c.Listen = DefaultListen
+	}
+	if c.Log.Level == "" {
+		c.Log.Level = "info"
+	}
+	if c.Log.Format == "" {
+		c.Log.Format = "text"
+	}
+	if c.Audit.Sink == "" {
+		c.Audit.Sink = "jsonl"
+	}
+	d := cedarjson.DefaultLimits()
+	if c.Limits.InputBytes == 0 {
+		c.Limits.InputBytes = d.MaxBytes
+	}
+	if c.Limits.InputDepth == 0 {
+		c.Limits.InputDepth = d.MaxDepth
+	}
+	if c.Limits.InputValues == 0 {
+		c.Limits.InputValues = d.MaxValues
+	}
+	for i := range c.Servers {
+		if c.Servers[i].Trust == "" {
+			c.Servers[i].Trust = "untrusted"
+		}
+	}
+	if c.Principal != nil && c.Principal.Kind == "" {
+		c.Principal.Kind = string(call.KindAgent)
+	}
+}
+
+// InputLimits converts the limits for the converter.
+func (c *Config) InputLimits() cedarjson.Limits {
+	return cedarjson.Limits{MaxBytes: c.Limits.InputBytes, MaxDepth: c.Limits.InputDepth, MaxValues: c.Limits.InputValues}
+}
+
+// Server returns the named server's config, or nil.
+func (c *Config) Server(name string) *ServerConfig {
+	for i := range c.Servers {
+		if c.Servers[i].Name == name {
+			return &c.Servers[i]
+		}
+	}
+	return nil
+}
+
+var toolName = regexp.MustCompile(`^[A-Za-z0-9_.\-/]{1,128}$`)
+
+// Validate checks the whole config and reports every problem.
+func (c *Config) Validate() error {
+	var errs []string
+	bad := func(path, format string, args ...any) {
+		errs = append(errs, path+": "+fmt.Sprintf(format, args...))
+	}
+	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+		bad("listen", "%q is not host:port", c.Listen)
+	}
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		bad("log.level", "%q is not one of debug, info, warn, error", c.Log.Level)
+	}
+	switch c.Log.Format {
+	case "text", "json":
+	default:
+		bad("log.format", "%q is not one of text, json", c.Log.Format)
+	}
+	if !contains(audit.Names(), c.Audit.Sink) {
+		bad("audit.sink", "unknown sink %q (known: %s)", c.Audit.Sink, strings.Join(audit.Names(), ", "))
+	}
+	if c.Limits.InputBytes < 0 || c.Limits.InputDepth < 0 || c.Limits.InputValues < 0 {
+		bad("limits", "limits must be positive")
+	}
+	if c.Limits.InputDepth > 1000 {
+		bad("limits.input_depth", "%d is more than the maximum of 1000", c.Limits.InputDepth)
+	}
+	if p := c.Principal; p != nil {
+		if p.Kind != string(call.KindAgent) && p.Kind != string(call.KindUser) {
+			bad("principal.kind", "%q is not agent or user", p.Kind)
+		}
+		if p.ID == "" {
+			bad("principal.id", "is required")
+		}
+	}
+	seen := map[string]int{}
+	for i, s := range c.Servers {
+		at := fmt.Sprintf("servers[%d]", i)
+		if err := policy.CheckServerName(s.Name); err != nil {
+			bad(at+".name", "%v", err)
+		} else if j, dup := seen[s.Name]; dup {
+			bad(at+".name", "%q is already the name of servers[%d]", s.Name, j)
+		} else {
+			seen[s.Name] = i
+		}
+		if s.Command != "" && s.URL != "" {
+			bad(at, "has both command and url; a server is either started (command) or remote (url)")
+		}
+		if s.Command == "" && len(s.Args) > 0 {
+			bad(at+".args", "given without a command")
+		}
+		switch s.Trust {
+		case "trusted", "untrusted":
+		default:
+			bad(at+".trust", "%q is not trusted or untrusted", s.Trust)
+		}
+		for j, l := range s.Labels {
+			if err := policy.CheckLabel(l); err != nil {
+				bad(fmt.Sprintf("%s.labels[%d]", at, j), "%v", err)
+			}
+		}
+		names := make([]string, 0, len(s.Tools))
+		for n := range s.Tools {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		for _, n := range names {
+			if !toolName.MatchString(n) {
+				bad(at+".tools", "%q is not a valid tool name", n)
+			}
+			for j, l := range s.Tools[n].Labels {
+				if err := policy.CheckLabel(l); err != nil {
+					bad(fmt.Sprintf("%s.tools.%s.labels[%d]", at, n, j), "%v", err)
+				}
+			}
+		}
+	}
+	if len(errs) > 0 {
+		prefix := c.file
+		if prefix == "" {
+			prefix = "config"
+		}
+		for i := range errs {
+			errs[i] = prefix + ": " + errs[i]
+		}
+		return errors.New(strings.Join(errs, "\n"))
+	}
+	return nil
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// DataDirEnv names the environment variable for the data directory.
+const DataDirEnv = "TOOLGATE_DATA_DIR"
+
+// ResolveDataDir applies the precedence of DESIGN §4: the flag, then
+// TOOLGATE_DATA_DIR, then the config file, then the user's data directory
+// ($XDG_DATA_HOME/toolgate, i.e. ~/.local/share/toolgate).
+func ResolveDataDir(flag string, cfg *Config) (string, error) {
+	if flag != "" {
+		return filepath.Abs(flag)
+	}
+	if env := os.Getenv(DataDirEnv); env != "" {
+		return filepath.Abs(env)
+	}
+	if cfg != nil && cfg.DataDir != "" {
+		return cfg.DataDir, nil
+	}
+	if x := os.Getenv("XDG_DATA_HOME"); x != "" && filepath.IsAbs(x) {
+		return filepath.Join(x, "toolgate"), nil
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return "", fmt.Errorf("no data directory: set --data-dir or %s (%v)", DataDirEnv, err)
+	}
+	return filepath.Join(home, ".local", "share", "toolgate"), nil
+}

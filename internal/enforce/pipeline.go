@@ -1,0 +1,332 @@
+// Package enforce is the enforcement pipeline (DESIGN §2): every front door
+// (stdio proxy, HTTP gateway, AuthZEN API, Go library) judges a tool call by
+// calling Decide or Execute here. The stages run in one order, top to bottom,
+// in this file; each is a small interface implemented in its own package.
+//
+// The pipeline fails closed: an error in any stage denies the call with a
+// reason, and a call is forwarded only after its decision record is durable.
+package enforce
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/toolgate/toolgate/internal/audit"
+	"github.com/toolgate/toolgate/internal/call"
+	"github.com/toolgate/toolgate/internal/cedarjson"
+	"github.com/toolgate/toolgate/internal/policy"
+)
+
+// Stage names, as they appear in decisions and the audit trail.
+const (
+	StageDescribe   = "describe"
+	StageIdentify   = "identify"
+	StageTask       = "task"
+	StageFacts      = "facts"
+	StageHistory    = "history"
+	StageDecide     = "decide"
+	StageApprove    = "approve"
+	StageCredential = "credential"
+	StageAudit      = "audit"
+)
+
+// Catalog fills in what toolgate knows about the call's server and tool
+// (trust, labels, pinned annotations, input schema) and returns the shape
+// that number conversion follows (nil when the schema is unknown).
+type Catalog interface {
+	Describe(ctx context.Context, c *call.Call) (*cedarjson.Shape, error)
+}
+
+// Identifier establishes who makes the call (c.Principal, c.Chain).
+type Identifier interface {
+	Identify(ctx context.Context, c *call.Call) error
+}
+
+// TaskResolver establishes which task the call serves (c.Task) and returns
+// the task's scope and each delegation hop's scope as extra policy layers.
+type TaskResolver interface {
+	ResolveTask(ctx context.Context, c *call.Call) ([]*policy.Set, error)
+}
+
+// FactFinder computes what the arguments mean (c.Facts).
+type FactFinder interface {
+	FindFacts(ctx context.Context, c *call.Call) error
+}
+
+// History supplies what happened before in the task (c.Flow) and learns from
+// each forwarded call's outcome.
+type History interface {
+	Recall(ctx context.Context, c *call.Call) error
+	Observe(ctx context.Context, c *call.Call, o *call.Outcome) error
+}
+
+// Approver settles an "ask": it returns the decision after a human has
+// approved or denied the exact call (or the wait timed out).
+type Approver interface {
+	Await(ctx context.Context, c *call.Call, d call.Decision) (call.Decision, error)
+}
+
+// Minter mints the per-call credential for an allowed call.
+type Minter interface {
+	Mint(ctx context.Context, c *call.Call, d *call.Decision) (*call.Credential, error)
+}
+
+// Policies returns the organisation layer in force.
+type Policies interface {
+	Current() *policy.Set
+}
+
+// Config holds the pipeline's stages. Policies is required; Audit is
+// required for Execute. Every other stage defaults to a pass-through that
+// cannot allow anything the policies do not.
+type Config struct {
+	Catalog  Catalog
+	Identify Identifier
+	Task     TaskResolver
+	Facts    FactFinder
+	History  History
+	Policies Policies
+	Approve  Approver
+	Mint     Minter
+	Audit    audit.Sink
+	Limits   cedarjson.Limits
+	Log      *slog.Logger
+	// Now is the clock (tests).
+	Now func() time.Time
+}
+
+// Pipeline judges calls.
+type Pipeline struct{ cfg Config }
+
+// New checks the config and fills in the pass-through stages.
+func New(cfg Config) (*Pipeline, error) {
+	if cfg.Policies == nil {
+		return nil, errors.New("enforce: no policies")
+	}
+	if cfg.Catalog == nil {
+		cfg.Catalog = noCatalog{}
+	}
+	if cfg.Identify == nil {
+		cfg.Identify = AsGiven{}
+	}
+	if cfg.Task == nil {
+		cfg.Task = NoTasks{}
+	}
+	if cfg.Facts == nil {
+		cfg.Facts = noFacts{}
+	}
+	if cfg.History == nil {
+		cfg.History = noHistory{}
+	}
+	if cfg.Approve == nil {
+		cfg.Approve = NoApprover{}
+	}
+	if cfg.Limits == (cedarjson.Limits{}) {
+		cfg.Limits = cedarjson.DefaultLimits()
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	return &Pipeline{cfg: cfg}, nil
+}
+
+// Decide judges a call without running it (AuthZEN, `toolgate check`). An
+// "ask" is returned as is: the caller enforces it. With an audit sink the
+// decision is recorded, and a failure to record it denies.
+func (p *Pipeline) Decide(ctx context.Context, c *call.Call) call.Decision {
+	d := p.judge(ctx, c)
+	if p.cfg.Audit != nil {
+		if err := p.cfg.Audit.WriteDecision(ctx, audit.NewRecord(c, &d, nil)); err != nil {
+			return p.auditFailed(c, err)
+		}
+	}
+	return d
+}
+
+// Forward sends an allowed call upstream with its per-call credential (nil
+// when no minter is configured) and reports how it ended.
+type Forward func(ctx context.Context, c *call.Call, cred *call.Credential) call.Outcome
+
+// Execute judges a call and, if it is allowed, forwards it: approve → mint →
+// write the decision record (durable) → forward → append the outcome → learn.
+// The returned decision says whether fwd ran: it ran if and only if the
+// effect is allow.
+func (p *Pipeline) Execute(ctx context.Context, c *call.Call, fwd Forward) call.Decision {
+	d := p.judge(ctx, c)
+
+	// 6. approve: an ask becomes allow only through a human's approval.
+	if d.Effect == call.Ask {
+		approved, err := p.cfg.Approve.Await(ctx, c, d)
+		switch {
+		case err != nil:
+			d = deny(c, StageApprove, "approval.failed", "the call needs approval and the approval failed: "+err.Error())
+		case approved.Effect != call.Allow:
+			d = approved
+			d.Effect = call.Deny
+		default:
+			d = approved
+		}
+	}
+
+	// 7. credential: only for allowed calls; failing to mint denies.
+	var cred *call.Credential
+	if d.Effect == call.Allow && p.cfg.Mint != nil {
+		var err error
+		cred, err = p.cfg.Mint.Mint(ctx, c, &d)
+		if err != nil {
+			d = deny(c, StageCredential, "credential.mint_failed", "could not mint the per-call credential: "+err.Error())
+		}
+	}
+
+	// 9a. audit, write-ahead: no durable record, no call.
+	if p.cfg.Audit == nil {
+		return deny(c, StageAudit, "audit.none", "no audit sink is configured, so no call may run")
+	}
+	if err := p.cfg.Audit.WriteDecision(ctx, audit.NewRecord(c, &d, cred)); err != nil {
+		return p.auditFailed(c, err)
+	}
+	if d.Effect != call.Allow {
+		return d
+	}
+
+	// 8. forward & observe.
+	start := p.cfg.Now()
+	out := fwd(ctx, c, cred)
+	if out.Duration == 0 {
+		out.Duration = p.cfg.Now().Sub(start)
+	}
+
+	// 9b. audit, the outcome. The call has happened; a failure here cannot
+	// undo it, so it is logged loudly and the sink's health reports it.
+	rec := &audit.OutcomeRecord{
+		Type: "outcome", DecisionID: d.ID, Time: p.cfg.Now().UTC(), Status: out.Status,
+		DurationMS: float64(out.Duration.Microseconds()) / 1000, Error: out.Error,
+	}
+	if out.Result != nil {
+		sum := sha256.Sum256(out.Result)
+		rec.ResultSHA256 = hex.EncodeToString(sum[:])
+	}
+	if err := p.cfg.Audit.WriteOutcome(ctx, rec); err != nil {
+		p.cfg.Log.Error("audit: could not record the outcome of a forwarded call", "decision_id", d.ID, "error", err)
+	}
+	if err := p.cfg.History.Observe(ctx, c, &out); err != nil {
+		p.cfg.Log.Error("history: could not learn from a call; later calls of this task fail closed", "decision_id", d.ID, "error", err)
+	}
+	return d
+}
+
+// judge runs stages 1–5 and returns the policy decision, or the deny of the
+// first stage that failed.
+func (p *Pipeline) judge(ctx context.Context, c *call.Call) call.Decision {
+	c.ID = newID()
+	if c.Time.IsZero() {
+		c.Time = p.cfg.Now()
+	}
+
+	// 0. describe: server trust and labels, tool annotations and schema.
+	shape, err := p.cfg.Catalog.Describe(ctx, c)
+	if err != nil {
+		return deny(c, StageDescribe, codeOf(err, "call.unknown"), err.Error())
+	}
+	// 1. identify: who calls, for whom, through which chain.
+	if err := p.cfg.Identify.Identify(ctx, c); err != nil {
+		return deny(c, StageIdentify, codeOf(err, "identity.failed"), err.Error())
+	}
+	// 2. task: the task's scope and each delegation hop become layers.
+	layers, err := p.cfg.Task.ResolveTask(ctx, c)
+	if err != nil {
+		return deny(c, StageTask, codeOf(err, "task.failed"), err.Error())
+	}
+	// 3. facts: what the arguments mean.
+	if err := p.cfg.Facts.FindFacts(ctx, c); err != nil {
+		return deny(c, StageFacts, codeOf(err, "facts.failed"), err.Error())
+	}
+	// 4. history: what the task has seen before.
+	if err := p.cfg.History.Recall(ctx, c); err != nil {
+		return deny(c, StageHistory, codeOf(err, "history.failed"), err.Error())
+	}
+	// 5. decide: every layer must allow.
+	org := p.cfg.Policies.Current()
+	if org == nil {
+		return deny(c, StageDecide, policy.CodeNoLayers, "no policies are loaded; every call is denied")
+	}
+	req, err := policy.NewRequest(c, shape, p.cfg.Limits)
+	if err != nil {
+		return deny(c, StageDecide, codeOf(err, "call.invalid"), err.Error())
+	}
+	res := policy.Decide(req, append([]*policy.Set{org}, layers...)...)
+	return call.Decision{
+		ID:            c.ID,
+		Effect:        res.Effect,
+		Stage:         StageDecide,
+		Layer:         res.Layer,
+		Policies:      res.Policies,
+		Reasons:       res.Reasons,
+		Diagnostics:   res.Diagnostics,
+		PolicyVersion: res.PolicyVersion,
+	}
+}
+
+func (p *Pipeline) auditFailed(c *call.Call, err error) call.Decision {
+	p.cfg.Log.Error("audit: cannot record a decision; denying the call", "decision_id", c.ID, "error", err)
+	return deny(c, StageAudit, "audit.write_failed", "the audit trail cannot record this call, so it is denied: "+err.Error())
+}
+
+func deny(c *call.Call, stage, code, msg string) call.Decision {
+	d := call.Denied(stage, code, msg)
+	d.ID = c.ID
+	return d
+}
+
+// Coded is an error with a stable code; stages return it so that denials are
+// machine-readable.
+type Coded interface {
+	error
+	ErrorCode() string
+}
+
+// CodedError is a simple Coded error.
+type CodedError struct {
+	Code    string
+	Message string
+}
+
+func (e *CodedError) Error() string     { return e.Message }
+func (e *CodedError) ErrorCode() string { return e.Code }
+
+// Errorf builds a CodedError.
+func Errorf(code, format string, args ...any) error {
+	return &CodedError{Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+func codeOf(err error, fallback string) string {
+	var c Coded
+	if errors.As(err, &c) {
+		return c.ErrorCode()
+	}
+	var re *policy.RequestError
+	if errors.As(err, &re) {
+		return re.Code
+	}
+	return fallback
+}
+
+// newID returns a time-ordered decision id (UUIDv7), so ids sort by time.
+func newID() string {
+	id, err := uuid.NewV7()
+	if err != nil {
+		// The random source failed; a v4 id is no better. Make it visible.
+		panic("enforce: cannot generate a decision id: " + err.Error())
+	}
+	return id.String()
+}

@@ -1,0 +1,180 @@
+package policy
+
+import (
+	"fmt"
+	"sync"
+
+	"github.com/cedar-policy/cedar-go"
+
+	"github.com/toolgate/toolgate/internal/call"
+)
+
+// Result is the policy verdict on a request: a call.Decision without the
+// parts the pipeline adds (decision id, stage).
+type Result struct {
+	Effect        call.Effect
+	Layer         string
+	Policies      []string
+	Reasons       []call.Reason
+	Diagnostics   []call.Diagnostic
+	PolicyVersion string
+}
+
+// Stable codes of decision diagnostics.
+const (
+	CodeEvalError = "policy.eval_error"
+	CodeNoLayers  = "policy.none_loaded"
+)
+
+var idxPool = sync.Pool{New: func() any { s := make([]int32, 0, 64); return &s }}
+
+// Decide evaluates the request against every layer. A call is allowed only
+// if every layer allows it; the first denying layer decides a deny; asks from
+// all layers are gathered. Layers are independent: a permit in one layer
+// never helps another, which is what makes delegation narrow by construction.
+func Decide(r *Request, layers ...*Set) Result {
+	if len(layers) == 0 || layers[0] == nil {
+		return Result{Effect: call.Deny, Policies: []string{}, Reasons: []call.Reason{{
+			Kind: call.ReasonError, Code: CodeNoLayers, Message: "no policies are loaded; every call is denied"}}}
+	}
+	res := Result{Effect: call.Allow, PolicyVersion: layers[0].Version, Policies: []string{}}
+	var asks []layerResult
+	for _, set := range layers {
+		if set == nil {
+			continue
+		}
+		lr := set.decide(r)
+		res.Diagnostics = append(res.Diagnostics, lr.diags...)
+		switch lr.effect {
+		case call.Deny:
+			res.Effect = call.Deny
+			res.Layer = set.Name
+			res.Policies = lr.policies
+			res.Reasons = lr.reasons
+			return res
+		case call.Ask:
+			asks = append(asks, lr)
+		default:
+			res.Policies = append(res.Policies, lr.policies...)
+		}
+	}
+	if len(asks) > 0 {
+		res.Effect = call.Ask
+		res.Policies = []string{}
+		res.Reasons = nil
+		res.Layer = asks[0].layer
+		for _, a := range asks {
+			res.Policies = append(res.Policies, a.policies...)
+			res.Reasons = append(res.Reasons, a.reasons...)
+		}
+		return res
+	}
+	for _, id := range res.Policies {
+		res.Reasons = append(res.Reasons, call.Reason{Kind: call.ReasonPermit, Policy: id, Message: "permitted by policy " + quote(id)})
+	}
+	return res
+}
+
+type layerResult struct {
+	layer    string
+	effect   call.Effect
+	policies []string
+	reasons  []call.Reason
+	diags    []call.Diagnostic
+}
+
+// decide evaluates one layer: forbids first (an applicable forbid without
+// @approval settles it), then permits.
+func (s *Set) decide(r *Request) layerResult {
+	bufp := idxPool.Get().(*[]int32)
+	defer idxPool.Put(bufp)
+	idx := s.candidates(r, *bufp)
+	*bufp = idx
+
+	var forbids, permits []int32
+	for _, i := range idx {
+		if s.policies[i].Forbid {
+			forbids = append(forbids, i)
+		} else {
+			permits = append(permits, i)
+		}
+	}
+	lr := layerResult{layer: s.Name}
+	req := r.cedar()
+
+	// Forbids. Cedar skips a policy whose evaluation errors; a forbid that
+	// cannot be evaluated must deny instead, or a type error opens the door.
+	var approvals []*Policy
+	var denying []*Policy
+	if len(forbids) > 0 {
+		_, diag := cedar.Authorize(candidateIter{s, forbids}, r.entities, req)
+		for _, e := range diag.Errors {
+			p := s.byID[string(e.PolicyID)]
+			denying = append(denying, p)
+			lr.diags = append(lr.diags, call.Diagnostic{Code: CodeEvalError, Policy: p.ID, Layer: s.Name, Location: p.Location(),
+				Message: fmt.Sprintf("forbid policy %q failed to evaluate: %s; the call is denied (fail closed)", p.ID, e.Message)})
+		}
+		for _, reason := range diag.Reasons {
+			p := s.byID[string(reason.PolicyID)]
+			if p.Approval != "" {
+				approvals = append(approvals, p)
+			} else {
+				denying = append(denying, p)
+			}
+		}
+	}
+	if len(denying) > 0 {
+		lr.effect = call.Deny
+		for _, p := range denying {
+			lr.policies = append(lr.policies, p.ID)
+			lr.reasons = append(lr.reasons, forbidReason(s.Name, p, lr.diags))
+		}
+		return lr
+	}
+
+	// Permits.
+	var permitted []string
+	if len(permits) > 0 {
+		_, diag := cedar.Authorize(candidateIter{s, permits}, r.entities, req)
+		for _, e := range diag.Errors {
+			p := s.byID[string(e.PolicyID)]
+			lr.diags = append(lr.diags, call.Diagnostic{Code: CodeEvalError, Policy: p.ID, Layer: s.Name, Location: p.Location(),
+				Message: fmt.Sprintf("permit policy %q failed to evaluate and does not permit: %s", p.ID, e.Message)})
+		}
+		for _, reason := range diag.Reasons {
+			permitted = append(permitted, string(reason.PolicyID))
+		}
+	}
+	if len(permitted) == 0 {
+		lr.effect = call.Deny
+		lr.policies = []string{}
+		lr.reasons = []call.Reason{{Kind: call.ReasonNoPermit, Layer: s.Name,
+			Message: fmt.Sprintf("no policy in layer %q permits %s to call %s", s.Name, r.principal, r.action.ID)}}
+		return lr
+	}
+	if len(approvals) > 0 {
+		lr.effect = call.Ask
+		for _, p := range approvals {
+			lr.policies = append(lr.policies, p.ID)
+			lr.reasons = append(lr.reasons, call.Reason{Kind: call.ReasonApproval, Policy: p.ID, Layer: s.Name, Message: p.Approval})
+		}
+		return lr
+	}
+	lr.effect = call.Allow
+	lr.policies = permitted
+	return lr
+}
+
+func forbidReason(layer string, p *Policy, diags []call.Diagnostic) call.Reason {
+	for _, d := range diags {
+		if d.Policy == p.ID && d.Code == CodeEvalError {
+			return call.Reason{Kind: call.ReasonError, Code: CodeEvalError, Policy: p.ID, Layer: layer,
+				Message: fmt.Sprintf("policy %q could not be evaluated on this call, so the call is denied", p.ID)}
+		}
+	}
+	msg := p.Reason
+	if msg == "" {
+		msg = "denied by policy " + quote(p.ID)
+	}
+	return call.Reason{Kind: call.ReasonForbid, Policy: p.ID, Layer: layer, Message: msg}
+}

@@ -1,0 +1,252 @@
+package policy
+
+import (
+	"context"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/fsnotify/fsnotify"
+)
+
+//go:embed builtin/*.cedar
+var builtinFS embed.FS
+
+// OrgLayer is the name of the organisation's layer, the first of every
+// decision.
+const OrgLayer = "org"
+
+// Config is the policy part of toolgate's configuration.
+type Config struct {
+	// Dirs are directories of *.cedar files (searched recursively). With
+	// none, the built-in policy set applies.
+	Dirs []string `yaml:"dirs"`
+	// Watch reloads the policies when a file changes.
+	Watch *bool `yaml:"watch"`
+}
+
+// WatchEnabled is the default-applied value of Watch (true).
+func (c Config) WatchEnabled() bool { return c.Watch == nil || *c.Watch }
+
+// BuiltinSources returns the embedded default policy set.
+func BuiltinSources() []Source {
+	var out []Source
+	entries, _ := fs.ReadDir(builtinFS, "builtin")
+	for _, e := range entries {
+		b, _ := fs.ReadFile(builtinFS, "builtin/"+e.Name())
+		out = append(out, Source{Name: "builtin/" + e.Name(), Text: b})
+	}
+	return out
+}
+
+// ReadDirs reads every *.cedar file below the given directories. Hidden files
+// and directories (".name") are skipped, so editors' temporary files are not
+// loaded half-written.
+func ReadDirs(dirs []string) ([]Source, error) {
+	var out []Source
+	for _, dir := range dirs {
+		st, err := os.Stat(dir)
+		if err != nil {
+			return nil, &Error{Code: CodeLoad, File: dir, Message: "cannot read policy directory: " + errText(err)}
+		}
+		if !st.IsDir() {
+			if !strings.HasSuffix(dir, ".cedar") {
+				return nil, &Error{Code: CodeLoad, File: dir, Message: "not a directory or a .cedar file"}
+			}
+			b, err := os.ReadFile(dir)
+			if err != nil {
+				return nil, &Error{Code: CodeLoad, File: dir, Message: errText(err)}
+			}
+			out = append(out, Source{Name: dir, Text: b})
+			continue
+		}
+		err = filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+			if err != nil {
+				return &Error{Code: CodeLoad, File: path, Message: errText(err)}
+			}
+			if path != dir && strings.HasPrefix(d.Name(), ".") {
+				if d.IsDir() {
+					return filepath.SkipDir
+				}
+				return nil
+			}
+			if d.IsDir() || !strings.HasSuffix(d.Name(), ".cedar") {
+				return nil
+			}
+			b, err := os.ReadFile(path)
+			if err != nil {
+				return &Error{Code: CodeLoad, File: path, Message: errText(err)}
+			}
+			out = append(out, Source{Name: path, Text: b})
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out, nil
+}
+
+func errText(err error) string {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err.Error()
+	}
+	return err.Error()
+}
+
+// Load builds the organisation layer from the config: the directories, or
+// the built-in set when none is given.
+func Load(cfg Config) (*Set, error) {
+	if len(cfg.Dirs) == 0 {
+		return NewSet(OrgLayer, BuiltinSources())
+	}
+	srcs, err := ReadDirs(cfg.Dirs)
+	if err != nil {
+		return nil, err
+	}
+	return NewSet(OrgLayer, srcs)
+}
+
+// Engine holds the current organisation layer and swaps it atomically on
+// reload. A reload that fails keeps the previous set.
+type Engine struct {
+	cfg Config
+	log *slog.Logger
+	cur atomic.Pointer[Set]
+
+	mu        sync.Mutex // serialises reloads
+	lastError atomic.Pointer[string]
+	reloads   atomic.Int64
+}
+
+// NewEngine loads the policies once; an invalid set is an error.
+func NewEngine(cfg Config, log *slog.Logger) (*Engine, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	set, err := Load(cfg)
+	if err != nil {
+		return nil, err
+	}
+	e := &Engine{cfg: cfg, log: log}
+	e.cur.Store(set)
+	return e, nil
+}
+
+// NewStaticEngine serves a fixed set (tests, the Go library).
+func NewStaticEngine(set *Set) *Engine {
+	e := &Engine{log: slog.New(slog.DiscardHandler)}
+	e.cur.Store(set)
+	return e
+}
+
+// Current returns the set in force now.
+func (e *Engine) Current() *Set { return e.cur.Load() }
+
+// LastReloadError is the error of the last failed reload, "" after a
+// successful one.
+func (e *Engine) LastReloadError() string {
+	if p := e.lastError.Load(); p != nil {
+		return *p
+	}
+	return ""
+}
+
+// Reload re-reads the policy directories. On error the previous set stays in
+// force and the error is returned and logged.
+func (e *Engine) Reload() error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	set, err := Load(e.cfg)
+	if err != nil {
+		msg := err.Error()
+		e.lastError.Store(&msg)
+		e.log.Error("policy reload failed; keeping the previous policy set",
+			"version", e.Current().Version, "error", msg)
+		return err
+	}
+	empty := ""
+	e.lastError.Store(&empty)
+	old := e.Current()
+	e.cur.Store(set)
+	e.reloads.Add(1)
+	if old == nil || old.Version != set.Version {
+		e.log.Info("policies reloaded", "version", set.Version, "policies", set.Len())
+	}
+	return nil
+}
+
+// Watch reloads on changes below the policy directories until ctx ends.
+// Changes are debounced so that an editor's save (often several events) is
+// one reload.
+func (e *Engine) Watch(ctx context.Context) error {
+	if len(e.cfg.Dirs) == 0 {
+		<-ctx.Done()
+		return nil
+	}
+	w, err := fsnotify.NewWatcher()
+	if err != nil {
+		return fmt.Errorf("policy watch: %w", err)
+	}
+	defer w.Close()
+	add := func() {
+		for _, dir := range e.cfg.Dirs {
+			_ = filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+				if err == nil && d.IsDir() {
+					_ = w.Add(path)
+				}
+				return nil
+			})
+			if st, err := os.Stat(dir); err == nil && !st.IsDir() {
+				_ = w.Add(filepath.Dir(dir))
+			}
+		}
+	}
+	add()
+	const debounce = 150 * time.Millisecond
+	var timer *time.Timer
+	fire := make(chan struct{}, 1)
+	for {
+		select {
+		case <-ctx.Done():
+			if timer != nil {
+				timer.Stop()
+			}
+			return nil
+		case ev, ok := <-w.Events:
+			if !ok {
+				return nil
+			}
+			if ev.Has(fsnotify.Create) {
+				add() // new subdirectories
+			}
+			if timer != nil {
+				timer.Stop()
+			}
+			timer = time.AfterFunc(debounce, func() {
+				select {
+				case fire <- struct{}{}:
+				default:
+				}
+			})
+		case err, ok := <-w.Errors:
+			if !ok {
+				return nil
+			}
+			e.log.Warn("policy watch error", "error", err)
+		case <-fire:
+			_ = e.Reload()
+		}
+	}
+}

@@ -1,0 +1,272 @@
+package policy
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/cedar-policy/cedar-go/types"
+
+	"github.com/toolgate/toolgate/internal/call"
+	"github.com/toolgate/toolgate/internal/cedarjson"
+)
+
+// Entity types and well-known action groups of the policy model (DESIGN §3).
+const (
+	TypeAgent  types.EntityType = "Agent"
+	TypeUser   types.EntityType = "User"
+	TypeGroup  types.EntityType = "Group"
+	TypeAction types.EntityType = "Action"
+	TypeServer types.EntityType = "Server"
+)
+
+var (
+	ActionCallTool    = types.NewEntityUID(TypeAction, "CallTool")
+	ActionReadOnly    = types.NewEntityUID(TypeAction, "ReadOnly")
+	ActionDestructive = types.NewEntityUID(TypeAction, "Destructive")
+	ActionOpenWorld   = types.NewEntityUID(TypeAction, "OpenWorld")
+)
+
+// Request is a call in Cedar's terms: the request and the entities it needs.
+// Build it once per call; every layer evaluates the same Request.
+type Request struct {
+	principal          types.EntityUID
+	principalAncestors []types.EntityUID
+	action             types.EntityUID
+	actionAncestors    []types.EntityUID
+	resource           types.EntityUID
+	context            types.Record
+	entities           entitySlice
+}
+
+// Principal, Action and Resource return the request's entity ids.
+func (r *Request) Principal() types.EntityUID { return r.principal }
+func (r *Request) Action() types.EntityUID    { return r.action }
+func (r *Request) Resource() types.EntityUID  { return r.resource }
+
+// Context returns the request's context record.
+func (r *Request) Context() types.Record { return r.context }
+
+// Entities returns the entities of the request as a map (for tools that
+// print or validate them; evaluation uses the request directly).
+func (r *Request) Entities() types.EntityMap {
+	m := make(types.EntityMap, len(r.entities))
+	for _, e := range r.entities {
+		m[e.UID] = e
+	}
+	return m
+}
+
+func (r *Request) cedar() types.Request {
+	return types.Request{Principal: r.principal, Action: r.action, Resource: r.resource, Context: r.context}
+}
+
+// RequestError is a call that cannot be put to Cedar: a bad principal, or
+// arguments that do not convert. The decision is deny.
+type RequestError struct {
+	Code    string
+	Message string
+}
+
+func (e *RequestError) Error() string { return e.Message }
+
+// Stable codes of request errors (beyond cedarjson's input.* codes).
+const (
+	CodeNoPrincipal = "identity.missing"
+	CodeBadKind     = "identity.kind"
+	CodeNoTool      = "call.tool_missing"
+	CodeBadServer   = "call.server_name"
+)
+
+// reserved are action group names the policy model gives a meaning; a server
+// or label of that name would put tools into groups they do not belong to.
+var reserved = map[string]bool{"CallTool": true, "ReadOnly": true, "Destructive": true, "OpenWorld": true, "Approve": true}
+
+// CheckServerName rejects server names that would make actions ambiguous.
+func CheckServerName(name string) error {
+	switch {
+	case name == "":
+		return errors.New("server name is empty")
+	case strings.Contains(name, "/"):
+		return fmt.Errorf("server name %q contains \"/\", which separates server and tool in action names", name)
+	case reserved[name]:
+		return fmt.Errorf("server name %q is reserved: Action::%q is an action group of the policy model", name, name)
+	}
+	return nil
+}
+
+// CheckLabel rejects labels that would forge a reserved action group.
+func CheckLabel(label string) error {
+	if label == "" {
+		return errors.New("label is empty")
+	}
+	if reserved[label] {
+		return fmt.Errorf("label %q is reserved: Action::%q is set from tool annotations, not labels", label, label)
+	}
+	return nil
+}
+
+// NewRequest builds the Cedar request for a call. shape comes from the tool's
+// input schema (nil when unknown); lim bounds the conversion of arguments and
+// claims.
+func NewRequest(c *call.Call, shape *cedarjson.Shape, lim cedarjson.Limits) (*Request, error) {
+	r := &Request{}
+	var ptype types.EntityType
+	switch c.Principal.Kind {
+	case call.KindAgent:
+		ptype = TypeAgent
+	case call.KindUser:
+		ptype = TypeUser
+	default:
+		return nil, &RequestError{Code: CodeBadKind, Message: fmt.Sprintf("principal kind %q is neither agent nor user", c.Principal.Kind)}
+	}
+	if c.Principal.ID == "" {
+		return nil, &RequestError{Code: CodeNoPrincipal, Message: "the call has no principal: nobody is identified as making it"}
+	}
+	if c.Server.Name == "" || c.Tool.Name == "" {
+		return nil, &RequestError{Code: CodeNoTool, Message: "the call names no server and tool"}
+	}
+	if err := CheckServerName(c.Server.Name); err != nil {
+		return nil, &RequestError{Code: CodeBadServer, Message: err.Error()}
+	}
+	r.principal = types.NewEntityUID(ptype, types.String(c.Principal.ID))
+
+	// Principal: Group parents, owner attribute, claims as tags.
+	parents := make([]types.EntityUID, 0, len(c.Principal.Groups))
+	for _, g := range c.Principal.Groups {
+		parents = append(parents, types.NewEntityUID(TypeGroup, types.String(g)))
+	}
+	r.principalAncestors = parents
+	attrs := types.RecordMap{}
+	if c.Principal.Owner != "" {
+		attrs["owner"] = types.NewEntityUID(TypeUser, types.String(c.Principal.Owner))
+	}
+	var tags types.Record
+	if len(c.Principal.Claims) > 0 {
+		v, err := cedarjson.FromGo(c.Principal.Claims, "principal.claims", lim)
+		if err != nil {
+			return nil, inputError(err)
+		}
+		if rec, ok := v.(types.Record); ok {
+			tags = rec
+		}
+	}
+	r.entities = append(r.entities, types.Entity{
+		UID:        r.principal,
+		Parents:    types.NewEntityUIDSet(parents...),
+		Attributes: types.NewRecord(attrs),
+		Tags:       tags,
+	})
+
+	// Action: Action::"<server>/<tool>" in Action::"<server>" in
+	// Action::"CallTool", plus annotation and label groups. Every ancestor is
+	// also a direct parent, so `in` needs one lookup.
+	server := types.NewEntityUID(TypeAction, types.String(c.Server.Name))
+	r.action = types.NewEntityUID(TypeAction, types.String(c.Action()))
+	anc := []types.EntityUID{server, ActionCallTool}
+	a := c.Tool.Annotations
+	if a.IsReadOnly() {
+		anc = append(anc, ActionReadOnly)
+	}
+	if a.IsDestructive() {
+		anc = append(anc, ActionDestructive)
+	}
+	if a.IsOpenWorld() {
+		anc = append(anc, ActionOpenWorld)
+	}
+	for _, l := range c.Tool.Labels {
+		anc = append(anc, types.NewEntityUID(TypeAction, types.String(l)))
+	}
+	r.actionAncestors = anc
+	r.entities = append(r.entities,
+		types.Entity{UID: r.action, Parents: types.NewEntityUIDSet(anc...)},
+		types.Entity{UID: server, Parents: types.NewEntityUIDSet(ActionCallTool)},
+	)
+
+	// Resource: Server::"<server>" with trust and labels.
+	r.resource = types.NewEntityUID(TypeServer, types.String(c.Server.Name))
+	trust := c.Server.Trust
+	if trust == "" {
+		trust = "untrusted"
+	}
+	r.entities = append(r.entities, types.Entity{
+		UID: r.resource,
+		Attributes: types.NewRecord(types.RecordMap{
+			"trust":  types.String(trust),
+			"labels": stringSet(c.Server.Labels),
+		}),
+	})
+
+	ctx, err := buildContext(c, shape, lim)
+	if err != nil {
+		return nil, err
+	}
+	r.context = ctx
+	return r, nil
+}
+
+func buildContext(c *call.Call, shape *cedarjson.Shape, lim cedarjson.Limits) (types.Record, error) {
+	var input types.Value = types.NewRecord(nil)
+	if len(c.Input) > 0 && string(c.Input) != "null" {
+		v, err := cedarjson.FromJSON(c.Input, "input", shape, lim, true)
+		if err != nil {
+			return types.Record{}, inputError(err)
+		}
+		input = v
+	}
+	var facts types.Value = types.NewRecord(nil)
+	if len(c.Facts) > 0 {
+		v, err := cedarjson.FromGo(c.Facts, "facts", lim)
+		if err != nil {
+			return types.Record{}, inputError(err)
+		}
+		facts = v
+	}
+	task := types.RecordMap{"id": types.String(""), "purpose": types.String(""), "depth": types.Long(0)}
+	if c.Task != nil {
+		task["id"] = types.String(c.Task.ID)
+		task["purpose"] = types.String(c.Task.Purpose)
+		task["depth"] = types.Long(c.Task.Depth)
+	}
+	return types.NewRecord(types.RecordMap{
+		"input":  input,
+		"system": types.NewRecord(types.RecordMap{"now": types.NewDatetime(c.Time)}),
+		"task":   types.NewRecord(task),
+		"chain":  stringSet(c.Chain),
+		"facts":  facts,
+		"flow": types.NewRecord(types.RecordMap{
+			"untrusted": types.Boolean(c.Flow.Untrusted),
+			"private":   types.Boolean(c.Flow.Private),
+			"tainted":   stringSet(c.Flow.Tainted),
+		}),
+	}), nil
+}
+
+func inputError(err error) error {
+	var ce *cedarjson.Error
+	if errors.As(err, &ce) {
+		return &RequestError{Code: ce.Code, Message: ce.Error()}
+	}
+	return &RequestError{Code: cedarjson.CodeInvalidJSON, Message: err.Error()}
+}
+
+func stringSet(ss []string) types.Set {
+	vs := make([]types.Value, len(ss))
+	for i, s := range ss {
+		vs[i] = types.String(s)
+	}
+	return types.NewSet(vs...)
+}
+
+// entitySlice is an EntityGetter over the handful of entities of one request;
+// a linear scan beats building a map for so few.
+type entitySlice []types.Entity
+
+func (es entitySlice) Get(uid types.EntityUID) (types.Entity, bool) {
+	for _, e := range es {
+		if e.UID == uid {
+			return e, true
+		}
+	}
+	return types.Entity{}, false
+}

@@ -1,0 +1,235 @@
+// Package policytest runs policy test cases: YAML files of AuthZEN requests
+// with the expected effect and, optionally, the determining policies. It is
+// what `toolgate policy test` runs, so policy authors can test a policy
+// change the way they test code.
+package policytest
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/toolgate/toolgate/internal/authzen"
+	"github.com/toolgate/toolgate/internal/call"
+	"github.com/toolgate/toolgate/internal/catalog"
+	"github.com/toolgate/toolgate/internal/config"
+	"github.com/toolgate/toolgate/internal/enforce"
+	"github.com/toolgate/toolgate/internal/policy"
+)
+
+// File is one test file.
+type File struct {
+	Tests []Case `yaml:"tests"`
+}
+
+// Case is one test case.
+type Case struct {
+	Name string `yaml:"name"`
+	// Request is an AuthZEN evaluation request.
+	Request map[string]any `yaml:"request"`
+	// Expect is allow, deny or ask.
+	Expect string `yaml:"expect"`
+	// Policies, when given, must be exactly the determining policies.
+	Policies []string `yaml:"policies"`
+	// Reason, when given, must appear in the decision's reason text.
+	Reason string `yaml:"reason"`
+	// Facts and Flow stand in for the facts and history stages, so a
+	// policy can be tested on its own.
+	Facts map[string]any `yaml:"facts"`
+	Flow  *struct {
+		Untrusted bool     `yaml:"untrusted"`
+		Private   bool     `yaml:"private"`
+		Tainted   []string `yaml:"tainted"`
+	} `yaml:"flow"`
+	// Now fixes context.system.now (RFC 3339).
+	Now string `yaml:"now"`
+
+	file string
+	line int
+}
+
+// Result is the outcome of one case.
+type Result struct {
+	File, Name string
+	Line       int
+	Pass       bool
+	// Failure explains a failed case: expected vs actual and why.
+	Failure string
+}
+
+// IsTestFile tells test files from other files.
+func IsTestFile(name string) bool {
+	return strings.HasSuffix(name, "_test.yaml") || strings.HasSuffix(name, "_test.yml")
+}
+
+// Discover finds the test files below dirs.
+func Discover(dirs []string) ([]string, error) {
+	var out []string
+	for _, dir := range dirs {
+		err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			if path != dir && strings.HasPrefix(d.Name(), ".") {
+				if d.IsDir() {
+					return filepath.SkipDir
+				}
+				return nil
+			}
+			if !d.IsDir() && IsTestFile(d.Name()) {
+				out = append(out, path)
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	sort.Strings(out)
+	return out, nil
+}
+
+// ReadFile parses a test file, keeping each case's line for messages.
+func ReadFile(path string) ([]Case, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var f File
+	if err := config.DecodeStrict(path, b, &f); err != nil {
+		return nil, err
+	}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(b, &doc); err != nil || len(doc.Content) == 0 {
+		return nil, fmt.Errorf("%s: no tests (expected a top-level \"tests:\" list)", path)
+	}
+	root := doc.Content[0]
+	// Line of each case: the items of the "tests" sequence.
+	var lines []int
+	for i := 0; i+1 < len(root.Content); i += 2 {
+		if root.Content[i].Value == "tests" && root.Content[i+1].Kind == yaml.SequenceNode {
+			for _, item := range root.Content[i+1].Content {
+				lines = append(lines, item.Line)
+			}
+		}
+	}
+	for i := range f.Tests {
+		f.Tests[i].file = path
+		if i < len(lines) {
+			f.Tests[i].line = lines[i]
+		}
+	}
+	if len(f.Tests) == 0 {
+		return nil, fmt.Errorf("%s: no tests (expected a top-level \"tests:\" list)", path)
+	}
+	return f.Tests, nil
+}
+
+// Runner runs cases against one policy set.
+type Runner struct {
+	Pipeline *enforce.Pipeline
+}
+
+// NewRunner builds a decision-only pipeline over set and cfg.
+func NewRunner(set *policy.Set, cfg *config.Config) (*Runner, error) {
+	p, err := enforce.New(enforce.Config{
+		Catalog:  catalog.New(cfg),
+		Policies: policy.NewStaticEngine(set),
+		Limits:   cfg.InputLimits(),
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &Runner{Pipeline: p}, nil
+}
+
+// Run runs one case.
+func (r *Runner) Run(tc Case) Result {
+	res := Result{File: tc.file, Line: tc.line, Name: tc.Name}
+	fail := func(format string, args ...any) Result {
+		res.Failure = fmt.Sprintf(format, args...)
+		return res
+	}
+	switch tc.Expect {
+	case "allow", "deny", "ask":
+	default:
+		return fail("expect must be allow, deny or ask, not %q", tc.Expect)
+	}
+	body, err := json.Marshal(tc.Request)
+	if err != nil {
+		return fail("request: %v", err)
+	}
+	req, err := authzen.ParseEvaluation(body)
+	if err != nil {
+		return fail("request: %v", err)
+	}
+	now := time.Now()
+	if tc.Now != "" {
+		if now, err = time.Parse(time.RFC3339, tc.Now); err != nil {
+			return fail("now: %v", err)
+		}
+	}
+	c, err := req.Call(now)
+	if err != nil {
+		return fail("request: %v", err)
+	}
+	d := r.Pipeline.Decide(context.Background(), withStubs(c, tc))
+	pass := string(d.Effect) == tc.Expect
+	if pass && tc.Policies != nil {
+		got, want := slices.Clone(d.Policies), slices.Clone(tc.Policies)
+		sort.Strings(got)
+		sort.Strings(want)
+		pass = slices.Equal(got, want)
+	}
+	if pass && tc.Reason != "" {
+		pass = strings.Contains(d.ReasonText(), tc.Reason)
+	}
+	if pass {
+		res.Pass = true
+		return res
+	}
+	want := tc.Expect
+	if tc.Policies != nil {
+		want += fmt.Sprintf(" (policies %v)", tc.Policies)
+	}
+	if tc.Reason != "" {
+		want += fmt.Sprintf(" (reason containing %q)", tc.Reason)
+	}
+	why := d.ReasonText()
+	if d.Effect == call.Allow {
+		why = "permitted by " + strings.Join(quoteAll(d.Policies), ", ")
+	}
+	msg := fmt.Sprintf("expected: %s\nactual:   %s (policies %v)\nwhy:      %s", want, d.Effect, d.Policies, why)
+	for _, dg := range d.Diagnostics {
+		msg += "\nnote:     " + dg.Message
+	}
+	return fail("%s", msg)
+}
+
+// stubs fills facts and flow from the case; a real pipeline computes them.
+func withStubs(c *call.Call, tc Case) *call.Call {
+	if tc.Facts != nil {
+		c.Facts = tc.Facts
+	}
+	if tc.Flow != nil {
+		c.Flow = call.Flow{Untrusted: tc.Flow.Untrusted, Private: tc.Flow.Private, Tainted: tc.Flow.Tainted}
+	}
+	return c
+}
+
+func quoteAll(ss []string) []string {
+	out := make([]string, len(ss))
+	for i, s := range ss {
+		out[i] = fmt.Sprintf("%q", s)
+	}
+	return out
+}

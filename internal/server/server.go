@@ -1,0 +1,183 @@
+// Package server is toolgate's HTTP front door (`toolgate serve`): the
+// AuthZEN decision API and the operational endpoints. The MCP gateway, the
+// admin API and the console are added by later work on the same mux.
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/toolgate/toolgate/internal/authzen"
+	"github.com/toolgate/toolgate/internal/call"
+)
+
+// Decider judges one call (the enforcement pipeline).
+type Decider interface {
+	Decide(ctx context.Context, c *call.Call) call.Decision
+}
+
+// Check is a readiness check: nil when the part it checks can serve.
+type Check func() error
+
+// Server holds the handlers.
+type Server struct {
+	decider Decider
+	log     *slog.Logger
+	ready   map[string]Check
+	now     func() time.Time
+}
+
+// New builds the server. ready names the checks of /readyz.
+func New(d Decider, log *slog.Logger, ready map[string]Check) *Server {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Server{decider: d, log: log, ready: ready, now: time.Now}
+}
+
+// Handler returns the HTTP routes.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /access/v1/evaluation", s.evaluation)
+	mux.HandleFunc("POST /access/v1/evaluations", s.evaluations)
+	mux.HandleFunc("GET /.well-known/authzen-configuration", s.discovery)
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	mux.HandleFunc("GET /readyz", s.readyz)
+	return requestID(mux)
+}
+
+// requestID echoes X-Request-ID, as AuthZEN asks.
+func requestID(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if id := r.Header.Get("X-Request-ID"); id != "" {
+			w.Header().Set("X-Request-ID", id)
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+type errorBody struct {
+	Error struct {
+		Code    string `json:"code"`
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func writeError(w http.ResponseWriter, status int, code, msg string) {
+	var b errorBody
+	b.Error.Code, b.Error.Message = code, msg
+	writeJSON(w, status, b)
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// readBody reads a bounded JSON body.
+func readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, authzen.MaxRequestBytes))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			writeError(w, http.StatusRequestEntityTooLarge, authzen.CodeTooLarge, "request body is larger than the limit")
+		} else {
+			writeError(w, http.StatusBadRequest, authzen.CodeInvalidRequest, "cannot read the request body: "+err.Error())
+		}
+		return nil, false
+	}
+	return body, true
+}
+
+func requestError(w http.ResponseWriter, err error) {
+	var ae *authzen.Error
+	if errors.As(err, &ae) {
+		status := http.StatusBadRequest
+		if ae.Code == authzen.CodeTooLarge {
+			status = http.StatusRequestEntityTooLarge
+		}
+		writeError(w, status, ae.Code, ae.Error())
+		return
+	}
+	writeError(w, http.StatusBadRequest, authzen.CodeInvalidRequest, err.Error())
+}
+
+func (s *Server) evaluation(w http.ResponseWriter, r *http.Request) {
+	body, ok := readBody(w, r)
+	if !ok {
+		return
+	}
+	req, err := authzen.ParseEvaluation(body)
+	if err != nil {
+		requestError(w, err)
+		return
+	}
+	c, err := req.Call(s.now())
+	if err != nil {
+		requestError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, authzen.Response(s.decider.Decide(r.Context(), c)))
+}
+
+func (s *Server) evaluations(w http.ResponseWriter, r *http.Request) {
+	body, ok := readBody(w, r)
+	if !ok {
+		return
+	}
+	req, err := authzen.ParseEvaluations(body)
+	if err != nil {
+		requestError(w, err)
+		return
+	}
+	if req.Single() {
+		item := req.Items()[0]
+		if item.Subject == nil || item.Action == nil || item.Resource == nil {
+			requestError(w, &authzen.Error{Code: authzen.CodeInvalidRequest, Message: "subject, action and resource are required (or an evaluations array)"})
+			return
+		}
+		c, err := item.Call(s.now())
+		if err != nil {
+			requestError(w, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, authzen.Response(s.decider.Decide(r.Context(), c)))
+		return
+	}
+	writeJSON(w, http.StatusOK, req.Evaluate(r.Context(), s.now(), s.decider.Decide))
+}
+
+func (s *Server) discovery(w http.ResponseWriter, r *http.Request) {
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	base := scheme + "://" + r.Host
+	writeJSON(w, http.StatusOK, map[string]string{
+		"policy_decision_point":       base,
+		"access_evaluation_endpoint":  base + "/access/v1/evaluation",
+		"access_evaluations_endpoint": base + "/access/v1/evaluations",
+	})
+}
+
+func (s *Server) readyz(w http.ResponseWriter, _ *http.Request) {
+	status := http.StatusOK
+	out := map[string]string{}
+	for name, check := range s.ready {
+		if err := check(); err != nil {
+			status = http.StatusServiceUnavailable
+			out[name] = err.Error()
+		} else {
+			out[name] = "ok"
+		}
+	}
+	writeJSON(w, status, out)
+}
