@@ -330,3 +330,32 @@ func newID() string {
 	}
 	return id.String()
 }
+
+// Reachable tells whether the call's principal could ever be allowed to call
+// its tool (policy.Reachable), after the describe, identify and task stages.
+// Front doors use it to hide tools from tools/list; any stage error counts as
+// not reachable.
+func (p *Pipeline) Reachable(ctx context.Context, c *call.Call) (bool, string) {
+	if _, err := p.cfg.Catalog.Describe(ctx, c); err != nil {
+		return false, err.Error()
+	}
+	if err := p.cfg.Identify.Identify(ctx, c); err != nil {
+		return false, err.Error()
+	}
+	layers, err := p.cfg.Task.ResolveTask(ctx, c)
+	if err != nil {
+		return false, err.Error()
+	}
+	org := p.cfg.Policies.Current()
+	if org == nil {
+		return false, "no policies are loaded"
+	}
+	in := c.Input
+	c.Input = nil // arguments are not known when listing tools
+	req, err := policy.NewRequest(c, nil, p.cfg.Limits)
+	c.Input = in
+	if err != nil {
+		return false, err.Error()
+	}
+	return policy.Reachable(req, append([]*policy.Set{org}, layers...)...)
+}

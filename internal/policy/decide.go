@@ -178,3 +178,35 @@ func forbidReason(layer string, p *Policy, diags []call.Diagnostic) call.Reason 
 	}
 	return call.Reason{Kind: call.ReasonForbid, Policy: p.ID, Layer: layer, Message: msg}
 }
+
+// Reachable tells whether a principal could ever be allowed to call an
+// action, whatever the arguments and history: in every layer some permit's
+// scope matches, and no forbid without conditions (and without @approval)
+// matches. The MCP front doors hide tools that are not reachable. It looks
+// only at scopes, so it errs towards "reachable"; the real decision is still
+// made per call.
+func Reachable(r *Request, layers ...*Set) (bool, string) {
+	if len(layers) == 0 || layers[0] == nil {
+		return false, "no policies are loaded"
+	}
+	for _, s := range layers {
+		if s == nil {
+			continue
+		}
+		permit := false
+		for _, i := range s.candidates(r, nil) {
+			p := s.policies[i]
+			if !p.Forbid {
+				permit = true
+				continue
+			}
+			if p.Approval == "" && len(p.cedar.AST().Conditions) == 0 {
+				return false, fmt.Sprintf("policy %q in layer %q forbids it unconditionally", p.ID, s.Name)
+			}
+		}
+		if !permit {
+			return false, fmt.Sprintf("no policy in layer %q can permit it", s.Name)
+		}
+	}
+	return true, ""
+}
