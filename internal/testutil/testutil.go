@@ -1,0 +1,83 @@
+// Package testutil finds the real parts that toolgate's tests drive (npm MCP
+// servers, the toolgate binary) and fails or skips clearly when they are
+// missing.
+package testutil
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"sync"
+	"testing"
+)
+
+// RepoRoot is the directory of go.mod.
+func RepoRoot(t testing.TB) string {
+	t.Helper()
+	_, file, _, _ := runtime.Caller(0)
+	dir := filepath.Dir(file)
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			t.Fatal("testutil: go.mod not found")
+		}
+		dir = parent
+	}
+}
+
+// Missing fails the test when the suite runs with TOOLGATE_REQUIRE_DEPS=1 (as
+// scripts/test.sh and CI do) and skips it otherwise, naming the fix.
+func Missing(t testing.TB, what string) {
+	t.Helper()
+	msg := what + " is not installed; run scripts/test-deps.sh (scripts/test.sh does)"
+	if os.Getenv("TOOLGATE_REQUIRE_DEPS") == "1" {
+		t.Fatal(msg)
+	}
+	t.Skip(msg)
+}
+
+// NodeBin returns the path of an npm package's executable installed by
+// scripts/test-deps.sh (e.g. "mcp-server-filesystem").
+func NodeBin(t testing.TB, name string) string {
+	t.Helper()
+	p := filepath.Join(RepoRoot(t), "scripts", "node", "node_modules", ".bin", name)
+	if _, err := os.Stat(p); err != nil {
+		Missing(t, "npm package executable "+name)
+	}
+	if _, err := exec.LookPath("node"); err != nil {
+		Missing(t, "node")
+	}
+	return p
+}
+
+var (
+	buildOnce sync.Once
+	buildPath string
+	buildErr  error
+	buildOut  []byte
+)
+
+// Toolgate builds the toolgate binary once per test process and returns its
+// path.
+func Toolgate(t testing.TB) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "toolgate-bin-")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		buildPath = filepath.Join(dir, "toolgate")
+		cmd := exec.Command("go", "build", "-o", buildPath, "./cmd/toolgate")
+		cmd.Dir = RepoRoot(t)
+		buildOut, buildErr = cmd.CombinedOutput()
+	})
+	if buildErr != nil {
+		t.Fatalf("building toolgate: %v\n%s", buildErr, buildOut)
+	}
+	return buildPath
+}
