@@ -40,11 +40,11 @@ Request:
 			if len(policyDirs) > 0 {
 				cfg.Policy.Dirs = policyDirs
 			}
-			set, err := policy.Load(cfg.Policy)
+			layers, err := policy.Load(cfg.Policy)
 			if err != nil {
 				return err
 			}
-			pipe, err := newPipeline(cfg, policy.NewStaticEngine(set))
+			pipe, err := newPipeline(cfg, policy.NewStaticEngine(layers...))
 			if err != nil {
 				return err
 			}

@@ -137,6 +137,11 @@ func (c *Config) resolvePaths(base string) {
 	for i, d := range c.Policy.Dirs {
 		c.Policy.Dirs[i] = abs(d)
 	}
+	for i := range c.Policy.Layers {
+		for j, d := range c.Policy.Layers[i].Dirs {
+			c.Policy.Layers[i].Dirs[j] = abs(d)
+		}
+	}
 }
 
 func (c *Config) applyDefaults() {
@@ -207,6 +212,9 @@ func (c *Config) Validate() error {
 	case "text", "json":
 	default:
 		bad("log.format", "%q is not one of text, json", c.Log.Format)
+	}
+	if err := c.Policy.Validate(); err != nil {
+		errs = append(errs, err.Error())
 	}
 	if !contains(audit.Names(), c.Audit.Sink) {
 		bad("audit.sink", "unknown sink %q (known: %s)", c.Audit.Sink, strings.Join(audit.Names(), ", "))

@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/google/uuid"
@@ -78,9 +79,10 @@ type Minter interface {
 	Mint(ctx context.Context, c *call.Call, d *call.Decision) (*call.Credential, error)
 }
 
-// Policies returns the organisation layer in force.
+// Policies returns the configured layers in force, the organisation layer
+// first (policy.Engine).
 type Policies interface {
-	Current() *policy.Set
+	Layers() []*policy.Set
 }
 
 // Config holds the pipeline's stages. Policies is required; Audit is
@@ -256,15 +258,15 @@ func (p *Pipeline) judge(ctx context.Context, c *call.Call) call.Decision {
 		return deny(c, StageHistory, codeOf(err, "history.failed"), err.Error())
 	}
 	// 5. decide: every layer must allow.
-	org := p.cfg.Policies.Current()
-	if org == nil {
+	configured := p.cfg.Policies.Layers()
+	if len(configured) == 0 || configured[0] == nil {
 		return deny(c, StageDecide, policy.CodeNoLayers, "no policies are loaded; every call is denied")
 	}
 	req, err := policy.NewRequest(c, shape, p.cfg.Limits)
 	if err != nil {
 		return deny(c, StageDecide, codeOf(err, "call.invalid"), err.Error())
 	}
-	res := policy.Decide(req, append([]*policy.Set{org}, layers...)...)
+	res := policy.Decide(req, append(slices.Clip(configured), layers...)...)
 	return call.Decision{
 		ID:            c.ID,
 		Effect:        res.Effect,
@@ -346,8 +348,8 @@ func (p *Pipeline) Reachable(ctx context.Context, c *call.Call) (bool, string) {
 	if err != nil {
 		return false, err.Error()
 	}
-	org := p.cfg.Policies.Current()
-	if org == nil {
+	configured := p.cfg.Policies.Layers()
+	if len(configured) == 0 || configured[0] == nil {
 		return false, "no policies are loaded"
 	}
 	in := c.Input
@@ -357,5 +359,5 @@ func (p *Pipeline) Reachable(ctx context.Context, c *call.Call) (bool, string) {
 	if err != nil {
 		return false, err.Error()
 	}
-	return policy.Reachable(req, append([]*policy.Set{org}, layers...)...)
+	return policy.Reachable(req, append(slices.Clip(configured), layers...)...)
 }

@@ -37,7 +37,7 @@ func Decide(r *Request, layers ...*Set) Result {
 		return Result{Effect: call.Deny, Policies: []string{}, Reasons: []call.Reason{{
 			Kind: call.ReasonError, Code: CodeNoLayers, Message: "no policies are loaded; every call is denied"}}}
 	}
-	res := Result{Effect: call.Allow, PolicyVersion: layers[0].Version, Policies: []string{}}
+	res := Result{Effect: call.Allow, PolicyVersion: LayersVersion(layers), Policies: []string{}}
 	var asks []layerResult
 	for _, set := range layers {
 		if set == nil {
@@ -209,4 +209,20 @@ func Reachable(r *Request, layers ...*Set) (bool, string) {
 		}
 	}
 	return true, ""
+}
+
+// LayersVersion names the policies of a decision: the first layer's version,
+// then name=version for each further layer, so one string identifies every
+// policy that took part.
+func LayersVersion(layers []*Set) string {
+	if len(layers) == 0 || layers[0] == nil {
+		return ""
+	}
+	v := layers[0].Version
+	for _, l := range layers[1:] {
+		if l != nil {
+			v += " " + l.Name + "=" + l.Version
+		}
+	}
+	return v
 }

@@ -27,11 +27,46 @@ const OrgLayer = "org"
 
 // Config is the policy part of toolgate's configuration.
 type Config struct {
-	// Dirs are directories of *.cedar files (searched recursively). With
-	// none, the built-in policy set applies.
+	// Dirs are directories of *.cedar files (searched recursively) that form
+	// the organisation layer. With none, the built-in policy set applies.
 	Dirs []string `yaml:"dirs"`
+	// Layers are further named layers (a team's policies under a central
+	// baseline, say). A call is allowed only if every layer allows it.
+	Layers []LayerConfig `yaml:"layers"`
 	// Watch reloads the policies when a file changes.
 	Watch *bool `yaml:"watch"`
+}
+
+// LayerConfig is one extra policy layer.
+type LayerConfig struct {
+	Name string   `yaml:"name"`
+	Dirs []string `yaml:"dirs"`
+}
+
+// Validate checks the layer names and directories.
+func (c Config) Validate() error {
+	seen := map[string]bool{OrgLayer: true}
+	for i, l := range c.Layers {
+		switch {
+		case l.Name == "":
+			return fmt.Errorf("policy.layers[%d].name: is required", i)
+		case seen[l.Name]:
+			return fmt.Errorf("policy.layers[%d].name: layer %q is defined twice (%q is the layer of policy.dirs)", i, l.Name, OrgLayer)
+		case len(l.Dirs) == 0:
+			return fmt.Errorf("policy.layers[%d].dirs: a layer needs at least one directory", i)
+		}
+		seen[l.Name] = true
+	}
+	return nil
+}
+
+// allDirs lists every directory to watch.
+func (c Config) allDirs() []string {
+	dirs := append([]string(nil), c.Dirs...)
+	for _, l := range c.Layers {
+		dirs = append(dirs, l.Dirs...)
+	}
+	return dirs
 }
 
 // WatchEnabled is the default-applied value of Watch (true).
@@ -105,25 +140,44 @@ func errText(err error) string {
 	return err.Error()
 }
 
-// Load builds the organisation layer from the config: the directories, or
-// the built-in set when none is given.
-func Load(cfg Config) (*Set, error) {
-	if len(cfg.Dirs) == 0 {
-		return NewSet(OrgLayer, BuiltinSources())
+// Load builds the layers of the config: the organisation layer (from Dirs,
+// or the built-in set when none is given), then each extra layer.
+func Load(cfg Config) ([]*Set, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
 	}
-	srcs, err := ReadDirs(cfg.Dirs)
+	org, err := loadLayer(OrgLayer, cfg.Dirs)
 	if err != nil {
 		return nil, err
 	}
-	return NewSet(OrgLayer, srcs)
+	layers := []*Set{org}
+	for _, l := range cfg.Layers {
+		set, err := loadLayer(l.Name, l.Dirs)
+		if err != nil {
+			return nil, err
+		}
+		layers = append(layers, set)
+	}
+	return layers, nil
 }
 
-// Engine holds the current organisation layer and swaps it atomically on
-// reload. A reload that fails keeps the previous set.
+func loadLayer(name string, dirs []string) (*Set, error) {
+	if len(dirs) == 0 {
+		return NewSet(name, BuiltinSources())
+	}
+	srcs, err := ReadDirs(dirs)
+	if err != nil {
+		return nil, err
+	}
+	return NewSet(name, srcs)
+}
+
+// Engine holds the configured layers and swaps them atomically on reload. A
+// reload that fails keeps the previous layers.
 type Engine struct {
 	cfg Config
 	log *slog.Logger
-	cur atomic.Pointer[Set]
+	cur atomic.Pointer[[]*Set]
 
 	mu        sync.Mutex // serialises reloads
 	lastError atomic.Pointer[string]
@@ -135,24 +189,41 @@ func NewEngine(cfg Config, log *slog.Logger) (*Engine, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	set, err := Load(cfg)
+	layers, err := Load(cfg)
 	if err != nil {
 		return nil, err
 	}
 	e := &Engine{cfg: cfg, log: log}
-	e.cur.Store(set)
+	e.cur.Store(&layers)
 	return e, nil
 }
 
-// NewStaticEngine serves a fixed set (tests, the Go library).
-func NewStaticEngine(set *Set) *Engine {
+// NewStaticEngine serves fixed layers (tests, the Go library).
+func NewStaticEngine(layers ...*Set) *Engine {
 	e := &Engine{log: slog.New(slog.DiscardHandler)}
-	e.cur.Store(set)
+	e.cur.Store(&layers)
 	return e
 }
 
-// Current returns the set in force now.
-func (e *Engine) Current() *Set { return e.cur.Load() }
+// Layers returns the layers in force now, the organisation layer first.
+func (e *Engine) Layers() []*Set {
+	if p := e.cur.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+// Current returns the organisation layer in force now.
+func (e *Engine) Current() *Set {
+	if l := e.Layers(); len(l) > 0 {
+		return l[0]
+	}
+	return nil
+}
+
+// Version identifies the policies in force: the organisation layer's
+// version, followed by each extra layer's as name=version.
+func (e *Engine) Version() string { return LayersVersion(e.Layers()) }
 
 // LastReloadError is the error of the last failed reload, "" after a
 // successful one.
@@ -168,21 +239,25 @@ func (e *Engine) LastReloadError() string {
 func (e *Engine) Reload() error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	set, err := Load(e.cfg)
+	layers, err := Load(e.cfg)
 	if err != nil {
 		msg := err.Error()
 		e.lastError.Store(&msg)
-		e.log.Error("policy reload failed; keeping the previous policy set",
-			"version", e.Current().Version, "error", msg)
+		e.log.Error("policy reload failed; keeping the previous policies",
+			"version", e.Version(), "error", msg)
 		return err
 	}
 	empty := ""
 	e.lastError.Store(&empty)
-	old := e.Current()
-	e.cur.Store(set)
+	old := e.Version()
+	e.cur.Store(&layers)
 	e.reloads.Add(1)
-	if old == nil || old.Version != set.Version {
-		e.log.Info("policies reloaded", "version", set.Version, "policies", set.Len())
+	if v := LayersVersion(layers); v != old {
+		n := 0
+		for _, l := range layers {
+			n += l.Len()
+		}
+		e.log.Info("policies reloaded", "version", v, "policies", n)
 	}
 	return nil
 }
@@ -191,7 +266,8 @@ func (e *Engine) Reload() error {
 // Changes are debounced so that an editor's save (often several events) is
 // one reload.
 func (e *Engine) Watch(ctx context.Context) error {
-	if len(e.cfg.Dirs) == 0 {
+	dirs := e.cfg.allDirs()
+	if len(dirs) == 0 {
 		<-ctx.Done()
 		return nil
 	}
@@ -201,7 +277,7 @@ func (e *Engine) Watch(ctx context.Context) error {
 	}
 	defer w.Close()
 	add := func() {
-		for _, dir := range e.cfg.Dirs {
+		for _, dir := range dirs {
 			_ = filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
 				if err == nil && d.IsDir() {
 					_ = w.Add(path)
