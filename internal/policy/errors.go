@@ -9,7 +9,7 @@ import (
 // Stable codes of policy errors.
 const (
 	CodeParse             = "policy.parse"
-	CodeInvalidAnnotation = "policy.annotation"
+	CodeInvalid           = "policy.invalid"
 	CodeDuplicateID       = "policy.duplicate_id"
 	CodeSchema            = "policy.schema"
 	CodeValidation        = "policy.validation"

@@ -135,6 +135,9 @@ func compile(cp *cedar.Policy, defaultID string) (*Policy, error) {
 			p.Approval = string(v)
 		}
 	}
+	if err := checkLiterals(a); err != nil {
+		return nil, err
+	}
 	var err error
 	if p.principal, err = toScope(a.Principal); err != nil {
 		return nil, err
@@ -155,4 +158,44 @@ func compile(cp *cedar.Policy, defaultID string) (*Policy, error) {
 		return nil, fmt.Errorf("unsupported action scope %T", a.Action)
 	}
 	return p, nil
+}
+
+// checkLiterals finds extension literals that can never evaluate, such as
+// decimal("10000") (Cedar decimals need a point). Such a policy errors on
+// every request: a forbid would deny everything it scopes, a permit would
+// never apply; either way it is a mistake worth reporting at load time.
+func checkLiterals(a *xast.Policy) error {
+	var bad error
+	for _, cond := range a.Conditions {
+		xast.Inspect(xast.NewNode(cond.Body), func(n xast.IsNode) bool {
+			ext, ok := n.(xast.NodeTypeExtensionCall)
+			if !ok || len(ext.Args) != 1 || bad != nil {
+				return bad == nil
+			}
+			lit, ok := ext.Args[0].(xast.NodeValue)
+			if !ok {
+				return true
+			}
+			s, ok := lit.Value.(types.String)
+			if !ok {
+				return true
+			}
+			var err error
+			switch ext.Name {
+			case "decimal":
+				_, err = types.ParseDecimal(string(s))
+			case "datetime":
+				_, err = types.ParseDatetime(string(s))
+			case "duration":
+				_, err = types.ParseDuration(string(s))
+			case "ip":
+				_, err = types.ParseIPAddr(string(s))
+			}
+			if err != nil {
+				bad = fmt.Errorf("%s(%q) can never be evaluated: %v", ext.Name, string(s), err)
+			}
+			return true
+		})
+	}
+	return bad
 }

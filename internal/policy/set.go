@@ -56,7 +56,7 @@ func NewSet(name string, sources []Source) (*Set, error) {
 			pos := cp.Position()
 			p, err := compile(cp, defaultID(src.Name, pos.Line))
 			if err != nil {
-				errs = append(errs, &Error{Code: CodeInvalidAnnotation, File: src.Name, Line: pos.Line, Column: pos.Column, Message: err.Error()})
+				errs = append(errs, &Error{Code: CodeInvalid, File: src.Name, Line: pos.Line, Column: pos.Column, Message: err.Error()})
 				continue
 			}
 			if prev, dup := byID[p.ID]; dup {
