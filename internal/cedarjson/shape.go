@@ -66,19 +66,28 @@ func compile(doc any, depth int) *Shape {
 	}
 	s := &Shape{kind: schemaNumKind(m["type"])}
 	if props, ok := m["properties"].(map[string]any); ok {
+		// Declared properties are kept even without a shape of their own,
+		// so that additionalProperties never applies to them.
 		s.props = make(map[string]*Shape, len(props))
 		for name, p := range props {
-			if ps := compile(p, depth+1); ps != nil {
-				s.props[name] = ps
-			}
+			s.props[name] = compile(p, depth+1)
 		}
 	}
 	s.extra = compile(m["additionalProperties"], depth+1)
 	s.items = compile(m["items"], depth+1)
-	if s.kind == numAuto && s.props == nil && s.extra == nil && s.items == nil {
+	if s.kind == numAuto && s.extra == nil && s.items == nil && !anyShape(s.props) {
 		return nil
 	}
 	return s
+}
+
+func anyShape(props map[string]*Shape) bool {
+	for _, p := range props {
+		if p != nil {
+			return true
+		}
+	}
+	return false
 }
 
 // schemaNumKind reads "type": "integer" | "number" | [..., "null"].
