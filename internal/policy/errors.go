@@ -8,12 +8,12 @@ import (
 
 // Stable codes of policy errors.
 const (
-	CodeParse             = "policy.parse"
-	CodeInvalid           = "policy.invalid"
-	CodeDuplicateID       = "policy.duplicate_id"
-	CodeSchema            = "policy.schema"
-	CodeValidation        = "policy.validation"
-	CodeLoad              = "policy.load"
+	CodeParse       = "policy.parse"
+	CodeInvalid     = "policy.invalid"
+	CodeDuplicateID = "policy.duplicate_id"
+	CodeSchema      = "policy.schema"
+	CodeValidation  = "policy.validation"
+	CodeLoad        = "policy.load"
 )
 
 // Error is a problem in a policy source, located as precisely as known.
