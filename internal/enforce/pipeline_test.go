@@ -1,0 +1,229 @@
+package enforce
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/toolgate/toolgate/internal/audit"
+	"github.com/toolgate/toolgate/internal/call"
+	"github.com/toolgate/toolgate/internal/policy"
+)
+
+const testPolicies = `
+@id("read") permit(principal, action == Action::"fs/read", resource);
+@id("pay") permit(principal, action == Action::"bank/pay", resource);
+@id("approve-pay") @approval("payments need a human") forbid(principal, action == Action::"bank/pay", resource);
+`
+
+func engine(t *testing.T) *policy.Engine {
+	t.Helper()
+	set, err := policy.NewSet("org", []policy.Source{{Name: "p.cedar", Text: []byte(testPolicies)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return policy.NewStaticEngine(set)
+}
+
+func newCall(tool string) *call.Call {
+	server, name, _ := strings.Cut(tool, "/")
+	return &call.Call{
+		Principal: call.Principal{Kind: call.KindAgent, ID: "a"},
+		Server:    call.Server{Name: server},
+		Tool:      call.Tool{Name: name},
+		Input:     json.RawMessage(`{"x": 1}`),
+	}
+}
+
+// memSink is an in-memory audit sink that records the order of events; a
+// test double standing in for a store, so the tests can make it fail.
+type memSink struct {
+	mu        sync.Mutex
+	events    []string
+	decisions []*audit.Record
+	outcomes  []*audit.OutcomeRecord
+	failWrite error
+}
+
+func (m *memSink) WriteDecision(_ context.Context, r *audit.Record) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.failWrite != nil {
+		return m.failWrite
+	}
+	m.events = append(m.events, "decision:"+string(r.Effect))
+	m.decisions = append(m.decisions, r)
+	return nil
+}
+
+func (m *memSink) WriteOutcome(_ context.Context, o *audit.OutcomeRecord) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.events = append(m.events, "outcome:"+string(o.Status))
+	m.outcomes = append(m.outcomes, o)
+	return nil
+}
+
+func (m *memSink) Close() error { return nil }
+
+func (m *memSink) forward(ctx context.Context, c *call.Call, _ *call.Credential) call.Outcome {
+	m.mu.Lock()
+	m.events = append(m.events, "forward")
+	m.mu.Unlock()
+	return call.Outcome{Status: call.OutcomeOK, Result: []byte(`{"content":[]}`)}
+}
+
+func TestExecuteWriteAheadThenForward(t *testing.T) {
+	sink := &memSink{}
+	p, err := New(Config{Policies: engine(t), Audit: sink})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := p.Execute(context.Background(), newCall("fs/read"), sink.forward)
+	if d.Effect != call.Allow {
+		t.Fatalf("%+v", d)
+	}
+	want := "decision:allow forward outcome:ok"
+	if got := strings.Join(sink.events, " "); got != want {
+		t.Fatalf("events %q, want %q", got, want)
+	}
+	r := sink.decisions[0]
+	if r.DecisionID != d.ID || r.Server != "fs" || r.Tool != "read" || string(r.Arguments) != `{"x": 1}` || r.ActorType != "agent" || r.PolicyVersion == "" {
+		t.Fatalf("record %+v", r)
+	}
+	if o := sink.outcomes[0]; o.DecisionID != d.ID || o.ResultSHA256 == "" {
+		t.Fatalf("outcome %+v", o)
+	}
+}
+
+func TestExecuteFailsClosed(t *testing.T) {
+	mintErr := errors.New("signer unavailable")
+	tests := []struct {
+		name   string
+		cfg    func(*Config, *memSink)
+		call   *call.Call
+		stage  string
+		code   string
+		events string
+	}{
+		{"denied by policy", nil, newCall("fs/write"), StageDecide, "", "decision:deny"},
+		{"ask without approver", nil, newCall("bank/pay"), StageApprove, "approval.unavailable", "decision:deny"},
+		{"audit write fails", func(c *Config, m *memSink) { m.failWrite = errors.New("disk full") }, newCall("fs/read"), StageAudit, "audit.write_failed", ""},
+		{"no audit sink", func(c *Config, m *memSink) { c.Audit = nil }, newCall("fs/read"), StageAudit, "audit.none", ""},
+		{"mint fails", func(c *Config, m *memSink) { c.Mint = mintFunc(func() error { return mintErr }) }, newCall("fs/read"), StageCredential, "credential.mint_failed", "decision:deny"},
+		{"identity fails", func(c *Config, m *memSink) { c.Identify = identifyFunc(func() error { return Errorf("identity.expired", "token expired") }) }, newCall("fs/read"), StageIdentify, "identity.expired", "decision:deny"},
+		{"task token without tasks", nil, func() *call.Call { c := newCall("fs/read"); c.TaskToken = "x"; return c }(), StageTask, "task.unsupported", "decision:deny"},
+		{"facts fail", func(c *Config, m *memSink) { c.Facts = factsFunc(func() error { return errors.New("parser crashed") }) }, newCall("fs/read"), StageFacts, "facts.failed", "decision:deny"},
+		{"no policies", func(c *Config, m *memSink) { c.Policies = policy.NewStaticEngine() }, newCall("fs/read"), StageDecide, policy.CodeNoLayers, "decision:deny"},
+		{"bad input", nil, func() *call.Call { c := newCall("fs/read"); c.Input = json.RawMessage(`{"a":`); return c }(), StageDecide, "input.invalid_json", "decision:deny"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			sink := &memSink{}
+			cfg := Config{Policies: engine(t), Audit: sink}
+			if tt.cfg != nil {
+				tt.cfg(&cfg, sink)
+			}
+			p, err := New(cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			d := p.Execute(context.Background(), tt.call, sink.forward)
+			if d.Effect != call.Deny || d.Stage != tt.stage {
+				t.Fatalf("got %s at %s, want deny at %s: %+v", d.Effect, d.Stage, tt.stage, d)
+			}
+			if tt.code != "" {
+				found := false
+				for _, r := range d.Reasons {
+					found = found || r.Code == tt.code
+				}
+				if !found {
+					t.Fatalf("no reason with code %s: %+v", tt.code, d.Reasons)
+				}
+			}
+			if d.ReasonText() == "" {
+				t.Fatal("deny without a reason")
+			}
+			if got := strings.Join(sink.events, " "); got != tt.events {
+				t.Fatalf("events %q, want %q (the call must never be forwarded)", got, tt.events)
+			}
+		})
+	}
+}
+
+func TestApproverCanAllowOnlyAsks(t *testing.T) {
+	sink := &memSink{}
+	approver := approveAll{}
+	p, _ := New(Config{Policies: engine(t), Audit: sink, Approve: approver})
+	if d := p.Execute(context.Background(), newCall("bank/pay"), sink.forward); d.Effect != call.Allow {
+		t.Fatalf("approved ask: %+v", d)
+	}
+	// A deny never reaches the approver.
+	if d := p.Execute(context.Background(), newCall("fs/write"), sink.forward); d.Effect != call.Deny {
+		t.Fatalf("deny went to the approver: %+v", d)
+	}
+}
+
+func TestDecideAuditsAndFailsClosed(t *testing.T) {
+	sink := &memSink{}
+	p, _ := New(Config{Policies: engine(t), Audit: sink})
+	if d := p.Decide(context.Background(), newCall("bank/pay")); d.Effect != call.Ask || len(sink.decisions) != 1 {
+		t.Fatalf("%+v, %d records", d, len(sink.decisions))
+	}
+	sink.failWrite = errors.New("disk full")
+	if d := p.Decide(context.Background(), newCall("fs/read")); d.Effect != call.Deny || d.Stage != StageAudit {
+		t.Fatalf("%+v", d)
+	}
+}
+
+func TestJSONLSinkEndToEnd(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "audit.jsonl")
+	sink, err := audit.OpenJSONLFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sink.Close()
+	p, _ := New(Config{Policies: engine(t), Audit: sink})
+	d := p.Execute(context.Background(), newCall("fs/read"), func(context.Context, *call.Call, *call.Credential) call.Outcome {
+		return call.Outcome{Status: call.OutcomeToolError, Error: "no such file"}
+	})
+	if d.Effect != call.Allow {
+		t.Fatal(d)
+	}
+}
+
+func TestReachable(t *testing.T) {
+	p, _ := New(Config{Policies: engine(t)})
+	if ok, _ := p.Reachable(context.Background(), newCall("fs/read")); !ok {
+		t.Fatal("fs/read should be reachable")
+	}
+	if ok, why := p.Reachable(context.Background(), newCall("fs/delete")); ok || why == "" {
+		t.Fatal("fs/delete should not be reachable")
+	}
+}
+
+type mintFunc func() error
+
+func (f mintFunc) Mint(context.Context, *call.Call, *call.Decision) (*call.Credential, error) {
+	return nil, f()
+}
+
+type identifyFunc func() error
+
+func (f identifyFunc) Identify(context.Context, *call.Call) error { return f() }
+
+type factsFunc func() error
+
+func (f factsFunc) FindFacts(context.Context, *call.Call) error { return f() }
+
+type approveAll struct{}
+
+func (approveAll) Await(_ context.Context, _ *call.Call, d call.Decision) (call.Decision, error) {
+	d.Effect = call.Allow
+	d.Stage = StageApprove
+	return d, nil
+}
