@@ -115,7 +115,9 @@ func TestExecuteFailsClosed(t *testing.T) {
 		{"audit write fails", func(c *Config, m *memSink) { m.failWrite = errors.New("disk full") }, newCall("fs/read"), StageAudit, "audit.write_failed", ""},
 		{"no audit sink", func(c *Config, m *memSink) { c.Audit = nil }, newCall("fs/read"), StageAudit, "audit.none", ""},
 		{"mint fails", func(c *Config, m *memSink) { c.Mint = mintFunc(func() error { return mintErr }) }, newCall("fs/read"), StageCredential, "credential.mint_failed", "decision:deny"},
-		{"identity fails", func(c *Config, m *memSink) { c.Identify = identifyFunc(func() error { return Errorf("identity.expired", "token expired") }) }, newCall("fs/read"), StageIdentify, "identity.expired", "decision:deny"},
+		{"identity fails", func(c *Config, m *memSink) {
+			c.Identify = identifyFunc(func() error { return Errorf("identity.expired", "token expired") })
+		}, newCall("fs/read"), StageIdentify, "identity.expired", "decision:deny"},
 		{"task token without tasks", nil, func() *call.Call { c := newCall("fs/read"); c.TaskToken = "x"; return c }(), StageTask, "task.unsupported", "decision:deny"},
 		{"facts fail", func(c *Config, m *memSink) { c.Facts = factsFunc(func() error { return errors.New("parser crashed") }) }, newCall("fs/read"), StageFacts, "facts.failed", "decision:deny"},
 		{"no policies", func(c *Config, m *memSink) { c.Policies = policy.NewStaticEngine() }, newCall("fs/read"), StageDecide, policy.CodeNoLayers, "decision:deny"},
