@@ -1,0 +1,101 @@
+// Package sqlite is the embedded backend of toolgate's state: one SQLite file
+// in the data directory (through modernc.org/sqlite, pure Go, no cgo), in WAL
+// mode with synchronous=FULL, so a committed transaction is on stable storage
+// when Commit returns.
+package sqlite
+
+import (
+	"database/sql"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+
+	_ "modernc.org/sqlite" // registers the "sqlite" driver
+)
+
+// FileName is the database's name in the data directory.
+const FileName = "toolgate.db"
+
+// Options tune Open.
+type Options struct {
+	// ReadOnly opens an existing database for reading only (verify, query):
+	// nothing is created or migrated, and writes fail.
+	ReadOnly bool
+}
+
+// DB is an open database. It is safe for concurrent use.
+type DB struct {
+	db   *sql.DB
+	path string
+}
+
+// schemas are applied in order at Open; each concern adds its own, written
+// so that applying it again changes nothing.
+var schemas = []string{auditSchema}
+
+// Open opens (or creates, mode 0600) the database at path.
+func Open(path string, opt Options) (*DB, error) {
+	if opt.ReadOnly {
+		if _, err := os.Stat(path); err != nil {
+			return nil, fmt.Errorf("sqlite: %w", err)
+		}
+	} else {
+		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+			return nil, fmt.Errorf("sqlite: %w", err)
+		}
+		// Create the file ourselves so it is private from the start; SQLite
+		// gives its -wal and -shm files the same mode.
+		f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+		if err != nil {
+			return nil, fmt.Errorf("sqlite: %w", err)
+		}
+		f.Close()
+	}
+	q := url.Values{}
+	q.Set("_busy_timeout", "10000") // wait for another process's write, do not fail at once
+	q.Set("_journal_mode", "WAL")
+	q.Set("_synchronous", "FULL") // fsync the WAL at every commit: committed means durable
+	q.Set("_txlock", "immediate") // writers take the write lock at BEGIN: no upgrade deadlocks
+	if opt.ReadOnly {
+		q.Set("_query_only", "1")
+	}
+	dsn := "file:" + (&url.URL{Path: path}).EscapedPath() + "?" + q.Encode()
+	db, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: %w", err)
+	}
+	db.SetMaxOpenConns(8)
+	db.SetMaxIdleConns(8)
+	d := &DB{db: db, path: path}
+	if err := db.Ping(); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+	if !opt.ReadOnly {
+		if err := d.migrate(); err != nil {
+			db.Close()
+			return nil, err
+		}
+	}
+	return d, nil
+}
+
+func (d *DB) migrate() error {
+	for _, s := range schemas {
+		if _, err := d.db.Exec(s); err != nil {
+			return fmt.Errorf("sqlite: create schema in %s: %w", d.path, err)
+		}
+	}
+	return nil
+}
+
+// Path is the database file.
+func (d *DB) Path() string { return d.path }
+
+// SQL exposes the database handle, for tests that must damage a trail on
+// purpose and for backends of other concerns in this package's callers.
+func (d *DB) SQL() *sql.DB { return d.db }
+
+// Close closes the database.
+func (d *DB) Close() error { return d.db.Close() }
