@@ -41,7 +41,18 @@ type Record struct {
 	Reasons       []call.Reason     `json:"reasons,omitempty"`
 	Diagnostics   []call.Diagnostic `json:"diagnostics,omitempty"`
 	PolicyVersion string            `json:"policy_version,omitempty"`
-	CredentialID  string            `json:"credential_id,omitempty"`
+	// Approval is set when a human settled an "ask".
+	Approval     *Approval `json:"approval,omitempty"`
+	CredentialID string    `json:"credential_id,omitempty"`
+}
+
+// Approval is a human's answer to an "ask" (the approve stage fills it).
+type Approval struct {
+	Approver string    `json:"approver"`
+	Time     time.Time `json:"time"`
+	Comment  string    `json:"comment,omitempty"`
+	// WaitedMS is how long the call waited for the answer.
+	WaitedMS float64 `json:"waited_ms"`
 }
 
 // OutcomeRecord is appended after a forwarded call ends.
@@ -101,11 +112,39 @@ type Sink interface {
 
 // Config selects and configures the sink.
 type Config struct {
-	// Sink is the registered sink name: "jsonl" (default) or "none".
+	// Sink is the registered sink name: "sqlite" (default: the
+	// tamper-evident trail in the data directory's database) or "jsonl".
 	Sink string `yaml:"sink"`
-	// Path is the file of the jsonl sink: a path, or "-" for stderr.
-	// Default: audit.jsonl in the data directory.
+	// Path is, for sqlite, the database file (default toolgate.db in the
+	// data directory); for jsonl, the file (default audit.jsonl in the data
+	// directory) or "-" for stderr.
 	Path string `yaml:"path"`
+	// Redact says which argument values are replaced by keyed hashes.
+	Redact RedactConfig `yaml:"redact"`
+	// Checkpoint says how often the sqlite trail is signed.
+	Checkpoint CheckpointConfig `yaml:"checkpoint"`
+	// Export ships the sqlite trail's records elsewhere (at least once, in
+	// order, retried until delivered).
+	Export ExportConfig `yaml:"export"`
+}
+
+// CheckpointConfig: a signed checkpoint is written after Records records or
+// Interval, whichever comes first (and at a clean shutdown).
+type CheckpointConfig struct {
+	Records  int           `yaml:"records"`  // default 1000
+	Interval time.Duration `yaml:"interval"` // default 5s
+}
+
+// Defaults of CheckpointConfig.
+const (
+	DefaultCheckpointRecords  = 1000
+	DefaultCheckpointInterval = 5 * time.Second
+)
+
+// ExportConfig lists the exporters of the trail.
+type ExportConfig struct {
+	// OTLP ships records as OpenTelemetry log records over OTLP/HTTP.
+	OTLP *OTLPConfig `yaml:"otlp"`
 }
 
 // Factory builds a sink from its config; dataDir is the resolved data
@@ -144,7 +183,7 @@ func Names() []string {
 func Open(cfg Config, dataDir string) (Sink, error) {
 	name := cfg.Sink
 	if name == "" {
-		name = "jsonl"
+		name = "sqlite"
 	}
 	regMu.RLock()
 	f, ok := factories[name]

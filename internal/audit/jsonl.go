@@ -2,6 +2,7 @@ package audit
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -14,8 +15,11 @@ import (
 func init() { Register("jsonl", openJSONL) }
 
 // JSONL writes one JSON object per line to a file (fsync after each decision
-// record) or to stderr. It is the minimal sink; it has no tamper evidence.
+// record) or to stderr. It is the minimal sink; it has no tamper evidence
+// and no group commit (use the sqlite sink for both). It redacts like the
+// trail does.
 type JSONL struct {
+	red  *Redactor
 	mu   sync.Mutex
 	w    io.Writer
 	f    *os.File // nil for stderr
@@ -25,8 +29,30 @@ type JSONL struct {
 
 func openJSONL(cfg Config, dataDir string) (Sink, error) {
 	path := cfg.Path
+	keyDir := dataDir
+	if keyDir == "" && path != "-" && path != "" {
+		keyDir = filepath.Dir(path)
+	}
+	var key []byte
+	if keyDir != "" {
+		k, err := LoadOrCreateRedactionKey(keyDir)
+		if err != nil {
+			return nil, err
+		}
+		key = k
+	} else {
+		// Nowhere to keep a key: tokens are stable within this process only.
+		key = make([]byte, 32)
+		if _, err := rand.Read(key); err != nil {
+			return nil, fmt.Errorf("audit: %w", err)
+		}
+	}
+	red, err := NewRedactor(cfg.Redact, key)
+	if err != nil {
+		return nil, err
+	}
 	if path == "-" {
-		return &JSONL{w: os.Stderr}, nil
+		return &JSONL{w: os.Stderr, red: red}, nil
 	}
 	if path == "" {
 		if dataDir == "" {
@@ -34,11 +60,24 @@ func openJSONL(cfg Config, dataDir string) (Sink, error) {
 		}
 		path = filepath.Join(dataDir, "audit.jsonl")
 	}
-	return OpenJSONLFile(path)
+	return openJSONLFile(path, red)
 }
 
-// OpenJSONLFile opens (or creates, mode 0600) an append-only JSONL file.
+// OpenJSONLFile opens (or creates, mode 0600) an append-only JSONL file,
+// redacting with the default rules and a key kept beside the file.
 func OpenJSONLFile(path string) (*JSONL, error) {
+	key, err := LoadOrCreateRedactionKey(filepath.Dir(path))
+	if err != nil {
+		return nil, err
+	}
+	red, err := NewRedactor(RedactConfig{}, key)
+	if err != nil {
+		return nil, err
+	}
+	return openJSONLFile(path, red)
+}
+
+func openJSONLFile(path string, red *Redactor) (*JSONL, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("audit: %w", err)
 	}
@@ -46,7 +85,7 @@ func OpenJSONLFile(path string) (*JSONL, error) {
 	if err != nil {
 		return nil, fmt.Errorf("audit: %w", err)
 	}
-	return &JSONL{w: f, f: f, sync: true}, nil
+	return &JSONL{w: f, f: f, sync: true, red: red}, nil
 }
 
 func (j *JSONL) write(v any, durable bool) error {
@@ -73,9 +112,15 @@ func (j *JSONL) write(v any, durable bool) error {
 	return nil
 }
 
-func (j *JSONL) WriteDecision(_ context.Context, r *Record) error { return j.write(r, true) }
+func (j *JSONL) WriteDecision(_ context.Context, r *Record) error {
+	return j.write(redactRecord(j.red, r), true)
+}
 
-func (j *JSONL) WriteOutcome(_ context.Context, o *OutcomeRecord) error { return j.write(o, true) }
+func (j *JSONL) WriteOutcome(_ context.Context, o *OutcomeRecord) error {
+	rec := *o
+	rec.Error, _ = j.red.Text(rec.Error)
+	return j.write(&rec, true)
+}
 
 // Healthy reports the sticky write error, if any.
 func (j *JSONL) Healthy() error {

@@ -1,0 +1,232 @@
+package audit
+
+import (
+	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/hex"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// Key files in the data directory.
+const (
+	// SigningKeyFile holds the Ed25519 key that signs checkpoints (PEM,
+	// PKCS#8), created 0600 on first use.
+	SigningKeyFile = "audit-signing.key"
+	// PublicKeysFile holds the public half of every signing key this data
+	// directory has had (PEM "PUBLIC KEY" blocks, PKIX), so checkpoints
+	// signed before a key was replaced still verify. Copy it somewhere an
+	// attacker of this host cannot write: verify is only as good as the
+	// public key it trusts.
+	PublicKeysFile = "audit-signing.pub"
+	// RedactionKeyFile holds the HMAC-SHA256 key of redaction tokens (32
+	// random bytes, hex), created 0600 on first use.
+	RedactionKeyFile = "audit-redaction.key"
+)
+
+// KeyID names a public key in checkpoints: the first 8 bytes of the SHA-256
+// of its raw 32 bytes, in hex.
+func KeyID(pub ed25519.PublicKey) string {
+	sum := sha256.Sum256(pub)
+	return hex.EncodeToString(sum[:8])
+}
+
+// LoadOrCreateSigningKey reads the signing key from dir, or creates it (and
+// appends its public key to PublicKeysFile) if there is none.
+func LoadOrCreateSigningKey(dir string) (ed25519.PrivateKey, error) {
+	path := filepath.Join(dir, SigningKeyFile)
+	b, err := readPrivate(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		_, priv, gerr := ed25519.GenerateKey(rand.Reader)
+		if gerr != nil {
+			return nil, fmt.Errorf("audit: generate signing key: %w", gerr)
+		}
+		der, merr := x509.MarshalPKCS8PrivateKey(priv)
+		if merr != nil {
+			return nil, fmt.Errorf("audit: encode signing key: %w", merr)
+		}
+		created, werr := createPrivate(path, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}))
+		if werr != nil {
+			return nil, werr
+		}
+		if created {
+			if err := appendPublicKey(dir, priv.Public().(ed25519.PublicKey)); err != nil {
+				return nil, err
+			}
+		}
+		// Another process may have won the race to create it: read
+		// whatever is there now.
+		b, err = readPrivate(path)
+	}
+	if err != nil {
+		return nil, err
+	}
+	blk, _ := pem.Decode(b)
+	if blk == nil || blk.Type != "PRIVATE KEY" {
+		return nil, fmt.Errorf("audit: %s is not a PEM private key", path)
+	}
+	k, err := x509.ParsePKCS8PrivateKey(blk.Bytes)
+	if err != nil {
+		return nil, fmt.Errorf("audit: %s: %w", path, err)
+	}
+	priv, ok := k.(ed25519.PrivateKey)
+	if !ok {
+		return nil, fmt.Errorf("audit: %s is not an Ed25519 key", path)
+	}
+	// Make sure the public key is on record even if the .pub file was lost.
+	pubs, _ := LoadPublicKeys(filepath.Join(dir, PublicKeysFile))
+	pub := priv.Public().(ed25519.PublicKey)
+	for _, p := range pubs {
+		if p.Equal(pub) {
+			return priv, nil
+		}
+	}
+	if err := appendPublicKey(dir, pub); err != nil {
+		return nil, err
+	}
+	return priv, nil
+}
+
+func appendPublicKey(dir string, pub ed25519.PublicKey) error {
+	der, err := x509.MarshalPKIXPublicKey(pub)
+	if err != nil {
+		return fmt.Errorf("audit: encode public key: %w", err)
+	}
+	path := filepath.Join(dir, PublicKeysFile)
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+	if err != nil {
+		return fmt.Errorf("audit: %w", err)
+	}
+	defer f.Close()
+	blk := &pem.Block{Type: "PUBLIC KEY", Headers: map[string]string{"Key-Id": KeyID(pub)}, Bytes: der}
+	if _, err := f.Write(pem.EncodeToMemory(blk)); err != nil {
+		return fmt.Errorf("audit: write %s: %w", path, err)
+	}
+	if err := f.Sync(); err != nil {
+		return fmt.Errorf("audit: fsync %s: %w", path, err)
+	}
+	return nil
+}
+
+// LoadPublicKeys reads every PEM "PUBLIC KEY" block (Ed25519) of a file.
+func LoadPublicKeys(path string) ([]ed25519.PublicKey, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("audit: %w", err)
+	}
+	var out []ed25519.PublicKey
+	for {
+		var blk *pem.Block
+		blk, b = pem.Decode(b)
+		if blk == nil {
+			break
+		}
+		if blk.Type != "PUBLIC KEY" {
+			continue
+		}
+		k, err := x509.ParsePKIXPublicKey(blk.Bytes)
+		if err != nil {
+			return nil, fmt.Errorf("audit: %s: %w", path, err)
+		}
+		pub, ok := k.(ed25519.PublicKey)
+		if !ok {
+			return nil, fmt.Errorf("audit: %s: a public key is not Ed25519", path)
+		}
+		out = append(out, pub)
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("audit: %s holds no public key", path)
+	}
+	return out, nil
+}
+
+// LoadOrCreateRedactionKey reads the HMAC key from dir, or creates it.
+func LoadOrCreateRedactionKey(dir string) ([]byte, error) {
+	path := filepath.Join(dir, RedactionKeyFile)
+	b, err := readPrivate(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		key := make([]byte, 32)
+		if _, err := rand.Read(key); err != nil {
+			return nil, fmt.Errorf("audit: generate redaction key: %w", err)
+		}
+		if _, err := createPrivate(path, []byte(hex.EncodeToString(key)+"\n")); err != nil {
+			return nil, err
+		}
+		b, err = readPrivate(path)
+	}
+	if err != nil {
+		return nil, err
+	}
+	key, err := hex.DecodeString(strings.TrimSpace(string(b)))
+	if err != nil || len(key) < 16 {
+		return nil, fmt.Errorf("audit: %s is not a hex key of at least 16 bytes", path)
+	}
+	return key, nil
+}
+
+// readPrivate reads a secret file, refusing one that others can read: a
+// leaked signing key lets its holder rewrite the trail undetected.
+func readPrivate(path string) ([]byte, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return nil, err
+	}
+	if fi.Mode().Perm()&0o077 != 0 {
+		return nil, fmt.Errorf("audit: %s is accessible to other users (mode %04o); run chmod 600 on it", path, fi.Mode().Perm())
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("audit: %w", err)
+	}
+	return b, nil
+}
+
+// createPrivate writes a new 0600 file durably and atomically: it is written
+// under a temporary name and linked into place, so nobody ever reads half a
+// key. It reports false, and no error, if the file already exists (another
+// process created it first).
+func createPrivate(path string, data []byte) (bool, error) {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return false, fmt.Errorf("audit: %w", err)
+	}
+	f, err := os.CreateTemp(dir, ".tmp-"+filepath.Base(path)+"-*")
+	if err != nil {
+		return false, fmt.Errorf("audit: %w", err)
+	}
+	tmp := f.Name()
+	defer os.Remove(tmp)
+	if err := f.Chmod(0o600); err != nil {
+		f.Close()
+		return false, fmt.Errorf("audit: %w", err)
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return false, fmt.Errorf("audit: write %s: %w", tmp, err)
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return false, fmt.Errorf("audit: fsync %s: %w", tmp, err)
+	}
+	if err := f.Close(); err != nil {
+		return false, fmt.Errorf("audit: %w", err)
+	}
+	if err := os.Link(tmp, path); err != nil {
+		if errors.Is(err, fs.ErrExist) {
+			return false, nil
+		}
+		return false, fmt.Errorf("audit: %w", err)
+	}
+	if d, err := os.Open(dir); err == nil { // make the new name durable too
+		_ = d.Sync()
+		d.Close()
+	}
+	return true, nil
+}

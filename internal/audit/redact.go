@@ -1,0 +1,257 @@
+package audit
+
+import (
+	"bytes"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"regexp"
+	"strings"
+)
+
+// RedactConfig says which argument values never reach the audit trail in the
+// clear. A redacted value is replaced by a keyed hash of it (see Token), so
+// records that carried the same secret can still be found together.
+type RedactConfig struct {
+	// Arguments maps "<server>/<tool>" to the paths of its secret arguments.
+	// A path is dot-separated object keys ("auth.token"); "*" matches any
+	// key; arrays are transparent ("items.password" is the password of
+	// every element of items). "<server>/*" and "*" match every tool of a
+	// server and every tool.
+	Arguments map[string][]string `yaml:"arguments"`
+	// DetectCredentials turns the built-in detection of credential-like
+	// strings and secret-named keys on (default) or off.
+	DetectCredentials *bool `yaml:"detect_credentials"`
+}
+
+// RedactedPrefix starts every replacement token.
+const RedactedPrefix = "[redacted:"
+
+// Redactor replaces secrets in records. It never changes its input: the
+// arguments the policy engine and the upstream see are the caller's; only
+// the record gets a redacted copy.
+type Redactor struct {
+	key    []byte
+	detect bool
+	paths  map[string][][]string // tool key → paths split into segments
+}
+
+// NewRedactor checks cfg and builds a redactor with the HMAC key.
+func NewRedactor(cfg RedactConfig, key []byte) (*Redactor, error) {
+	if len(key) < 16 {
+		return nil, fmt.Errorf("audit: redaction key too short (%d bytes)", len(key))
+	}
+	r := &Redactor{key: key, detect: cfg.DetectCredentials == nil || *cfg.DetectCredentials, paths: map[string][][]string{}}
+	for tool, paths := range cfg.Arguments {
+		if tool != "*" && !strings.Contains(tool, "/") {
+			return nil, fmt.Errorf("audit.redact.arguments: %q is not <server>/<tool>, <server>/* or *", tool)
+		}
+		for _, p := range paths {
+			segs := strings.Split(p, ".")
+			for _, s := range segs {
+				if s == "" {
+					return nil, fmt.Errorf("audit.redact.arguments[%q]: path %q has an empty segment", tool, p)
+				}
+			}
+			r.paths[tool] = append(r.paths[tool], segs)
+		}
+	}
+	return r, nil
+}
+
+// Token is the replacement of a secret value: "[redacted:" + the first 128
+// bits of HMAC-SHA256(key, value) in hex + "]". Equal values give equal
+// tokens; without the key nobody can test a guess against a token.
+func (r *Redactor) Token(value []byte) string {
+	m := hmac.New(sha256.New, r.key)
+	m.Write(value)
+	return RedactedPrefix + hex.EncodeToString(m.Sum(nil)[:16]) + "]"
+}
+
+// Arguments returns args with every secret replaced. It returns args itself
+// when nothing needed replacing. Arguments that cannot be decoded are
+// replaced whole by their token: a record must never leak what it could not
+// inspect.
+func (r *Redactor) Arguments(server, tool string, args json.RawMessage) json.RawMessage {
+	if len(args) == 0 {
+		return args
+	}
+	dec := json.NewDecoder(bytes.NewReader(args))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil || dec.More() {
+		return r.whole(args)
+	}
+	var paths [][]string
+	for _, k := range []string{"*", server + "/*", server + "/" + tool} {
+		paths = append(paths, r.paths[k]...)
+	}
+	out, changed := r.walk(v, paths)
+	if !changed {
+		return args
+	}
+	b, err := json.Marshal(out)
+	if err != nil {
+		return r.whole(args)
+	}
+	return b
+}
+
+func (r *Redactor) whole(args []byte) json.RawMessage {
+	b, _ := json.Marshal(map[string]string{"_redacted": r.Token(args)})
+	return b
+}
+
+// walk redacts v; paths are the secret paths still to match below v.
+func (r *Redactor) walk(v any, paths [][]string) (any, bool) {
+	switch x := v.(type) {
+	case map[string]any:
+		changed := false
+		for k, child := range x {
+			var sub [][]string
+			secret := r.detect && secretKey(k)
+			for _, p := range paths {
+				if p[0] == k || p[0] == "*" {
+					if len(p) == 1 {
+						secret = true
+					} else {
+						sub = append(sub, p[1:])
+					}
+				}
+			}
+			if secret {
+				x[k] = r.Token(valueBytes(child))
+				changed = true
+				continue
+			}
+			if nv, ch := r.walk(child, sub); ch {
+				x[k] = nv
+				changed = true
+			}
+		}
+		return x, changed
+	case []any:
+		changed := false
+		for i, child := range x {
+			if nv, ch := r.walk(child, paths); ch {
+				x[i] = nv
+				changed = true
+			}
+		}
+		return x, changed
+	case string:
+		if !r.detect {
+			return x, false
+		}
+		s, ch := r.Text(x)
+		return s, ch
+	default:
+		return v, false
+	}
+}
+
+// valueBytes is what a secret value's token is computed over: a string's
+// own bytes (so a token can be computed from the plain secret), any other
+// value's JSON encoding.
+func valueBytes(v any) []byte {
+	if s, ok := v.(string); ok {
+		return []byte(s)
+	}
+	b, _ := json.Marshal(v)
+	return b
+}
+
+// Text replaces the credential-like parts of s (when detection is on) and
+// reports whether it changed anything.
+func (r *Redactor) Text(s string) (string, bool) {
+	if !r.detect || len(s) < 8 || !anyCredential.MatchString(s) {
+		return s, false
+	}
+	out := s
+	for _, p := range credentialPatterns {
+		out = replaceGroup(p, out, r)
+	}
+	return out, out != s
+}
+
+// replaceGroup replaces, in each match of p, submatch 1 if p has one (the
+// secret part, e.g. the token after "Bearer "), else the whole match.
+func replaceGroup(p *regexp.Regexp, s string, r *Redactor) string {
+	idx := p.FindAllStringSubmatchIndex(s, -1)
+	if idx == nil {
+		return s
+	}
+	var b strings.Builder
+	last := 0
+	for _, m := range idx {
+		start, end := m[0], m[1]
+		if len(m) >= 4 && m[2] >= 0 {
+			start, end = m[2], m[3]
+		}
+		if strings.HasPrefix(s[start:], RedactedPrefix) {
+			continue // already a token (an earlier pattern matched it)
+		}
+		b.WriteString(s[last:start])
+		b.WriteString(r.Token([]byte(s[start:end])))
+		last = end
+	}
+	b.WriteString(s[last:])
+	return b.String()
+}
+
+// secretKey tells whether an object key names a secret by itself.
+func secretKey(k string) bool {
+	n := strings.NewReplacer("-", "", "_", "").Replace(strings.ToLower(k))
+	switch n {
+	case "password", "passwd", "pwd", "secret", "clientsecret", "token", "accesstoken", "refreshtoken",
+		"idtoken", "apikey", "apitoken", "authorization", "privatekey", "secretkey", "secretaccesskey",
+		"sessiontoken", "passphrase", "credentials", "cookie", "setcookie":
+		return true
+	}
+	return false
+}
+
+// credentialPatterns recognise credentials by their shape. Each is specific
+// enough not to eat ordinary text; where a prefix says what follows (Bearer,
+// a URL's user), submatch 1 is the secret and only it is replaced.
+var credentialPatterns = []*regexp.Regexp{
+	// PEM private keys (RSA, EC, OPENSSH, PKCS#8, encrypted).
+	regexp.MustCompile(`-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----[\s\S]*?(?:-----END [A-Z0-9 ]*PRIVATE KEY-----|$)`),
+	// JSON Web Tokens (header.payload.signature, base64url, header starts {").
+	regexp.MustCompile(`\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*`),
+	// Bearer tokens, and Basic credentials after "Authorization:" (alone,
+	// "basic" is too common a word).
+	regexp.MustCompile(`(?i)\bbearer\s+([A-Za-z0-9._~+/=-]{12,})`),
+	regexp.MustCompile(`(?i)\bauthorization\s*[:=]\s*["']?basic\s+([A-Za-z0-9+/=]{8,})`),
+	// Passwords in URLs: scheme://user:password@host.
+	regexp.MustCompile(`\b[A-Za-z][A-Za-z0-9+.-]*://[^\s:/@]*:([^\s/@]+)@`),
+	// AWS access key ids.
+	regexp.MustCompile(`\b(?:AKIA|ASIA|ABIA|ACCA)[0-9A-Z]{16}\b`),
+	// GitHub tokens (classic and fine-grained).
+	regexp.MustCompile(`\b(?:gh[pousr]_[A-Za-z0-9]{36,255}|github_pat_[A-Za-z0-9_]{22,255})\b`),
+	// GitLab personal access tokens.
+	regexp.MustCompile(`\bglpat-[A-Za-z0-9_-]{20,}\b`),
+	// Slack tokens.
+	regexp.MustCompile(`\bxox[abposr]-[A-Za-z0-9-]{10,}\b`),
+	// OpenAI and Anthropic keys (sk-…, sk-proj-…, sk-ant-…).
+	regexp.MustCompile(`\bsk-[A-Za-z0-9_-]{20,}\b`),
+	// Stripe secret and restricted keys.
+	regexp.MustCompile(`\b[rs]k_(?:live|test)_[A-Za-z0-9]{16,}\b`),
+	// Google API keys.
+	regexp.MustCompile(`\bAIza[0-9A-Za-z_-]{35}\b`),
+	// Assignments in text: password=…, api_key: …, secret=… (e.g. in a
+	// command line or a connection string).
+	regexp.MustCompile(`(?i)\b(?:password|passwd|pwd|secret|api[_-]?key|access[_-]?token|client[_-]?secret)\s*[=:]\s*["']?([^\s"'&;,]{4,})`),
+}
+
+// anyCredential is every pattern at once, so text with no credential (most
+// of it) costs one scan.
+var anyCredential = func() *regexp.Regexp {
+	parts := make([]string, len(credentialPatterns))
+	for i, p := range credentialPatterns {
+		parts[i] = "(?:" + p.String() + ")"
+	}
+	return regexp.MustCompile(strings.Join(parts, "|"))
+}()

@@ -1,0 +1,431 @@
+package audit
+
+import (
+	"context"
+	"crypto/ed25519"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/toolgate/toolgate/internal/call"
+	"github.com/toolgate/toolgate/internal/store"
+	"github.com/toolgate/toolgate/internal/store/sqlite"
+)
+
+func init() { Register("sqlite", openSQLite) }
+
+// ErrClosed is returned by writes to a closed trail.
+var ErrClosed = errors.New("audit: the trail is closed")
+
+// maxBatch bounds one group commit, so one transaction stays short.
+const maxBatch = 2048
+
+// maxRetained bounds the outcome records kept for retry after failed
+// commits; past it the oldest are dropped (and logged).
+const maxRetained = 10000
+
+// Trail is the tamper-evident audit trail: a hash chain of records in a
+// store, signed by checkpoints. Concurrent writes are group-committed: one
+// goroutine appends everything waiting in one transaction, and each
+// WriteDecision returns once the transaction holding its record committed.
+type Trail struct {
+	log    store.AuditLog
+	closer func() error // closes the store, if the trail opened it
+	red    *Redactor
+	key    ed25519.PrivateKey
+	every  int
+	ival   time.Duration
+	logger *slog.Logger
+	now    func() time.Time
+
+	mu     sync.RWMutex // guards closed against sends on reqs
+	closed bool
+	reqs   chan *pending
+	done   chan struct{}
+
+	errMu sync.Mutex
+	err   error // the last commit's error; nil once a commit succeeds
+
+	exporters []*Exporter
+}
+
+// pending is a record waiting for the writer.
+type pending struct {
+	entry   store.AuditEntry // Seq and Body are set by the writer
+	payload []byte           // the record's JSON, without seq and prev_hash
+	done    chan error       // nil for outcomes: nobody waits for them
+}
+
+// TrailOptions are what a Trail needs besides its store.
+type TrailOptions struct {
+	Redactor   *Redactor
+	SigningKey ed25519.PrivateKey
+	Checkpoint CheckpointConfig
+	Logger     *slog.Logger
+	// Now is the clock (tests).
+	Now func() time.Time
+}
+
+// NewTrail starts a trail on an open store.
+func NewTrail(log store.AuditLog, opt TrailOptions) (*Trail, error) {
+	if opt.Redactor == nil || opt.SigningKey == nil {
+		return nil, errors.New("audit: a trail needs a redactor and a signing key")
+	}
+	t := &Trail{
+		log: log, red: opt.Redactor, key: opt.SigningKey,
+		every: opt.Checkpoint.Records, ival: opt.Checkpoint.Interval,
+		logger: opt.Logger, now: opt.Now,
+		reqs: make(chan *pending, 4*maxBatch), done: make(chan struct{}),
+	}
+	if t.every <= 0 {
+		t.every = DefaultCheckpointRecords
+	}
+	if t.ival <= 0 {
+		t.ival = DefaultCheckpointInterval
+	}
+	if t.logger == nil {
+		t.logger = slog.New(slog.DiscardHandler)
+	}
+	if t.now == nil {
+		t.now = time.Now
+	}
+	go t.run()
+	return t, nil
+}
+
+// DBPath is where the sqlite sink keeps its database.
+func DBPath(cfg Config, dataDir string) (string, error) {
+	if cfg.Path != "" {
+		return cfg.Path, nil
+	}
+	if dataDir == "" {
+		return "", errors.New("audit: no path for the sqlite sink and no data directory")
+	}
+	return filepath.Join(dataDir, sqlite.FileName), nil
+}
+
+// openSQLite is the "sqlite" sink: the trail in the data directory's
+// database, keys beside it.
+func openSQLite(cfg Config, dataDir string) (Sink, error) {
+	return OpenSQLite(cfg, dataDir, nil)
+}
+
+// OpenSQLite opens the sqlite trail and starts its exporters; logger may be
+// nil.
+func OpenSQLite(cfg Config, dataDir string, logger *slog.Logger) (*Trail, error) {
+	path, err := DBPath(cfg, dataDir)
+	if err != nil {
+		return nil, err
+	}
+	keyDir := dataDir
+	if keyDir == "" {
+		keyDir = filepath.Dir(path)
+	}
+	redKey, err := LoadOrCreateRedactionKey(keyDir)
+	if err != nil {
+		return nil, err
+	}
+	red, err := NewRedactor(cfg.Redact, redKey)
+	if err != nil {
+		return nil, err
+	}
+	sig, err := LoadOrCreateSigningKey(keyDir)
+	if err != nil {
+		return nil, err
+	}
+	db, err := sqlite.Open(path, sqlite.Options{})
+	if err != nil {
+		return nil, fmt.Errorf("audit: %w", err)
+	}
+	t, err := NewTrail(db, TrailOptions{Redactor: red, SigningKey: sig, Checkpoint: cfg.Checkpoint, Logger: logger})
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	t.closer = db.Close
+	if o := cfg.Export.OTLP; o != nil {
+		x, err := NewOTLPExporter(db, *o, logger)
+		if err != nil {
+			t.Close()
+			return nil, err
+		}
+		t.exporters = append(t.exporters, x)
+	}
+	return t, nil
+}
+
+// WriteDecision implements Sink: it returns once the record is committed.
+func (t *Trail) WriteDecision(ctx context.Context, r *Record) error {
+	p, err := t.decision(r)
+	if err != nil {
+		return err
+	}
+	p.done = make(chan error, 1)
+	if err := t.enqueue(ctx, p); err != nil {
+		return err
+	}
+	select {
+	case err := <-p.done:
+		return err
+	case <-ctx.Done():
+		// The record may still be committed; the call will not run.
+		return ctx.Err()
+	}
+}
+
+// WriteOutcome implements Sink. The outcome is queued for the next group
+// commit and not waited for: the call has already happened, and making its
+// answer wait for an fsync would only add latency. Close flushes the queue.
+func (t *Trail) WriteOutcome(ctx context.Context, o *OutcomeRecord) error {
+	rec := *o
+	rec.Type = "outcome"
+	if rec.Error != "" {
+		rec.Error, _ = t.red.Text(rec.Error)
+	}
+	payload, err := json.Marshal(&rec)
+	if err != nil {
+		return fmt.Errorf("audit: encode outcome: %w", err)
+	}
+	p := &pending{payload: payload, entry: store.AuditEntry{
+		Kind: "outcome", DecisionID: rec.DecisionID, Time: rec.Time, Status: string(rec.Status),
+	}}
+	return t.enqueue(ctx, p)
+}
+
+// decision redacts and encodes a decision record.
+func (t *Trail) decision(r *Record) (*pending, error) {
+	rec := redactRecord(t.red, r)
+	payload, err := json.Marshal(rec)
+	if err != nil {
+		return nil, fmt.Errorf("audit: encode decision: %w", err)
+	}
+	return &pending{payload: payload, entry: store.AuditEntry{
+		Kind: "decision", DecisionID: rec.DecisionID, Time: rec.Time,
+		Principal: rec.Principal.ID, OnBehalfOf: rec.OnBehalfOf, TaskID: rec.TaskID,
+		Server: rec.Server, Tool: rec.Tool, Effect: string(rec.Effect),
+	}}, nil
+}
+
+// redactRecord returns a redacted copy of r. The caller's record (and the
+// call's arguments it points to) stay as they are: the policy engine and the
+// upstream see the real arguments; only the trail gets the redacted ones.
+func redactRecord(red *Redactor, r *Record) *Record {
+	rec := *r
+	rec.Type = "decision"
+	rec.Time = rec.Time.UTC()
+	rec.Arguments = red.Arguments(r.Server, r.Tool, r.Arguments)
+	rec.Purpose, _ = red.Text(rec.Purpose)
+	if reasonsNeedRedaction(red, rec.Reasons) {
+		rec.Reasons = append([]call.Reason(nil), rec.Reasons...)
+		for i := range rec.Reasons {
+			rec.Reasons[i].Message, _ = red.Text(rec.Reasons[i].Message)
+		}
+	}
+	if diagnosticsNeedRedaction(red, rec.Diagnostics) {
+		rec.Diagnostics = append([]call.Diagnostic(nil), rec.Diagnostics...)
+		for i := range rec.Diagnostics {
+			rec.Diagnostics[i].Message, _ = red.Text(rec.Diagnostics[i].Message)
+		}
+	}
+	if rec.Approval != nil && rec.Approval.Comment != "" {
+		a := *rec.Approval
+		a.Comment, _ = red.Text(a.Comment)
+		rec.Approval = &a
+	}
+	return &rec
+}
+
+func (t *Trail) enqueue(ctx context.Context, p *pending) error {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	if t.closed {
+		return ErrClosed
+	}
+	select {
+	case t.reqs <- p:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Healthy reports why the trail cannot be written, or nil. /readyz shows it.
+func (t *Trail) Healthy() error {
+	t.errMu.Lock()
+	defer t.errMu.Unlock()
+	if t.err != nil {
+		return fmt.Errorf("audit trail cannot be written: %w", t.err)
+	}
+	return nil
+}
+
+// Close flushes every queued record, signs a final checkpoint, stops the
+// exporters and closes the store it opened.
+func (t *Trail) Close() error {
+	t.mu.Lock()
+	if t.closed {
+		t.mu.Unlock()
+		return nil
+	}
+	t.closed = true
+	close(t.reqs)
+	t.mu.Unlock()
+	<-t.done
+	for _, x := range t.exporters {
+		x.Close()
+	}
+	err := t.Healthy()
+	if t.closer != nil {
+		if cerr := t.closer(); cerr != nil && err == nil {
+			err = cerr
+		}
+	}
+	return err
+}
+
+// run is the writer: it takes everything queued, appends it in one
+// transaction, and answers each waiting writer.
+func (t *Trail) run() {
+	defer close(t.done)
+	tick := time.NewTicker(t.ival)
+	defer tick.Stop()
+	var retained []*pending // outcomes of failed commits, retried first
+	unsigned := true        // records this process wrote may lack a checkpoint
+	batch := make([]*pending, 0, maxBatch)
+	for {
+		batch = append(batch[:0], retained...)
+		retained = retained[:0]
+		open := true
+		select {
+		case p, ok := <-t.reqs:
+			if !ok {
+				open = false
+				break
+			}
+			batch = append(batch, p)
+		drain:
+			for len(batch) < maxBatch {
+				select {
+				case p, ok := <-t.reqs:
+					if !ok {
+						open = false
+						break drain
+					}
+					batch = append(batch, p)
+				default:
+					break drain
+				}
+			}
+		case <-tick.C:
+			if len(batch) == 0 && !unsigned {
+				continue // nothing to write and nothing to sign
+			}
+		}
+		signed, err := t.commit(batch, !open)
+		if err == nil {
+			unsigned = !signed && (unsigned || len(batch) > 0)
+		}
+		if err != nil {
+			for _, p := range batch {
+				if p.done == nil {
+					retained = append(retained, p)
+				}
+			}
+			if n := len(retained) - maxRetained; n > 0 {
+				t.logger.Error("audit: dropping outcome records that could not be written", "count", n, "error", err)
+				retained = retained[n:]
+			}
+		}
+		for _, p := range batch {
+			if p.done != nil {
+				p.done <- err
+			}
+		}
+		if !open {
+			if len(retained) > 0 {
+				t.logger.Error("audit: outcome records lost at close", "count", len(retained), "error", err)
+			}
+			return
+		}
+	}
+}
+
+// commit appends batch (possibly empty) and, when due, a checkpoint; final
+// forces a checkpoint over everything not yet signed. It reports whether it
+// wrote a checkpoint.
+func (t *Trail) commit(batch []*pending, final bool) (bool, error) {
+	now := t.now().UTC()
+	signed := false
+	err := t.log.AppendAudit(context.Background(), func(head store.AuditHead) (store.AuditBatch, error) {
+		var out store.AuditBatch
+		seq, prev := uint64(0), GenesisHash
+		if head.Last != nil {
+			seq, prev = head.Last.Seq, HashOf(head.Last.Body).String()
+		}
+		var last Hash
+		if head.Last != nil {
+			last = HashOf(head.Last.Body)
+		}
+		out.Entries = make([]store.AuditEntry, len(batch))
+		for i, p := range batch {
+			seq++
+			e := p.entry
+			e.Seq = seq
+			e.Body = chainLine(seq, prev, p.payload)
+			last = HashOf(e.Body)
+			prev = last.String()
+			out.Entries[i] = e
+		}
+		signedSeq, signedAt := uint64(0), time.Time{}
+		if c := head.LastCheckpoint; c != nil {
+			signedSeq, signedAt = c.Seq, c.Time
+		}
+		if seq < signedSeq {
+			// The trail ends before its last checkpoint: it was truncated.
+			// Appending would hide that; refuse, and let verify say why.
+			return out, fmt.Errorf("the trail ends at record %d but a checkpoint signs record %d: it was truncated; run toolgate audit verify", seq, signedSeq)
+		}
+		if n := seq - signedSeq; n > 0 && (final || n >= uint64(t.every) || now.Sub(signedAt) >= t.ival) {
+			body, sig, err := signCheckpoint(t.key, seq, last, now)
+			if err != nil {
+				return out, err
+			}
+			out.Checkpoint = &store.AuditCheckpoint{Seq: seq, Time: now, Body: body, Signature: sig}
+		}
+		signed = out.Checkpoint != nil
+		return out, nil
+	})
+	t.errMu.Lock()
+	prevErr := t.err
+	t.err = err
+	t.errMu.Unlock()
+	switch {
+	case err != nil && prevErr == nil:
+		t.logger.Error("audit: cannot write the trail; calls are denied until it can", "error", err)
+	case err == nil && prevErr != nil:
+		t.logger.Info("audit: the trail can be written again")
+	}
+	return signed && err == nil, err
+}
+
+func reasonsNeedRedaction(r *Redactor, rs []call.Reason) bool {
+	for _, x := range rs {
+		if _, ch := r.Text(x.Message); ch {
+			return true
+		}
+	}
+	return false
+}
+
+func diagnosticsNeedRedaction(r *Redactor, ds []call.Diagnostic) bool {
+	for _, x := range ds {
+		if _, ch := r.Text(x.Message); ch {
+			return true
+		}
+	}
+	return false
+}
