@@ -1,0 +1,101 @@
+package cli
+
+import (
+	"bufio"
+	"encoding/json"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/toolgate/toolgate/internal/testutil"
+)
+
+// TestServeQuickStart runs the README's main command: `toolgate serve` with
+// no configuration, in a fresh data directory, and uses it.
+func TestServeQuickStart(t *testing.T) {
+	bin := testutil.Toolgate(t)
+	dataDir := t.TempDir()
+	cmd := exec.Command(bin, "serve", "--listen", "127.0.0.1:0")
+	cmd.Env = append(os.Environ(), "TOOLGATE_DATA_DIR="+dataDir)
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+
+	urlRe := regexp.MustCompile(`url=(http://\S+)`)
+	lines := bufio.NewScanner(stderr)
+	var base string
+	deadline := time.AfterFunc(30*time.Second, func() { cmd.Process.Kill() })
+	for lines.Scan() {
+		if m := urlRe.FindStringSubmatch(lines.Text()); m != nil {
+			base = m[1]
+			break
+		}
+	}
+	deadline.Stop()
+	if base == "" {
+		t.Fatal("serve did not report its address")
+	}
+	go io.Copy(io.Discard, stderr)
+
+	get := func(path string) int {
+		resp, err := http.Get(base + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if get("/healthz") != 200 || get("/readyz") != 200 {
+		t.Fatal("not healthy")
+	}
+	eval := func(body string) map[string]any {
+		resp, err := http.Post(base+"/access/v1/evaluation", "application/json", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var out map[string]any
+		if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	// The built-in policies: read-only tools are allowed, others need a human.
+	ro := eval(`{"subject":{"type":"agent","id":"a"},"action":{"name":"fs/read_file","properties":{"annotations":{"readOnlyHint":true}}},"resource":{"type":"server","id":"fs"}}`)
+	if ro["decision"] != true {
+		t.Fatalf("read-only call: %v", ro)
+	}
+	rw := eval(`{"subject":{"type":"agent","id":"a"},"action":{"name":"fs/write_file"},"resource":{"type":"server","id":"fs"}}`)
+	if rw["decision"] != false || rw["context"].(map[string]any)["effect"] != "ask" {
+		t.Fatalf("destructive call: %v", rw)
+	}
+	entries, _ := os.ReadDir(dataDir)
+	if len(entries) == 0 {
+		t.Fatal("nothing written to the data directory (audit trail)")
+	}
+
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("serve exited with %v after SIGTERM", err)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("serve did not shut down")
+	}
+}
