@@ -137,9 +137,9 @@ func NewRequest(c *call.Call, shape *cedarjson.Shape, lim cedarjson.Limits) (*Re
 		parents = append(parents, types.NewEntityUID(TypeGroup, types.String(g)))
 	}
 	r.principalAncestors = parents
-	attrs := types.RecordMap{}
+	attrs := emptyRecord
 	if c.Principal.Owner != "" {
-		attrs["owner"] = types.NewEntityUID(TypeUser, types.String(c.Principal.Owner))
+		attrs = types.NewRecord(types.RecordMap{"owner": types.NewEntityUID(TypeUser, types.String(c.Principal.Owner))})
 	}
 	var tags types.Record
 	if len(c.Principal.Claims) > 0 {
@@ -154,7 +154,7 @@ func NewRequest(c *call.Call, shape *cedarjson.Shape, lim cedarjson.Limits) (*Re
 	r.entities = append(r.entities, types.Entity{
 		UID:        r.principal,
 		Parents:    types.NewEntityUIDSet(parents...),
-		Attributes: types.NewRecord(attrs),
+		Attributes: attrs,
 		Tags:       tags,
 	})
 
@@ -205,8 +205,18 @@ func NewRequest(c *call.Call, shape *cedarjson.Shape, lim cedarjson.Limits) (*Re
 	return r, nil
 }
 
+// Parts of the context that are the same for most calls are built once:
+// Cedar records hash their contents on construction, which is most of the
+// cost of a decision.
+var (
+	emptyRecord = types.NewRecord(nil)
+	emptySet    = types.NewSet()
+	noTask      = types.NewRecord(types.RecordMap{"id": types.String(""), "purpose": types.String(""), "depth": types.Long(0)})
+	cleanFlow   = types.NewRecord(types.RecordMap{"untrusted": types.False, "private": types.False, "tainted": emptySet})
+)
+
 func buildContext(c *call.Call, shape *cedarjson.Shape, lim cedarjson.Limits) (types.Record, error) {
-	var input types.Value = types.NewRecord(nil)
+	var input types.Value = emptyRecord
 	if len(c.Input) > 0 && string(c.Input) != "null" {
 		v, err := cedarjson.FromJSON(c.Input, "input", shape, lim, true)
 		if err != nil {
@@ -214,7 +224,7 @@ func buildContext(c *call.Call, shape *cedarjson.Shape, lim cedarjson.Limits) (t
 		}
 		input = v
 	}
-	var facts types.Value = types.NewRecord(nil)
+	var facts types.Value = emptyRecord
 	if len(c.Facts) > 0 {
 		v, err := cedarjson.FromGo(c.Facts, "facts", lim)
 		if err != nil {
@@ -222,23 +232,29 @@ func buildContext(c *call.Call, shape *cedarjson.Shape, lim cedarjson.Limits) (t
 		}
 		facts = v
 	}
-	task := types.RecordMap{"id": types.String(""), "purpose": types.String(""), "depth": types.Long(0)}
+	task := noTask
 	if c.Task != nil {
-		task["id"] = types.String(c.Task.ID)
-		task["purpose"] = types.String(c.Task.Purpose)
-		task["depth"] = types.Long(c.Task.Depth)
+		task = types.NewRecord(types.RecordMap{
+			"id":      types.String(c.Task.ID),
+			"purpose": types.String(c.Task.Purpose),
+			"depth":   types.Long(c.Task.Depth),
+		})
+	}
+	flow := cleanFlow
+	if c.Flow.Untrusted || c.Flow.Private || len(c.Flow.Tainted) > 0 {
+		flow = types.NewRecord(types.RecordMap{
+			"untrusted": types.Boolean(c.Flow.Untrusted),
+			"private":   types.Boolean(c.Flow.Private),
+			"tainted":   stringSet(c.Flow.Tainted),
+		})
 	}
 	return types.NewRecord(types.RecordMap{
 		"input":  input,
 		"system": types.NewRecord(types.RecordMap{"now": types.NewDatetime(c.Time)}),
-		"task":   types.NewRecord(task),
+		"task":   task,
 		"chain":  stringSet(c.Chain),
 		"facts":  facts,
-		"flow": types.NewRecord(types.RecordMap{
-			"untrusted": types.Boolean(c.Flow.Untrusted),
-			"private":   types.Boolean(c.Flow.Private),
-			"tainted":   stringSet(c.Flow.Tainted),
-		}),
+		"flow":   flow,
 	}), nil
 }
 
@@ -251,6 +267,9 @@ func inputError(err error) error {
 }
 
 func stringSet(ss []string) types.Set {
+	if len(ss) == 0 {
+		return emptySet
+	}
 	vs := make([]types.Value, len(ss))
 	for i, s := range ss {
 		vs[i] = types.String(s)
