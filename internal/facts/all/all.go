@@ -3,5 +3,8 @@
 package all
 
 import (
+	_ "github.com/toolgate/toolgate/internal/facts/pathfacts"
+	_ "github.com/toolgate/toolgate/internal/facts/shellfacts"
 	_ "github.com/toolgate/toolgate/internal/facts/sqlfacts"
+	_ "github.com/toolgate/toolgate/internal/facts/urlfacts"
 )
