@@ -33,14 +33,15 @@ const maxRetained = 10000
 // goroutine appends everything waiting in one transaction, and each
 // WriteDecision returns once the transaction holding its record committed.
 type Trail struct {
-	log    store.AuditLog
-	closer func() error // closes the store, if the trail opened it
-	red    *Redactor
-	key    ed25519.PrivateKey
-	every  int
-	ival   time.Duration
-	logger *slog.Logger
-	now    func() time.Time
+	log     store.AuditLog
+	closer  func() error // closes the store, if the trail opened it
+	red     *Redactor
+	key     ed25519.PrivateKey
+	every   int
+	ival    time.Duration
+	logger  *slog.Logger
+	now     func() time.Time
+	started time.Time
 
 	mu     sync.RWMutex // guards closed against sends on reqs
 	closed bool
@@ -93,6 +94,7 @@ func NewTrail(log store.AuditLog, opt TrailOptions) (*Trail, error) {
 	if t.now == nil {
 		t.now = time.Now
 	}
+	t.started = t.now()
 	go t.run()
 	return t, nil
 }
@@ -380,9 +382,14 @@ func (t *Trail) commit(batch []*pending, final bool) (bool, error) {
 			prev = last.String()
 			out.Entries[i] = e
 		}
-		signedSeq, signedAt := uint64(0), time.Time{}
+		// The interval counts from the last checkpoint, or from this
+		// trail's start if that is later (or there is none yet).
+		signedSeq, signedAt := uint64(0), t.started
 		if c := head.LastCheckpoint; c != nil {
-			signedSeq, signedAt = c.Seq, c.Time
+			signedSeq = c.Seq
+			if c.Time.After(signedAt) {
+				signedAt = c.Time
+			}
 		}
 		if seq < signedSeq {
 			// The trail ends before its last checkpoint: it was truncated.

@@ -96,6 +96,10 @@ func Verify(ctx context.Context, log store.AuditLog, keys []ed25519.PublicKey) (
 	prevHash := GenesisHash
 	prevOK := true        // the previous record was read and is where it belongs
 	lastGood := uint64(0) // the newest checkpoint that matched
+	// Checkpoint mismatches are reported only where no more specific
+	// problem (an edit that broke the chain, a deletion) explains them.
+	var rewritten []Problem
+	var rewrittenTo []uint64
 	err = log.ScanAudit(ctx, store.AuditFilter{}, func(e *store.AuditEntry) error {
 		rep.Records++
 		rep.LastSeq = e.Seq
@@ -134,12 +138,9 @@ func Verify(ctx context.Context, log store.AuditLog, keys []ed25519.PublicKey) (
 		prevOK = true
 		if want, ok := signed[e.Seq]; ok {
 			if want != hash {
-				for _, p := range rep.Problems {
-					if p.Seq > lastGood && p.Seq <= e.Seq {
-						return nil // a problem found above already explains it
-					}
-				}
-				add(lastGood+1, ProblemRewritten, "record %d differs from the one checkpoint %d signed: records %d to %d were rewritten", e.Seq, e.Seq, lastGood+1, e.Seq)
+				rewritten = append(rewritten, Problem{Seq: lastGood + 1, Kind: ProblemRewritten,
+					Message: fmt.Sprintf("record %d differs from the one checkpoint %d signed: records %d to %d were rewritten", e.Seq, e.Seq, lastGood+1, e.Seq)})
+				rewrittenTo = append(rewrittenTo, e.Seq)
 			} else {
 				lastGood = e.Seq
 			}
@@ -148,6 +149,15 @@ func Verify(ctx context.Context, log store.AuditLog, keys []ed25519.PublicKey) (
 	})
 	if err != nil {
 		return nil, err
+	}
+	for i, rw := range rewritten {
+		explained := false
+		for _, p := range rep.Problems {
+			explained = explained || (p.Seq >= rw.Seq && p.Seq <= rewrittenTo[i])
+		}
+		if !explained {
+			add(rw.Seq, rw.Kind, "%s", rw.Message)
+		}
 	}
 	for _, s := range signedSeqs {
 		if s > rep.LastSeq {
