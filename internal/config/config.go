@@ -155,7 +155,7 @@ func (c *Config) applyDefaults() {
 		c.Log.Format = "text"
 	}
 	if c.Audit.Sink == "" {
-		c.Audit.Sink = "jsonl"
+		c.Audit.Sink = "sqlite"
 	}
 	d := cedarjson.DefaultLimits()
 	if c.Limits.InputBytes == 0 {
