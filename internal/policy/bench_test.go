@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cedar-policy/cedar-go"
+
 	"github.com/toolgate/toolgate/internal/call"
 )
 
@@ -69,4 +71,36 @@ func reportPercentiles(b *testing.B, lat []time.Duration) {
 	slices.Sort(lat)
 	b.ReportMetric(float64(lat[len(lat)/2].Nanoseconds()), "p50-ns")
 	b.ReportMetric(float64(lat[len(lat)*99/100].Nanoseconds()), "p99-ns")
+}
+
+// BenchmarkDecideUnindexed is the baseline: cedar-go's Authorize over every
+// policy of the set, as without toolgate's index, on the same request.
+func BenchmarkDecideUnindexed(b *testing.B) {
+	for _, n := range []int{10, 1000, 10000} {
+		b.Run(fmt.Sprintf("policies=%d", n), func(b *testing.B) {
+			set := benchSet(b, n)
+			all := cedar.PolicyMap{}
+			for _, p := range set.policies {
+				all[cedar.PolicyID(p.ID)] = p.cedar
+			}
+			c := agentCall("ci-bot", []string{"devops", "readers"}, "fs", "read_file", `{"path": "/workspace/src/main.go", "size": 2048}`)
+			c.Time = time.Now()
+			lat := make([]time.Duration, 0, b.N)
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				start := time.Now()
+				r, err := NewRequest(c, nil, benchLimits)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if d, _ := cedar.Authorize(all, r.entities, r.cedar()); d != cedar.Allow {
+					b.Fatal("denied")
+				}
+				lat = append(lat, time.Since(start))
+			}
+			b.StopTimer()
+			reportPercentiles(b, lat)
+		})
+	}
 }
