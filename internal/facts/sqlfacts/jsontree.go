@@ -26,20 +26,32 @@ const (
 	jNull
 )
 
-// jnode is one JSON value. key is the member name inside an object; raw is
-// the text of a scalar (a string without its quotes, still escaped when esc
-// is set). first and next link children and siblings by index, -1 for none.
+// jnode is one JSON value. The key (member name inside an object) and raw
+// (the text of a scalar: a string without its quotes, still escaped when
+// esc is set) are offsets into the source, so that nodes hold no pointers
+// and filling the slice costs no GC write barriers. first and next link
+// children and siblings by index, -1 for none.
 type jnode struct {
-	key   string
-	raw   string
-	kind  jkind
-	esc   bool
-	first int32
-	next  int32
+	keyOff, keyLen int32
+	rawOff, rawLen int32
+	first, next    int32
+	kind           jkind
+	esc            bool
 }
 
 type jtree struct {
-	n []jnode
+	src string
+	n   []jnode
+}
+
+func (t *jtree) key(i int32) string {
+	n := &t.n[i]
+	return t.src[n.keyOff : n.keyOff+n.keyLen]
+}
+
+func (t *jtree) raw(i int32) string {
+	n := &t.n[i]
+	return t.src[n.rawOff : n.rawOff+n.rawLen]
 }
 
 var errJSON = errors.New("unexpected parser output")
@@ -51,6 +63,10 @@ const maxJSONDepth = 4000
 
 func (t *jtree) parse(s string) error {
 	t.n = t.n[:0]
+	t.src = s
+	if len(s) >= 1<<31-1 {
+		return errJSON
+	}
 	type frame struct{ idx, last int32 }
 	var stackBuf [64]frame
 	stack := stackBuf[:0]
@@ -60,8 +76,8 @@ func (t *jtree) parse(s string) error {
 			i++
 		}
 	}
-	add := func(key string, k jkind, raw string, esc bool) int32 {
-		t.n = append(t.n, jnode{key: key, raw: raw, kind: k, esc: esc, first: -1, next: -1})
+	add := func(keyOff, keyLen int, k jkind, rawOff, rawLen int, esc bool) int32 {
+		t.n = append(t.n, jnode{keyOff: int32(keyOff), keyLen: int32(keyLen), rawOff: int32(rawOff), rawLen: int32(rawLen), kind: k, esc: esc, first: -1, next: -1})
 		idx := int32(len(t.n) - 1)
 		if len(stack) > 0 {
 			top := &stack[len(stack)-1]
@@ -74,28 +90,29 @@ func (t *jtree) parse(s string) error {
 		}
 		return idx
 	}
-	scanString := func() (string, bool, error) {
-		// s[i] is the opening quote.
+	// scanString reads the string whose opening quote is at s[i] and
+	// returns the offset and length of its contents.
+	scanString := func() (int, int, bool, error) {
 		start := i + 1
 		esc := false
 		for j := start; j < len(s); j++ {
 			switch c := s[j]; {
 			case c == '"':
 				i = j + 1
-				return s[start:j], esc, nil
+				return start, j - start, esc, nil
 			case c == '\\':
 				esc = true
 				j++
 			case c < 0x20:
-				return "", false, errJSON
+				return 0, 0, false, errJSON
 			}
 		}
-		return "", false, errJSON
+		return 0, 0, false, errJSON
 	}
 	for {
 		skipWS()
 		// Inside an object, a member name comes first.
-		key := ""
+		keyOff, keyLen := 0, 0
 		if len(stack) > 0 && t.n[stack[len(stack)-1].idx].kind == jObj {
 			if i < len(s) && s[i] == '}' {
 				i++
@@ -105,12 +122,12 @@ func (t *jtree) parse(s string) error {
 			if i >= len(s) || s[i] != '"' {
 				return errJSON
 			}
-			k, esc, err := scanString()
+			ko, kl, esc, err := scanString()
 			if err != nil || esc {
 				// Member names in pg_query's output are plain identifiers.
 				return errJSON
 			}
-			key = k
+			keyOff, keyLen = ko, kl
 			skipWS()
 			if i >= len(s) || s[i] != ':' {
 				return errJSON
@@ -135,30 +152,30 @@ func (t *jtree) parse(s string) error {
 				k = jArr
 			}
 			i++
-			idx := add(key, k, "", false)
+			idx := add(keyOff, keyLen, k, 0, 0, false)
 			stack = append(stack, frame{idx, -1})
 			continue
 		case c == '"':
-			v, esc, err := scanString()
+			vo, vl, esc, err := scanString()
 			if err != nil {
 				return err
 			}
-			add(key, jStr, v, esc)
+			add(keyOff, keyLen, jStr, vo, vl, esc)
 		case c == '-' || (c >= '0' && c <= '9'):
 			start := i
 			for i < len(s) && (s[i] == '-' || s[i] == '+' || s[i] == '.' || s[i] == 'e' || s[i] == 'E' || (s[i] >= '0' && s[i] <= '9')) {
 				i++
 			}
-			add(key, jNum, s[start:i], false)
+			add(keyOff, keyLen, jNum, start, i-start, false)
 		case len(s)-i >= 4 && s[i:i+4] == "true":
 			i += 4
-			add(key, jTrue, "", false)
+			add(keyOff, keyLen, jTrue, 0, 0, false)
 		case len(s)-i >= 5 && s[i:i+5] == "false":
 			i += 5
-			add(key, jFalse, "", false)
+			add(keyOff, keyLen, jFalse, 0, 0, false)
 		case len(s)-i >= 4 && s[i:i+4] == "null":
 			i += 4
-			add(key, jNull, "", false)
+			add(keyOff, keyLen, jNull, 0, 0, false)
 		default:
 			return errJSON
 		}
@@ -188,13 +205,13 @@ func (t *jtree) str(i int32) string {
 	if i < 0 || t.n[i].kind != jStr {
 		return ""
 	}
-	n := &t.n[i]
-	if !n.esc {
-		return n.raw
+	raw := t.raw(i)
+	if !t.n[i].esc {
+		return raw
 	}
-	b, err := jsontext.AppendUnquote(nil, `"`+n.raw+`"`)
+	b, err := jsontext.AppendUnquote(nil, `"`+raw+`"`)
 	if err != nil {
-		return n.raw
+		return raw
 	}
 	return string(b)
 }
@@ -205,7 +222,7 @@ func (t *jtree) child(i int32, key string) int32 {
 		return -1
 	}
 	for c := t.n[i].first; c >= 0; c = t.n[c].next {
-		if t.n[c].key == key {
+		if t.key(c) == key {
 			return c
 		}
 	}
@@ -229,7 +246,7 @@ func (t *jtree) wrapped(i int32) (string, int32) {
 	if t.n[c].next >= 0 || t.n[c].kind != jObj {
 		return "", -1
 	}
-	k := t.n[c].key
+	k := t.key(c)
 	if k == "" || k[0] < 'A' || k[0] > 'Z' {
 		return "", -1
 	}

@@ -40,7 +40,7 @@ func classifyPostgres(sql string, r *result, b *facts.Budget) error {
 	}
 	w := walkerPool.Get().(*pgWalker)
 	defer func() {
-		w.r, w.budget, w.err = nil, nil, nil
+		w.r, w.budget, w.err, w.t.src = nil, nil, nil, ""
 		if cap(w.t.n) <= 1<<14 {
 			walkerPool.Put(w)
 		}
@@ -158,7 +158,7 @@ func (w *pgWalker) funcCall(i int32, depth int) {
 		w.r.addFunction(name)
 	}
 	for c := w.t.n[i].first; c >= 0; c = w.t.n[c].next {
-		if w.t.n[c].key != "funcname" {
+		if w.t.key(c) != "funcname" {
 			w.visit(c, false, depth+1)
 		}
 	}
@@ -323,7 +323,7 @@ func (w *pgWalker) typed(typ string, body int32, write bool, depth int) {
 		return
 	}
 	for c := t.n[body].first; c >= 0; c = t.n[c].next {
-		w.visit(c, pgTargetFields[t.n[c].key], depth+1)
+		w.visit(c, pgTargetFields[t.key(c)], depth+1)
 	}
 }
 
@@ -333,7 +333,7 @@ func (w *pgWalker) fields(body int32, depth int, targets ...string) {
 	for c := w.t.n[body].first; c >= 0; c = w.t.n[c].next {
 		write := false
 		for _, k := range targets {
-			if w.t.n[c].key == k {
+			if w.t.key(c) == k {
 				write = true
 			}
 		}
@@ -401,7 +401,7 @@ func (w *pgWalker) refersToRow(i int32, depth int) bool {
 		return true
 	}
 	for c := t.n[i].first; c >= 0; c = t.n[c].next {
-		if t.n[c].key == "subselect" {
+		if t.key(c) == "subselect" {
 			continue
 		}
 		if w.refersToRow(c, depth+1) {
