@@ -112,6 +112,11 @@ type Call struct {
 	Time time.Time
 
 	Principal Principal
+	// IdentityToken is the identity credential the caller presented (an
+	// OIDC/OAuth JWT or an API key), raw; the identify stage verifies it and
+	// fills Principal. Empty for front doors that state the principal
+	// themselves (AuthZEN subject, the stdio proxy's configured principal).
+	IdentityToken string
 	// Chain is the delegation chain, outermost (current) actor first.
 	Chain []string
 	// Task is nil when the call serves no task.

@@ -68,6 +68,12 @@ type History interface {
 	Observe(ctx context.Context, c *call.Call, o *call.Outcome) error
 }
 
+// Budget spends one unit of the task's budget for a call about to be
+// allowed; an error (budget exhausted, store down) denies it.
+type Budget interface {
+	Spend(ctx context.Context, c *call.Call) error
+}
+
 // Approver settles an "ask": it returns the decision after a human has
 // approved or denied the exact call (or the wait timed out).
 type Approver interface {
@@ -95,6 +101,7 @@ type Config struct {
 	Facts    FactFinder
 	History  History
 	Policies Policies
+	Budget   Budget
 	Approve  Approver
 	Mint     Minter
 	Audit    audit.Sink
@@ -147,6 +154,9 @@ func New(cfg Config) (*Pipeline, error) {
 // decision is recorded, and a failure to record it denies.
 func (p *Pipeline) Decide(ctx context.Context, c *call.Call) call.Decision {
 	d := p.judge(ctx, c)
+	if d.Effect == call.Allow {
+		d = p.spend(ctx, c, d)
+	}
 	if p.cfg.Audit != nil {
 		if err := p.cfg.Audit.WriteDecision(ctx, audit.NewRecord(c, &d, nil)); err != nil {
 			return p.auditFailed(c, err)
@@ -178,6 +188,11 @@ func (p *Pipeline) Execute(ctx context.Context, c *call.Call, fwd Forward) call.
 		default:
 			d = approved
 		}
+	}
+
+	// The task's budget is spent only by calls that will run.
+	if d.Effect == call.Allow {
+		d = p.spend(ctx, c, d)
 	}
 
 	// 7. credential: only for allowed calls; failing to mint denies.
@@ -277,6 +292,16 @@ func (p *Pipeline) judge(ctx context.Context, c *call.Call) call.Decision {
 		Diagnostics:   res.Diagnostics,
 		PolicyVersion: res.PolicyVersion,
 	}
+}
+
+func (p *Pipeline) spend(ctx context.Context, c *call.Call, d call.Decision) call.Decision {
+	if p.cfg.Budget == nil {
+		return d
+	}
+	if err := p.cfg.Budget.Spend(ctx, c); err != nil {
+		return deny(c, StageTask, codeOf(err, "task.budget"), err.Error())
+	}
+	return d
 }
 
 func (p *Pipeline) auditFailed(c *call.Call, err error) call.Decision {

@@ -229,3 +229,30 @@ func (approveAll) Await(_ context.Context, _ *call.Call, d call.Decision) (call.
 	d.Stage = StageApprove
 	return d, nil
 }
+
+type budgetFunc func() error
+
+func (f budgetFunc) Spend(context.Context, *call.Call) error { return f() }
+
+func TestBudgetSpentOnlyByAllowedCalls(t *testing.T) {
+	sink := &memSink{}
+	spent := 0
+	budget := budgetFunc(func() error {
+		spent++
+		if spent > 1 {
+			return Errorf("task.budget_exhausted", "the task's budget of 1 call is spent")
+		}
+		return nil
+	})
+	p, _ := New(Config{Policies: engine(t), Audit: sink, Budget: budget})
+	if d := p.Execute(context.Background(), newCall("fs/write"), sink.forward); d.Effect != call.Deny || spent != 0 {
+		t.Fatalf("denied call spent budget: %+v, spent %d", d, spent)
+	}
+	if d := p.Execute(context.Background(), newCall("fs/read"), sink.forward); d.Effect != call.Allow || spent != 1 {
+		t.Fatalf("first call: %+v", d)
+	}
+	d := p.Execute(context.Background(), newCall("fs/read"), sink.forward)
+	if d.Effect != call.Deny || d.Stage != StageTask || d.Reasons[0].Code != "task.budget_exhausted" {
+		t.Fatalf("exhausted budget: %+v", d)
+	}
+}

@@ -30,6 +30,18 @@ type Server struct {
 	log     *slog.Logger
 	ready   map[string]Check
 	now     func() time.Time
+	extra   []route
+}
+
+type route struct {
+	pattern string
+	h       http.Handler
+}
+
+// Handle adds a route served by another package (admin API, MCP gateway,
+// JWKS); call it before Handler. Patterns are net/http ServeMux patterns.
+func (s *Server) Handle(pattern string, h http.Handler) {
+	s.extra = append(s.extra, route{pattern, h})
 }
 
 // New builds the server. ready names the checks of /readyz.
@@ -50,6 +62,9 @@ func (s *Server) Handler() http.Handler {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	mux.HandleFunc("GET /readyz", s.readyz)
+	for _, r := range s.extra {
+		mux.Handle(r.pattern, r.h)
+	}
 	return requestID(mux)
 }
 
