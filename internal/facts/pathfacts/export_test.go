@@ -1,0 +1,5 @@
+package pathfacts
+
+import "net/url"
+
+var urlPathUnescape = url.PathUnescape
