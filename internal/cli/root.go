@@ -76,6 +76,7 @@ audit trail.`,
 		newCheckCmd(g),
 		newPolicyCmd(g),
 		newServeCmd(g),
+		newRunCmd(g), newPinCmd(g),
 	)
 
 	err := root.Execute()

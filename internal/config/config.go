@@ -17,6 +17,7 @@ import (
 	"github.com/toolgate/toolgate/internal/audit"
 	"github.com/toolgate/toolgate/internal/call"
 	"github.com/toolgate/toolgate/internal/cedarjson"
+	"github.com/toolgate/toolgate/internal/mcp"
 	"github.com/toolgate/toolgate/internal/policy"
 )
 
@@ -37,6 +38,8 @@ type Config struct {
 	// local transport (stdio). Without it such calls are denied.
 	Principal *PrincipalConfig `yaml:"principal"`
 	Servers   []ServerConfig   `yaml:"servers"`
+	// MCP configures the MCP proxy (`toolgate run`).
+	MCP mcp.Config `yaml:"mcp"`
 
 	// file is where the config was read from ("" for defaults).
 	file string
@@ -172,6 +175,7 @@ func (c *Config) applyDefaults() {
 			c.Servers[i].Trust = "untrusted"
 		}
 	}
+	c.MCP.ApplyDefaults()
 	if c.Principal != nil && c.Principal.Kind == "" {
 		c.Principal.Kind = string(call.KindAgent)
 	}
@@ -232,6 +236,9 @@ func (c *Config) Validate() error {
 		if p.ID == "" {
 			bad("principal.id", "is required")
 		}
+	}
+	for _, e := range c.MCP.Validate() {
+		errs = append(errs, "mcp."+e)
 	}
 	seen := map[string]int{}
 	for i, s := range c.Servers {

@@ -1,0 +1,118 @@
+// Package mcp holds what toolgate's MCP front doors share: the proxy's
+// configuration (this file) and, in sub-packages, the JSON-RPC framing and
+// validation (jsonrpc), tool pinning against rug pulls (pin), the enforcement
+// of tools/call and tools/list (gate) and the stdio relay (stdio).
+//
+// This package is a leaf: internal/config embeds Config, so nothing here may
+// import the configuration or the packages that do.
+package mcp
+
+import (
+	"fmt"
+	"time"
+)
+
+// Denial modes: how a denied tools/call is answered.
+const (
+	// DenialResult answers with a CallToolResult whose isError is true, so
+	// the model reads the reason and can adapt (the default).
+	DenialResult = "result"
+	// DenialError answers with a JSON-RPC error, for clients that must tell a
+	// denial from a tool's own failure.
+	DenialError = "error"
+)
+
+// Pinning modes: what happens when a tool's definition differs from its pin.
+const (
+	// PinRefuse hides a changed tool and denies calls to it until the change
+	// is accepted with `toolgate pin accept` (the default).
+	PinRefuse = "refuse"
+	// PinWarn logs the change and lets the tool through as it is now.
+	PinWarn = "warn"
+)
+
+// Defaults.
+const (
+	DefaultMaxMessageBytes  = 4 << 20
+	DefaultMaxResponseBytes = 64 << 20
+	DefaultMaxDepth         = 64
+	DefaultShutdownTimeout  = 5 * time.Second
+)
+
+// Config is the `mcp:` part of toolgate's configuration: how the MCP proxy
+// treats the messages it relays.
+type Config struct {
+	// Denial is "result" (default) or "error".
+	Denial string `yaml:"denial"`
+	// Pinning is "refuse" (default) or "warn".
+	Pinning string `yaml:"pinning"`
+	// MaxMessageBytes bounds one message from the client (default 4 MiB).
+	// A longer message is answered with a JSON-RPC error and dropped.
+	MaxMessageBytes int `yaml:"max_message_bytes"`
+	// MaxResponseBytes bounds one message from the server (default 64 MiB):
+	// results carry file contents, so they get a larger bound.
+	MaxResponseBytes int `yaml:"max_response_bytes"`
+	// MaxDepth bounds the nesting of objects and arrays in a message from
+	// the client (default 64).
+	MaxDepth int `yaml:"max_depth"`
+	// ShutdownTimeout is how long the upstream gets to exit after its stdin
+	// is closed, and again after SIGTERM, before it is killed (default 5s).
+	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
+}
+
+// ApplyDefaults fills in every unset field.
+func (c *Config) ApplyDefaults() {
+	if c.Denial == "" {
+		c.Denial = DenialResult
+	}
+	if c.Pinning == "" {
+		c.Pinning = PinRefuse
+	}
+	if c.MaxMessageBytes == 0 {
+		c.MaxMessageBytes = DefaultMaxMessageBytes
+	}
+	if c.MaxResponseBytes == 0 {
+		c.MaxResponseBytes = DefaultMaxResponseBytes
+	}
+	if c.MaxDepth == 0 {
+		c.MaxDepth = DefaultMaxDepth
+	}
+	if c.ShutdownTimeout == 0 {
+		c.ShutdownTimeout = DefaultShutdownTimeout
+	}
+}
+
+// Validate returns one message per problem, each prefixed with its key
+// (relative to `mcp`).
+func (c *Config) Validate() []string {
+	var errs []string
+	bad := func(key, format string, args ...any) {
+		errs = append(errs, key+": "+fmt.Sprintf(format, args...))
+	}
+	switch c.Denial {
+	case DenialResult, DenialError:
+	default:
+		bad("denial", "%q is not one of result, error", c.Denial)
+	}
+	switch c.Pinning {
+	case PinRefuse, PinWarn:
+	default:
+		bad("pinning", "%q is not one of refuse, warn", c.Pinning)
+	}
+	// A message must at least hold an error response; 1 KiB is a floor
+	// that catches a unit mistake (a size in MiB written as bytes).
+	if c.MaxMessageBytes < 1024 {
+		bad("max_message_bytes", "%d is less than the minimum of 1024", c.MaxMessageBytes)
+	}
+	if c.MaxResponseBytes < 1024 {
+		bad("max_response_bytes", "%d is less than the minimum of 1024", c.MaxResponseBytes)
+	}
+	// Go's JSON decoder refuses nesting beyond 10000; stay well below.
+	if c.MaxDepth < 8 || c.MaxDepth > 1000 {
+		bad("max_depth", "%d is not between 8 and 1000", c.MaxDepth)
+	}
+	if c.ShutdownTimeout < 0 {
+		bad("shutdown_timeout", "must not be negative")
+	}
+	return errs
+}

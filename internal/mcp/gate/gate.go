@@ -1,0 +1,268 @@
+// Package gate is the MCP side of enforcement, shared by toolgate's MCP front
+// doors (the stdio proxy now, the HTTP gateway later): it turns a tools/call
+// into a call.Call for the pipeline, answers a denied call, hides from
+// tools/list the tools a principal can never call, and keeps each server's
+// tool definitions checked against their pins.
+package gate
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"strings"
+
+	"github.com/toolgate/toolgate/internal/call"
+	"github.com/toolgate/toolgate/internal/enforce"
+	"github.com/toolgate/toolgate/internal/mcp"
+	"github.com/toolgate/toolgate/internal/mcp/jsonrpc"
+)
+
+// Options configure a Gate.
+type Options struct {
+	// Tools is the server's tool registry; its Catalog must be the
+	// pipeline's catalog, so that pins are checked on every call.
+	Tools    *Tools
+	Pipeline *enforce.Pipeline
+	// Principal is who every call through this gate is made by.
+	Principal call.Principal
+	// TaskToken is presented with every call ("" for none).
+	TaskToken string
+	// Denial is mcp.DenialResult (default) or mcp.DenialError.
+	Denial string
+	Log    *slog.Logger
+}
+
+// Gate enforces policy on one MCP server's tools.
+type Gate struct {
+	o Options
+}
+
+// New checks the options.
+func New(o Options) (*Gate, error) {
+	if o.Tools == nil || o.Pipeline == nil {
+		return nil, errors.New("gate: tools and pipeline are required")
+	}
+	if o.Denial == "" {
+		o.Denial = mcp.DenialResult
+	}
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
+	return &Gate{o: o}, nil
+}
+
+// Tools is the gate's tool registry.
+func (g *Gate) Tools() *Tools { return g.o.Tools }
+
+// newCall starts a call to one of the server's tools by the gate's principal.
+func (g *Gate) newCall(tool string) *call.Call {
+	p := g.o.Principal
+	return &call.Call{
+		Principal: p,
+		TaskToken: g.o.TaskToken,
+		Server:    call.Server{Name: g.o.Tools.server},
+		Tool:      call.Tool{Name: tool},
+	}
+}
+
+// NewCall reads the params of a tools/call. A malformed request is an
+// invalid-params error (the request is answered, never forwarded).
+func (g *Gate) NewCall(params json.RawMessage) (*call.Call, error) {
+	var p map[string]json.RawMessage
+	if err := json.Unmarshal(params, &p); err != nil || p == nil {
+		return nil, errors.New("tools/call params must be an object")
+	}
+	var name string
+	if err := json.Unmarshal(p["name"], &name); err != nil || name == "" {
+		return nil, errors.New(`tools/call params need a non-empty string "name"`)
+	}
+	args := p["arguments"]
+	switch c := firstByte(args); {
+	case c == 0 || string(bytes.TrimSpace(args)) == "null":
+		args = json.RawMessage("{}")
+	case c != '{':
+		return nil, errors.New(`tools/call "arguments" must be an object`)
+	}
+	c := g.newCall(name)
+	c.Input = args
+	return c, nil
+}
+
+// Execute judges a call and forwards it with fwd if, and only if, it is
+// allowed (enforce.Pipeline.Execute).
+func (g *Gate) Execute(ctx context.Context, c *call.Call, fwd enforce.Forward) call.Decision {
+	return g.o.Pipeline.Execute(ctx, c, fwd)
+}
+
+// FilterList takes a tools/list result from the server, records its tools
+// (and checks their pins) and returns the result without the tools the
+// principal can never call or whose definition is refused. complete and gen
+// are as for Tools.Observe. Any other member of the result is kept. An
+// error means the result cannot be checked and must not reach the client.
+func (g *Gate) FilterList(ctx context.Context, result json.RawMessage, complete bool, gen uint64) (json.RawMessage, error) {
+	var res map[string]json.RawMessage
+	if err := json.Unmarshal(result, &res); err != nil || res == nil {
+		return nil, errors.New("the tools/list result is not an object")
+	}
+	var raw []json.RawMessage
+	if err := json.Unmarshal(res["tools"], &raw); err != nil || raw == nil {
+		return nil, errors.New(`the tools/list result has no "tools" array`)
+	}
+	if _, ok := res["nextCursor"]; ok {
+		complete = false
+	}
+	tools := g.o.Tools.Observe(raw, complete, gen)
+	kept := make([]json.RawMessage, 0, len(tools))
+	for _, t := range tools {
+		ok, why := g.o.Pipeline.Reachable(ctx, g.newCall(t.Name))
+		if !ok {
+			g.o.Log.Debug("hiding a tool from tools/list", "tool", t.Name, "reason", why)
+			continue
+		}
+		kept = append(kept, t.Raw)
+	}
+	list, err := encode(kept)
+	if err != nil {
+		return nil, err
+	}
+	res["tools"] = list
+	return encode(res)
+}
+
+// Decision is what a denied call's answer tells the client about the
+// decision: the same fields as the audit record, so one can be found from
+// the other.
+type Decision struct {
+	ID       string        `json:"decision_id"`
+	Effect   call.Effect   `json:"effect"`
+	Policies []string      `json:"policies"`
+	Reasons  []call.Reason `json:"reasons"`
+}
+
+// MetaKey is the _meta key under which a denial carries its Decision.
+const MetaKey = "toolgate/decision"
+
+// CodeDenied is the JSON-RPC error code of a denial when config asks for
+// errors (mcp.denial: error). It is outside JSON-RPC's reserved range;
+// 403 recalls HTTP's Forbidden.
+const CodeDenied = -32403
+
+// Deny encodes the answer to a denied tools/call with the given id.
+//
+// By default it is a successful response whose CallToolResult has isError
+// true and the reason as text, so the model reads why and can adapt. The
+// decision is in structuredContent and in _meta["toolgate/decision"] — but
+// not in structuredContent when the tool declares an outputSchema: clients
+// validate structuredContent against that schema (the TypeScript SDK does
+// so even for errors), and the denial would turn into a schema error.
+func (g *Gate) Deny(id json.RawMessage, c *call.Call, d call.Decision) []byte {
+	info := Decision{ID: d.ID, Effect: d.Effect, Policies: d.Policies, Reasons: d.Reasons}
+	if info.Policies == nil {
+		info.Policies = []string{}
+	}
+	if info.Reasons == nil {
+		info.Reasons = []call.Reason{}
+	}
+	text := DenialText(c, d)
+	if g.o.Denial == mcp.DenialError {
+		return jsonrpc.ErrorResponse(id, CodeDenied, text, info)
+	}
+	type content struct {
+		Type string `json:"type"`
+		Text string `json:"text"`
+	}
+	res := struct {
+		Content    []content      `json:"content"`
+		Structured *Decision      `json:"structuredContent,omitempty"`
+		IsError    bool           `json:"isError"`
+		Meta       map[string]any `json:"_meta"`
+	}{
+		Content: []content{{Type: "text", Text: text}},
+		IsError: true,
+		Meta:    map[string]any{MetaKey: info},
+	}
+	if t := g.o.Tools.Peek(c.Tool.Name); t == nil || !t.HasOutputSchema {
+		res.Structured = &info
+	}
+	result, err := encode(res)
+	if err == nil {
+		var b []byte
+		if b, err = jsonrpc.ResultResponse(id, result); err == nil {
+			return b
+		}
+	}
+	// Cannot happen with these types; still, answer rather than hang.
+	return jsonrpc.ErrorResponse(id, CodeDenied, text, nil)
+}
+
+// DenialText is the sentence a model reads: what was denied and why, in the
+// words of the policies' @reason annotations.
+func DenialText(c *call.Call, d call.Decision) string {
+	why := d.ReasonText()
+	if why == "" {
+		why = "no policy allows it"
+	}
+	var b strings.Builder
+	b.WriteString("toolgate denied this call to ")
+	b.WriteString(c.Tool.Name)
+	b.WriteString(": ")
+	b.WriteString(why)
+	if d.ID != "" {
+		b.WriteString(" (decision ")
+		b.WriteString(d.ID)
+		b.WriteString(")")
+	}
+	return b.String()
+}
+
+// ProtocolMeta returns the per-request protocol members of a request's
+// params._meta (the "io.modelcontextprotocol/" keys of MCP 2026-07-28 and
+// later: protocol version, client info and capabilities), or nil. Requests
+// toolgate sends on its own (tools/list) carry them, so the server reads
+// them as it reads the client's.
+func ProtocolMeta(params json.RawMessage) json.RawMessage {
+	var p map[string]json.RawMessage
+	if json.Unmarshal(params, &p) != nil {
+		return nil
+	}
+	var meta map[string]json.RawMessage
+	if json.Unmarshal(p["_meta"], &meta) != nil {
+		return nil
+	}
+	out := map[string]json.RawMessage{}
+	for k, v := range meta {
+		if strings.HasPrefix(k, "io.modelcontextprotocol/") {
+			out[k] = v
+		}
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	b, err := encode(out)
+	if err != nil {
+		return nil
+	}
+	return b
+}
+
+// encode marshals without HTML escaping, so that text passed through (tool
+// descriptions) keeps its characters.
+func encode(v any) (json.RawMessage, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimRight(buf.Bytes(), "\n"), nil
+}
+
+func firstByte(b []byte) byte {
+	b = bytes.TrimSpace(b)
+	if len(b) == 0 {
+		return 0
+	}
+	return b[0]
+}

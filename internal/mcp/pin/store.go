@@ -1,0 +1,286 @@
+package pin
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+)
+
+// File is one server's pin file, <data dir>/pins/<server>.json.
+type File struct {
+	Server string `json:"server"`
+	// Tools are the accepted definitions, by tool name.
+	Tools map[string]Pin `json:"tools"`
+	// Changed are definitions seen since that differ from the pin, waiting
+	// to be accepted.
+	Changed map[string]Pin `json:"changed,omitempty"`
+}
+
+// Pin is one definition and when it was pinned (or, in File.Changed, first
+// seen).
+type Pin struct {
+	Digest     string          `json:"sha256"`
+	Time       time.Time       `json:"time"`
+	Definition json.RawMessage `json:"definition"`
+}
+
+// Status is what a check found for one tool.
+type Status int
+
+const (
+	// New: the tool had no pin; its definition is pinned now.
+	New Status = iota + 1
+	// Same: the definition matches its pin.
+	Same
+	// Changed: the definition differs from its pin.
+	Changed
+)
+
+func (s Status) String() string {
+	switch s {
+	case New:
+		return "new"
+	case Same:
+		return "same"
+	case Changed:
+		return "changed"
+	}
+	return "unknown"
+}
+
+// Result is the check of one tool.
+type Result struct {
+	Status Status
+	// Pinned is the accepted definition (for Changed, the one that differs).
+	Pinned Pin
+}
+
+// Store is one server's pins. Processes that front the same server share
+// the file: every change is a read-modify-write under an exclusive lock,
+// written atomically (temporary file, fsync, rename).
+type Store struct {
+	server string
+	path   string
+	now    func() time.Time
+}
+
+// Dir is the directory of pin files in a data directory.
+func Dir(dataDir string) string { return filepath.Join(dataDir, "pins") }
+
+// Open returns the store of one server in the data directory; the file is
+// created on the first pin.
+func Open(dataDir, server string) (*Store, error) {
+	if server == "" {
+		return nil, errors.New("pin: no server name")
+	}
+	return &Store{server: server, path: filepath.Join(Dir(dataDir), fileName(server)), now: time.Now}, nil
+}
+
+// Path is the pin file.
+func (s *Store) Path() string { return s.path }
+
+// fileName makes a server name safe as a file name: path separators and
+// other special bytes are escaped, and a leading dot too, so "." and ".."
+// cannot name a directory.
+func fileName(server string) string {
+	n := url.PathEscape(server)
+	if strings.HasPrefix(n, ".") {
+		n = "%2E" + n[1:]
+	}
+	return n + ".json"
+}
+
+// Servers lists the servers that have a pin file in the data directory.
+func Servers(dataDir string) ([]string, error) {
+	entries, err := os.ReadDir(Dir(dataDir))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, e := range entries {
+		name, ok := strings.CutSuffix(e.Name(), ".json")
+		if !ok || e.IsDir() {
+			continue
+		}
+		if s, err := url.PathUnescape(name); err == nil {
+			out = append(out, s)
+		}
+	}
+	sort.Strings(out)
+	return out, nil
+}
+
+// Load reads the pin file (an empty File if there is none).
+func (s *Store) Load() (*File, error) {
+	f := &File{Server: s.server, Tools: map[string]Pin{}}
+	b, err := os.ReadFile(s.path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return f, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("pin: %w", err)
+	}
+	if err := json.Unmarshal(b, f); err != nil {
+		// A corrupt pin file must not silently re-pin everything.
+		return nil, fmt.Errorf("pin: %s is not a valid pin file: %v", s.path, err)
+	}
+	if f.Tools == nil {
+		f.Tools = map[string]Pin{}
+	}
+	return f, nil
+}
+
+// Check compares definitions with their pins: a tool without a pin is
+// pinned (trust on first use), a changed definition is recorded in Changed
+// for `toolgate pin accept`. An error means nothing can be trusted; the
+// caller fails closed.
+func (s *Store) Check(defs []Definition) (map[string]Result, error) {
+	out := make(map[string]Result, len(defs))
+	err := s.update(func(f *File) bool {
+		dirty := false
+		now := s.now().UTC()
+		for _, d := range defs {
+			p, ok := f.Tools[d.Name]
+			switch {
+			case !ok:
+				p = Pin{Digest: d.Digest, Time: now, Definition: d.Canonical}
+				f.Tools[d.Name] = p
+				out[d.Name] = Result{Status: New, Pinned: p}
+				dirty = true
+			case p.Digest == d.Digest:
+				out[d.Name] = Result{Status: Same, Pinned: p}
+				if _, stale := f.Changed[d.Name]; stale {
+					delete(f.Changed, d.Name) // the server went back
+					dirty = true
+				}
+			default:
+				out[d.Name] = Result{Status: Changed, Pinned: p}
+				if c, seen := f.Changed[d.Name]; !seen || c.Digest != d.Digest {
+					if f.Changed == nil {
+						f.Changed = map[string]Pin{}
+					}
+					f.Changed[d.Name] = Pin{Digest: d.Digest, Time: now, Definition: d.Canonical}
+					dirty = true
+				}
+			}
+		}
+		return dirty
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// Pinned returns a tool's accepted definition, read from the file now (so a
+// running proxy sees an accept made by another process).
+func (s *Store) Pinned(tool string) (Pin, bool, error) {
+	f, err := s.Load()
+	if err != nil {
+		return Pin{}, false, err
+	}
+	p, ok := f.Tools[tool]
+	return p, ok, nil
+}
+
+// Accept makes the changed definitions of the named tools (all changed
+// tools if none is named) their pins. It returns the tools accepted; naming
+// a tool that has no pending change is an error.
+func (s *Store) Accept(tools []string) ([]string, error) {
+	var accepted []string
+	var missing []string
+	err := s.update(func(f *File) bool {
+		names := tools
+		if len(names) == 0 {
+			for n := range f.Changed {
+				names = append(names, n)
+			}
+			sort.Strings(names)
+		}
+		for _, n := range names {
+			c, ok := f.Changed[n]
+			if !ok {
+				missing = append(missing, n)
+				continue
+			}
+			c.Time = s.now().UTC()
+			f.Tools[n] = c
+			delete(f.Changed, n)
+			accepted = append(accepted, n)
+		}
+		return len(missing) == 0 && len(accepted) > 0
+	})
+	if err != nil {
+		return nil, err
+	}
+	if len(missing) > 0 {
+		return nil, fmt.Errorf("pin: no pending change for %s of server %q", strings.Join(missing, ", "), s.server)
+	}
+	return accepted, nil
+}
+
+// update runs fn on the current file under the lock and writes the file if
+// fn reports a change.
+func (s *Store) update(fn func(*File) bool) error {
+	if err := os.MkdirAll(filepath.Dir(s.path), 0o700); err != nil {
+		return fmt.Errorf("pin: %w", err)
+	}
+	unlock, err := lockFile(s.path + ".lock")
+	if err != nil {
+		return fmt.Errorf("pin: lock: %w", err)
+	}
+	defer unlock()
+	f, err := s.Load()
+	if err != nil {
+		return err
+	}
+	if !fn(f) {
+		return nil
+	}
+	b, err := json.MarshalIndent(f, "", "  ")
+	if err != nil {
+		return fmt.Errorf("pin: %w", err)
+	}
+	return writeAtomic(s.path, append(b, '\n'))
+}
+
+// writeAtomic replaces path with b so that a reader sees the old or the new
+// file, never a part, even across a crash.
+func writeAtomic(path string, b []byte) error {
+	dir := filepath.Dir(path)
+	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
+	if err != nil {
+		return fmt.Errorf("pin: %w", err)
+	}
+	defer os.Remove(tmp.Name()) // no-op after the rename
+	if _, err := tmp.Write(b); err != nil {
+		tmp.Close()
+		return fmt.Errorf("pin: write: %w", err)
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return fmt.Errorf("pin: fsync: %w", err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("pin: %w", err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return fmt.Errorf("pin: %w", err)
+	}
+	// The rename is durable once the directory is.
+	if d, err := os.Open(dir); err == nil {
+		_ = d.Sync()
+		d.Close()
+	}
+	return nil
+}

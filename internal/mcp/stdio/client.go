@@ -1,0 +1,275 @@
+package stdio
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/toolgate/toolgate/internal/call"
+	"github.com/toolgate/toolgate/internal/mcp/gate"
+	"github.com/toolgate/toolgate/internal/mcp/jsonrpc"
+)
+
+// readClient relays the client's messages until its input ends.
+func (r *relay) readClient(in io.Reader) error {
+	rd := jsonrpc.NewReader(in, r.client.MaxBytes)
+	for {
+		line, err := rd.Next()
+		var tooLarge *jsonrpc.TooLargeError
+		switch {
+		case errors.As(err, &tooLarge):
+			r.log.Warn("rejected a message from the client", "error", err)
+			r.writeClient(tooLarge.JSONRPC().Response())
+			continue
+		case err == io.EOF:
+			return nil
+		case err != nil:
+			return err
+		}
+		r.fromClient(line)
+	}
+}
+
+// fromClient handles one line from the client.
+func (r *relay) fromClient(line []byte) {
+	frame, perr := jsonrpc.Parse(line, r.client)
+	if perr != nil {
+		r.log.Warn("rejected a message from the client", "error", perr.Message)
+		r.writeClient(perr.Response())
+		return
+	}
+	if !frame.Batch {
+		r.clientMessage(frame.Items[0].Msg, r.writeClient)
+		return
+	}
+	if v := r.protocolVersion(); !batchesAllowed(v) {
+		if v == "" {
+			v = "(none negotiated yet)"
+		}
+		r.writeClient(jsonrpc.ErrorResponse(nil, jsonrpc.CodeInvalidRequest,
+			"JSON-RPC batches are not allowed in MCP protocol version "+v, nil))
+		return
+	}
+	// Each message of the batch is handled on its own (a tools/call in it is
+	// judged like any other); the answers go back as one array.
+	b := newBatch(r.writeClient)
+	for _, it := range frame.Items {
+		if it.Err != nil {
+			b.expect()(it.Err.Response())
+			continue
+		}
+		var answer func([]byte)
+		if it.Msg.Kind == jsonrpc.KindRequest {
+			answer = b.expect()
+		}
+		r.clientMessage(it.Msg, answer)
+	}
+	b.seal()
+}
+
+// clientMessage relays one valid message; answer delivers the response to
+// a request.
+func (r *relay) clientMessage(m *jsonrpc.Message, answer func([]byte)) {
+	switch m.Kind {
+	case jsonrpc.KindResponse:
+		// An answer to a request of the server (sampling, elicitation,
+		// roots, ping). If the server is gone, nobody waits for it.
+		_ = r.toServer.Write(m.Raw)
+	case jsonrpc.KindNotification:
+		if m.Method == "notifications/cancelled" {
+			r.cancelRequest(m.Params)
+		}
+		_ = r.toServer.Write(m.Raw)
+	case jsonrpc.KindRequest:
+		r.clientRequest(m, answer)
+	}
+}
+
+func (r *relay) clientRequest(m *jsonrpc.Message, answer func([]byte)) {
+	key, _ := jsonrpc.IDKey(m.ID) // Parse checked it
+	q := &request{id: m.ID, method: m.Method, answer: answer}
+	switch m.Method {
+	case "tools/list":
+		q.complete = !hasCursor(m.Params)
+		q.gen = r.tools.Generation()
+	case "tools/call":
+		q.done = make(chan upstreamReply, 1)
+	}
+	if err := r.pending.add(key, q); err != nil {
+		code := jsonrpc.CodeInvalidRequest
+		if errors.Is(err, errGone) {
+			code = jsonrpc.CodeUpstream
+		}
+		answer(jsonrpc.ErrorResponse(m.ID, code, err.Error(), nil))
+		return
+	}
+	if m.Method == "tools/call" {
+		r.startCall(key, q, m)
+		return
+	}
+	r.forward(key, q, m.Raw)
+}
+
+// forward sends a client request on; if the server cannot take it, the
+// client gets an error instead of waiting for ever.
+func (r *relay) forward(key string, q *request, raw []byte) error {
+	err := r.toServer.Write(raw)
+	if err != nil && r.pending.take(key) != nil {
+		q.respond(jsonrpc.ErrorResponse(q.id, jsonrpc.CodeUpstream, "cannot send the request to the MCP server: "+err.Error(), nil))
+		q.notify(upstreamReply{err: err})
+	}
+	return err
+}
+
+// startCall judges a tools/call in a goroutine of its own: judging may wait
+// (for the tool list, the audit trail, later a human's approval) and the
+// relay must keep relaying meanwhile.
+func (r *relay) startCall(key string, q *request, m *jsonrpc.Message) {
+	ctx, cancel := context.WithCancel(r.ctx)
+	q.cancel = cancel
+	r.calls.Add(1)
+	go func() {
+		defer r.calls.Done()
+		defer cancel()
+		r.judge(ctx, key, q, m)
+	}()
+}
+
+// judge runs the pipeline on a tools/call. The request reaches the server
+// only from inside the pipeline's forward step, which runs if and only if
+// the call is allowed and its decision record is durable.
+func (r *relay) judge(ctx context.Context, key string, q *request, m *jsonrpc.Message) {
+	c, err := r.gate.NewCall(m.Params)
+	if err != nil {
+		r.pending.take(key)
+		q.respond(jsonrpc.ErrorResponse(m.ID, jsonrpc.CodeInvalidParams, err.Error(), nil))
+		return
+	}
+	// Know the tool as the server defines it now. A failure is remembered
+	// by the registry, and the pipeline's describe stage denies the call.
+	if err := r.tools.EnsureFresh(ctx, r.lister(gate.ProtocolMeta(m.Params))); err != nil {
+		r.log.Error("cannot read the server's tool list", "error", err)
+	}
+	d := r.gate.Execute(ctx, c, func(ctx context.Context, _ *call.Call, _ *call.Credential) call.Outcome {
+		return r.forwardCall(ctx, key, q, m.Raw)
+	})
+	if d.Effect != call.Allow {
+		r.pending.take(key)
+		q.respond(r.gate.Deny(m.ID, c, d))
+		r.log.Info("denied a tool call", "tool", c.Tool.Name, "decision_id", d.ID, "reason", d.ReasonText())
+	}
+}
+
+// forwardCall sends an allowed tools/call to the server and waits for its
+// answer, which the server reader has already passed to the client.
+func (r *relay) forwardCall(ctx context.Context, key string, q *request, raw []byte) call.Outcome {
+	if ctx.Err() != nil {
+		r.pending.take(key)
+		return call.Outcome{Status: call.OutcomeUpstreamFailure, Error: "cancelled before it was forwarded"}
+	}
+	if err := r.forward(key, q, raw); err != nil {
+		return call.Outcome{Status: call.OutcomeUpstreamFailure, Error: err.Error()}
+	}
+	select {
+	case rep := <-q.done:
+		return outcome(rep)
+	case <-ctx.Done():
+		return call.Outcome{Status: call.OutcomeUpstreamFailure, Error: "cancelled while the server was working on it"}
+	}
+}
+
+// outcome reads how a forwarded call ended, for the audit trail.
+func outcome(rep upstreamReply) call.Outcome {
+	switch {
+	case rep.err != nil:
+		return call.Outcome{Status: call.OutcomeUpstreamFailure, Error: rep.err.Error()}
+	case rep.msg.Error != nil:
+		return call.Outcome{Status: call.OutcomeUpstreamFailure, Error: "JSON-RPC error: " + string(rep.msg.Error)}
+	}
+	var res map[string]json.RawMessage
+	_ = json.Unmarshal(rep.msg.Result, &res)
+	status := call.OutcomeOK
+	if string(res["isError"]) == "true" {
+		status = call.OutcomeToolError
+	}
+	return call.Outcome{Status: status, Result: rep.msg.Result}
+}
+
+// cancelRequest handles notifications/cancelled from the client: the
+// request gets no answer from toolgate, and a tools/call still being judged
+// is not forwarded. The notification itself goes on to the server.
+func (r *relay) cancelRequest(params json.RawMessage) {
+	var p map[string]json.RawMessage
+	if json.Unmarshal(params, &p) != nil {
+		return
+	}
+	key, err := jsonrpc.IDKey(p["requestId"])
+	if err != nil {
+		return
+	}
+	if q := r.pending.take(key); q != nil {
+		q.silence()
+		if q.cancel != nil {
+			q.cancel()
+		}
+	}
+}
+
+// lister returns toolgate's own tools/list, one page per call. meta carries
+// the client's per-request protocol members (MCP 2026-07-28).
+func (r *relay) lister(meta json.RawMessage) gate.ListFunc {
+	return func(ctx context.Context, cursor string) (json.RawMessage, error) {
+		params := map[string]any{}
+		if cursor != "" {
+			params["cursor"] = cursor
+		}
+		if meta != nil {
+			params["_meta"] = meta
+		}
+		id, _ := json.Marshal(fmt.Sprintf("%s%d", r.idPrefix, r.nextID.Add(1)))
+		key, _ := jsonrpc.IDKey(id)
+		q := &request{id: id, method: "tools/list", done: make(chan upstreamReply, 1)}
+		if err := r.pending.add(key, q); err != nil {
+			return nil, err
+		}
+		msg, err := json.Marshal(map[string]any{"jsonrpc": jsonrpc.Version, "id": json.RawMessage(id), "method": "tools/list", "params": params})
+		if err != nil {
+			r.pending.take(key)
+			return nil, err
+		}
+		if err := r.forward(key, q, msg); err != nil {
+			return nil, err
+		}
+		timer := time.NewTimer(listTimeout)
+		defer timer.Stop()
+		select {
+		case rep := <-q.done:
+			switch {
+			case rep.err != nil:
+				return nil, rep.err
+			case rep.msg.Error != nil:
+				return nil, fmt.Errorf("the server answered tools/list with an error: %s", rep.msg.Error)
+			}
+			return rep.msg.Result, nil
+		case <-ctx.Done():
+			r.pending.take(key)
+			return nil, ctx.Err()
+		case <-timer.C:
+			r.pending.take(key)
+			return nil, fmt.Errorf("the server did not answer tools/list within %v", listTimeout)
+		}
+	}
+}
+
+// hasCursor tells a tools/list for a later page from one for the first.
+func hasCursor(params json.RawMessage) bool {
+	var p map[string]json.RawMessage
+	if json.Unmarshal(params, &p) != nil {
+		return false
+	}
+	c, ok := p["cursor"]
+	return ok && string(c) != "null"
+}

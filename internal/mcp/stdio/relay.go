@@ -1,0 +1,300 @@
+// Package stdio is toolgate's drop-in proxy for MCP servers that speak stdio
+// (`toolgate run -- CMD`): it starts the server and relays JSON-RPC messages
+// between the client (toolgate's stdin/stdout) and the server, unchanged,
+// except where enforcement must act:
+//
+//   - tools/call is judged by the pipeline and forwarded only if allowed; a
+//     denial is answered by toolgate and never reaches the server;
+//   - tools/list results lose the tools the principal can never call and the
+//     tools whose definition changed since it was pinned;
+//   - notifications/tools/list_changed makes toolgate re-read the tool list
+//     before the next call;
+//   - a message from the client that is not valid JSON-RPC, too large or too
+//     deeply nested is answered with a JSON-RPC error and dropped.
+//
+// Everything else — notifications, progress, cancellation, ping, resources,
+// prompts, completion, logging, requests from the server to the client
+// (sampling, elicitation, roots) and methods toolgate does not know — passes
+// through byte for byte.
+package stdio
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/toolgate/toolgate/internal/mcp"
+	"github.com/toolgate/toolgate/internal/mcp/gate"
+	"github.com/toolgate/toolgate/internal/mcp/jsonrpc"
+)
+
+// Options configure the relay.
+type Options struct {
+	// Command is the server to start: the program and its arguments.
+	Command []string
+	// Env is the server's environment (nil: toolgate's own).
+	Env []string
+	// Dir is the server's working directory ("": toolgate's own).
+	Dir string
+	// Gate enforces policy on the server's tools.
+	Gate *gate.Gate
+	// Config holds the limits and the shutdown timeout; unset fields take
+	// their defaults.
+	Config mcp.Config
+	Log    *slog.Logger
+	// Stderr receives the server's stderr (default os.Stderr): stdout is
+	// for protocol messages only.
+	Stderr io.Writer
+}
+
+// listTimeout bounds toolgate's own tools/list requests.
+const listTimeout = 30 * time.Second
+
+// UpstreamExitError reports that the server exited (or closed its output)
+// while the client was still connected.
+type UpstreamExitError struct {
+	Command string
+	Err     error // the exit status, or why the output ended
+}
+
+func (e *UpstreamExitError) Error() string {
+	return fmt.Sprintf("the MCP server %q exited while the client was connected: %v", e.Command, e.Err)
+}
+
+func (e *UpstreamExitError) Unwrap() error { return e.Err }
+
+// errGone answers requests that the server will never answer.
+var errGone = errors.New("the MCP server has exited")
+
+type relay struct {
+	o      Options
+	log    *slog.Logger
+	gate   *gate.Gate
+	tools  *gate.Tools
+	client jsonrpc.Limits // what the client may send
+	server jsonrpc.Limits // what the server may send
+
+	toClient *jsonrpc.Writer
+	toServer *jsonrpc.Writer
+	pending  *pendingTable
+	calls    sync.WaitGroup // tools/call being judged or forwarded
+
+	// ctx ends when the relay stops; judgements and waits end with it.
+	ctx  context.Context
+	stop context.CancelFunc
+
+	version  atomic.Pointer[string] // protocol version from initialize
+	idPrefix string                 // of toolgate's own request ids
+	nextID   atomic.Uint64
+	writeErr atomic.Bool // the client's output failed once (logged once)
+}
+
+// Run starts the server and relays between it and the client (in, out)
+// until the client closes in, ctx ends, or the server exits. On the first
+// two it stops the server gracefully — its stdin is closed, then after
+// Config.ShutdownTimeout it gets SIGTERM, then SIGKILL — and returns nil.
+// If the server exits on its own, the client's pending requests are
+// answered with errors and Run returns an *UpstreamExitError.
+//
+// When Run returns, every goroutine it started has ended, except a read of
+// in that closing it (when it is an io.Closer) could not interrupt.
+func Run(ctx context.Context, o Options, in io.Reader, out io.Writer) error {
+	if len(o.Command) == 0 || o.Command[0] == "" {
+		return errors.New("no MCP server command")
+	}
+	if o.Gate == nil {
+		return errors.New("no gate")
+	}
+	o.Config.ApplyDefaults()
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
+	if o.Stderr == nil {
+		o.Stderr = os.Stderr
+	}
+	var rnd [4]byte
+	_, _ = rand.Read(rnd[:])
+	r := &relay{
+		o:        o,
+		log:      o.Log,
+		gate:     o.Gate,
+		tools:    o.Gate.Tools(),
+		client:   jsonrpc.Limits{MaxBytes: o.Config.MaxMessageBytes, MaxDepth: o.Config.MaxDepth},
+		server:   jsonrpc.Limits{MaxBytes: o.Config.MaxResponseBytes},
+		toClient: jsonrpc.NewWriter(out),
+		pending:  newPendingTable(),
+		idPrefix: "toolgate-" + hex.EncodeToString(rnd[:]) + "-",
+	}
+	r.ctx, r.stop = context.WithCancel(context.Background())
+	defer r.stop()
+
+	// Pipes of our own (not cmd.StdoutPipe): Wait must not close the
+	// server's output before everything it wrote has been read.
+	stdinR, stdinW, err := os.Pipe()
+	if err != nil {
+		return err
+	}
+	stdoutR, stdoutW, err := os.Pipe()
+	if err != nil {
+		stdinR.Close()
+		stdinW.Close()
+		return err
+	}
+	cmd := exec.Command(o.Command[0], o.Command[1:]...)
+	cmd.Env, cmd.Dir = o.Env, o.Dir
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = stdinR, stdoutW, o.Stderr
+	ownGroup(cmd)
+	err = cmd.Start()
+	stdinR.Close()
+	stdoutW.Close()
+	if err != nil {
+		stdinW.Close()
+		stdoutR.Close()
+		return fmt.Errorf("cannot start the MCP server: %w", err)
+	}
+	r.toServer = jsonrpc.NewWriter(stdinW)
+	name := strings.Join(o.Command, " ")
+
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	serverDone := make(chan error, 1)
+	go func() { serverDone <- r.readServer(stdoutR) }()
+	clientDone := make(chan error, 1)
+	go func() { clientDone <- r.readClient(in) }()
+
+	var crash error
+	var exitErr error
+	hasExited, serverRead, clientRead := false, false, false
+	select {
+	case err := <-clientDone:
+		clientRead = true
+		if err != nil {
+			r.log.Error("reading from the client failed; stopping", "error", err)
+		}
+	case <-ctx.Done():
+		r.log.Info("stopping")
+	case exitErr = <-exited:
+		hasExited = true
+		crash = &UpstreamExitError{Command: name, Err: exitStatus(exitErr)}
+	case err := <-serverDone:
+		serverRead = true
+		if err == nil {
+			err = errors.New("it closed its standard output")
+		}
+		crash = &UpstreamExitError{Command: name, Err: err}
+	}
+
+	if crash == nil {
+		// The client is done: let the calls in flight finish (within the
+		// timeout) before the server's input closes.
+		waitTimeout(&r.calls, o.Config.ShutdownTimeout)
+	}
+	stdinW.Close()
+	if !hasExited {
+		exitErr = r.terminate(cmd, exited)
+	}
+	// Read what the server wrote before it exited. A grandchild that keeps
+	// the pipe open must not keep toolgate up.
+	if !serverRead && !waitChan(serverDone, time.Second) {
+		stdoutR.Close()
+		<-serverDone
+	}
+	stdoutR.Close()
+	if crash == nil && exitErr != nil {
+		r.log.Info("the MCP server exited", "status", exitStatus(exitErr))
+	}
+
+	// Nobody will answer what is still pending.
+	r.stop()
+	for _, q := range r.pending.drain(errGone) {
+		q.respond(jsonrpc.ErrorResponse(q.id, jsonrpc.CodeUpstream, errGone.Error()+" without answering this request", nil))
+		q.notify(upstreamReply{err: errGone})
+	}
+	waitTimeout(&r.calls, o.Config.ShutdownTimeout)
+
+	if c, ok := in.(io.Closer); ok {
+		_ = c.Close()
+	}
+	if !clientRead {
+		waitChan(clientDone, time.Second)
+	}
+	return crash
+}
+
+// terminate stops the server whose stdin was just closed: it gets the
+// timeout to exit, then SIGTERM, then the timeout again, then SIGKILL.
+func (r *relay) terminate(cmd *exec.Cmd, exited <-chan error) error {
+	d := r.o.Config.ShutdownTimeout
+	select {
+	case err := <-exited:
+		return err
+	case <-time.After(d):
+	}
+	r.log.Warn("the MCP server did not exit after its input was closed; sending SIGTERM", "after", d)
+	terminateGroup(cmd)
+	select {
+	case err := <-exited:
+		return err
+	case <-time.After(d):
+	}
+	r.log.Warn("the MCP server did not exit after SIGTERM; killing it", "after", d)
+	killGroup(cmd)
+	return <-exited
+}
+
+func exitStatus(err error) error {
+	if err == nil {
+		return errors.New("exit status 0")
+	}
+	return err
+}
+
+// waitTimeout waits for wg, at most d; it reports whether wg finished.
+func waitTimeout(wg *sync.WaitGroup, d time.Duration) bool {
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	return waitChan(done, d)
+}
+
+func waitChan[T any](ch <-chan T, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ch:
+		return true
+	case <-t.C:
+		return false
+	}
+}
+
+// writeClient sends a message to the client. If the client's output is
+// gone there is nobody to tell; the failure is logged once.
+func (r *relay) writeClient(b []byte) {
+	if err := r.toClient.Write(b); err != nil && r.writeErr.CompareAndSwap(false, true) {
+		r.log.Warn("cannot write to the client", "error", err)
+	}
+}
+
+// protocolVersion is the version the server chose in initialize ("" before).
+func (r *relay) protocolVersion() string {
+	if v := r.version.Load(); v != nil {
+		return *v
+	}
+	return ""
+}
+
+// batchesAllowed: JSON-RPC batches are part of MCP 2024-11-05 and
+// 2025-03-26; later versions removed them.
+func batchesAllowed(version string) bool {
+	return version != "" && version <= "2025-03-26"
+}
