@@ -68,6 +68,7 @@ func (r *Reader) Next() ([]byte, error) {
 func (r *Reader) readLine() ([]byte, error) {
 	var line []byte
 	size := 0
+	var tail []byte // the line's last two bytes, to find its ending
 	for {
 		chunk, err := r.br.ReadSlice('\n')
 		size += len(chunk)
@@ -75,16 +76,26 @@ func (r *Reader) readLine() ([]byte, error) {
 			room := r.limit + 2 - len(line)
 			line = append(line, chunk[:min(len(chunk), room)]...)
 		}
+		tail = append(tail, chunk[max(0, len(chunk)-2):]...)
+		tail = tail[max(0, len(tail)-2):]
 		switch {
 		case err == bufio.ErrBufferFull:
 			continue
 		case err != nil && !(err == io.EOF && size > 0):
 			return nil, err
 		}
-		body := bytes.TrimRight(line, "\r\n")
-		if n := size - (len(line) - len(body)); n > r.limit {
+		// The body is the line without "\n" or "\r\n".
+		n := size
+		if bytes.HasSuffix(tail, []byte("\n")) {
+			n--
+			if bytes.HasSuffix(tail, []byte("\r\n")) {
+				n--
+			}
+		}
+		if n > r.limit {
 			return nil, &TooLargeError{Size: n, Limit: r.limit, Prefix: line[:min(len(line), r.limit)]}
 		}
+		body := line[:n]
 		if err == io.EOF {
 			return body, io.EOF
 		}

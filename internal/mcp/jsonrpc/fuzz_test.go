@@ -1,0 +1,142 @@
+package jsonrpc
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"strings"
+	"testing"
+)
+
+// FuzzParse: Parse never panics; what it accepts is what a server would
+// read the same way (valid JSON, exact member names, a valid id for every
+// request, the bytes unchanged); what it rejects gets a valid JSON-RPC error
+// response. Seeds: testdata/fuzz/FuzzParse.
+func FuzzParse(f *testing.F) {
+	for _, s := range []string{
+		`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"read_file","arguments":{"path":"/a"}}}`,
+		`{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":1}}`,
+		`{"jsonrpc":"2.0","id":"x","result":{"tools":[]}}`,
+		`[{"jsonrpc":"2.0","id":1,"method":"a"},{"jsonrpc":"2.0","method":"b"}]`,
+		`{"jsonrpc":"2.0","id":1,"method":"a","method":"b"}`,
+		`{"jsonrpc":"2.0","id":1.0e0,"method":"a"}`,
+		`[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		lim := Limits{MaxBytes: 4096, MaxDepth: 16}
+		fr, perr := Parse(data, lim)
+		if perr != nil {
+			checkErrorResponse(t, perr)
+			return
+		}
+		if !fr.Batch && (len(fr.Items) != 1 || !bytes.Equal(fr.Items[0].Msg.Raw, bytes.TrimSpace(data))) {
+			t.Fatalf("single message changed: %q -> %+v", data, fr.Items)
+		}
+		for _, it := range fr.Items {
+			if it.Err != nil {
+				checkErrorResponse(t, it.Err)
+				continue
+			}
+			m := it.Msg
+			if !json.Valid(m.Raw) {
+				t.Fatalf("accepted invalid JSON %q", m.Raw)
+			}
+			var fields map[string]json.RawMessage
+			if err := json.Unmarshal(m.Raw, &fields); err != nil {
+				t.Fatalf("accepted a non-object: %q", m.Raw)
+			}
+			switch m.Kind {
+			case KindRequest, KindNotification:
+				var method string
+				if json.Unmarshal(fields["method"], &method) != nil || method != m.Method {
+					t.Fatalf("method %q, but the message says %s", m.Method, fields["method"])
+				}
+				if m.Kind == KindRequest {
+					if _, err := IDKey(m.ID); err != nil {
+						t.Fatalf("request with invalid id %s", m.ID)
+					}
+				}
+			case KindResponse:
+				if (m.Result == nil) == (m.Error == nil) {
+					t.Fatalf("response with result %s and error %s", m.Result, m.Error)
+				}
+			default:
+				t.Fatalf("kind %v", m.Kind)
+			}
+		}
+	})
+}
+
+func checkErrorResponse(t *testing.T, e *Error) {
+	t.Helper()
+	var resp struct {
+		JSONRPC string          `json:"jsonrpc"`
+		ID      json.RawMessage `json:"id"`
+		Error   *struct {
+			Code    int    `json:"code"`
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	if err := json.Unmarshal(e.Response(), &resp); err != nil || resp.JSONRPC != "2.0" || resp.Error == nil || resp.Error.Message == "" {
+		t.Fatalf("bad error response %s", e.Response())
+	}
+	if string(resp.ID) != "null" {
+		if _, err := IDKey(resp.ID); err != nil {
+			t.Fatalf("error response with invalid id %s", resp.ID)
+		}
+	}
+}
+
+// FuzzReader: the reader returns exactly the non-blank lines of its input,
+// each without its line ending, and reports (and skips) each line longer
+// than the limit without losing the lines around it. Seeds:
+// testdata/fuzz/FuzzReader.
+func FuzzReader(f *testing.F) {
+	f.Add([]byte("a\nb\r\n\n c \n"), uint16(4))
+	f.Add([]byte("0123456789\n01234567890\n"), uint16(10))
+	f.Add([]byte("x\r"), uint16(1))
+	f.Fuzz(func(t *testing.T, data []byte, limit uint16) {
+		lim := int(limit%64) + 1
+		var want []string
+		for i, l := range strings.Split(string(data), "\n") {
+			last := i == strings.Count(string(data), "\n")
+			if !last {
+				l = strings.TrimSuffix(l, "\r")
+			}
+			if len(l) > lim {
+				want = append(want, "!")
+				continue
+			}
+			if strings.TrimSpace(l) == "" {
+				continue
+			}
+			want = append(want, l)
+		}
+		var got []string
+		r := NewReader(bytes.NewReader(data), lim)
+		for {
+			l, err := r.Next()
+			if err == io.EOF {
+				break
+			}
+			var tl *TooLargeError
+			if errors.As(err, &tl) {
+				if tl.Size <= lim || len(tl.Prefix) > lim {
+					t.Fatalf("TooLargeError %+v for limit %d", tl, lim)
+				}
+				got = append(got, "!")
+				continue
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			got = append(got, string(l))
+		}
+		if strings.Join(got, "\x00") != strings.Join(want, "\x00") {
+			t.Fatalf("input %q limit %d:\n got %q\nwant %q", data, lim, got, want)
+		}
+	})
+}
