@@ -230,3 +230,16 @@ func createPrivate(path string, data []byte) (bool, error) {
 	}
 	return true, nil
 }
+
+// LoadRedactionKey reads the HMAC key from dir; it does not create one.
+func LoadRedactionKey(dir string) ([]byte, error) {
+	b, err := readPrivate(filepath.Join(dir, RedactionKeyFile))
+	if err != nil {
+		return nil, err
+	}
+	key, err := hex.DecodeString(strings.TrimSpace(string(b)))
+	if err != nil || len(key) < 16 {
+		return nil, fmt.Errorf("audit: %s is not a hex key of at least 16 bytes", filepath.Join(dir, RedactionKeyFile))
+	}
+	return key, nil
+}

@@ -1,0 +1,417 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/toolgate/toolgate/internal/audit"
+	"github.com/toolgate/toolgate/internal/config"
+	"github.com/toolgate/toolgate/internal/store"
+	"github.com/toolgate/toolgate/internal/store/sqlite"
+)
+
+func newAuditCmd(g *globals) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "audit verify|tail|query",
+		Short: "Read and check the audit trail",
+		Long: `audit reads the tamper-evident audit trail in the data directory (the sqlite
+sink; see docs/audit.md): verify checks its hash chain and signed
+checkpoints, tail shows the newest records (and follows with -f), query
+selects records. Records are printed as JSON lines, byte for byte as stored,
+so their hashes can be checked by other tools; --format table is for people.`,
+	}
+	var db string
+	cmd.PersistentFlags().StringVar(&db, "db", "", "trail database (default: the configured one, toolgate.db in the data directory)")
+	open := func() (*sqlite.DB, string, error) {
+		cfg, err := g.loadConfig()
+		if err != nil {
+			return nil, "", err
+		}
+		dataDir, err := config.ResolveDataDir(g.dataDir, cfg)
+		if err != nil {
+			return nil, "", err
+		}
+		path := db
+		if path == "" {
+			if cfg.Audit.Sink != "sqlite" {
+				return nil, "", fmt.Errorf("the audit sink is %q; only the sqlite trail can be read here (or name a trail with --db)", cfg.Audit.Sink)
+			}
+			if path, err = audit.DBPath(cfg.Audit, dataDir); err != nil {
+				return nil, "", err
+			}
+		}
+		d, err := sqlite.Open(path, sqlite.Options{ReadOnly: true})
+		if err != nil {
+			return nil, "", fmt.Errorf("audit trail: %w", err)
+		}
+		return d, dataDir, nil
+	}
+	cmd.AddCommand(newAuditVerifyCmd(g, open), newAuditTailCmd(g, open), newAuditQueryCmd(g, open))
+	return cmd
+}
+
+type openTrailFunc func() (*sqlite.DB, string, error)
+
+func newAuditVerifyCmd(g *globals, open openTrailFunc) *cobra.Command {
+	var keyFiles []string
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "verify [--public-key FILE]... [--json]",
+		Short: "Check the trail's hash chain and signed checkpoints",
+		Long: `verify recomputes the hash chain over every record and checks every
+checkpoint's Ed25519 signature and the record hash it signs. It names the
+first bad record and what happened to it: edited, missing (deleted),
+reordered, truncated (signed records gone from the end), rewritten (records
+changed and re-chained: only a checkpoint shows it), bad_signature,
+malformed.
+
+Records after the last checkpoint chain correctly but nothing signed vouches
+for them yet; verify reports how many, since a truncation among them cannot
+be detected. A running trail signs every 1000 records or 5 s and at shutdown.
+
+By default the public keys in the data directory (audit-signing.pub) are
+trusted. Anyone who can write the data directory can replace them: for a
+check that means something, keep a copy elsewhere and pass --public-key.
+
+Exit status: 0 if the trail verifies, 1 if it does not or cannot be read.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			db, dataDir, err := open()
+			if err != nil {
+				return err
+			}
+			defer db.Close()
+			if len(keyFiles) == 0 {
+				keyFiles = []string{filepath.Join(dataDir, audit.PublicKeysFile)}
+			}
+			var keys []ed25519.PublicKey
+			for _, f := range keyFiles {
+				k, err := audit.LoadPublicKeys(f)
+				if err != nil {
+					return err
+				}
+				keys = append(keys, k...)
+			}
+			rep, err := audit.Verify(cmd.Context(), db, keys)
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				b, _ := json.MarshalIndent(rep, "", "  ")
+				fmt.Fprintln(g.stdout, string(b))
+			} else {
+				printReport(g.stdout, db.Path(), rep)
+			}
+			if !rep.OK {
+				return &exitError{code: ExitError}
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringArrayVar(&keyFiles, "public-key", nil, "trusted public keys (PEM file; repeatable; default audit-signing.pub in the data directory)")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the report as JSON")
+	return cmd
+}
+
+func printReport(w io.Writer, path string, rep *audit.Report) {
+	if rep.OK {
+		fmt.Fprintf(w, "OK: %s: %d records, %d checkpoints; the last checkpoint signs record %d\n", path, rep.Records, rep.Checkpoints, rep.LastCheckpoint)
+	} else {
+		fmt.Fprintf(w, "FAILED: %s: the first bad record is %d\n", path, rep.FirstBad)
+		for _, p := range rep.Problems {
+			fmt.Fprintf(w, "  record %d: %s: %s\n", p.Seq, p.Kind, p.Message)
+		}
+		fmt.Fprintf(w, "%d records, %d checkpoints\n", rep.Records, rep.Checkpoints)
+	}
+	if rep.Unsigned > 0 {
+		fmt.Fprintf(w, "note: records %d to %d come after the last checkpoint and are not signed yet: a truncation after record %d could not be detected\n",
+			rep.LastSeq-rep.Unsigned+1, rep.LastSeq, rep.LastCheckpoint)
+	}
+}
+
+// queryFlags are the record filters of tail and query.
+type queryFlags struct {
+	principal, user, task, server, tool, effect, decision, since, until, secret, format string
+	noOutcomes                                                                         bool
+}
+
+func (q *queryFlags) add(cmd *cobra.Command) {
+	f := cmd.Flags()
+	f.StringVar(&q.principal, "principal", "", "decisions of this principal id (agent or user)")
+	f.StringVar(&q.user, "user", "", "decisions made on behalf of this user")
+	f.StringVar(&q.task, "task", "", "decisions of this task id")
+	f.StringVar(&q.server, "server", "", "decisions about this server's tools")
+	f.StringVar(&q.tool, "tool", "", "decisions about this tool (name, or <server>/<tool>)")
+	f.StringVar(&q.effect, "effect", "", "decisions with this effect: allow, deny or ask")
+	f.StringVar(&q.decision, "decision", "", "the records of this decision id")
+	f.StringVar(&q.since, "since", "", "records at or after this time (RFC 3339, or a duration ago such as 1h)")
+	f.StringVar(&q.until, "until", "", "records before this time (RFC 3339, or a duration ago)")
+	f.StringVar(&q.secret, "secret", "", "records that carry this (redacted) secret value")
+	f.BoolVar(&q.noOutcomes, "no-outcomes", false, "leave out the outcome records of matching decisions")
+	f.StringVar(&q.format, "format", "json", "output: json (the records as stored, one per line) or table")
+}
+
+func (q *queryFlags) filter(now time.Time) (store.AuditFilter, error) {
+	f := store.AuditFilter{
+		Principal: q.principal, OnBehalfOf: q.user, TaskID: q.task, Server: q.server, Tool: q.tool,
+		Effect: q.effect, DecisionID: q.decision, WithOutcomes: !q.noOutcomes,
+	}
+	if s, t, ok := strings.Cut(q.tool, "/"); ok {
+		f.Server, f.Tool = s, t
+	}
+	switch q.effect {
+	case "", "allow", "deny", "ask":
+	default:
+		return f, usageError{fmt.Errorf("--effect %q: want allow, deny or ask", q.effect)}
+	}
+	switch q.format {
+	case "json", "table":
+	default:
+		return f, usageError{fmt.Errorf("--format %q: want json or table", q.format)}
+	}
+	var err error
+	if f.Since, err = parseWhen(q.since, now); err != nil {
+		return f, usageError{fmt.Errorf("--since: %w", err)}
+	}
+	if f.Until, err = parseWhen(q.until, now); err != nil {
+		return f, usageError{fmt.Errorf("--until: %w", err)}
+	}
+	return f, nil
+}
+
+// parseWhen reads an RFC 3339 time or a duration before now.
+func parseWhen(s string, now time.Time) (time.Time, error) {
+	if s == "" {
+		return time.Time{}, nil
+	}
+	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+		return t, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d < 0 {
+		return time.Time{}, fmt.Errorf("%q is neither an RFC 3339 time nor a positive duration", s)
+	}
+	return now.Add(-d), nil
+}
+
+// printer writes records in the chosen format; for the secret filter it
+// drops the records that do not carry the token.
+type printer struct {
+	w     io.Writer
+	table *tabwriter.Writer
+	token []byte
+}
+
+func newPrinter(g *globals, q *queryFlags, dataDir string) (*printer, error) {
+	p := &printer{w: g.stdout}
+	if q.secret != "" {
+		key, err := audit.LoadRedactionKey(dataDir)
+		if err != nil {
+			return nil, fmt.Errorf("--secret needs the redaction key: %w", err)
+		}
+		red, err := audit.NewRedactor(audit.RedactConfig{}, key)
+		if err != nil {
+			return nil, err
+		}
+		p.token = []byte(red.Token([]byte(q.secret)))
+	}
+	if q.format == "table" {
+		p.table = tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(p.table, "SEQ\tTIME\tTYPE\tEFFECT\tPRINCIPAL\tTOOL\tTASK\tDECISION")
+	}
+	return p, nil
+}
+
+func (p *printer) print(e *store.AuditEntry) error {
+	if p.token != nil && !bytes.Contains(e.Body, p.token) {
+		return nil
+	}
+	if p.table == nil {
+		_, err := fmt.Fprintf(p.w, "%s\n", e.Body)
+		return err
+	}
+	what, tool := e.Effect, ""
+	if e.Kind == "outcome" {
+		what = e.Status
+	}
+	if e.Server != "" || e.Tool != "" {
+		tool = e.Server + "/" + e.Tool
+	}
+	_, err := fmt.Fprintf(p.table, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", e.Seq, e.Time.Format(time.RFC3339), e.Kind, what,
+		dash(e.Principal), dash(tool), dash(e.TaskID), e.DecisionID)
+	return err
+}
+
+func (p *printer) flush() error {
+	if p.table != nil {
+		return p.table.Flush()
+	}
+	return nil
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func newAuditQueryCmd(g *globals, open openTrailFunc) *cobra.Command {
+	var q queryFlags
+	var limit int
+	cmd := &cobra.Command{
+		Use:   "query [filters]",
+		Short: "Select audit records",
+		Long: `query prints the records that match every filter given, oldest first. The
+decision filters (--principal, --user, --task, --server, --tool, --effect)
+select decision records, and with them the outcome records of those
+decisions (unless --no-outcomes). --secret finds the records in which a
+secret value was redacted: it computes the value's token with the data
+directory's redaction key.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			f, err := q.filter(time.Now())
+			if err != nil {
+				return err
+			}
+			f.Limit = limit
+			db, dataDir, err := open()
+			if err != nil {
+				return err
+			}
+			defer db.Close()
+			p, err := newPrinter(g, &q, dataDir)
+			if err != nil {
+				return err
+			}
+			if err := db.ScanAudit(cmd.Context(), f, p.print); err != nil {
+				return err
+			}
+			return p.flush()
+		},
+	}
+	q.add(cmd)
+	cmd.Flags().IntVar(&limit, "limit", 0, "print at most this many records")
+	return cmd
+}
+
+func newAuditTailCmd(g *globals, open openTrailFunc) *cobra.Command {
+	var q queryFlags
+	var n int
+	var follow bool
+	cmd := &cobra.Command{
+		Use:   "tail [-n N] [-f] [filters]",
+		Short: "Print the newest audit records, and follow new ones with -f",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			f, err := q.filter(time.Now())
+			if err != nil {
+				return err
+			}
+			db, dataDir, err := open()
+			if err != nil {
+				return err
+			}
+			defer db.Close()
+			p, err := newPrinter(g, &q, dataDir)
+			if err != nil {
+				return err
+			}
+			ctx := cmd.Context()
+			if follow {
+				var stop context.CancelFunc
+				ctx, stop = signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+				defer stop()
+			}
+			return tailAudit(ctx, db, f, n, follow, 250*time.Millisecond, p)
+		},
+	}
+	q.add(cmd)
+	cmd.Flags().IntVarP(&n, "lines", "n", 10, "how many of the newest records to print first")
+	cmd.Flags().BoolVarP(&follow, "follow", "f", false, "keep printing new records as they are written (until interrupted)")
+	return cmd
+}
+
+// tailAudit prints the last n matching records and, with follow, every
+// matching record written after them, polling the store, until ctx ends.
+func tailAudit(ctx context.Context, db store.AuditLog, f store.AuditFilter, n int, follow bool, poll time.Duration, p *printer) error {
+	// end is how far the trail has been read: each pass prints matching
+	// records up to the trail's end when it began, and the next pass starts
+	// after it, so nothing is skipped or printed twice.
+	end, err := lastSeq(ctx, db, 0)
+	if err != nil {
+		return err
+	}
+	if n > 0 {
+		first := f
+		first.Last = n
+		if err := db.ScanAudit(ctx, first, func(e *store.AuditEntry) error {
+			if e.Seq <= end {
+				return p.print(e)
+			}
+			return nil
+		}); err != nil {
+			return err
+		}
+	}
+	if err := p.flush(); err != nil || !follow {
+		return err
+	}
+	t := time.NewTicker(poll)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+		newEnd, err := lastSeq(ctx, db, end)
+		if err != nil || newEnd == end {
+			if ctx.Err() != nil {
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+			continue
+		}
+		next := f
+		next.AfterSeq = end
+		if err := db.ScanAudit(ctx, next, func(e *store.AuditEntry) error {
+			if e.Seq <= newEnd {
+				return p.print(e)
+			}
+			return nil
+		}); err != nil {
+			return err
+		}
+		end = newEnd
+		if err := p.flush(); err != nil {
+			return err
+		}
+	}
+}
+
+// lastSeq is the seq of the trail's newest record if it is after after,
+// else after.
+func lastSeq(ctx context.Context, db store.AuditLog, after uint64) (uint64, error) {
+	last := after
+	err := db.ScanAudit(ctx, store.AuditFilter{AfterSeq: after, Last: 1}, func(e *store.AuditEntry) error {
+		last = e.Seq
+		return nil
+	})
+	return last, err
+}

@@ -1,0 +1,202 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/toolgate/toolgate/internal/audit"
+	"github.com/toolgate/toolgate/internal/call"
+	"github.com/toolgate/toolgate/internal/store"
+	"github.com/toolgate/toolgate/internal/store/sqlite"
+)
+
+// seedTrail writes decisions into a real trail in dir: agent-1 allowed
+// fs/read for task t1, agent-2 denied db/drop, a user asked bank/pay.
+func seedTrail(t *testing.T, dir string) *audit.Trail {
+	t.Helper()
+	tr, err := audit.OpenSQLite(audit.Config{}, dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)
+	write := func(i int, kind call.PrincipalKind, who, tool string, eff call.Effect, input string) {
+		server, name, _ := strings.Cut(tool, "/")
+		c := &call.Call{ID: fmt.Sprintf("d%d", i), Time: base.Add(time.Duration(i) * time.Minute),
+			Principal: call.Principal{Kind: kind, ID: who, Owner: "alice"},
+			Server:    call.Server{Name: server}, Tool: call.Tool{Name: name}, Input: json.RawMessage(input)}
+		if i%2 == 1 {
+			c.Task = &call.Task{ID: "t1", Purpose: "p"}
+		}
+		if err := tr.WriteDecision(context.Background(), audit.NewRecord(c, &call.Decision{ID: c.ID, Effect: eff, Policies: []string{}}, nil)); err != nil {
+			t.Fatal(err)
+		}
+		if eff == call.Allow {
+			tr.WriteOutcome(context.Background(), &audit.OutcomeRecord{DecisionID: c.ID, Time: c.Time.Add(time.Second), Status: call.OutcomeOK})
+		}
+	}
+	write(1, call.KindAgent, "agent-1", "fs/read", call.Allow, `{"path":"/a","password":"hunter22"}`)
+	write(2, call.KindAgent, "agent-2", "db/drop", call.Deny, `{}`)
+	write(3, call.KindUser, "bob", "bank/pay", call.Ask, `{}`)
+	write(4, call.KindAgent, "agent-1", "fs/read", call.Allow, `{"path":"/b"}`)
+	return tr
+}
+
+func runCLI(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code := Main(args, strings.NewReader(""), &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+func seqs(out string) []int {
+	var s []int
+	for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
+		var r struct{ Seq int }
+		if json.Unmarshal([]byte(l), &r) == nil {
+			s = append(s, r.Seq)
+		}
+	}
+	return s
+}
+
+func TestAuditVerifyCLI(t *testing.T) {
+	dir := t.TempDir()
+	seedTrail(t, dir).Close()
+	code, out, errs := runCLI(t, "audit", "verify", "--data-dir", dir)
+	if code != 0 || !strings.HasPrefix(out, "OK: ") || !strings.Contains(out, "6 records") {
+		t.Fatalf("code %d, out %q, err %q", code, out, errs)
+	}
+	db, _ := sqlite.Open(filepath.Join(dir, sqlite.FileName), sqlite.Options{})
+	db.SQL().Exec(`DELETE FROM audit_records WHERE seq = 3`)
+	db.Close()
+	code, out, _ = runCLI(t, "audit", "verify", "--data-dir", dir)
+	if code != ExitError || !strings.Contains(out, "FAILED") || !strings.Contains(out, "the first bad record is 3") || !strings.Contains(out, "missing") {
+		t.Fatalf("code %d, out %q", code, out)
+	}
+	code, out, _ = runCLI(t, "audit", "verify", "--data-dir", dir, "--json")
+	var rep audit.Report
+	if code != ExitError || json.Unmarshal([]byte(out), &rep) != nil || rep.FirstBad != 3 {
+		t.Fatalf("code %d, out %q", code, out)
+	}
+}
+
+func TestAuditQueryCLI(t *testing.T) {
+	dir := t.TempDir()
+	seedTrail(t, dir).Close()
+	cases := []struct {
+		args []string
+		want []int
+	}{
+		{nil, []int{1, 2, 3, 4, 5, 6}},
+		{[]string{"--principal", "agent-1"}, []int{1, 2, 5, 6}},
+		{[]string{"--principal", "agent-1", "--no-outcomes"}, []int{1, 5}},
+		{[]string{"--effect", "deny"}, []int{3}},
+		{[]string{"--tool", "bank/pay"}, []int{4}},
+		{[]string{"--server", "fs", "--no-outcomes"}, []int{1, 5}},
+		{[]string{"--task", "t1", "--no-outcomes"}, []int{1, 4}},
+		{[]string{"--user", "alice", "--effect", "ask"}, []int{4}},
+		{[]string{"--decision", "d4"}, []int{5, 6}},
+		{[]string{"--since", "2026-11-01T12:02:00Z", "--until", "2026-11-01T12:04:00Z"}, []int{3, 4}},
+		{[]string{"--secret", "hunter22"}, []int{1}},
+		{[]string{"--limit", "2"}, []int{1, 2}},
+	}
+	for _, tc := range cases {
+		code, out, errs := runCLI(t, append([]string{"audit", "query", "--data-dir", dir}, tc.args...)...)
+		if code != 0 || fmt.Sprint(seqs(out)) != fmt.Sprint(tc.want) {
+			t.Errorf("query %v: code %d, seqs %v, want %v (%s)", tc.args, code, seqs(out), tc.want, errs)
+		}
+	}
+	if code, out, _ := runCLI(t, "audit", "query", "--data-dir", dir, "--format", "table", "--effect", "deny"); code != 0 ||
+		!strings.Contains(out, "SEQ") || !strings.Contains(out, "agent-2") || !strings.Contains(out, "db/drop") {
+		t.Errorf("table: %d %q", code, out)
+	}
+	if code, _, _ := runCLI(t, "audit", "query", "--data-dir", dir, "--effect", "maybe"); code != ExitUsage {
+		t.Errorf("bad effect: code %d", code)
+	}
+	// The record as printed is the record as stored: its hash is the next
+	// record's prev_hash.
+	_, out, _ := runCLI(t, "audit", "query", "--data-dir", dir)
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	var r2 struct {
+		PrevHash string `json:"prev_hash"`
+	}
+	json.Unmarshal([]byte(lines[1]), &r2)
+	if audit.HashOf([]byte(lines[0])).String() != r2.PrevHash {
+		t.Fatal("printed records do not chain")
+	}
+}
+
+func TestAuditTailCLI(t *testing.T) {
+	dir := t.TempDir()
+	tr := seedTrail(t, dir)
+	defer tr.Close()
+	// Outcomes are committed after WriteOutcome returns: wait for the last.
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		if _, out, _ := runCLI(t, "audit", "query", "--data-dir", dir); len(seqs(out)) == 6 {
+			break
+		}
+	}
+	code, out, _ := runCLI(t, "audit", "tail", "--data-dir", dir, "-n", "2")
+	if code != 0 || fmt.Sprint(seqs(out)) != "[5 6]" {
+		t.Fatalf("tail: %d %v", code, seqs(out))
+	}
+	// Follow: records written while following are printed once each.
+	db, _ := sqlite.Open(filepath.Join(dir, sqlite.FileName), sqlite.Options{ReadOnly: true})
+	defer db.Close()
+	var buf syncBuffer
+	p := &printer{w: &buf}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() {
+		done <- tailAudit(ctx, db, store.AuditFilter{Effect: "allow", WithOutcomes: true}, 1, true, 10*time.Millisecond, p)
+	}()
+	// The first pass prints the last matching record.
+	for deadline := time.Now().Add(5 * time.Second); len(seqs(buf.String())) == 0 && time.Now().Before(deadline); {
+		time.Sleep(5 * time.Millisecond)
+	}
+	for i := 10; i < 13; i++ {
+		c := &call.Call{ID: fmt.Sprintf("f%d", i), Time: time.Now(), Principal: call.Principal{Kind: call.KindAgent, ID: "a"},
+			Server: call.Server{Name: "fs"}, Tool: call.Tool{Name: "read"}}
+		eff := call.Allow
+		if i == 11 {
+			eff = call.Deny
+		}
+		tr.WriteDecision(context.Background(), audit.NewRecord(c, &call.Decision{ID: c.ID, Effect: eff}, nil))
+		time.Sleep(30 * time.Millisecond)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for fmt.Sprint(seqs(buf.String())) != "[6 7 9]" && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if got := fmt.Sprint(seqs(buf.String())); got != "[6 7 9]" {
+		t.Fatalf("followed %s: %s", got, buf.String())
+	}
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
