@@ -77,6 +77,7 @@ audit trail.`,
 		newPolicyCmd(g),
 		newServeCmd(g),
 		newRunCmd(g), newPinCmd(g),
+		newAuditCmd(g),
 	)
 
 	err := root.Execute()
