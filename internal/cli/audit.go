@@ -145,7 +145,7 @@ func printReport(w io.Writer, path string, rep *audit.Report) {
 // queryFlags are the record filters of tail and query.
 type queryFlags struct {
 	principal, user, task, server, tool, effect, decision, since, until, secret, format string
-	noOutcomes                                                                         bool
+	noOutcomes                                                                          bool
 }
 
 func (q *queryFlags) add(cmd *cobra.Command) {
