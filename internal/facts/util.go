@@ -133,6 +133,11 @@ func MergeWith(rules Rules, zero func() Facts, fs []Facts) Facts {
 				continue
 			}
 			rule := rules[k]
+			if k == "parse_error" {
+				// Whatever the classifier's rules say, one value that
+				// could not be analysed makes the whole call unanalysed.
+				rule = Any
+			}
 			prev, seen := out[k]
 			switch rule {
 			case Any:
