@@ -59,7 +59,7 @@ func setBody(t *testing.T, db *sql.DB, seq int, b []byte) {
 	}
 }
 
-func exec(t *testing.T, db *sql.DB, q string, args ...any) {
+func execSQL(t *testing.T, db *sql.DB, q string, args ...any) {
 	t.Helper()
 	if _, err := db.Exec(q, args...); err != nil {
 		t.Fatal(err)
@@ -97,13 +97,13 @@ func TestVerifyDetectsTampering(t *testing.T) {
 			}
 		}, audit.ProblemRewritten, 11},
 		{"delete a record", func(t *testing.T, db *sql.DB) {
-			exec(t, db, `DELETE FROM audit_records WHERE seq = 23`)
+			execSQL(t, db, `DELETE FROM audit_records WHERE seq = 23`)
 		}, audit.ProblemMissing, 23},
 		{"delete records and renumber", func(t *testing.T, db *sql.DB) {
-			exec(t, db, `DELETE FROM audit_records WHERE seq = 23`)
+			execSQL(t, db, `DELETE FROM audit_records WHERE seq = 23`)
 			for s := 24; s <= 25; s++ {
 				b := bytes.Replace(body(t, db, s), []byte(fmt.Sprintf(`{"seq":%d,`, s)), []byte(fmt.Sprintf(`{"seq":%d,`, s-1)), 1)
-				exec(t, db, `UPDATE audit_records SET seq = ?, body = ? WHERE seq = ?`, s-1, b, s)
+				execSQL(t, db, `UPDATE audit_records SET seq = ?, body = ? WHERE seq = ?`, s-1, b, s)
 			}
 		}, audit.ProblemEdited, 22},
 		{"swap two records", func(t *testing.T, db *sql.DB) {
@@ -119,10 +119,10 @@ func TestVerifyDetectsTampering(t *testing.T) {
 			setBody(t, db, 31, a)
 		}, audit.ProblemEdited, 29},
 		{"truncate signed records", func(t *testing.T, db *sql.DB) {
-			exec(t, db, `DELETE FROM audit_records WHERE seq > 36`)
+			execSQL(t, db, `DELETE FROM audit_records WHERE seq > 36`)
 		}, audit.ProblemTruncated, 37},
 		{"forge a checkpoint", func(t *testing.T, db *sql.DB) {
-			exec(t, db, `UPDATE audit_checkpoints SET body = replace(body, '"seq":20', '"seq":20 ') WHERE seq = 20`)
+			execSQL(t, db, `UPDATE audit_checkpoints SET body = replace(body, '"seq":20', '"seq":20 ') WHERE seq = 20`)
 		}, audit.ProblemBadSignature, 20},
 		{"malformed record", func(t *testing.T, db *sql.DB) {
 			setBody(t, db, 12, []byte(`not json`))
@@ -167,7 +167,7 @@ func TestVerifyUnsignedTail(t *testing.T) {
 		t.Fatalf("verify: %+v", rep)
 	}
 	db, _ := sqlite.Open(filepath.Join(dir, sqlite.FileName), sqlite.Options{})
-	exec(t, db.SQL(), `DELETE FROM audit_records WHERE seq > 43`)
+	execSQL(t, db.SQL(), `DELETE FROM audit_records WHERE seq > 43`)
 	db.Close()
 	rep = verify(t, dir)
 	if !rep.OK || rep.Unsigned != 3 {
@@ -187,7 +187,7 @@ func TestTrailRefusesTruncatedStore(t *testing.T) {
 	dir := t.TempDir()
 	writeTrail(t, dir, 20, true)
 	db, _ := sqlite.Open(filepath.Join(dir, sqlite.FileName), sqlite.Options{})
-	exec(t, db.SQL(), `DELETE FROM audit_records WHERE seq > 15`)
+	execSQL(t, db.SQL(), `DELETE FROM audit_records WHERE seq > 15`)
 	db.Close()
 	tr := openTrail(t, dir, audit.Config{})
 	defer tr.Close()
