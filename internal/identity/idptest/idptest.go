@@ -1,0 +1,265 @@
+// Package idptest starts a real OpenID provider for toolgate's tests: the OP
+// of github.com/zitadel/oidc/v3 (its op package, with the in-memory storage
+// of its example server), served on loopback by the test that needs it.
+//
+// Why not the example server binary as it is: it issues client-credentials
+// access tokens only as opaque strings (op.AccessTokenTypeBearer), has one
+// service account, and never rotates its signing key. Toolgate's tests need
+// JWT access tokens for several agents with their own claims and audiences,
+// and a key rotation. So this package keeps the zitadel OP — discovery,
+// JWKS, the token endpoint with client credentials, its JWT signing — and
+// replaces only the storage methods that decide those things. Nothing here
+// is a stand-in for the protocol: tokens are requested over HTTP from the
+// OP's token endpoint and verified against the keys it publishes.
+package idptest
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	jose "github.com/go-jose/go-jose/v4"
+	"github.com/google/uuid"
+	"github.com/zitadel/oidc/v3/example/server/storage"
+	"github.com/zitadel/oidc/v3/pkg/oidc"
+	"github.com/zitadel/oidc/v3/pkg/op"
+)
+
+// Client is a service account (an agent) that gets tokens by client
+// credentials.
+type Client struct {
+	ID, Secret string
+	// Audience of its access tokens (default: ["toolgate"]).
+	Audience []string
+	// Claims are added to its access tokens (groups, act_for, …).
+	Claims map[string]any
+}
+
+// OP is a running OpenID provider.
+type OP struct {
+	// Issuer is the provider's issuer URL (its http://127.0.0.1:port/).
+	Issuer string
+	srv    *httptest.Server
+	st     *opStorage
+}
+
+// Start starts a provider with the given service accounts; the test's
+// cleanup stops it.
+func Start(t testing.TB, clients ...Client) *OP {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	issuer := "http://" + ln.Addr().String() + "/"
+	st := &opStorage{
+		Storage: storage.NewStorage(storage.NewUserStore(issuer)),
+		clients: map[string]*client{},
+	}
+	for _, c := range clients {
+		if len(c.Audience) == 0 {
+			c.Audience = []string{"toolgate"}
+		}
+		st.clients[c.ID] = &client{Client: c}
+	}
+	st.rotate()
+	cfg := &op.Config{
+		CryptoKey:                sha256.Sum256([]byte("idptest")),
+		CryptoKeyId:              "idptest",
+		DefaultLogoutRedirectURI: "/",
+		AuthMethodPost:           true,
+	}
+	provider, err := op.NewProvider(cfg, st, op.StaticIssuer(issuer), op.WithAllowInsecure())
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewUnstartedServer(provider)
+	srv.Listener.Close()
+	srv.Listener = ln
+	srv.Start()
+	t.Cleanup(srv.Close)
+	return &OP{Issuer: issuer, srv: srv, st: st}
+}
+
+// Token gets an access token for a client by the client-credentials grant at
+// the OP's token endpoint.
+func (o *OP) Token(t testing.TB, clientID string) string {
+	t.Helper()
+	c, ok := o.st.clients[clientID]
+	if !ok {
+		t.Fatalf("idptest: no client %q", clientID)
+	}
+	form := url.Values{"grant_type": {string(oidc.GrantTypeClientCredentials)}, "scope": {"openid"}}
+	req, _ := http.NewRequest(http.MethodPost, o.Issuer+"oauth/token", strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.SetBasicAuth(url.QueryEscape(c.ID), url.QueryEscape(c.Secret))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var body struct {
+		AccessToken string `json:"access_token"`
+		Error       string `json:"error"`
+		Description string `json:"error_description"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
+		t.Fatalf("idptest: token response: %v", err)
+	}
+	if resp.StatusCode != http.StatusOK || body.AccessToken == "" {
+		t.Fatalf("idptest: token request for %s: %s %s: %s", clientID, resp.Status, body.Error, body.Description)
+	}
+	return body.AccessToken
+}
+
+// RotateKey replaces the signing key; the old key is no longer published
+// (rotated out), so tokens it signed must stop verifying.
+func (o *OP) RotateKey() { o.st.rotate() }
+
+// PublicKeyPEM is the current signing key's public half (PKIX PEM), for
+// tests that forge an HS256 token with it as the secret.
+func (o *OP) PublicKeyPEM() []byte {
+	o.st.mu.Lock()
+	defer o.st.mu.Unlock()
+	der, _ := x509.MarshalPKIXPublicKey(&o.st.key.key.PublicKey)
+	return pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})
+}
+
+// KeyID is the current signing key's id.
+func (o *OP) KeyID() string {
+	o.st.mu.Lock()
+	defer o.st.mu.Unlock()
+	return o.st.key.id
+}
+
+// opStorage is the example server's storage with toolgate's clients and a
+// rotating key.
+type opStorage struct {
+	*storage.Storage
+	clients map[string]*client
+
+	mu  sync.Mutex
+	key *signingKey
+}
+
+type signingKey struct {
+	id  string
+	key *rsa.PrivateKey
+}
+
+func (k *signingKey) SignatureAlgorithm() jose.SignatureAlgorithm { return jose.RS256 }
+func (k *signingKey) Key() any                                    { return k.key }
+func (k *signingKey) ID() string                                  { return k.id }
+
+type publicKey struct{ k *signingKey }
+
+func (p publicKey) ID() string                         { return p.k.id }
+func (p publicKey) Algorithm() jose.SignatureAlgorithm { return jose.RS256 }
+func (p publicKey) Use() string                        { return "sig" }
+func (p publicKey) Key() any                           { return &p.k.key.PublicKey }
+
+func (s *opStorage) rotate() {
+	k, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		panic(err)
+	}
+	s.mu.Lock()
+	s.key = &signingKey{id: uuid.NewString(), key: k}
+	s.mu.Unlock()
+}
+
+func (s *opStorage) SigningKey(context.Context) (op.SigningKey, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.key, nil
+}
+
+func (s *opStorage) SignatureAlgorithms(context.Context) ([]jose.SignatureAlgorithm, error) {
+	return []jose.SignatureAlgorithm{jose.RS256}, nil
+}
+
+func (s *opStorage) KeySet(context.Context) ([]op.Key, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return []op.Key{publicKey{s.key}}, nil
+}
+
+func (s *opStorage) GetClientByClientID(ctx context.Context, id string) (op.Client, error) {
+	if c, ok := s.clients[id]; ok {
+		return c, nil
+	}
+	return s.Storage.GetClientByClientID(ctx, id)
+}
+
+func (s *opStorage) AuthorizeClientIDSecret(ctx context.Context, id, secret string) error {
+	if c, ok := s.clients[id]; ok {
+		if c.Secret != secret {
+			return errors.New("wrong client secret")
+		}
+		return nil
+	}
+	return s.Storage.AuthorizeClientIDSecret(ctx, id, secret)
+}
+
+func (s *opStorage) ClientCredentials(_ context.Context, id, secret string) (op.Client, error) {
+	c, ok := s.clients[id]
+	if !ok || c.Secret != secret {
+		return nil, errors.New("wrong client id or secret")
+	}
+	return c, nil
+}
+
+func (s *opStorage) ClientCredentialsTokenRequest(_ context.Context, id string, scopes []string) (op.TokenRequest, error) {
+	c, ok := s.clients[id]
+	if !ok {
+		return nil, errors.New("unknown client")
+	}
+	return &oidc.JWTTokenRequest{Subject: c.ID, Audience: c.Audience, Scopes: scopes}, nil
+}
+
+func (s *opStorage) GetPrivateClaimsFromScopes(ctx context.Context, userID, clientID string, scopes []string) (map[string]any, error) {
+	if c, ok := s.clients[clientID]; ok {
+		return c.Claims, nil
+	}
+	return s.Storage.GetPrivateClaimsFromScopes(ctx, userID, clientID, scopes)
+}
+
+// client is a confidential client with the client-credentials grant and JWT
+// access tokens.
+type client struct{ Client }
+
+func (c *client) GetID() string                       { return c.ID }
+func (c *client) RedirectURIs() []string              { return nil }
+func (c *client) PostLogoutRedirectURIs() []string    { return nil }
+func (c *client) ApplicationType() op.ApplicationType { return op.ApplicationTypeWeb }
+func (c *client) AuthMethod() oidc.AuthMethod         { return oidc.AuthMethodBasic }
+func (c *client) ResponseTypes() []oidc.ResponseType  { return nil }
+func (c *client) GrantTypes() []oidc.GrantType {
+	return []oidc.GrantType{oidc.GrantTypeClientCredentials}
+}
+func (c *client) LoginURL(string) string               { return "" }
+func (c *client) AccessTokenType() op.AccessTokenType  { return op.AccessTokenTypeJWT }
+func (c *client) IDTokenLifetime() time.Duration       { return 5 * time.Minute }
+func (c *client) DevMode() bool                        { return false }
+func (c *client) IsScopeAllowed(string) bool           { return true }
+func (c *client) IDTokenUserinfoClaimsAssertion() bool { return false }
+func (c *client) ClockSkew() time.Duration             { return 0 }
+func (c *client) RestrictAdditionalIdTokenScopes() func([]string) []string {
+	return func(s []string) []string { return s }
+}
+func (c *client) RestrictAdditionalAccessTokenScopes() func([]string) []string {
+	return func(s []string) []string { return s }
+}
