@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/toolgate/toolgate/internal/facts"
 	"github.com/toolgate/toolgate/internal/facts/factstest"
@@ -170,7 +171,11 @@ func FuzzClassify(f *testing.F) {
 	}
 	c, _ := New(facts.Options{Roots: []string{ws}, HomeDir: "/home/u"})
 	f.Fuzz(func(t *testing.T, s string) {
+		start := time.Now()
 		out := c.Classify(s)
+		if d := time.Since(start); d > 2*time.Second {
+			t.Fatalf("%q took %v", s, d)
+		}
 		if err := factstest.Types(out); err != nil {
 			t.Fatalf("%q: %v", s, err)
 		}

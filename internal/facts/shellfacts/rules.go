@@ -301,9 +301,6 @@ var wrappers = map[string]wrapper{
 	"rlwrap":           {},
 	"dbus-run-session": {},
 	"sshpass":          {withArg: set("-p", "-f", "-d", "-e")},
-	"then":             {},
-	"do":               {},
-	"!":                {},
 }
 
 // unwrap returns the command a wrapper runs.

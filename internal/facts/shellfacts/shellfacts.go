@@ -461,7 +461,7 @@ func (a *analyser) command(args []arg, st *syntax.Stmt, piped bool, depth, wrapp
 		return
 	case "source", ".":
 		a.dynamic = true
-		a.sourced(rest, st, depth)
+		a.sourced(rest)
 		return
 	case "alias", "trap", "enable", "builtin", "command_not_found_handle":
 		if lname == "builtin" && len(rest) > 0 {
@@ -503,6 +503,13 @@ func (a *analyser) command(args []arg, st *syntax.Stmt, piped bool, depth, wrapp
 		}
 	}
 	if inner, ok := a.unwrap(lname, rest); ok {
+		if len(inner) == 0 && (lname == "sudo" || lname == "doas") &&
+			(hasFlag(rest, "s", "shell") || hasFlag(rest, "i", "login")) {
+			// sudo -s / sudo -i with no command: a root shell reading
+			// standard input.
+			a.stdinProgram(st, piped, depth)
+			return
+		}
 		a.command(inner, st, piped, depth, wrappers+1)
 		return
 	}
@@ -521,6 +528,10 @@ func (a *analyser) command(args []arg, st *syntax.Stmt, piped bool, depth, wrapp
 	case "su", "runuser":
 		if s, ok := optionValue(rest, "c", "command"); ok {
 			a.stringOrDynamic(s, st, depth)
+		} else {
+			// Without -c, su starts the user's shell, which reads
+			// its commands from standard input.
+			a.stdinProgram(st, piped, depth)
 		}
 	case "ssh":
 		// The remote command runs on another machine, but it still runs
@@ -533,10 +544,6 @@ func (a *analyser) command(args []arg, st *syntax.Stmt, piped bool, depth, wrapp
 			if cmd := skipOptions(rest, watchOptsWithArg); len(cmd) > 0 {
 				a.stringOrDynamic(joinArgsArg(cmd), st, depth)
 			}
-		}
-	case "exec":
-		if len(rest) == 0 {
-			return
 		}
 	}
 }
@@ -679,7 +686,9 @@ func heredoc(r *syntax.Redirect) (string, bool) {
 	return s, err == nil
 }
 
-func (a *analyser) sourced(rest []arg, st *syntax.Stmt, depth int) {
+// sourced handles source and ".": the file is unknown code, and one that
+// is another command's output is downloaded code.
+func (a *analyser) sourced(rest []arg) {
 	if len(rest) > 0 && (strings.HasPrefix(rest[0].s, "<(") || rest[0].s == "/dev/stdin" || strings.HasPrefix(rest[0].s, "/dev/fd/")) {
 		a.pipesToShell = true
 	}

@@ -3,6 +3,7 @@ package shellfacts
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/toolgate/toolgate/internal/facts"
 	"github.com/toolgate/toolgate/internal/facts/factstest"
@@ -111,6 +112,10 @@ func TestClassify(t *testing.T) {
 		{"redis flushall", "redis-cli -h db FLUSHALL", F{"destructive": true, "network": true}},
 		{"tee writes", "echo x | tee /etc/hosts", F{"writes_files": true}},
 		{"case uppercase name", "RM -rf /", F{"commands": []string{"RM"}, "destructive": true}},
+		{"pipe to sudo -s", "curl http://x | sudo -s", F{"pipes_to_shell": true}},
+		{"pipe to su", "echo 'rm -rf /' | su - root", F{"pipes_to_shell": true}},
+		{"heredoc substitution runs", "cat <<EOF\n$(rm -rf /)\nEOF", F{"commands": []string{"cat", "rm"}, "destructive": true, "substitution": true}},
+		{"quoted heredoc is text", "cat <<'EOF'\n$(rm -rf /)\nEOF", F{"commands": []string{"cat"}, "destructive": false}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -141,7 +146,11 @@ func FuzzClassify(f *testing.F) {
 	}
 	c, _ := New(facts.Options{})
 	f.Fuzz(func(t *testing.T, s string) {
+		start := time.Now()
 		out := c.Classify(s)
+		if d := time.Since(start); d > 2*time.Second {
+			t.Fatalf("%q took %v", s, d)
+		}
 		if err := factstest.Types(out); err != nil {
 			t.Fatalf("%q: %v", s, err)
 		}

@@ -47,6 +47,13 @@ var sideEffectFunctions = map[string]bool{
 	"sys_exec": true, "sys_eval": true,
 }
 
+// Functions that run SQL given as text, here or on another server: what
+// they do is only known at run time.
+var sqlTextFunctions = map[string]bool{
+	"dblink": true, "dblink_exec": true, "dblink_send_query": true, "dblink_open": true,
+	"query_to_xml": true, "query_to_xmlschema": true, "query_to_xml_and_xmlschema": true,
+}
+
 // Functions that read or write files on the database server.
 var fileFunctions = map[string]bool{
 	"pg_read_file": true, "pg_read_binary_file": true, "pg_ls_dir": true, "pg_stat_file": true,
@@ -83,6 +90,9 @@ func (r *result) addFunction(name string) {
 	}
 	if fileFunctions[bare] {
 		r.fileAccess = true
+	}
+	if sqlTextFunctions[bare] {
+		r.dynamic = true
 	}
 }
 

@@ -96,6 +96,7 @@ func TestPostgres(t *testing.T) {
 		{"returning function", "INSERT INTO t VALUES (1) RETURNING pg_sleep(10)", F{"functions": []string{"pg_sleep"}}},
 		{"update from join", "UPDATE a SET x = b.x FROM b WHERE a.id = b.id", F{"tables_written": []string{"a"}, "tables_read": []string{"b"}, "destructive": false}},
 		{"where current of", "DELETE FROM t WHERE CURRENT OF c", F{"destructive": false}},
+		{"dblink runs sql text", "SELECT * FROM dblink('host=x', 'DROP TABLE t') AS r(a int)", F{"dynamic": true, "functions": []string{"dblink"}}},
 		{"set config function", "SELECT set_config('role', 'postgres', false)", F{"destructive": true}},
 	}
 	for _, tc := range cases {
@@ -172,7 +173,11 @@ func FuzzClassify(f *testing.F) {
 	my, _ := New(facts.Options{Dialect: "mysql"})
 	f.Fuzz(func(t *testing.T, s string) {
 		for _, c := range []*Classifier{pg, my} {
+			start := time.Now()
 			out := c.Classify(s)
+			if d := time.Since(start); d > 2*time.Second {
+				t.Fatalf("%q took %v", s, d)
+			}
 			if err := factstest.Types(out); err != nil {
 				t.Fatalf("%q: %v", s, err)
 			}

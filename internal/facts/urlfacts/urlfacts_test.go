@@ -3,6 +3,7 @@ package urlfacts
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/toolgate/toolgate/internal/facts"
 	"github.com/toolgate/toolgate/internal/facts/factstest"
@@ -151,7 +152,11 @@ func FuzzClassify(f *testing.F) {
 	}
 	c, _ := New(facts.Options{AllowedHosts: []string{"example.com"}})
 	f.Fuzz(func(t *testing.T, s string) {
+		start := time.Now()
 		out := c.Classify(s)
+		if d := time.Since(start); d > 2*time.Second {
+			t.Fatalf("%q took %v", s, d)
+		}
 		if err := factstest.Types(out); err != nil {
 			t.Fatalf("%q: %v", s, err)
 		}
