@@ -172,9 +172,8 @@ func Run(ctx context.Context, o Options, in io.Reader, out io.Writer) error {
 	clientDone := make(chan error, 1)
 	go func() { clientDone <- r.readClient(in) }()
 
-	var crash error
 	var exitErr error
-	hasExited, serverRead, clientRead := false, false, false
+	hasExited, serverRead, clientRead, crashed := false, false, false, false
 	select {
 	case err := <-clientDone:
 		clientRead = true
@@ -184,24 +183,31 @@ func Run(ctx context.Context, o Options, in io.Reader, out io.Writer) error {
 	case <-ctx.Done():
 		r.log.Info("stopping")
 	case exitErr = <-exited:
-		hasExited = true
-		crash = &UpstreamExitError{Command: name, Err: exitStatus(exitErr)}
+		hasExited, crashed = true, true
 	case err := <-serverDone:
-		serverRead = true
-		if err == nil {
-			err = errors.New("it closed its standard output")
+		serverRead, crashed = true, true
+		if err != nil {
+			r.log.Error("reading from the MCP server failed", "error", err)
 		}
-		crash = &UpstreamExitError{Command: name, Err: err}
 	}
 
-	if crash == nil {
+	if !crashed {
 		// The client is done: let the calls in flight finish (within the
 		// timeout) before the server's input closes.
 		waitTimeout(&r.calls, o.Config.ShutdownTimeout)
 	}
 	stdinW.Close()
+	signalled := false
 	if !hasExited {
-		exitErr = r.terminate(cmd, exited)
+		exitErr, signalled = r.terminate(cmd, exited)
+	}
+	var crash error
+	if crashed {
+		why := exitStatus(exitErr)
+		if signalled {
+			why = fmt.Errorf("it closed its standard output and was stopped (%v)", exitErr)
+		}
+		crash = &UpstreamExitError{Command: name, Err: why}
 	}
 	// Read what the server wrote before it exited. A grandchild that keeps
 	// the pipe open must not keep toolgate up.
@@ -233,23 +239,23 @@ func Run(ctx context.Context, o Options, in io.Reader, out io.Writer) error {
 
 // terminate stops the server whose stdin was just closed: it gets the
 // timeout to exit, then SIGTERM, then the timeout again, then SIGKILL.
-func (r *relay) terminate(cmd *exec.Cmd, exited <-chan error) error {
+func (r *relay) terminate(cmd *exec.Cmd, exited <-chan error) (err error, signalled bool) {
 	d := r.o.Config.ShutdownTimeout
 	select {
 	case err := <-exited:
-		return err
+		return err, false
 	case <-time.After(d):
 	}
 	r.log.Warn("the MCP server did not exit after its input was closed; sending SIGTERM", "after", d)
 	terminateGroup(cmd)
 	select {
 	case err := <-exited:
-		return err
+		return err, true
 	case <-time.After(d):
 	}
 	r.log.Warn("the MCP server did not exit after SIGTERM; killing it", "after", d)
 	killGroup(cmd)
-	return <-exited
+	return <-exited, true
 }
 
 func exitStatus(err error) error {

@@ -1,0 +1,29 @@
+package mcp
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestConfigDefaults(t *testing.T) {
+	var c Config
+	c.ApplyDefaults()
+	want := Config{Denial: DenialResult, Pinning: PinRefuse, MaxMessageBytes: 4 << 20, MaxResponseBytes: 64 << 20, MaxDepth: 64, ShutdownTimeout: 5 * time.Second}
+	if c != want {
+		t.Errorf("defaults = %+v", c)
+	}
+	if errs := c.Validate(); len(errs) != 0 {
+		t.Errorf("defaults invalid: %v", errs)
+	}
+}
+
+func TestConfigValidate(t *testing.T) {
+	c := Config{Denial: "silent", Pinning: "trust", MaxMessageBytes: 10, MaxResponseBytes: -1, MaxDepth: 5000, ShutdownTimeout: -time.Second}
+	errs := strings.Join(c.Validate(), "\n")
+	for _, key := range []string{"denial:", "pinning:", "max_message_bytes:", "max_response_bytes:", "max_depth:", "shutdown_timeout:"} {
+		if !strings.Contains(errs, key) {
+			t.Errorf("no error for %s in:\n%s", key, errs)
+		}
+	}
+}
