@@ -1,0 +1,177 @@
+package cli
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/toolgate/toolgate/internal/call"
+	"github.com/toolgate/toolgate/internal/config"
+	"github.com/toolgate/toolgate/internal/mcp"
+	"github.com/toolgate/toolgate/internal/mcp/pin"
+)
+
+func TestDeriveServerName(t *testing.T) {
+	tests := []struct {
+		cmd  string
+		want string
+	}{
+		{"npx -y @modelcontextprotocol/server-filesystem /data", "filesystem"},
+		{"npx -y @modelcontextprotocol/server-everything@2026.8.31 stdio", "everything"},
+		{"/opt/node_modules/.bin/mcp-server-filesystem /tmp/ws", "filesystem"},
+		{"uvx mcp-server-git --repository .", "git"},
+		{"python3 -m mcp_server_time", "time"},
+		{"node build/index.js", "index"},
+		{"docker run -i --rm -e TOKEN=x mcp/github", "github"},
+		{"pnpm dlx @scope/postgres-mcp-server postgres://db", "postgres"},
+		{"bunx weather-mcp", "weather"},
+		{"./My Tool.sh", "my-tool"},
+		{"npx", "npx"},
+		{"mcp", "mcp"},
+		{"npx -y ___", "server"},
+		{"C:\\tools\\mcp-server-fetch.exe", "fetch"},
+	}
+	for _, tt := range tests {
+		if got := DeriveServerName(strings.Fields(strings.ReplaceAll(tt.cmd, "My Tool", "My_Tool"))); got != tt.want {
+			t.Errorf("DeriveServerName(%q) = %q, want %q", tt.cmd, got, tt.want)
+		}
+	}
+}
+
+func TestRunTarget(t *testing.T) {
+	cfg, err := config.Parse("t.yaml", []byte(`
+servers:
+  - name: fs
+    command: npx
+    args: [-y, "@modelcontextprotocol/server-filesystem", /data]
+  - name: remote
+    url: https://mcp.example/
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name    string
+		args    []string
+		command []string
+		server  string
+		err     string
+	}{
+		{"", []string{"npx", "-y", "@modelcontextprotocol/server-filesystem", "/data"}, nil, "fs", ""},
+		{"", []string{"npx", "-y", "@modelcontextprotocol/server-filesystem", "/other"}, nil, "filesystem", ""},
+		{"files", []string{"mcp-server-filesystem", "/data"}, nil, "files", ""},
+		{"fs", nil, []string{"npx", "-y", "@modelcontextprotocol/server-filesystem", "/data"}, "fs", ""},
+		{"", nil, nil, "", "needs the MCP server's command"},
+		{"remote", nil, nil, "", `no server "remote" with a command`},
+		{"a/b", []string{"x"}, nil, "", `contains "/"`},
+		{"CallTool", []string{"x"}, nil, "", "reserved"},
+	}
+	for _, tt := range tests {
+		command, server, err := runTarget(cfg, tt.name, tt.args)
+		if tt.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tt.err) {
+				t.Errorf("runTarget(%q, %q) error = %v, want %q", tt.name, tt.args, err, tt.err)
+			}
+			continue
+		}
+		want := tt.command
+		if want == nil {
+			want = tt.args
+		}
+		if err != nil || server != tt.server || !slices.Equal(command, want) {
+			t.Errorf("runTarget(%q, %q) = %q, %q, %v; want %q, %q", tt.name, tt.args, command, server, err, want, tt.server)
+		}
+	}
+}
+
+func TestRunPrincipal(t *testing.T) {
+	p := runPrincipal(config.Default())
+	if p.Kind != call.KindAgent || p.ID != LocalPrincipalID || p.Owner == "" {
+		t.Errorf("default principal = %+v", p)
+	}
+	cfg, err := config.Parse("t.yaml", []byte("principal: {kind: user, id: bob, groups: [dev], owner: bob}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := runPrincipal(cfg); p.Kind != call.KindUser || p.ID != "bob" || !slices.Equal(p.Groups, []string{"dev"}) {
+		t.Errorf("configured principal = %+v", p)
+	}
+}
+
+func TestServerEnvDropsTheTaskToken(t *testing.T) {
+	t.Setenv(TaskTokenEnv, "secret-task-token")
+	t.Setenv("KEEP_ME", "1")
+	env := strings.Join(serverEnv(), "\n")
+	if strings.Contains(env, "secret-task-token") || !strings.Contains(env, "KEEP_ME=1") {
+		t.Errorf("server environment:\n%s", env)
+	}
+}
+
+func TestMCPConfigSection(t *testing.T) {
+	cfg, err := config.Parse("t.yaml", []byte("mcp:\n  denial: error\n  pinning: warn\n  max_message_bytes: 65536\n  shutdown_timeout: 2s\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := mcp.Config{Denial: "error", Pinning: "warn", MaxMessageBytes: 65536, MaxResponseBytes: mcp.DefaultMaxResponseBytes,
+		MaxDepth: mcp.DefaultMaxDepth, ShutdownTimeout: 2 * time.Second}
+	if cfg.MCP != want {
+		t.Errorf("mcp = %+v", cfg.MCP)
+	}
+	_, err = config.Parse("t.yaml", []byte("mcp:\n  denial: silently\n  max_dept: 3\n"))
+	if err == nil || !strings.Contains(err.Error(), "max_dept") {
+		t.Errorf("unknown key: %v", err)
+	}
+	_, err = config.Parse("t.yaml", []byte("mcp:\n  denial: silently\n"))
+	if err == nil || !strings.Contains(err.Error(), "mcp.denial") {
+		t.Errorf("bad value: %v", err)
+	}
+}
+
+func TestRunUsage(t *testing.T) {
+	var out, errb bytes.Buffer
+	code := Main([]string{"run"}, strings.NewReader(""), &out, &errb)
+	if code != ExitUsage || !strings.Contains(errb.String(), "needs the MCP server's command") || out.Len() != 0 {
+		t.Errorf("exit %d, stdout %q, stderr %q", code, out.String(), errb.String())
+	}
+}
+
+func TestPinCommands(t *testing.T) {
+	dir := t.TempDir()
+	s, _ := pin.Open(dir, "fs")
+	d1, _ := pin.Define(json.RawMessage(`{"name":"read","description":"v1"}`))
+	d2, _ := pin.Define(json.RawMessage(`{"name":"read","description":"v2"}`))
+	s.Check([]pin.Definition{d1})
+	s.Check([]pin.Definition{d2})
+
+	run := func(args ...string) (int, string, string) {
+		var out, errb bytes.Buffer
+		code := Main(append([]string{"--data-dir", dir}, args...), strings.NewReader(""), &out, &errb)
+		return code, out.String(), errb.String()
+	}
+	code, out, _ := run("pin", "list")
+	if code != 0 || !strings.Contains(out, "fs: 1 tools pinned, 1 changed") || !strings.Contains(out, "changed read: description differ") ||
+		!strings.Contains(out, "toolgate pin accept fs read") {
+		t.Errorf("pin list: %d\n%s", code, out)
+	}
+	if code, _, errs := run("pin", "accept", "fs", "write"); code == 0 || !strings.Contains(errs, "no pending change for write") {
+		t.Errorf("accept of a tool without a change: %d %s", code, errs)
+	}
+	if code, out, _ := run("pin", "accept", "fs"); code != 0 || !strings.Contains(out, "accepted the new definition of read") {
+		t.Errorf("pin accept: %d %s", code, out)
+	}
+	if p, _, _ := s.Pinned("read"); p.Digest != d2.Digest {
+		t.Error("the change was not accepted")
+	}
+	if code, out, _ := run("pin", "list", "other"); code != 0 || !strings.Contains(out, "other: 0 tools pinned") {
+		t.Errorf("pin list other: %d %s", code, out)
+	}
+	empty := t.TempDir()
+	var o bytes.Buffer
+	if Main([]string{"--data-dir", empty, "pin", "list"}, strings.NewReader(""), &o, os.Stderr); !strings.Contains(o.String(), "no pins") {
+		t.Errorf("empty: %s", o.String())
+	}
+}
