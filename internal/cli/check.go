@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -11,6 +12,8 @@ import (
 	"github.com/toolgate/toolgate/internal/catalog"
 	"github.com/toolgate/toolgate/internal/config"
 	"github.com/toolgate/toolgate/internal/enforce"
+	"github.com/toolgate/toolgate/internal/facts"
+	_ "github.com/toolgate/toolgate/internal/facts/all" // every classifier
 	"github.com/toolgate/toolgate/internal/policy"
 )
 
@@ -74,8 +77,13 @@ Request:
 // later issues add (tasks, facts, history, approvals, credentials) are wired
 // here as they land.
 func newPipeline(cfg *config.Config, policies enforce.Policies, opts ...func(*enforce.Config)) (*enforce.Pipeline, error) {
+	finder, err := facts.NewFinder(cfg.FactServers())
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
 	ec := enforce.Config{
 		Catalog:  catalog.New(cfg),
+		Facts:    finder,
 		Policies: policies,
 		Limits:   cfg.InputLimits(),
 	}

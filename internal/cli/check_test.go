@@ -182,6 +182,18 @@ func TestCheckTable(t *testing.T) {
 		{name: "task token without task support denies", req: with(req(agent("x"), "metrics/read", nil), "context.task_token", "eyJ..."),
 			effect: "deny", code: "task.unsupported"},
 
+		// Facts from the SQL classifier bound to pg/query's "sql" argument.
+		{name: "facts: a select", req: req(agent("x"), "pg/query", m{"sql": "SELECT name FROM users WHERE id = 1"}),
+			effect: "allow", policies: []string{"pg-query", "team-all"}},
+		{name: "facts: destructive SQL", req: req(agent("x"), "pg/query", m{"sql": "DELETE FROM users"}),
+			effect: "deny", policies: []string{"pg-no-destructive"}, reason: "destructive SQL needs a DBA"},
+		{name: "facts: stacked statement hidden behind a select", req: req(agent("x"), "pg/query", m{"sql": "SELECT 1; /* hi */ DrOp TABLE users"}),
+			effect: "deny", policies: []string{"pg-no-destructive"}},
+		{name: "facts: unparsable SQL counts as destructive", req: req(agent("x"), "pg/query", m{"sql": "SELEC * FORM users"}),
+			effect: "deny", policies: []string{"pg-no-destructive"}},
+		{name: "facts: a DBA may", req: req(agent("x", "dba"), "pg/query", m{"sql": "DROP TABLE users"}),
+			effect: "allow"},
+
 		// Input limits and bad input decided as deny.
 		{name: "input must be an object", req: req(agent("x"), "status/ping", []int{1}),
 			effect: "deny", code: "input.not_object"},

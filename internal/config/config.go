@@ -17,6 +17,7 @@ import (
 	"github.com/toolgate/toolgate/internal/audit"
 	"github.com/toolgate/toolgate/internal/call"
 	"github.com/toolgate/toolgate/internal/cedarjson"
+	"github.com/toolgate/toolgate/internal/facts"
 	"github.com/toolgate/toolgate/internal/mcp"
 	"github.com/toolgate/toolgate/internal/policy"
 )
@@ -80,6 +81,8 @@ type ServerConfig struct {
 	Labels []string `yaml:"labels"`
 	// Tools overrides what the server says about its tools.
 	Tools map[string]ToolConfig `yaml:"tools"`
+	// Facts sets the options of the argument classifiers for this server.
+	Facts facts.ServerConfig `yaml:"facts"`
 }
 
 // ToolConfig overrides one tool's annotations and adds labels.
@@ -87,6 +90,8 @@ type ToolConfig struct {
 	Annotations call.Annotations `yaml:"annotations"`
 	// Labels add Action::"<label>" groups to the tool's action.
 	Labels []string `yaml:"labels"`
+	// Facts binds classifiers to arguments: {sql: [query]}.
+	Facts facts.Bindings `yaml:"facts"`
 }
 
 // Default returns the configuration used when no file is given.
@@ -139,6 +144,13 @@ func (c *Config) resolvePaths(base string) {
 	c.Audit.Path = abs(c.Audit.Path)
 	for i, d := range c.Policy.Dirs {
 		c.Policy.Dirs[i] = abs(d)
+	}
+	for i := range c.Servers {
+		for j, r := range c.Servers[i].Facts.Roots {
+			if !strings.HasPrefix(r, "~") {
+				c.Servers[i].Facts.Roots[j] = abs(r)
+			}
+		}
 	}
 	for i := range c.Policy.Layers {
 		for j, d := range c.Policy.Layers[i].Dirs {
@@ -328,4 +340,19 @@ func ResolveDataDir(flag string, cfg *Config) (string, error) {
 		return "", fmt.Errorf("no data directory: set --data-dir or %s (%v)", DataDirEnv, err)
 	}
 	return filepath.Join(home, ".local", "share", "toolgate"), nil
+}
+
+// FactServers is the facts stage's view of the configured servers.
+func (c *Config) FactServers() []facts.ServerFacts {
+	out := make([]facts.ServerFacts, 0, len(c.Servers))
+	for _, s := range c.Servers {
+		sf := facts.ServerFacts{Name: s.Name, Config: s.Facts, Tools: map[string]facts.Bindings{}}
+		for name, t := range s.Tools {
+			if len(t.Facts) > 0 {
+				sf.Tools[name] = t.Facts
+			}
+		}
+		out = append(out, sf)
+	}
+	return out
 }

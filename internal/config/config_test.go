@@ -53,7 +53,7 @@ polcy: {}
 		t.Fatal("unknown keys accepted")
 	}
 	for _, want := range []string{
-		`c.yaml:5:5: servers[0].comand: unknown key (known: args, command, labels, name, tools, trust, url)`,
+		`c.yaml:5:5: servers[0].comand: unknown key (known: args, command, facts, labels, name, tools, trust, url)`,
 		`c.yaml:8:9: servers[0].tools.read_file.annotation: unknown key`,
 		`c.yaml:9:1: polcy: unknown key`,
 	} {

@@ -23,6 +23,7 @@ import (
 	"github.com/toolgate/toolgate/internal/catalog"
 	"github.com/toolgate/toolgate/internal/config"
 	"github.com/toolgate/toolgate/internal/enforce"
+	"github.com/toolgate/toolgate/internal/facts"
 	"github.com/toolgate/toolgate/internal/policy"
 )
 
@@ -136,20 +137,39 @@ func ReadFile(path string) ([]Case, error) {
 
 // Runner runs cases against one policy set.
 type Runner struct {
-	Pipeline *enforce.Pipeline
+	cfg     *config.Config
+	catalog *catalog.Catalog
+	engine  *policy.Engine
+	finder  *facts.Finder
 }
 
-// NewRunner builds a decision-only pipeline over set and cfg.
+// NewRunner builds decision-only pipelines over set and cfg: the classifiers
+// bound in cfg compute facts, as in production, unless a case stubs them.
 func NewRunner(set *policy.Set, cfg *config.Config) (*Runner, error) {
-	p, err := enforce.New(enforce.Config{
-		Catalog:  catalog.New(cfg),
-		Policies: policy.NewStaticEngine(set),
-		Limits:   cfg.InputLimits(),
-	})
+	finder, err := facts.NewFinder(cfg.FactServers())
 	if err != nil {
 		return nil, err
 	}
-	return &Runner{Pipeline: p}, nil
+	return &Runner{cfg: cfg, catalog: catalog.New(cfg), engine: policy.NewStaticEngine(set), finder: finder}, nil
+}
+
+// stubFacts runs the real classifiers, then puts the case's facts on top.
+type stubFacts struct {
+	real *facts.Finder
+	stub map[string]any
+}
+
+func (s stubFacts) FindFacts(ctx context.Context, c *call.Call) error {
+	if err := s.real.FindFacts(ctx, c); err != nil {
+		return err
+	}
+	for k, v := range s.stub {
+		if c.Facts == nil {
+			c.Facts = map[string]any{}
+		}
+		c.Facts[k] = v
+	}
+	return nil
 }
 
 // Run runs one case.
@@ -182,7 +202,16 @@ func (r *Runner) Run(tc Case) Result {
 	if err != nil {
 		return fail("request: %v", err)
 	}
-	d := r.Pipeline.Decide(context.Background(), withStubs(c, tc))
+	pipe, err := enforce.New(enforce.Config{
+		Catalog:  r.catalog,
+		Facts:    stubFacts{real: r.finder, stub: tc.Facts},
+		Policies: r.engine,
+		Limits:   r.cfg.InputLimits(),
+	})
+	if err != nil {
+		return fail("%v", err)
+	}
+	d := pipe.Decide(context.Background(), withFlow(c, tc))
 	pass := string(d.Effect) == tc.Expect
 	if pass && tc.Policies != nil {
 		got, want := slices.Clone(d.Policies), slices.Clone(tc.Policies)
@@ -215,11 +244,8 @@ func (r *Runner) Run(tc Case) Result {
 	return fail("%s", msg)
 }
 
-// stubs fills facts and flow from the case; a real pipeline computes them.
-func withStubs(c *call.Call, tc Case) *call.Call {
-	if tc.Facts != nil {
-		c.Facts = tc.Facts
-	}
+// withFlow fills the flow from the case; a real pipeline's history computes it.
+func withFlow(c *call.Call, tc Case) *call.Call {
 	if tc.Flow != nil {
 		c.Flow = call.Flow{Untrusted: tc.Flow.Untrusted, Private: tc.Flow.Private, Tainted: tc.Flow.Tainted}
 	}
