@@ -166,12 +166,15 @@ func valueBytes(v any) []byte {
 // Text replaces the credential-like parts of s (when detection is on) and
 // reports whether it changed anything.
 func (r *Redactor) Text(s string) (string, bool) {
-	if !r.detect || len(s) < 8 || !anyCredential.MatchString(s) {
+	if !r.detect || len(s) < 8 {
 		return s, false
 	}
+	lower := toLowerASCII(s)
 	out := s
 	for _, p := range credentialPatterns {
-		out = replaceGroup(p, out, r)
+		if hasHint(lower, p.hints) {
+			out = replaceGroup(p.re, out, r)
+		}
 	}
 	return out, out != s
 }
@@ -203,8 +206,24 @@ func replaceGroup(p *regexp.Regexp, s string, r *Redactor) string {
 
 // secretKey tells whether an object key names a secret by itself.
 func secretKey(k string) bool {
-	n := strings.NewReplacer("-", "", "_", "").Replace(strings.ToLower(k))
-	switch n {
+	if len(k) > 32 {
+		return false
+	}
+	// Normalise without allocating: lower-case ASCII, drop '-' and '_'.
+	var buf [32]byte
+	n := 0
+	for i := 0; i < len(k); i++ {
+		c := k[i]
+		switch {
+		case c == '-' || c == '_':
+			continue
+		case 'A' <= c && c <= 'Z':
+			c += 'a' - 'A'
+		}
+		buf[n] = c
+		n++
+	}
+	switch string(buf[:n]) {
 	case "password", "passwd", "pwd", "secret", "clientsecret", "token", "accesstoken", "refreshtoken",
 		"idtoken", "apikey", "apitoken", "authorization", "privatekey", "secretkey", "secretaccesskey",
 		"sessiontoken", "passphrase", "credentials", "cookie", "setcookie":
@@ -213,45 +232,75 @@ func secretKey(k string) bool {
 	return false
 }
 
-// credentialPatterns recognise credentials by their shape. Each is specific
-// enough not to eat ordinary text; where a prefix says what follows (Bearer,
-// a URL's user), submatch 1 is the secret and only it is replaced.
-var credentialPatterns = []*regexp.Regexp{
-	// PEM private keys (RSA, EC, OPENSSH, PKCS#8, encrypted).
-	regexp.MustCompile(`-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----[\s\S]*?(?:-----END [A-Z0-9 ]*PRIVATE KEY-----|$)`),
-	// JSON Web Tokens (header.payload.signature, base64url, header starts {").
-	regexp.MustCompile(`\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*`),
-	// Bearer tokens, and Basic credentials after "Authorization:" (alone,
-	// "basic" is too common a word).
-	regexp.MustCompile(`(?i)\bbearer\s+([A-Za-z0-9._~+/=-]{12,})`),
-	regexp.MustCompile(`(?i)\bauthorization\s*[:=]\s*["']?basic\s+([A-Za-z0-9+/=]{8,})`),
-	// Passwords in URLs: scheme://user:password@host.
-	regexp.MustCompile(`\b[A-Za-z][A-Za-z0-9+.-]*://[^\s:/@]*:([^\s/@]+)@`),
-	// AWS access key ids.
-	regexp.MustCompile(`\b(?:AKIA|ASIA|ABIA|ACCA)[0-9A-Z]{16}\b`),
-	// GitHub tokens (classic and fine-grained).
-	regexp.MustCompile(`\b(?:gh[pousr]_[A-Za-z0-9]{36,255}|github_pat_[A-Za-z0-9_]{22,255})\b`),
-	// GitLab personal access tokens.
-	regexp.MustCompile(`\bglpat-[A-Za-z0-9_-]{20,}\b`),
-	// Slack tokens.
-	regexp.MustCompile(`\bxox[abposr]-[A-Za-z0-9-]{10,}\b`),
-	// OpenAI and Anthropic keys (sk-…, sk-proj-…, sk-ant-…).
-	regexp.MustCompile(`\bsk-[A-Za-z0-9_-]{20,}\b`),
-	// Stripe secret and restricted keys.
-	regexp.MustCompile(`\b[rs]k_(?:live|test)_[A-Za-z0-9]{16,}\b`),
-	// Google API keys.
-	regexp.MustCompile(`\bAIza[0-9A-Za-z_-]{35}\b`),
-	// Assignments in text: password=…, api_key: …, secret=… (e.g. in a
-	// command line or a connection string).
-	regexp.MustCompile(`(?i)\b(?:password|passwd|pwd|secret|api[_-]?key|access[_-]?token|client[_-]?secret)\s*[=:]\s*["']?([^\s"'&;,]{4,})`),
+// credentialPattern recognises one kind of credential by its shape. Each is
+// specific enough not to eat ordinary text; where a prefix says what
+// follows (Bearer, a URL's user), submatch 1 is the secret and only it is
+// replaced. hints are literal pieces (lower case) of which every match
+// contains one: text that has none of them skips the regular expression,
+// which is what keeps redaction cheap for the text that has no credential
+// (most of it).
+type credentialPattern struct {
+	re    *regexp.Regexp
+	hints []string
 }
 
-// anyCredential is every pattern at once, so text with no credential (most
-// of it) costs one scan.
-var anyCredential = func() *regexp.Regexp {
-	parts := make([]string, len(credentialPatterns))
-	for i, p := range credentialPatterns {
-		parts[i] = "(?:" + p.String() + ")"
+var credentialPatterns = []credentialPattern{
+	// PEM private keys (RSA, EC, OPENSSH, PKCS#8, encrypted).
+	{regexp.MustCompile(`-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----[\s\S]*?(?:-----END [A-Z0-9 ]*PRIVATE KEY-----|$)`), []string{"-----begin "}},
+	// JSON Web Tokens (header.payload.signature, base64url, header starts {").
+	{regexp.MustCompile(`eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*`), []string{"eyj"}},
+	// Bearer tokens, and Basic credentials after "Authorization:" (alone,
+	// "basic" is too common a word).
+	{regexp.MustCompile(`(?i)\bbearer\s+([A-Za-z0-9._~+/=-]{12,})`), []string{"bearer"}},
+	{regexp.MustCompile(`(?i)\bauthorization\s*[:=]\s*["']?basic\s+([A-Za-z0-9+/=]{8,})`), []string{"authorization"}},
+	// Passwords in URLs: scheme://user:password@host. (The pattern starts
+	// at "://": a literal start lets the matcher skip ahead quickly.)
+	{regexp.MustCompile(`://[^\s:/@]*:([^\s/@]+)@`), []string{"://"}},
+	// AWS access key ids.
+	{regexp.MustCompile(`\b(?:AKIA|ASIA|ABIA|ACCA)[0-9A-Z]{16}\b`), []string{"akia", "asia", "abia", "acca"}},
+	// GitHub tokens (classic and fine-grained).
+	{regexp.MustCompile(`\b(?:gh[pousr]_[A-Za-z0-9]{36,255}|github_pat_[A-Za-z0-9_]{22,255})\b`), []string{"ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_"}},
+	// GitLab personal access tokens.
+	{regexp.MustCompile(`\bglpat-[A-Za-z0-9_-]{20,}\b`), []string{"glpat-"}},
+	// Slack tokens.
+	{regexp.MustCompile(`\bxox[abposr]-[A-Za-z0-9-]{10,}\b`), []string{"xox"}},
+	// OpenAI and Anthropic keys (sk-…, sk-proj-…, sk-ant-…).
+	{regexp.MustCompile(`\bsk-[A-Za-z0-9_-]{20,}\b`), []string{"sk-"}},
+	// Stripe secret and restricted keys.
+	{regexp.MustCompile(`\b[rs]k_(?:live|test)_[A-Za-z0-9]{16,}\b`), []string{"k_live_", "k_test_"}},
+	// Google API keys.
+	{regexp.MustCompile(`\bAIza[0-9A-Za-z_-]{35}\b`), []string{"aiza"}},
+	// Assignments in text: password=…, api_key: …, secret=… (e.g. in a
+	// command line or a connection string).
+	{regexp.MustCompile(`(?i)\b(?:password|passwd|pwd|secret|api[_-]?key|access[_-]?token|client[_-]?secret)\s*[=:]\s*["']?([^\s"'&;,]{4,})`),
+		[]string{"password", "passwd", "pwd", "secret", "apikey", "api_key", "api-key", "access_token", "access-token", "accesstoken"}},
+}
+
+// hasHint reports whether lower (lower-cased text) contains one of hints.
+func hasHint(lower string, hints []string) bool {
+	for _, h := range hints {
+		if strings.Contains(lower, h) {
+			return true
+		}
 	}
-	return regexp.MustCompile(strings.Join(parts, "|"))
-}()
+	return false
+}
+
+// toLowerASCII lower-cases ASCII letters only (the hints are ASCII), and
+// returns s itself when it has none to change.
+func toLowerASCII(s string) string {
+	i := 0
+	for i < len(s) && !('A' <= s[i] && s[i] <= 'Z') {
+		i++
+	}
+	if i == len(s) {
+		return s
+	}
+	b := []byte(s)
+	for ; i < len(b); i++ {
+		if 'A' <= b[i] && b[i] <= 'Z' {
+			b[i] += 'a' - 'A'
+		}
+	}
+	return string(b)
+}

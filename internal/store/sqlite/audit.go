@@ -86,24 +86,15 @@ func (d *DB) AppendAudit(ctx context.Context, build func(store.AuditHead) (store
 	if head.Last != nil {
 		next = head.Last.Seq + 1
 	}
-	if len(b.Entries) > 0 {
-		stmt, err := tx.PrepareContext(ctx, `INSERT INTO audit_records (`+recordColumns+`) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)`)
-		if err != nil {
-			return fmt.Errorf("sqlite: %w", err)
+	for i := range b.Entries {
+		if b.Entries[i].Seq != next {
+			// The builder numbered the batch from a head it did not get.
+			return fmt.Errorf("sqlite: audit record numbered %d, expected %d", b.Entries[i].Seq, next)
 		}
-		defer stmt.Close()
-		for i := range b.Entries {
-			e := &b.Entries[i]
-			if e.Seq != next {
-				// The builder numbered the batch from a head it did not get.
-				return fmt.Errorf("sqlite: audit record numbered %d, expected %d", e.Seq, next)
-			}
-			next++
-			if _, err := stmt.ExecContext(ctx, int64(e.Seq), e.Kind, e.DecisionID, e.Time.UnixNano(),
-				e.Principal, e.OnBehalfOf, e.TaskID, e.Server, e.Tool, e.Effect, e.Status, e.Body); err != nil {
-				return fmt.Errorf("sqlite: append audit record %d: %w", e.Seq, err)
-			}
-		}
+		next++
+	}
+	if err := insertRecords(ctx, tx, b.Entries); err != nil {
+		return err
 	}
 	if c := b.Checkpoint; c != nil {
 		if _, err := tx.ExecContext(ctx, `INSERT INTO audit_checkpoints (seq, time, body, signature) VALUES (?,?,?,?)`,
@@ -113,6 +104,59 @@ func (d *DB) AppendAudit(ctx context.Context, build func(store.AuditHead) (store
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("sqlite: commit: %w", err)
+	}
+	return nil
+}
+
+// rowsPerInsert is how many records one INSERT statement carries: one
+// statement per row spends most of its time in per-statement overhead
+// (database/sql, binding, the VDBE start), so rows go in groups.
+const rowsPerInsert = 32
+
+const recordParams = "(?,?,?,?,?,?,?,?,?,?,?,?)"
+
+var insertMany = `INSERT INTO audit_records (` + recordColumns + `) VALUES ` +
+	strings.TrimSuffix(strings.Repeat(recordParams+",", rowsPerInsert), ",")
+
+// insertRecords inserts entries, rowsPerInsert at a time, then the rest
+// one by one.
+func insertRecords(ctx context.Context, tx *sql.Tx, entries []store.AuditEntry) error {
+	args := make([]any, 0, 12*rowsPerInsert)
+	appendArgs := func(e *store.AuditEntry) {
+		args = append(args, int64(e.Seq), e.Kind, e.DecisionID, e.Time.UnixNano(),
+			e.Principal, e.OnBehalfOf, e.TaskID, e.Server, e.Tool, e.Effect, e.Status, e.Body)
+	}
+	if len(entries) >= rowsPerInsert {
+		many, err := tx.PrepareContext(ctx, insertMany)
+		if err != nil {
+			return fmt.Errorf("sqlite: %w", err)
+		}
+		defer many.Close()
+		for len(entries) >= rowsPerInsert {
+			args = args[:0]
+			for i := range rowsPerInsert {
+				appendArgs(&entries[i])
+			}
+			if _, err := many.ExecContext(ctx, args...); err != nil {
+				return fmt.Errorf("sqlite: append audit records %d to %d: %w", entries[0].Seq, entries[rowsPerInsert-1].Seq, err)
+			}
+			entries = entries[rowsPerInsert:]
+		}
+	}
+	if len(entries) == 0 {
+		return nil
+	}
+	one, err := tx.PrepareContext(ctx, `INSERT INTO audit_records (`+recordColumns+`) VALUES `+recordParams)
+	if err != nil {
+		return fmt.Errorf("sqlite: %w", err)
+	}
+	defer one.Close()
+	for i := range entries {
+		args = args[:0]
+		appendArgs(&entries[i])
+		if _, err := one.ExecContext(ctx, args...); err != nil {
+			return fmt.Errorf("sqlite: append audit record %d: %w", entries[i].Seq, err)
+		}
 	}
 	return nil
 }
