@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/toolgate/toolgate/internal/audit"
 )
@@ -165,7 +166,7 @@ func FuzzRedactArguments(f *testing.F) {
 			t.Fatalf("invalid JSON out: %s", out)
 		}
 		// A value placed at a configured path never survives.
-		if secret == "" || !json.Valid([]byte(`"`+secret+`"`)) {
+		if secret == "" || !utf8.ValidString(secret) { // JSON would change it
 			return
 		}
 		sb, _ := json.Marshal(secret)
