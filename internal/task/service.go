@@ -42,7 +42,7 @@ type Service struct {
 	o   Options
 
 	mu       sync.Mutex
-	verified map[string]*Claims    // verified tokens, by the raw token
+	verified map[string]*Claims     // verified tokens, by the raw token
 	layers   map[string]*policy.Set // compiled scopes, by layer name and scope hash
 }
 
