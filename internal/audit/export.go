@@ -46,7 +46,7 @@ func NewExporter(name string, log store.AuditLog, batch int, poll time.Duration,
 		poll = time.Second
 	}
 	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
+		logger = slog.Default() // failures must be seen somewhere
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	x := &Exporter{name: name, log: log, ship: ship, batch: batch, poll: poll, logger: logger, cancel: cancel, done: make(chan struct{})}
@@ -127,7 +127,9 @@ func (x *Exporter) once(ctx context.Context) error {
 	if err := x.ship(ctx, entries); err != nil {
 		return err
 	}
-	return x.log.SetAuditCursor(ctx, x.name, entries[len(entries)-1].Seq)
+	// Shipped: record it even if we are being stopped, or the next start
+	// would ship these records again.
+	return x.log.SetAuditCursor(context.WithoutCancel(ctx), x.name, entries[len(entries)-1].Seq)
 }
 
 // OTLPConfig configures the OTLP/HTTP log exporter.
@@ -151,6 +153,9 @@ const OTLPExporterName = "otlp"
 // NewOTLPExporter starts shipping the trail's records, as OpenTelemetry log
 // records, to an OTLP/HTTP receiver (protobuf encoding).
 func NewOTLPExporter(log store.AuditLog, cfg OTLPConfig, logger *slog.Logger) (*Exporter, error) {
+	if logger == nil {
+		logger = slog.Default()
+	}
 	u, err := url.Parse(cfg.Endpoint)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, fmt.Errorf("audit.export.otlp.endpoint: %q is not an http(s) URL", cfg.Endpoint)

@@ -107,8 +107,13 @@ func TestOTLPExport(t *testing.T) {
 		}
 	}
 	const total = 9 // 5 decisions, 4 outcomes
+	db, _ := sqlite.Open(filepath.Join(dir, sqlite.FileName), sqlite.Options{ReadOnly: true})
+	defer db.Close()
 	deadline := time.Now().Add(20 * time.Second)
-	for rcv.count() < total && time.Now().Before(deadline) {
+	for time.Now().Before(deadline) {
+		if c, _ := db.AuditCursor(ctx, audit.OTLPExporterName); c == total {
+			break
+		}
 		time.Sleep(10 * time.Millisecond)
 	}
 	if err := tr.Close(); err != nil {
@@ -186,8 +191,6 @@ func TestOTLPExport(t *testing.T) {
 		}
 	}
 	// The cursor is kept in the store: a restarted exporter resumes there.
-	db, _ := sqlite.Open(filepath.Join(dir, sqlite.FileName), sqlite.Options{ReadOnly: true})
-	defer db.Close()
 	if c, err := db.AuditCursor(ctx, audit.OTLPExporterName); err != nil || c != total {
 		t.Fatalf("cursor %d, %v", c, err)
 	}

@@ -89,7 +89,7 @@ func NewTrail(log store.AuditLog, opt TrailOptions) (*Trail, error) {
 		t.ival = DefaultCheckpointInterval
 	}
 	if t.logger == nil {
-		t.logger = slog.New(slog.DiscardHandler)
+		t.logger = slog.Default() // failures must be seen somewhere
 	}
 	if t.now == nil {
 		t.now = time.Now
