@@ -18,8 +18,11 @@ import (
 	"github.com/toolgate/toolgate/internal/call"
 	"github.com/toolgate/toolgate/internal/cedarjson"
 	"github.com/toolgate/toolgate/internal/facts"
+	"github.com/toolgate/toolgate/internal/identity"
+	"github.com/toolgate/toolgate/internal/keys"
 	"github.com/toolgate/toolgate/internal/mcp"
 	"github.com/toolgate/toolgate/internal/policy"
+	"github.com/toolgate/toolgate/internal/task"
 )
 
 // DefaultListen is where `toolgate serve` listens without configuration:
@@ -41,6 +44,12 @@ type Config struct {
 	Servers   []ServerConfig   `yaml:"servers"`
 	// MCP configures the MCP proxy (`toolgate run`).
 	MCP mcp.Config `yaml:"mcp"`
+	// Identity verifies callers' identity tokens and API keys.
+	Identity identity.Config `yaml:"identity"`
+	// Keys are toolgate's own signing keys (task tokens, credentials).
+	Keys keys.Config `yaml:"keys"`
+	// Tasks configures tasks, delegation and budgets.
+	Tasks task.Config `yaml:"tasks"`
 
 	// file is where the config was read from ("" for defaults).
 	file string
@@ -188,6 +197,9 @@ func (c *Config) applyDefaults() {
 		}
 	}
 	c.MCP.ApplyDefaults()
+	c.Identity.ApplyDefaults()
+	c.Keys.ApplyDefaults()
+	c.Tasks.ApplyDefaults()
 	if c.Principal != nil && c.Principal.Kind == "" {
 		c.Principal.Kind = string(call.KindAgent)
 	}
@@ -251,6 +263,18 @@ func (c *Config) Validate() error {
 	}
 	for _, e := range c.MCP.Validate() {
 		errs = append(errs, "mcp."+e)
+	}
+	for _, e := range c.Identity.Validate() {
+		errs = append(errs, "identity."+e)
+	}
+	for _, e := range c.Keys.Validate() {
+		errs = append(errs, "keys."+e)
+	}
+	for _, e := range c.Tasks.Validate() {
+		errs = append(errs, "tasks."+e)
+	}
+	if c.Keys.Retain < c.Tasks.MaxTTL {
+		bad("keys.retain", "%s is less than tasks.max_ttl %s: task tokens would stop verifying before they expire", c.Keys.Retain, c.Tasks.MaxTTL)
 	}
 	seen := map[string]int{}
 	for i, s := range c.Servers {
