@@ -78,6 +78,7 @@ audit trail.`,
 		newServeCmd(g),
 		newRunCmd(g), newPinCmd(g),
 		newAuditCmd(g),
+		newTaskCmd(g),
 	)
 
 	err := root.Execute()
