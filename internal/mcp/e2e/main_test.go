@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -102,10 +103,17 @@ func asJSON(t *testing.T, v any) string {
 	return string(b)
 }
 
-// sameJSON fails the test if the direct and proxied results differ.
+// clockTime matches the wall-clock times server-everything writes into
+// resources it makes on request ("created at 4:03:52 AM"): the two sessions
+// read them a moment apart.
+var clockTime = regexp.MustCompile(`\b\d{1,2}:\d{2}:\d{2}\s?[AP]M\b`)
+
+// sameJSON fails the test if the direct and proxied results differ (clock
+// times aside).
 func sameJSON(t *testing.T, what string, direct, proxied any) {
 	t.Helper()
 	d, p := asJSON(t, direct), asJSON(t, proxied)
+	d, p = clockTime.ReplaceAllString(d, "<time>"), clockTime.ReplaceAllString(p, "<time>")
 	if d != p {
 		t.Errorf("%s differs through toolgate:\ndirect:  %s\nproxied: %s", what, d, p)
 	}

@@ -13,6 +13,7 @@ package jsonrpc
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"math"
 	"strconv"
 )
@@ -106,12 +107,6 @@ func Parse(line []byte, lim Limits) (*Frame, *Error) {
 		}
 		return f, nil
 	}
-	if !json.Valid(b) {
-		// Report the decoder's own words for what is wrong.
-		var v any
-		err := json.Unmarshal(b, &v)
-		return nil, errorf(nil, CodeParseError, "invalid JSON: %v", err)
-	}
 	m, err := parseMessage(b)
 	if err != nil {
 		return nil, err
@@ -123,6 +118,10 @@ func Parse(line []byte, lim Limits) (*Frame, *Error) {
 func parseMessage(raw json.RawMessage) (*Message, *Error) {
 	var fields map[string]json.RawMessage
 	if err := json.Unmarshal(raw, &fields); err != nil || fields == nil {
+		var se *json.SyntaxError
+		if errors.As(err, &se) {
+			return nil, errorf(nil, CodeParseError, "invalid JSON: %v", err)
+		}
 		return nil, errorf(nil, CodeInvalidRequest, "a JSON-RPC message must be an object")
 	}
 	m := &Message{Raw: raw}

@@ -3,98 +3,71 @@ package jsonrpc
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"io"
+	"sync"
+
+	"github.com/go-json-experiment/json/jsontext"
 )
 
-// checkStructure walks the JSON value in b token by token (encoding/json's
-// tokenizer; nothing is parsed by hand) and rejects
-//   - invalid JSON (CodeParseError),
+// checkStructure walks the JSON value in b token by token and rejects
+//   - invalid JSON, including invalid UTF-8 (CodeParseError),
 //   - nesting deeper than maxDepth (CodeInvalidRequest), and
 //   - an object with the same member name twice (CodeInvalidRequest).
 //
 // Duplicate names are refused because JSON parsers disagree on which value
 // wins: if toolgate judged one "name" or "path" and the server acted on the
-// other, a policy could be bypassed.
+// other, a policy could be bypassed. Invalid UTF-8 is refused for the same
+// reason (parsers replace or reject it differently).
+//
+// The tokenizer is jsontext, the JSON v2 prototype's (nothing is parsed by
+// hand): it checks names for duplicates as it reads, without allocating per
+// token.
 func checkStructure(b []byte, maxDepth int) *Error {
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.UseNumber() // numbers are only skipped, never converted
-
-	var stack []level
-	values := 0 // complete top-level values
-	for {
-		tok, err := dec.Token()
-		if err == io.EOF {
-			return nil
+	dec := decoders.Get().(*jsontext.Decoder)
+	dec.Reset(bytes.NewReader(b))
+	defer func() {
+		if len(b) <= 64<<10 { // keep no large buffers around
+			dec.Reset(bytes.NewReader(nil))
+			decoders.Put(dec)
 		}
+	}()
+	for {
+		_, err := dec.ReadToken()
 		if err != nil {
+			var se *jsontext.SyntacticError
+			if errors.Is(err, jsontext.ErrDuplicateName) && errors.As(err, &se) {
+				return errorf(nil, CodeInvalidRequest, "member name %q appears twice in one object (at %s)", lastToken(se.JSONPointer), se.JSONPointer)
+			}
+			if err == io.EOF {
+				err = io.ErrUnexpectedEOF // no value at all
+			}
 			return errorf(nil, CodeParseError, "invalid JSON: %v", err)
 		}
-		if values > 0 {
-			// The decoder reads a stream; a line must hold one value.
-			return errorf(nil, CodeParseError, "invalid JSON: more than one value in one message")
+		if dec.StackDepth() > maxDepth {
+			return errorf(nil, CodeInvalidRequest, "message is nested deeper than the limit of %d", maxDepth)
 		}
-		var l *level
-		if len(stack) > 0 {
-			l = &stack[len(stack)-1]
-		}
-		if s, ok := tok.(string); ok && l != nil && l.object && !l.wantValue {
-			if l.seen(s) {
-				return errorf(nil, CodeInvalidRequest, "member name %q appears twice in one object", s)
+		if dec.StackDepth() == 0 {
+			// One whole value; the decoder reads streams, but a message is
+			// one value and nothing more.
+			if _, err := dec.ReadToken(); err != io.EOF {
+				return errorf(nil, CodeParseError, "invalid JSON: more than one value in one message")
 			}
-			l.wantValue = true
-			continue
-		}
-		if l != nil && l.object {
-			l.wantValue = false // tok is (the start of) a member's value
-		}
-		switch tok {
-		case json.Delim('{'), json.Delim('['):
-			if len(stack) >= maxDepth {
-				return errorf(nil, CodeInvalidRequest, "message is nested deeper than the limit of %d", maxDepth)
-			}
-			stack = append(stack, level{object: tok == json.Delim('{')})
-			continue
-		case json.Delim('}'), json.Delim(']'):
-			stack = stack[:len(stack)-1]
-		}
-		if len(stack) == 0 {
-			values++
+			return nil
 		}
 	}
 }
 
-// level is one open object or array. In an object, tokens alternate member
-// name and value; wantValue says which comes next.
-type level struct {
-	object    bool
-	wantValue bool
-	names     []string            // member names so far (small objects)
-	set       map[string]struct{} // the same, once the object is big
-}
+// decoders are reused: a decoder's buffers cost more than the walk.
+var decoders = sync.Pool{New: func() any { return jsontext.NewDecoder(bytes.NewReader(nil)) }}
 
-// seen records a member name and reports whether it was there before.
-func (l *level) seen(name string) bool {
-	if l.set != nil {
-		if _, dup := l.set[name]; dup {
-			return true
-		}
-		l.set[name] = struct{}{}
-		return false
+// lastToken is the last reference token of a JSON pointer (a member name).
+func lastToken(p jsontext.Pointer) string {
+	var last string
+	for tok := range p.Tokens() {
+		last = tok
 	}
-	for _, n := range l.names {
-		if n == name {
-			return true
-		}
-	}
-	l.names = append(l.names, name)
-	if len(l.names) > 16 { // linear search stops paying off
-		l.set = make(map[string]struct{}, 2*len(l.names))
-		for _, n := range l.names {
-			l.set[n] = struct{}{}
-		}
-		l.names = nil
-	}
-	return false
+	return last
 }
 
 // RecoverID reads the top-level "id" of a message from its beginning, for a

@@ -150,7 +150,7 @@ func (r *relay) judge(ctx context.Context, key string, q *request, m *jsonrpc.Me
 	}
 	// Know the tool as the server defines it now. A failure is remembered
 	// by the registry, and the pipeline's describe stage denies the call.
-	if err := r.tools.EnsureFresh(ctx, r.lister(gate.ProtocolMeta(m.Params))); err != nil {
+	if err := r.tools.EnsureFresh(ctx, r.lister(m.Params)); err != nil {
 		r.log.Error("cannot read the server's tool list", "error", err)
 	}
 	d := r.gate.Execute(ctx, c, func(ctx context.Context, _ *call.Call, _ *call.Credential) call.Outcome {
@@ -218,10 +218,12 @@ func (r *relay) cancelRequest(params json.RawMessage) {
 	}
 }
 
-// lister returns toolgate's own tools/list, one page per call. meta carries
-// the client's per-request protocol members (MCP 2026-07-28).
-func (r *relay) lister(meta json.RawMessage) gate.ListFunc {
+// lister returns toolgate's own tools/list, one page per call. It carries
+// the per-request protocol members (MCP 2026-07-28) of the client's request
+// that made the list needed (params), read only if a list is needed.
+func (r *relay) lister(clientParams json.RawMessage) gate.ListFunc {
 	return func(ctx context.Context, cursor string) (json.RawMessage, error) {
+		meta := gate.ProtocolMeta(clientParams)
 		params := map[string]any{}
 		if cursor != "" {
 			params["cursor"] = cursor

@@ -60,7 +60,7 @@ func (s *memSink) Close() error { return nil }
 // harness runs the relay in-process in front of the fake server and plays
 // the client.
 type harness struct {
-	t      *testing.T
+	t      testing.TB
 	in     *io.PipeWriter
 	lines  chan string
 	done   chan error
@@ -75,7 +75,7 @@ type setup struct {
 	ctx    context.Context
 }
 
-func startRelay(t *testing.T, s setup) *harness {
+func startRelay(t testing.TB, s setup) *harness {
 	t.Helper()
 	dir := t.TempDir()
 	h := &harness{t: t, lines: make(chan string, 100), done: make(chan error, 1),
@@ -234,7 +234,7 @@ func idOf(line string) string {
 	return string(m["id"])
 }
 
-func fields(t *testing.T, s string) map[string]json.RawMessage {
+func fields(t testing.TB, s string) map[string]json.RawMessage {
 	t.Helper()
 	var m map[string]json.RawMessage
 	if err := json.Unmarshal([]byte(s), &m); err != nil {
