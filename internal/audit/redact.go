@@ -7,8 +7,10 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"hash"
 	"regexp"
 	"strings"
+	"sync"
 )
 
 // RedactConfig says which argument values never reach the audit trail in the
@@ -36,6 +38,7 @@ type Redactor struct {
 	key    []byte
 	detect bool
 	paths  map[string][][]string // tool key → paths split into segments
+	macs   sync.Pool             // of hash.Hash: HMAC-SHA256 with key, reused
 }
 
 // NewRedactor checks cfg and builds a redactor with the HMAC key.
@@ -65,9 +68,16 @@ func NewRedactor(cfg RedactConfig, key []byte) (*Redactor, error) {
 // bits of HMAC-SHA256(key, value) in hex + "]". Equal values give equal
 // tokens; without the key nobody can test a guess against a token.
 func (r *Redactor) Token(value []byte) string {
-	m := hmac.New(sha256.New, r.key)
+	m, _ := r.macs.Get().(hash.Hash)
+	if m == nil {
+		m = hmac.New(sha256.New, r.key)
+	}
+	m.Reset()
 	m.Write(value)
-	return RedactedPrefix + hex.EncodeToString(m.Sum(nil)[:16]) + "]"
+	var sum [sha256.Size]byte
+	m.Sum(sum[:0])
+	r.macs.Put(m)
+	return RedactedPrefix + hex.EncodeToString(sum[:16]) + "]"
 }
 
 // Arguments returns args with every secret replaced. It returns args itself
@@ -171,12 +181,55 @@ func (r *Redactor) Text(s string) (string, bool) {
 	}
 	lower := toLowerASCII(s)
 	out := s
+	if strings.Contains(out, "://") {
+		out = r.urlPasswords(out)
+	}
 	for _, p := range credentialPatterns {
 		if hasHint(lower, p.hints) {
 			out = replaceGroup(p.re, out, r)
 		}
 	}
 	return out, out != s
+}
+
+// urlPasswords replaces the password of every URL with one
+// (scheme://user:password@host). A scan rather than a regular expression:
+// URLs are common in arguments and this runs on every one of them.
+func (r *Redactor) urlPasswords(s string) string {
+	var b strings.Builder
+	rest := s
+	for {
+		i := strings.Index(rest, "://")
+		if i < 0 {
+			break
+		}
+		auth := rest[i+3:]
+		// The authority ends at the first '/', '?', '#' or space; the user
+		// information is what comes before its last '@'.
+		end := strings.IndexAny(auth, "/?# \t\r\n\"'")
+		if end < 0 {
+			end = len(auth)
+		}
+		at := strings.LastIndexByte(auth[:end], '@')
+		colon := -1
+		if at > 0 {
+			colon = strings.IndexByte(auth[:at], ':')
+		}
+		if colon < 0 || colon+1 >= at || strings.HasPrefix(auth[colon+1:], RedactedPrefix) {
+			b.WriteString(rest[:i+3])
+			rest = auth
+			continue
+		}
+		b.WriteString(rest[:i+3])
+		b.WriteString(auth[:colon+1])
+		b.WriteString(r.Token([]byte(auth[colon+1 : at])))
+		rest = auth[at:]
+	}
+	if b.Len() == 0 {
+		return s
+	}
+	b.WriteString(rest)
+	return b.String()
 }
 
 // replaceGroup replaces, in each match of p, submatch 1 if p has one (the
@@ -253,9 +306,6 @@ var credentialPatterns = []credentialPattern{
 	// "basic" is too common a word).
 	{regexp.MustCompile(`(?i)\bbearer\s+([A-Za-z0-9._~+/=-]{12,})`), []string{"bearer"}},
 	{regexp.MustCompile(`(?i)\bauthorization\s*[:=]\s*["']?basic\s+([A-Za-z0-9+/=]{8,})`), []string{"authorization"}},
-	// Passwords in URLs: scheme://user:password@host. (The pattern starts
-	// at "://": a literal start lets the matcher skip ahead quickly.)
-	{regexp.MustCompile(`://[^\s:/@]*:([^\s/@]+)@`), []string{"://"}},
 	// AWS access key ids.
 	{regexp.MustCompile(`\b(?:AKIA|ASIA|ABIA|ACCA)[0-9A-Z]{16}\b`), []string{"akia", "asia", "abia", "acca"}},
 	// GitHub tokens (classic and fine-grained).

@@ -57,6 +57,9 @@ func Open(path string, opt Options) (*DB, error) {
 	q.Set("_journal_mode", "WAL")
 	q.Set("_synchronous", "FULL") // fsync the WAL at every commit: committed means durable
 	q.Set("_txlock", "immediate") // writers take the write lock at BEGIN: no upgrade deadlocks
+	// Statement journals (a multi-row INSERT has one) stay in memory
+	// instead of a temporary file: they only matter until the statement ends.
+	q.Add("_pragma", "temp_store(MEMORY)")
 	if opt.ReadOnly {
 		q.Set("_query_only", "1")
 	}
