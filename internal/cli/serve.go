@@ -74,10 +74,15 @@ func serve(ctx context.Context, g *globals, cfg *config.Config) error {
 		return err
 	}
 	defer sink.Close()
+	tasks, err := openTaskParts(cfg, dataDir, log, false)
+	if err != nil {
+		return err
+	}
+	defer tasks.Close()
 	pipe, err := newPipeline(cfg, engine, func(ec *enforce.Config) {
 		ec.Audit = sink
 		ec.Log = log
-	})
+	}, tasks.stages(nil, true))
 	if err != nil {
 		return err
 	}
@@ -95,8 +100,10 @@ func serve(ctx context.Context, g *globals, cfg *config.Config) error {
 			return nil
 		},
 	}
+	api := server.New(pipe, log, ready)
+	tasks.serve(ctx, api, log) // /v1/tasks, /v1/token, /.well-known/jwks.json; key rotation
 	srv := &http.Server{
-		Handler:           server.New(pipe, log, ready).Handler(),
+		Handler:           api.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      60 * time.Second,
