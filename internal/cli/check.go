@@ -47,10 +47,6 @@ Request:
 			if err != nil {
 				return err
 			}
-			pipe, err := newPipeline(cfg, policy.NewStaticEngine(layers...))
-			if err != nil {
-				return err
-			}
 			body, _, err := g.readInput(args, authzen.MaxRequestBytes)
 			if err != nil {
 				return err
@@ -60,6 +56,19 @@ Request:
 				return err
 			}
 			c, err := req.Call(time.Now())
+			if err != nil {
+				return err
+			}
+			var opts []func(*enforce.Config)
+			if c.TaskToken != "" {
+				// A task token must verify against the data directory's keys
+				// and task store; nothing is created there and no budget is
+				// spent (check is a dry run).
+				opt, done := g.checkTasks(cfg)
+				defer done()
+				opts = append(opts, opt)
+			}
+			pipe, err := newPipeline(cfg, policy.NewStaticEngine(layers...), opts...)
 			if err != nil {
 				return err
 			}

@@ -179,8 +179,8 @@ func TestCheckTable(t *testing.T) {
 			effect: "allow", policies: []string{"incident-metrics", "team-all"}},
 		{name: "task purpose does not match", req: with(req(agent("x"), "metrics/read", nil), "context.task", m{"id": "t1", "purpose": "vacation"}),
 			effect: "deny", policies: []string{}},
-		{name: "task token without task support denies", req: with(req(agent("x"), "metrics/read", nil), "context.task_token", "eyJ..."),
-			effect: "deny", code: "task.unsupported"},
+		{name: "a malformed task token denies", req: with(req(agent("x"), "metrics/read", nil), "context.task_token", "eyJ..."),
+			effect: "deny", code: "task.malformed"},
 
 		// Facts from the SQL classifier bound to pg/query's "sql" argument.
 		{name: "facts: a select", req: req(agent("x"), "pg/query", m{"sql": "SELECT name FROM users WHERE id = 1"}),
