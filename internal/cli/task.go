@@ -22,6 +22,7 @@ import (
 	"github.com/toolgate/toolgate/internal/identity"
 	"github.com/toolgate/toolgate/internal/keys"
 	"github.com/toolgate/toolgate/internal/policy"
+	"github.com/toolgate/toolgate/internal/server"
 	"github.com/toolgate/toolgate/internal/store"
 	"github.com/toolgate/toolgate/internal/store/sqlite"
 	"github.com/toolgate/toolgate/internal/task"
@@ -103,6 +104,10 @@ type failedTasks struct{ err error }
 func (f failedTasks) ResolveTask(_ context.Context, c *call.Call) ([]*policy.Set, error) {
 	if c.TaskToken == "" {
 		return nil, nil
+	}
+	// A token that is not even a JWS is malformed whatever the state.
+	if _, _, _, err := keys.ParseHeader(c.TaskToken); err != nil {
+		return nil, enforce.Errorf(task.CodeMalformed, "the task token is rejected: %v", err)
 	}
 	return nil, enforce.Errorf(task.CodeStore, "the task token cannot be verified: %v", f.err)
 }
@@ -466,4 +471,42 @@ func printTree(w io.Writer, views []*task.View, now time.Time) {
 	for _, r := range roots {
 		walk(r, "", "")
 	}
+}
+
+// serve adds the task API and the JWKS to the HTTP gateway, and rotates the
+// signing key when it is due (checked hourly) until ctx ends.
+func (p *taskParts) serve(ctx context.Context, api *server.Server, log *slog.Logger) {
+	for pattern, h := range p.svc.Routes() {
+		api.Handle(pattern, h)
+	}
+	api.Handle("GET /.well-known/jwks.json", keys.JWKSHandler(p.keys))
+	go func() {
+		t := time.NewTicker(time.Hour)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				if err := p.keys.MaybeRotate(ctx); err != nil {
+					log.Error("keys: rotation failed; the current key stays in use", "error", err)
+				}
+			}
+		}
+	}()
+}
+
+// checkTasks wires the task stage for `toolgate check`: read-only, without
+// budget. If the data directory's keys or store cannot be opened, a task
+// token is denied with the reason (a decision, not an error).
+func (g *globals) checkTasks(cfg *config.Config) (func(*enforce.Config), func()) {
+	dataDir, err := config.ResolveDataDir(g.dataDir, cfg)
+	var p *taskParts
+	if err == nil {
+		p, err = openTaskParts(cfg, dataDir, nil, true)
+	}
+	if err != nil {
+		return func(ec *enforce.Config) { ec.Task = failedTasks{err} }, func() {}
+	}
+	return func(ec *enforce.Config) { ec.Task = p.svc }, func() { p.Close() }
 }
