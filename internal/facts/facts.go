@@ -70,9 +70,11 @@ type Options struct {
 	// MaxInputBytes caps the length of one value (default 64 KiB); longer
 	// values are not analysed and report parse_error.
 	MaxInputBytes int
-	// Timeout bounds the analysis of one value (default 50 ms). It is best
-	// effort: third-party parsers cannot be interrupted, so their time is
-	// bounded by MaxInputBytes and checked when they return.
+	// Timeout bounds the analysis of one value (default 50 ms): Classify
+	// returns parse_error when it passes. A third-party parser cannot be
+	// interrupted, so it finishes in the background; at most
+	// 2×GOMAXPROCS such stragglers run at once, and while that many do,
+	// new values are refused with parse_error instead of queueing work.
 	Timeout time.Duration
 	// AllowedHosts, when set, makes the url classifier report "allowed":
 	// whether the host equals one of these names or is a subdomain of one.

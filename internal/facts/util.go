@@ -2,8 +2,10 @@ package facts
 
 import (
 	"fmt"
+	"runtime"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
@@ -23,6 +25,8 @@ type Budget struct {
 	deadline time.Time
 	n        uint32
 	over     bool
+	// cancelled is set from outside when the caller stopped waiting.
+	cancelled atomic.Bool
 }
 
 // NewBudget starts a budget of d from now.
@@ -35,7 +39,8 @@ func (b *Budget) Exceeded() bool {
 	if b == nil {
 		return false
 	}
-	if b.over {
+	if b.over || b.cancelled.Load() {
+		b.over = true
 		return true
 	}
 	b.n++
@@ -53,7 +58,7 @@ func (b *Budget) Check() bool {
 		return false
 	}
 	if !b.over {
-		b.over = time.Now().After(b.deadline)
+		b.over = b.cancelled.Load() || time.Now().After(b.deadline)
 	}
 	return b.over
 }
@@ -61,26 +66,56 @@ func (b *Budget) Check() bool {
 // ErrTimeout is the error text for analysis that ran out of time.
 const ErrTimeout = "analysis exceeded the time limit"
 
-// Run applies the checks every classifier shares and turns a panic in
-// analyse into a parse_error, so that a bug in a parser can never crash the
-// gate nor let a call through unjudged. zero returns the classifier's
-// fail-safe facts, on which the error is reported.
-func Run(opts Options, value string, zero func() Facts, analyse func(b *Budget) Facts) (out Facts) {
+// stragglers counts analyses that overran their time limit and still run:
+// a third-party parser cannot be stopped, only abandoned. Past
+// maxStragglers, new values are refused at once rather than piling up
+// work, which keeps the CPU an attacker can burn bounded.
+var stragglers atomic.Int64
+
+func maxStragglers() int64 { return int64(2 * runtime.GOMAXPROCS(0)) }
+
+// Run applies the checks every classifier shares: the input size limit,
+// the time limit (the caller gets parse_error when it passes, even if a
+// parser is still busy), and recovery from panics, so that a bug in a
+// parser can never crash the gate nor let a call through unjudged. zero
+// returns the classifier's fail-safe facts, on which errors are reported.
+func Run(opts Options, value string, zero func() Facts, analyse func(b *Budget) Facts) Facts {
 	opts = opts.WithDefaults()
 	if len(value) > opts.MaxInputBytes {
 		return Fail(zero(), fmt.Sprintf("input of %d bytes exceeds the limit of %d bytes", len(value), opts.MaxInputBytes))
 	}
-	defer func() {
-		if r := recover(); r != nil {
-			out = Fail(zero(), fmt.Sprintf("internal error while analysing: %v", r))
-		}
-	}()
+	if stragglers.Load() >= maxStragglers() {
+		return Fail(zero(), "too many earlier analyses still running past their time limit")
+	}
 	b := NewBudget(opts.Timeout)
-	out = analyse(b)
-	if b.Check() {
+	done := make(chan Facts, 1)
+	go func() {
+		var out Facts
+		defer func() {
+			if r := recover(); r != nil {
+				out = Fail(zero(), fmt.Sprintf("internal error while analysing: %v", r))
+			}
+			done <- out
+		}()
+		out = analyse(b)
+	}()
+	timer := time.NewTimer(opts.Timeout)
+	select {
+	case out := <-done:
+		timer.Stop()
+		if pe, _ := out["parse_error"].(bool); !pe && time.Now().After(b.deadline) {
+			return Fail(zero(), ErrTimeout)
+		}
+		return out
+	case <-timer.C:
+		b.cancelled.Store(true)
+		stragglers.Add(1)
+		go func() {
+			<-done
+			stragglers.Add(-1)
+		}()
 		return Fail(zero(), ErrTimeout)
 	}
-	return out
 }
 
 // Fail marks f as not analysable with msg and returns it.

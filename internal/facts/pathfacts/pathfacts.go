@@ -267,13 +267,13 @@ func (c *Classifier) absolute(p string) (string, error) {
 // applies the rest of p lexically: a file about to be created under a
 // symlinked directory lands where the symlink points.
 func resolve(p string) (string, error) {
+	if strings.Count(p, "/") > maxComponents {
+		return "", fmt.Errorf("path has more than %d components", maxComponents)
+	}
 	if real, err := filepath.EvalSymlinks(p); err == nil {
 		return real, nil
 	}
 	parts := strings.Split(p, "/")
-	if len(parts) > maxComponents {
-		return "", fmt.Errorf("path has more than %d components", maxComponents)
-	}
 	for n := len(parts) - 1; n > 1; n-- {
 		prefix := strings.Join(parts[:n], "/")
 		if prefix == "" {

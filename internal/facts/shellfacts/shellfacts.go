@@ -8,6 +8,7 @@ package shellfacts
 import (
 	"fmt"
 	"path"
+	"strconv"
 	"strings"
 
 	"mvdan.cc/sh/v3/expand"
@@ -28,9 +29,14 @@ func init() {
 // inside wrappers. Real command lines stay far below them; past them the
 // line is reported as parse_error rather than half-analysed.
 const (
-	maxDepth    = 4
-	maxCommands = 4096
-	maxWrappers = 16
+	maxDepth      = 4
+	maxCommands   = 4096
+	maxWrappers   = 16
+	maxBraceWords = 4096
+	// maxGroups bounds "(" and "`" in a line: the parser and the tree walk
+	// slow down with nesting depth (a 64 KiB line of "$(" takes seconds),
+	// and no real command line nests this much.
+	maxGroups = 1024
 )
 
 // Classifier is the shell classifier.
@@ -50,6 +56,9 @@ func (c *Classifier) Classify(line string) facts.Facts {
 		if strings.IndexByte(line, 0) >= 0 {
 			return facts.Fail(zero(), "NUL byte in command line")
 		}
+		if strings.Count(line, "(")+strings.Count(line, "`") > maxGroups {
+			return facts.Fail(zero(), fmt.Sprintf("more than %d parentheses and backquotes; too complex to analyse", maxGroups))
+		}
 		a := &analyser{budget: b}
 		if err := a.parse(line, 0); err != nil {
 			return facts.Fail(zero(), err.Error())
@@ -64,6 +73,7 @@ func (c *Classifier) Classify(line string) facts.Facts {
 type analyser struct {
 	budget *facts.Budget
 	err    error
+	src    string
 
 	commands, redirects, networkTools, destructiveCmds []string
 
@@ -125,6 +135,11 @@ func (a *analyser) parse(src string, depth int) error {
 	if a.pipedInto == nil {
 		a.pipedInto = map[*syntax.CallExpr]bool{}
 	}
+	// Positions in the tree are offsets into src; nested strings have
+	// their own, so the outer source comes back when this one is done.
+	outer := a.src
+	a.src = src
+	defer func() { a.src = outer }()
 	syntax.Walk(f, func(n syntax.Node) bool {
 		if a.err != nil {
 			return false
@@ -237,7 +252,7 @@ func (a *analyser) redirect(r *syntax.Redirect) {
 	target, ok := staticWord(r.Word)
 	if !ok {
 		a.dynamic = true
-		target = wordSource(r.Word)
+		target = a.wordSource(r.Word)
 	}
 	a.redirects = append(a.redirects, target)
 	if strings.HasPrefix(target, "/dev/tcp/") || strings.HasPrefix(target, "/dev/udp/") {
@@ -283,14 +298,18 @@ func isAllDigits(s string) bool {
 }
 
 // wordSource is the word as written, for reporting a target that is only
-// known at run time.
-func wordSource(w *syntax.Word) string {
-	if w == nil {
+// known at run time. It slices the source rather than printing the word,
+// which would cost time proportional to the word for every enclosing word
+// and turn deeply nested substitutions quadratic.
+func (a *analyser) wordSource(w *syntax.Word) string {
+	if w == nil || len(w.Parts) == 0 {
 		return ""
 	}
-	var b strings.Builder
-	syntax.NewPrinter().Print(&b, w)
-	return b.String()
+	start, end := int(w.Pos().Offset()), int(w.End().Offset())
+	if start < 0 || end > len(a.src) || start > end {
+		return ""
+	}
+	return a.src[start:end]
 }
 
 // expandCfg expands words without an environment, without globbing and
@@ -365,6 +384,72 @@ func staticWord(w *syntax.Word) (string, bool) {
 	return s, true
 }
 
+// braceWords estimates how many words brace expansion makes of w, capped
+// just above maxBraceWords, without expanding: "{a,b}{a,b}…" doubles with
+// every group, and expanding first would be the denial of service.
+func braceWords(w *syntax.Word) int {
+	cp := *w
+	if !syntax.SplitBraces(&cp) {
+		return 1
+	}
+	return wordCount(&cp)
+}
+
+func wordCount(w *syntax.Word) int {
+	n := 1
+	for _, p := range w.Parts {
+		br, ok := p.(*syntax.BraceExp)
+		if !ok {
+			continue
+		}
+		k := 0
+		if br.Sequence {
+			k = seqLen(br)
+		} else {
+			for _, e := range br.Elems {
+				k += wordCount(e)
+				if k > maxBraceWords {
+					break
+				}
+			}
+		}
+		n *= max(k, 1)
+		if n > maxBraceWords {
+			return maxBraceWords + 1
+		}
+	}
+	return n
+}
+
+func seqLen(br *syntax.BraceExp) int {
+	if len(br.Elems) < 2 {
+		return 1
+	}
+	from, err1 := strconv.ParseInt(br.Elems[0].Lit(), 10, 64)
+	to, err2 := strconv.ParseInt(br.Elems[1].Lit(), 10, 64)
+	if err1 != nil || err2 != nil {
+		// Character ranges ({a..z}) span at most the byte range.
+		return 256
+	}
+	step := int64(1)
+	if len(br.Elems) > 2 {
+		if s, err := strconv.ParseInt(br.Elems[2].Lit(), 10, 64); err == nil && s != 0 {
+			step = s
+		}
+	}
+	if step < 0 {
+		step = -step
+	}
+	span := to - from
+	if span < 0 {
+		span = -span
+	}
+	if span/step >= maxBraceWords {
+		return maxBraceWords + 1
+	}
+	return int(span/step) + 1
+}
+
 // arg is one argument after expansion; dyn marks an argument whose value
 // is only known at run time (it may be several words, or none).
 type arg struct {
@@ -374,12 +459,15 @@ type arg struct {
 
 // argv expands the words of a call: quote removal and brace expansion,
 // which is where "{rm,-rf,/}" and "r”m" hide a command name.
-func argv(words []*syntax.Word) ([]arg, error) {
+func (a *analyser) argv(words []*syntax.Word) ([]arg, error) {
 	out := make([]arg, 0, len(words))
 	for _, w := range words {
 		if !isStatic(w) {
-			out = append(out, arg{s: wordSource(w), dyn: true})
+			out = append(out, arg{s: a.wordSource(w), dyn: true})
 			continue
+		}
+		if braceWords(w) > maxBraceWords {
+			return nil, fmt.Errorf("brace expansion would exceed %d words", maxBraceWords)
 		}
 		if lit := w.Lit(); lit != "" && !strings.ContainsAny(lit, "\\~{") {
 			out = append(out, arg{s: lit})
@@ -400,7 +488,7 @@ func (a *analyser) call(c *syntax.CallExpr, st *syntax.Stmt, depth int) {
 	if len(c.Args) == 0 {
 		return
 	}
-	args, err := argv(c.Args)
+	args, err := a.argv(c.Args)
 	if err != nil {
 		a.err = fmt.Errorf("shell: %v", err)
 		return
@@ -482,7 +570,7 @@ func (a *analyser) command(args []arg, st *syntax.Stmt, piped bool, depth, wrapp
 		return
 	}
 	if flag, ok := interpreters[lname]; ok {
-		if flag == "" || hasFlag(rest, flag, flag) {
+		if flag == "" || hasFlag(rest, flag, flag) || hasArg(rest, "-Command", "-command", "eval", "--eval") {
 			a.inlineCode = true
 		}
 		if piped && readsStdinProgram(rest) {
@@ -655,14 +743,14 @@ func (a *analyser) stdinProgram(st *syntax.Stmt, piped bool, depth int) {
 					a.shellString(s, st, depth)
 				} else {
 					a.dynamic = true
-					if strings.Contains(wordSource(r.Word), "$(") {
+					if strings.Contains(a.wordSource(r.Word), "$(") {
 						a.pipesToShell = true
 					}
 				}
 				return
 			case syntax.RdrIn:
 				a.dynamic = true
-				if w := wordSource(r.Word); strings.HasPrefix(w, "<(") {
+				if w := a.wordSource(r.Word); strings.HasPrefix(w, "<(") {
 					a.pipesToShell = true
 				}
 				return

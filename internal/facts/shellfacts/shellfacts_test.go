@@ -12,7 +12,7 @@ import (
 type F = map[string]any
 
 func TestClassify(t *testing.T) {
-	c, _ := New(facts.Options{})
+	c, _ := New(slow(facts.Options{}))
 	cases := []struct {
 		name, line string
 		want       F
@@ -90,6 +90,8 @@ func TestClassify(t *testing.T) {
 		{"export path", "export PATH=/tmp", F{"dynamic": true}},
 		{"python -c", `python3 -c 'import os; os.system("id")'`, F{"inline_code": true}},
 		{"perl -e", `perl -e 'print 1'`, F{"inline_code": true}},
+		{"pwsh command", `pwsh -Command "Remove-Item -Recurse C:\\"`, F{"inline_code": true}},
+		{"deno eval", `deno eval "Deno.exit()"`, F{"inline_code": true}},
 		{"awk program", `awk '{print $1}' f`, F{"inline_code": true}},
 		{"ssh remote command", `ssh host 'rm -rf /data'`, F{"network": true, "commands": []string{"ssh", "rm"}, "destructive": true}},
 		{"su -c", `su - root -c "shred -u /etc/shadow"`, F{"commands": []string{"shred"}, "destructive": true}},
@@ -125,16 +127,16 @@ func TestClassify(t *testing.T) {
 }
 
 func TestLimits(t *testing.T) {
-	c, _ := New(facts.Options{MaxInputBytes: 64})
+	c, _ := New(slow(facts.Options{MaxInputBytes: 64}))
 	factstest.Check(t, c.Classify(strings.Repeat("ls; ", 40)), F{"parse_error": true, "destructive": true})
-	d, _ := New(facts.Options{})
+	d, _ := New(slow(facts.Options{}))
 	factstest.CheckTypes(t, d.Classify(strings.Repeat("(", 3000)+"ls"+strings.Repeat(")", 3000)))
 	factstest.CheckTypes(t, d.Classify("echo {1..100000}{1..100000}"))
 	factstest.CheckTypes(t, d.Classify(strings.Repeat("a | ", 10000)+"b"))
 }
 
 func TestMerge(t *testing.T) {
-	c, _ := New(facts.Options{})
+	c, _ := New(slow(facts.Options{}))
 	m := facts.Merge(Name, []facts.Facts{c.Classify("ls"), c.Classify("curl x | sh")})
 	factstest.Check(t, m, F{"commands": []string{"ls", "curl", "sh"}, "pipes_to_shell": true, "network": true})
 	factstest.Check(t, Merge(nil), F{"commands": []string{}, "destructive": false})
@@ -144,7 +146,7 @@ func FuzzClassify(f *testing.F) {
 	for _, s := range []string{"ls -la | grep x", "curl x | sh", "bash -c 'rm -rf /'", "{rm,-rf,/}", "find . -exec rm {} +", "cat <<EOF\nx\nEOF"} {
 		f.Add(s)
 	}
-	c, _ := New(facts.Options{})
+	c, _ := New(slow(facts.Options{}))
 	f.Fuzz(func(t *testing.T, s string) {
 		start := time.Now()
 		out := c.Classify(s)
@@ -161,7 +163,7 @@ func FuzzClassify(f *testing.F) {
 }
 
 func BenchmarkClassify(b *testing.B) {
-	c, _ := New(facts.Options{})
+	c, _ := New(slow(facts.Options{}))
 	line := `cd /srv/app && git pull --ff-only && npm ci --silent 2>/dev/null | tee -a deploy.log && sudo systemctl restart app`
 	b.ReportAllocs()
 	for b.Loop() {
@@ -170,9 +172,19 @@ func BenchmarkClassify(b *testing.B) {
 }
 
 func BenchmarkSimple(b *testing.B) {
-	c, _ := New(facts.Options{})
+	c, _ := New(slow(facts.Options{}))
 	b.ReportAllocs()
 	for b.Loop() {
 		c.Classify("ls -la /tmp")
 	}
+}
+
+// slow lifts the time limit for tests that check what a classifier finds,
+// so that a loaded machine does not turn their answers into timeouts; the
+// limit itself is tested in internal/facts/all.
+func slow(o facts.Options) facts.Options {
+	if o.Timeout == 0 {
+		o.Timeout = 10 * time.Second
+	}
+	return o
 }
