@@ -173,3 +173,5 @@ func timeout(t *testing.T, d time.Duration) context.Context {
 	t.Cleanup(cancel)
 	return ctx
 }
+
+type mcpTool = mcp.Tool

@@ -61,6 +61,8 @@ func TestParseInvalid(t *testing.T) {
 		{"not JSON", `hello`, CodeParseError, "", "invalid JSON"},
 		{"truncated", `{"jsonrpc":"2.0","id":1,"method":"x"`, CodeParseError, "", "invalid JSON"},
 		{"two values", `{"jsonrpc":"2.0","method":"x"} {}`, CodeParseError, "", "invalid JSON"},
+		{"invalid UTF-8", "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"x\",\"params\":{\"p\":\"\xff\"}}", CodeParseError, "", "invalid JSON"},
+		{"empty", ``, CodeParseError, "", "invalid JSON"},
 		{"not an object", `"x"`, CodeInvalidRequest, "", "must be an object"},
 		{"null", `null`, CodeInvalidRequest, "", "must be an object"},
 		{"no version", `{"id":1,"method":"x"}`, CodeInvalidRequest, "1", `"jsonrpc" must be "2.0"`},
