@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/toolgate/toolgate/internal/audit"
 	"github.com/toolgate/toolgate/internal/call"
 	"github.com/toolgate/toolgate/internal/enforce"
 	"github.com/toolgate/toolgate/internal/identity"
@@ -306,6 +307,15 @@ func TestThreeHopDelegation(t *testing.T) {
 		t.Fatalf("revocation reason: %s", d.ReasonText())
 	}
 	e.allow("orchestrator", orchTok, "fs/read_file", "")
+	// The audit record of a denied call still names the task, its purpose
+	// and the chain.
+	c = &call.Call{IdentityToken: e.op.Token(t, "summariser"), TaskToken: sumTok, Server: call.Server{Name: "fs"}, Tool: call.Tool{Name: "read_file"}, Input: json.RawMessage(`{}`)}
+	d = e.pipe.Decide(context.Background(), c)
+	rec := audit.NewRecord(c, &d, nil)
+	if d.Effect != call.Deny || rec.TaskID != sumID || rec.Purpose != "collect sources" ||
+		!slices.Equal(rec.Chain, []string{"summariser", "researcher", "orchestrator"}) || rec.OnBehalfOf != "" && rec.OnBehalfOf != "alice" {
+		t.Fatalf("audit record of a revoked task's call: %+v", rec)
+	}
 	// A revoked task cannot be delegated further.
 	status, out = e.exchange("researcher", resTok, "summariser", url.Values{"scope": {"fs/read_file"}})
 	if status != http.StatusBadRequest || out["toolgate_code"] != task.CodeRevoked || out["error"] != "invalid_grant" {

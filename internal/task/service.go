@@ -445,6 +445,10 @@ func (s *Service) ResolveTask(ctx context.Context, c *call.Call) ([]*policy.Set,
 	if err != nil {
 		return nil, err
 	}
+	// The task is known from here on, so even a deny below is recorded
+	// with its task, purpose and chain.
+	c.Task = &call.Task{ID: claims.ID, Purpose: claims.Task.Purpose, Depth: claims.Task.Depth}
+	c.Chain = claims.Chain()
 	if c.Principal.Kind != call.KindAgent || c.Principal.ID != claims.Actor() {
 		return nil, errf(CodeWrongAgent, "task token of task %s was issued to Agent::%q, but the call is made by %s", claims.ID, claims.Actor(), principalName(c.Principal))
 	}
@@ -460,8 +464,6 @@ func (s *Service) ResolveTask(ctx context.Context, c *call.Call) ([]*policy.Set,
 	if err := s.checkLive(ctx, claims); err != nil {
 		return nil, err
 	}
-	c.Task = &call.Task{ID: claims.ID, Purpose: claims.Task.Purpose, Depth: claims.Task.Depth}
-	c.Chain = claims.Chain()
 	layers := make([]*policy.Set, len(claims.Task.Hops))
 	for i := range claims.Task.Hops {
 		set, err := s.layer(i, &claims.Task.Hops[i])
