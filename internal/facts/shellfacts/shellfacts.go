@@ -10,6 +10,7 @@ import (
 	"path"
 	"strconv"
 	"strings"
+	"sync"
 
 	"mvdan.cc/sh/v3/expand"
 	"mvdan.cc/sh/v3/syntax"
@@ -38,6 +39,10 @@ const (
 	// and no real command line nests this much.
 	maxGroups = 1024
 )
+
+// parsers reuses parsers, which are large; a Parser is not safe for
+// concurrent use but may parse again once a Parse has returned.
+var parsers = sync.Pool{New: func() any { return syntax.NewParser(syntax.Variant(syntax.LangBash)) }}
 
 // Classifier is the shell classifier.
 type Classifier struct{ opts facts.Options }
@@ -127,8 +132,9 @@ func (a *analyser) parse(src string, depth int) error {
 	if depth > maxDepth {
 		return fmt.Errorf("shell strings nested more than %d deep", maxDepth)
 	}
-	p := syntax.NewParser(syntax.Variant(syntax.LangBash))
+	p := parsers.Get().(*syntax.Parser)
 	f, err := p.Parse(strings.NewReader(src), "")
+	parsers.Put(p)
 	if err != nil {
 		return fmt.Errorf("shell: %v", err)
 	}

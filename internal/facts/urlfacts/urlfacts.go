@@ -75,6 +75,8 @@ var defaultPorts = map[string]int64{
 // path browsers read leniently.
 var special = map[string]bool{"http": true, "https": true, "ws": true, "wss": true, "ftp": true, "file": true}
 
+var tabNewline = strings.NewReplacer("\t", "", "\n", "", "\r", "")
+
 // Classifier is the URL classifier.
 type Classifier struct {
 	opts    facts.Options
@@ -114,7 +116,9 @@ func (c *Classifier) Classify(raw string) facts.Facts {
 	return facts.Run(c.opts, raw, zero, func(*facts.Budget) facts.Facts {
 		f, err := c.classify(raw)
 		if err != nil {
-			return facts.Fail(f, err.Error())
+			// Fields read before the error are dropped: a policy must not
+			// act on half of a URL that no client would read the same way.
+			return facts.Fail(zero(), err.Error())
 		}
 		return f
 	})
@@ -142,7 +146,9 @@ func (c *Classifier) classify(raw string) (facts.Facts, error) {
 	// Browsers drop surrounding spaces and control characters and every
 	// tab and newline; so "java\tscript:" is "javascript:".
 	s := strings.TrimFunc(raw, func(r rune) bool { return r <= ' ' })
-	s = strings.NewReplacer("\t", "", "\n", "", "\r", "").Replace(s)
+	if strings.ContainsAny(s, "\t\n\r") {
+		s = tabNewline.Replace(s)
+	}
 	if s == "" {
 		return f, errors.New("empty URL")
 	}
