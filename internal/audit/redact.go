@@ -88,15 +88,18 @@ func (r *Redactor) Arguments(server, tool string, args json.RawMessage) json.Raw
 	if len(args) == 0 {
 		return args
 	}
+	var paths [][]string
+	for _, k := range []string{"*", server + "/*", server + "/" + tool} {
+		paths = append(paths, r.paths[k]...)
+	}
+	if len(paths) == 0 && (!r.detect || r.clean(args)) {
+		return args
+	}
 	dec := json.NewDecoder(bytes.NewReader(args))
 	dec.UseNumber()
 	var v any
 	if err := dec.Decode(&v); err != nil || dec.More() {
 		return r.whole(args)
-	}
-	var paths [][]string
-	for _, k := range []string{"*", server + "/*", server + "/" + tool} {
-		paths = append(paths, r.paths[k]...)
 	}
 	out, changed := r.walk(v, paths)
 	if !changed {
@@ -108,6 +111,40 @@ func (r *Redactor) Arguments(server, tool string, args json.RawMessage) json.Raw
 	}
 	return b
 }
+
+// clean reports, from the raw bytes alone, that detection cannot find
+// anything in args: no hint of a credential pattern and no stem of a
+// secret key name occurs anywhere in it. Most arguments are clean, and this
+// spares them the decoding. It is conservative: JSON escapes could hide a
+// hint (`\/`, `\u0070`), so any backslash means "not known to be clean".
+func (r *Redactor) clean(args []byte) bool {
+	if bytes.IndexByte(args, '\\') >= 0 {
+		return false
+	}
+	lower := toLowerASCII(string(args))
+	// Key names are compared without '-' and '_' ("pass_word" is a
+	// password): look for the stems in a copy without them.
+	squashed := dropDashes.Replace(lower)
+	for _, stem := range secretKeyStems {
+		if strings.Contains(squashed, stem) {
+			return false
+		}
+	}
+	if strings.Contains(lower, "://") {
+		return false
+	}
+	for _, p := range credentialPatterns {
+		if hasHint(lower, p.hints) {
+			return false
+		}
+	}
+	return true
+}
+
+var dropDashes = strings.NewReplacer("-", "", "_", "")
+
+// secretKeyStems: every name secretKey accepts contains one of these.
+var secretKeyStems = []string{"pass", "pwd", "secret", "token", "key", "auth", "credential", "cookie"}
 
 func (r *Redactor) whole(args []byte) json.RawMessage {
 	b, _ := json.Marshal(map[string]string{"_redacted": r.Token(args)})
