@@ -327,9 +327,9 @@ func (t *Trail) run() {
 				continue // nothing to write and nothing to sign
 			}
 		}
-		signed, err := t.commit(batch, !open)
+		left, err := t.commit(batch, !open)
 		if err == nil {
-			unsigned = !signed && (unsigned || len(batch) > 0)
+			unsigned = left
 		}
 		if err != nil {
 			for _, p := range batch {
@@ -357,30 +357,17 @@ func (t *Trail) run() {
 }
 
 // commit appends batch (possibly empty) and, when due, a checkpoint; final
-// forces a checkpoint over everything not yet signed. It reports whether it
-// wrote a checkpoint.
+// forces a checkpoint over everything not yet signed. It reports whether
+// records remain that no checkpoint signs.
 func (t *Trail) commit(batch []*pending, final bool) (bool, error) {
 	now := t.now().UTC()
-	signed := false
+	unsignedLeft := false
 	err := t.log.AppendAudit(context.Background(), func(head store.AuditHead) (store.AuditBatch, error) {
 		var out store.AuditBatch
-		seq, prev := uint64(0), GenesisHash
-		if head.Last != nil {
-			seq, prev = head.Last.Seq, HashOf(head.Last.Body).String()
-		}
-		var last Hash
+		seq, prev, last := uint64(0), GenesisHash, Hash{}
 		if head.Last != nil {
 			last = HashOf(head.Last.Body)
-		}
-		out.Entries = make([]store.AuditEntry, len(batch))
-		for i, p := range batch {
-			seq++
-			e := p.entry
-			e.Seq = seq
-			e.Body = chainLine(seq, prev, p.payload)
-			last = HashOf(e.Body)
-			prev = last.String()
-			out.Entries[i] = e
+			seq, prev = head.Last.Seq, last.String()
 		}
 		// The interval counts from the last checkpoint, or from this
 		// trail's start if that is later (or there is none yet).
@@ -396,6 +383,16 @@ func (t *Trail) commit(batch []*pending, final bool) (bool, error) {
 			// Appending would hide that; refuse, and let verify say why.
 			return out, fmt.Errorf("the trail ends at record %d but a checkpoint signs record %d: it was truncated; run toolgate audit verify", seq, signedSeq)
 		}
+		out.Entries = make([]store.AuditEntry, len(batch))
+		for i, p := range batch {
+			seq++
+			e := p.entry
+			e.Seq = seq
+			e.Body = chainLine(seq, prev, p.payload)
+			last = HashOf(e.Body)
+			prev = last.String()
+			out.Entries[i] = e
+		}
 		if n := seq - signedSeq; n > 0 && (final || n >= uint64(t.every) || now.Sub(signedAt) >= t.ival) {
 			body, sig, err := signCheckpoint(t.key, seq, last, now)
 			if err != nil {
@@ -403,7 +400,7 @@ func (t *Trail) commit(batch []*pending, final bool) (bool, error) {
 			}
 			out.Checkpoint = &store.AuditCheckpoint{Seq: seq, Time: now, Body: body, Signature: sig}
 		}
-		signed = out.Checkpoint != nil
+		unsignedLeft = out.Checkpoint == nil && seq > signedSeq
 		return out, nil
 	})
 	t.errMu.Lock()
@@ -416,7 +413,7 @@ func (t *Trail) commit(batch []*pending, final bool) (bool, error) {
 	case err == nil && prevErr != nil:
 		t.logger.Info("audit: the trail can be written again")
 	}
-	return signed && err == nil, err
+	return unsignedLeft, err
 }
 
 func reasonsNeedRedaction(r *Redactor, rs []call.Reason) bool {

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -191,11 +192,23 @@ func TestTrailRefusesTruncatedStore(t *testing.T) {
 	db.Close()
 	tr := openTrail(t, dir, audit.Config{})
 	defer tr.Close()
-	c := newFieldCall("fs/read")
-	c.ID, c.Time = "x", time.Now()
-	err := tr.WriteDecision(context.Background(), audit.NewRecord(c, &call.Decision{ID: "x", Effect: call.Allow}, nil))
-	if err == nil || !strings.Contains(err.Error(), "truncated") {
-		t.Fatalf("err = %v", err)
+	// Even a batch long enough to reach past the checkpoint is refused.
+	var wg sync.WaitGroup
+	for i := range 10 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c := newFieldCall("fs/read")
+			c.ID, c.Time = fmt.Sprintf("x%d", i), time.Now()
+			err := tr.WriteDecision(context.Background(), audit.NewRecord(c, &call.Decision{ID: c.ID, Effect: call.Allow}, nil))
+			if err == nil || !strings.Contains(err.Error(), "truncated") {
+				t.Errorf("err = %v", err)
+			}
+		}()
+	}
+	wg.Wait()
+	if tr.Healthy() == nil {
+		t.Fatal("Healthy() does not report the truncated trail")
 	}
 }
 
