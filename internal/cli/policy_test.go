@@ -82,3 +82,13 @@ action "fs/read_file" appliesTo {
 		t.Fatalf("exit %d: %s", code, stderr.String())
 	}
 }
+
+// TestExamplePolicyPack runs the shipped policy pack's own test cases, with
+// the real classifiers bound by its configuration.
+func TestExamplePolicyPack(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	code := Main([]string{"policy", "test", "--config", "../../examples/policies/config.yaml", "../../examples/policies"}, nil, &stdout, &stderr)
+	if code != 0 || !strings.Contains(stdout.String(), " passed, 0 failed") {
+		t.Fatalf("exit %d\n%s%s", code, stdout.String(), stderr.String())
+	}
+}
