@@ -3,6 +3,7 @@ package cli
 import (
 	"bytes"
 	"encoding/json"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -185,5 +186,30 @@ func TestFilesystemExamplePolicies(t *testing.T) {
 	code := Main([]string{"policy", "test", "--config", filepath.Join(dir, "toolgate.yaml"), filepath.Join(dir, "policies")}, strings.NewReader(""), &out, &errb)
 	if code != 0 || !strings.Contains(out.String(), " 0 failed") {
 		t.Fatalf("exit %d\n%s%s", code, out.String(), errb.String())
+	}
+}
+
+// The server exits while the client is still connected: toolgate says so
+// on stderr and exits 1; stdout has nothing but protocol messages.
+func TestRunServerExit(t *testing.T) {
+	inR, inW := io.Pipe()
+	defer inW.Close()
+	var out, errb bytes.Buffer
+	code := Main([]string{"--data-dir", t.TempDir(), "run", "--name", "dies", "--", "sh", "-c", "echo starting >&2; exit 3"}, inR, &out, &errb)
+	if code != ExitError || out.Len() != 0 ||
+		!strings.Contains(errb.String(), `toolgate: the MCP server "sh -c echo starting >&2; exit 3" exited while the client was connected: exit status 3`) ||
+		!strings.Contains(errb.String(), "starting") {
+		t.Errorf("exit %d\nstdout %q\nstderr %s", code, out.String(), errb.String())
+	}
+}
+
+// The client closes stdin: the server's stdin is closed, it exits, and so
+// does toolgate, with 0.
+func TestRunStopsWhenTheClientCloses(t *testing.T) {
+	var out, errb bytes.Buffer
+	start := time.Now()
+	code := Main([]string{"--data-dir", t.TempDir(), "run", "--", "sh", "-c", "cat >/dev/null"}, strings.NewReader(""), &out, &errb)
+	if code != ExitOK || out.Len() != 0 || time.Since(start) > 4*time.Second {
+		t.Errorf("exit %d after %v\nstdout %q\nstderr %s", code, time.Since(start), out.String(), errb.String())
 	}
 }
