@@ -110,8 +110,8 @@ func (g *Gate) FilterList(ctx context.Context, result json.RawMessage, complete 
 	if err := json.Unmarshal(res["tools"], &raw); err != nil || raw == nil {
 		return nil, errors.New(`the tools/list result has no "tools" array`)
 	}
-	if _, ok := res["nextCursor"]; ok {
-		complete = false
+	if c, ok := res["nextCursor"]; ok && string(c) != "null" {
+		complete = false // a page, not the whole list
 	}
 	tools := g.o.Tools.Observe(raw, complete, gen)
 	kept := make([]json.RawMessage, 0, len(tools))
