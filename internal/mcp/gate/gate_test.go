@@ -485,3 +485,14 @@ func TestParseToolAnnotations(t *testing.T) {
 		t.Error("read-only by a string hint")
 	}
 }
+
+func TestTaskTokenIsPresented(t *testing.T) {
+	f := newFixture(t, mcp.PinRefuse, "")
+	f.gate.o.TaskToken = "eyJ.task.token"
+	f.gate.FilterList(context.Background(), listResult(toolRead), true, 0)
+	d, c, _ := f.exec(t, `{"name":"read"}`)
+	// Until the task stage is configured, presenting a token denies.
+	if c.TaskToken != "eyJ.task.token" || d.Allowed() || d.Reasons[0].Code != "task.unsupported" {
+		t.Errorf("task token %q: %s %+v", c.TaskToken, d.Effect, d.Reasons)
+	}
+}
