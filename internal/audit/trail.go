@@ -116,6 +116,15 @@ func openSQLite(cfg Config, dataDir string) (Sink, error) {
 	return OpenSQLite(cfg, dataDir, nil)
 }
 
+// OpenLogged is Open with a logger for the sink's own messages (the trail
+// failing and recovering, export retries); sinks that have none ignore it.
+func OpenLogged(cfg Config, dataDir string, logger *slog.Logger) (Sink, error) {
+	if cfg.Sink == "" || cfg.Sink == "sqlite" {
+		return OpenSQLite(cfg, dataDir, logger)
+	}
+	return Open(cfg, dataDir)
+}
+
 // OpenSQLite opens the sqlite trail and starts its exporters; logger may be
 // nil.
 func OpenSQLite(cfg Config, dataDir string, logger *slog.Logger) (*Trail, error) {
