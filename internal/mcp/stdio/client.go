@@ -13,9 +13,12 @@ import (
 	"github.com/toolgate/toolgate/internal/mcp/jsonrpc"
 )
 
-// readClient relays the client's messages until its input ends.
-func (r *relay) readClient(in io.Reader) error {
-	rd := jsonrpc.NewReader(in, r.client.MaxBytes)
+// readClient relays the client's messages until its input ends, then
+// reports how it ended on clientDone. A goroutine that reads a tools/call
+// judges it itself, right away, and hands the reading on to a new
+// goroutine: judging on the goroutine that read the message saves a switch
+// to another thread on every call's way to the server.
+func (r *relay) readClient(rd *jsonrpc.Reader) {
 	for {
 		line, err := rd.Next()
 		var tooLarge *jsonrpc.TooLargeError
@@ -25,25 +28,31 @@ func (r *relay) readClient(in io.Reader) error {
 			r.writeClient(tooLarge.JSONRPC().Response())
 			continue
 		case err == io.EOF:
-			return nil
+			r.clientDone <- nil
+			return
 		case err != nil:
-			return err
+			r.clientDone <- err
+			return
 		}
-		r.fromClient(line)
+		if judge := r.fromClient(line); judge != nil {
+			go r.readClient(rd)
+			judge()
+			return
+		}
 	}
 }
 
-// fromClient handles one line from the client.
-func (r *relay) fromClient(line []byte) {
+// fromClient handles one line from the client. For a tools/call it returns
+// the judgement, for the caller to run (after it has handed on the reading).
+func (r *relay) fromClient(line []byte) (judge func()) {
 	frame, perr := jsonrpc.Parse(line, r.client)
 	if perr != nil {
 		r.log.Warn("rejected a message from the client", "error", perr.Message)
 		r.writeClient(perr.Response())
-		return
+		return nil
 	}
 	if !frame.Batch {
-		r.clientMessage(frame.Items[0].Msg, r.writeClient)
-		return
+		return r.clientMessage(frame.Items[0].Msg, r.writeClient)
 	}
 	if v := r.protocolVersion(); !batchesAllowed(v) {
 		if v == "" {
@@ -51,7 +60,7 @@ func (r *relay) fromClient(line []byte) {
 		}
 		r.writeClient(jsonrpc.ErrorResponse(nil, jsonrpc.CodeInvalidRequest,
 			"JSON-RPC batches are not allowed in MCP protocol version "+v, nil))
-		return
+		return nil
 	}
 	// Each message of the batch is handled on its own (a tools/call in it is
 	// judged like any other); the answers go back as one array.
@@ -65,14 +74,21 @@ func (r *relay) fromClient(line []byte) {
 		if it.Msg.Kind == jsonrpc.KindRequest {
 			answer = b.expect()
 		}
-		r.clientMessage(it.Msg, answer)
+		if judge := r.clientMessage(it.Msg, answer); judge != nil {
+			r.calls.Add(1)
+			go func() {
+				defer r.calls.Done()
+				judge()
+			}()
+		}
 	}
 	b.seal()
+	return nil
 }
 
 // clientMessage relays one valid message; answer delivers the response to
-// a request.
-func (r *relay) clientMessage(m *jsonrpc.Message, answer func([]byte)) {
+// a request. For a tools/call it returns the judgement to run.
+func (r *relay) clientMessage(m *jsonrpc.Message, answer func([]byte)) (judge func()) {
 	switch m.Kind {
 	case jsonrpc.KindResponse:
 		// An answer to a request of the server (sampling, elicitation,
@@ -84,11 +100,12 @@ func (r *relay) clientMessage(m *jsonrpc.Message, answer func([]byte)) {
 		}
 		_ = r.toServer.Write(m.Raw)
 	case jsonrpc.KindRequest:
-		r.clientRequest(m, answer)
+		return r.clientRequest(m, answer)
 	}
+	return nil
 }
 
-func (r *relay) clientRequest(m *jsonrpc.Message, answer func([]byte)) {
+func (r *relay) clientRequest(m *jsonrpc.Message, answer func([]byte)) (judge func()) {
 	key, _ := jsonrpc.IDKey(m.ID) // Parse checked it
 	q := &request{id: m.ID, method: m.Method, answer: answer}
 	switch m.Method {
@@ -104,13 +121,22 @@ func (r *relay) clientRequest(m *jsonrpc.Message, answer func([]byte)) {
 			code = jsonrpc.CodeUpstream
 		}
 		answer(jsonrpc.ErrorResponse(m.ID, code, err.Error(), nil))
-		return
+		return nil
 	}
 	if m.Method == "tools/call" {
-		r.startCall(key, q, m)
-		return
+		// Judging may wait (for the tool list, the audit trail, later a
+		// human's approval); the relay goes on meanwhile.
+		ctx, cancel := context.WithCancel(r.ctx)
+		q.cancel = cancel
+		r.calls.Add(1)
+		return func() {
+			defer r.calls.Done()
+			defer cancel()
+			r.judge(ctx, key, q, m)
+		}
 	}
 	r.forward(key, q, m.Raw)
+	return nil
 }
 
 // forward sends a client request on; if the server cannot take it, the
@@ -122,20 +148,6 @@ func (r *relay) forward(key string, q *request, raw []byte) error {
 		q.notify(upstreamReply{err: err})
 	}
 	return err
-}
-
-// startCall judges a tools/call in a goroutine of its own: judging may wait
-// (for the tool list, the audit trail, later a human's approval) and the
-// relay must keep relaying meanwhile.
-func (r *relay) startCall(key string, q *request, m *jsonrpc.Message) {
-	ctx, cancel := context.WithCancel(r.ctx)
-	q.cancel = cancel
-	r.calls.Add(1)
-	go func() {
-		defer r.calls.Done()
-		defer cancel()
-		r.judge(ctx, key, q, m)
-	}()
 }
 
 // judge runs the pipeline on a tools/call. The request reaches the server

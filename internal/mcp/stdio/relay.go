@@ -97,6 +97,8 @@ type relay struct {
 	idPrefix string                 // of toolgate's own request ids
 	nextID   atomic.Uint64
 	writeErr atomic.Bool // the client's output failed once (logged once)
+	// clientDone receives how reading the client ended, once.
+	clientDone chan error
 }
 
 // Run starts the server and relays between it and the client (in, out)
@@ -170,7 +172,8 @@ func Run(ctx context.Context, o Options, in io.Reader, out io.Writer) error {
 	serverDone := make(chan error, 1)
 	go func() { serverDone <- r.readServer(stdoutR) }()
 	clientDone := make(chan error, 1)
-	go func() { clientDone <- r.readClient(in) }()
+	r.clientDone = clientDone
+	go r.readClient(jsonrpc.NewReader(in, r.client.MaxBytes))
 
 	var exitErr error
 	hasExited, serverRead, clientRead, crashed := false, false, false, false
