@@ -1,13 +1,19 @@
 package cli
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
+	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -15,6 +21,7 @@ import (
 	"github.com/toolgate/toolgate/internal/call"
 	"github.com/toolgate/toolgate/internal/store"
 	"github.com/toolgate/toolgate/internal/store/sqlite"
+	"github.com/toolgate/toolgate/internal/testutil"
 )
 
 // seedTrail writes decisions into a real trail in dir: agent-1 allowed
@@ -199,4 +206,72 @@ func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// TestAuditServeEndToEnd: `toolgate serve` with no configuration writes
+// its decisions to the sqlite trail in the data directory; after a clean
+// shutdown, `audit query` shows them and `audit verify` passes with nothing
+// left unsigned.
+func TestAuditServeEndToEnd(t *testing.T) {
+	bin := testutil.Toolgate(t)
+	dataDir := t.TempDir()
+	cmd := exec.Command(bin, "serve", "--listen", "127.0.0.1:0", "--data-dir", dataDir)
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	urlRe := regexp.MustCompile(`url=(http://\S+)`)
+	lines := bufio.NewScanner(stderr)
+	var base string
+	deadline := time.AfterFunc(30*time.Second, func() { cmd.Process.Kill() })
+	for lines.Scan() {
+		if m := urlRe.FindStringSubmatch(lines.Text()); m != nil {
+			base = m[1]
+			break
+		}
+	}
+	deadline.Stop()
+	if base == "" {
+		t.Fatal("serve did not report its address")
+	}
+	go io.Copy(io.Discard, stderr)
+	if resp, err := http.Get(base + "/readyz"); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("readyz: %v %v", resp, err)
+	}
+	for _, body := range []string{
+		`{"subject":{"type":"agent","id":"a1"},"action":{"name":"fs/read_file","properties":{"annotations":{"readOnlyHint":true}}},"resource":{"type":"server","id":"fs"},"context":{"input":{"path":"/w/a.md","token":"s3cr3t-value"}}}`,
+		`{"subject":{"type":"agent","id":"a2"},"action":{"name":"fs/write_file"},"resource":{"type":"server","id":"fs"}}`,
+	} {
+		resp, err := http.Post(base+"/access/v1/evaluation", "application/json", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+	}
+	cmd.Process.Signal(syscall.SIGTERM)
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("serve: %v", err)
+	}
+
+	code, out, errs := runCLI(t, "audit", "query", "--data-dir", dataDir, "--no-outcomes")
+	if code != 0 {
+		t.Fatalf("query: %d %s", code, errs)
+	}
+	recs := strings.Split(strings.TrimSpace(out), "\n")
+	if len(recs) != 2 || !strings.Contains(recs[0], `"principal":{"kind":"agent","id":"a1"}`) || !strings.Contains(recs[0], `"effect":"allow"`) ||
+		!strings.Contains(recs[1], `"effect":"ask"`) {
+		t.Fatalf("records: %s", out)
+	}
+	if strings.Contains(out, "s3cr3t-value") || !strings.Contains(recs[0], `"token":"[redacted:`) {
+		t.Fatalf("the secret argument was not redacted: %s", recs[0])
+	}
+	code, out, _ = runCLI(t, "audit", "verify", "--data-dir", dataDir, "--json")
+	var rep audit.Report
+	if code != 0 || json.Unmarshal([]byte(out), &rep) != nil || !rep.OK || rep.Records != 2 || rep.Unsigned != 0 {
+		t.Fatalf("verify: %d %s", code, out)
+	}
 }
