@@ -145,6 +145,8 @@ const (
 type ExportConfig struct {
 	// OTLP ships records as OpenTelemetry log records over OTLP/HTTP.
 	OTLP *OTLPConfig `yaml:"otlp"`
+	// JSONL writes records, byte for byte, to size-rotated files.
+	JSONL *JSONLExportConfig `yaml:"jsonl"`
 }
 
 // Factory builds a sink from its config; dataDir is the resolved data

@@ -166,6 +166,14 @@ func OpenSQLite(cfg Config, dataDir string, logger *slog.Logger) (*Trail, error)
 		}
 		t.exporters = append(t.exporters, x)
 	}
+	if j := cfg.Export.JSONL; j != nil {
+		x, err := NewJSONLExporter(db, *j, keyDir, logger)
+		if err != nil {
+			t.Close()
+			return nil, err
+		}
+		t.exporters = append(t.exporters, x)
+	}
 	return t, nil
 }
 
