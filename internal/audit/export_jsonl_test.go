@@ -20,27 +20,31 @@ func TestJSONLExport(t *testing.T) {
 	dir := t.TempDir()
 	cfg := audit.Config{Export: audit.ExportConfig{JSONL: &audit.JSONLExportConfig{Path: "export/audit.jsonl", MaxBytes: 4096, Keep: 100, Poll: 5 * time.Millisecond}}}
 	tr := openTrail(t, dir, cfg)
+	// Four waves of 10 records (~8 KB each), each exported before the
+	// next: every wave after the first rotates the file.
 	const n = 40
+	base := filepath.Join(dir, "export", "audit.jsonl")
+	var lines []string
 	for i := 0; i < n; i++ {
 		c := newFieldCall("fs/read")
 		c.ID, c.Time = fmt.Sprintf("d%d", i), time.Now()
 		if err := tr.WriteDecision(context.Background(), audit.NewRecord(c, &call.Decision{ID: c.ID, Effect: call.Allow}, nil)); err != nil {
 			t.Fatal(err)
 		}
-	}
-	base := filepath.Join(dir, "export", "audit.jsonl")
-	var lines []string
-	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
-		lines = readRotated(t, base)
-		if len(lines) >= n {
-			break
+		if (i+1)%10 != 0 {
+			continue
+		}
+		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+			if lines = readRotated(t, base); len(lines) >= i+1 {
+				break
+			}
 		}
 	}
 	tr.Close()
 	if len(lines) != n {
 		t.Fatalf("%d lines exported, want %d", len(lines), n)
 	}
-	if files, _ := filepath.Glob(base + ".*"); len(files) < 2 {
+	if files, _ := filepath.Glob(base + ".*"); len(files) < 3 {
 		t.Fatalf("no rotation: %v", files)
 	}
 	prev := audit.GenesisHash
