@@ -107,13 +107,19 @@ func runProxy(cmd *cobra.Command, g *globals, cfg *config.Config, command []stri
 		return err
 	}
 	tools := gate.NewTools(server, pins, cfg.MCP.Pinning, log) // logs with server=…
+	// Identity (the local principal), tasks (TOOLGATE_TASK_TOKEN) and budgets.
+	taskStages, closeTasks, err := TaskStages(cfg, dataDir, log)
+	if err != nil {
+		return err
+	}
+	defer closeTasks()
 	pipe, err := newPipeline(cfg, engine, func(ec *enforce.Config) {
 		ec.Audit = sink
 		ec.Log = log
 		// Pins are checked, and annotations taken from the server's
 		// definition, inside the pipeline's describe stage.
 		ec.Catalog = tools.Catalog(ec.Catalog)
-	})
+	}, taskStages)
 	if err != nil {
 		return err
 	}

@@ -39,7 +39,8 @@ type Config struct {
 	Audit   audit.Config  `yaml:"audit"`
 	Limits  LimitsConfig  `yaml:"limits"`
 	// Principal is the identity of calls that arrive unauthenticated on a
-	// local transport (stdio). Without it such calls are denied.
+	// local transport (stdio). Without it `toolgate run` uses Agent::"local"
+	// acting for the OS user; the HTTP front doors deny such calls.
 	Principal *PrincipalConfig `yaml:"principal"`
 	Servers   []ServerConfig   `yaml:"servers"`
 	// MCP configures the MCP proxy (`toolgate run`).
