@@ -13,7 +13,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/toolgate/toolgate/internal/audit"
 	"github.com/toolgate/toolgate/internal/call"
 	"github.com/toolgate/toolgate/internal/config"
 	"github.com/toolgate/toolgate/internal/enforce"
@@ -85,41 +84,22 @@ from $` + TaskTokenEnv + `.`,
 }
 
 func runProxy(cmd *cobra.Command, g *globals, cfg *config.Config, command []string, server string) error {
-	log := g.logger(cfg)
-	dataDir, err := config.ResolveDataDir(g.dataDir, cfg)
+	rt, err := openRuntime(g, cfg)
 	if err != nil {
 		return err
 	}
-	if err := os.MkdirAll(dataDir, 0o700); err != nil {
-		return fmt.Errorf("data directory: %w", err)
-	}
-	engine, err := policy.NewEngine(cfg.Policy, log)
-	if err != nil {
-		return err
-	}
-	sink, err := audit.Open(cfg.Audit, dataDir)
-	if err != nil {
-		return err
-	}
-	defer sink.Close()
+	defer rt.Close()
+	log, engine, dataDir := rt.log, rt.engine, rt.dataDir
 	pins, err := pin.Open(dataDir, server)
 	if err != nil {
 		return err
 	}
 	tools := gate.NewTools(server, pins, cfg.MCP.Pinning, log) // logs with server=…
-	// Identity (the local principal), tasks (TOOLGATE_TASK_TOKEN) and budgets.
-	taskStages, closeTasks, err := TaskStages(cfg, dataDir, log)
-	if err != nil {
-		return err
-	}
-	defer closeTasks()
-	pipe, err := newPipeline(cfg, engine, func(ec *enforce.Config) {
-		ec.Audit = sink
-		ec.Log = log
+	pipe, err := rt.pipeline(func(ec *enforce.Config) {
 		// Pins are checked, and annotations taken from the server's
 		// definition, inside the pipeline's describe stage.
 		ec.Catalog = tools.Catalog(ec.Catalog)
-	}, taskStages)
+	})
 	if err != nil {
 		return err
 	}
@@ -139,9 +119,7 @@ func runProxy(cmd *cobra.Command, g *globals, cfg *config.Config, command []stri
 	// toolgate with SIGPIPE. A notified signal, unlike an ignored one, is
 	// not inherited by the server.
 	signal.Notify(make(chan os.Signal, 1), syscall.SIGPIPE)
-	if cfg.Policy.WatchEnabled() {
-		go func() { _ = engine.Watch(ctx) }()
-	}
+	rt.watch(ctx)
 	log.Info("toolgate run: relaying", "server", server, "command", strings.Join(command, " "),
 		"principal", fmt.Sprintf("%s::%q", principalType(principal), principal.ID),
 		"policy_version", policyVersion(engine), "data_dir", dataDir)

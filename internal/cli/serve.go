@@ -2,8 +2,6 @@ package cli
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"net"
 	"net/http"
 	"os"
@@ -14,10 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/toolgate/toolgate/internal/audit"
 	"github.com/toolgate/toolgate/internal/config"
-	"github.com/toolgate/toolgate/internal/enforce"
-	"github.com/toolgate/toolgate/internal/policy"
 	"github.com/toolgate/toolgate/internal/server"
 )
 
@@ -28,7 +23,7 @@ func newServeCmd(g *globals) *cobra.Command {
 		Short: "Run the HTTP gateway (AuthZEN decision API, health)",
 		Long: `serve runs toolgate's HTTP gateway. Without a config it starts on
 ` + config.DefaultListen + ` with embedded defaults: the built-in policy set and an
-audit trail (audit.jsonl) in the data directory.
+audit trail (toolgate.db, hash-chained and signed) in the data directory.
 
 Endpoints: POST /access/v1/evaluation, POST /access/v1/evaluations,
 GET /.well-known/authzen-configuration, GET /healthz, GET /readyz.
@@ -57,51 +52,21 @@ and the previous policies stay in force.`,
 }
 
 func serve(ctx context.Context, g *globals, cfg *config.Config) error {
-	log := g.logger(cfg)
-	dataDir, err := config.ResolveDataDir(g.dataDir, cfg)
+	rt, err := openRuntime(g, cfg)
 	if err != nil {
 		return err
 	}
-	if err := os.MkdirAll(dataDir, 0o700); err != nil {
-		return fmt.Errorf("data directory: %w", err)
-	}
-	engine, err := policy.NewEngine(cfg.Policy, log)
+	defer rt.Close()
+	log := rt.log
+	pipe, err := rt.pipeline()
 	if err != nil {
 		return err
 	}
-	sink, err := audit.Open(cfg.Audit, dataDir)
-	if err != nil {
-		return err
-	}
-	defer sink.Close()
-	tasks, err := openTaskParts(cfg, dataDir, log, false)
-	if err != nil {
-		return err
-	}
-	defer tasks.Close()
-	pipe, err := newPipeline(cfg, engine, func(ec *enforce.Config) {
-		ec.Audit = sink
-		ec.Log = log
-	}, tasks.stages(nil, true))
-	if err != nil {
-		return err
-	}
-	ready := map[string]server.Check{
-		"policies": func() error {
-			if engine.Current() == nil {
-				return errors.New("no policies loaded")
-			}
-			return nil
-		},
-		"audit": func() error {
-			if h, ok := sink.(interface{ Healthy() error }); ok {
-				return h.Healthy()
-			}
-			return nil
-		},
-	}
-	api := server.New(pipe, log, ready)
-	tasks.serve(ctx, api, log) // /v1/tasks, /v1/token, /.well-known/jwks.json; key rotation
+	api := server.New(pipe, log, map[string]server.Check{
+		"policies": rt.policiesReady,
+		"audit":    rt.auditReady,
+	})
+	rt.tasks.serve(ctx, api, log) // /v1/tasks, /v1/token, /.well-known/jwks.json; key rotation
 	srv := &http.Server{
 		Handler:           api.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
@@ -113,15 +78,13 @@ func serve(ctx context.Context, g *globals, cfg *config.Config) error {
 	if err != nil {
 		return err
 	}
-	if cfg.Policy.WatchEnabled() {
-		go func() { _ = engine.Watch(ctx) }()
-	}
+	rt.watch(ctx)
 	policies := "built-in"
 	if len(cfg.Policy.Dirs) > 0 {
 		policies = strings.Join(cfg.Policy.Dirs, ",")
 	}
 	log.Info("toolgate serving", "url", "http://"+ln.Addr().String(), "policies", policies,
-		"policy_version", engine.Current().Version, "data_dir", dataDir)
+		"policy_version", rt.engine.Version(), "data_dir", rt.dataDir)
 
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()

@@ -77,17 +77,6 @@ func (p *taskParts) stages(def *call.Principal, spend bool) func(*enforce.Config
 	}
 }
 
-// TaskStages is the newPipeline option that enables identities, tasks and
-// budgets for a front door that runs calls (serve, run): it opens the keys
-// and the task store in dataDir. Call the returned function on exit.
-func TaskStages(cfg *config.Config, dataDir string, log *slog.Logger) (func(*enforce.Config), func() error, error) {
-	p, err := openTaskParts(cfg, dataDir, log, false)
-	if err != nil {
-		return nil, nil, err
-	}
-	return p.stages(defaultPrincipal(cfg), true), p.Close, nil
-}
-
 // defaultPrincipal is the config's local default principal, or nil.
 func defaultPrincipal(cfg *config.Config) *call.Principal {
 	pc := cfg.Principal

@@ -144,10 +144,11 @@ func TestBudgetSpendIsAtomic(t *testing.T) {
 				d = db2
 			}
 			err := d.SpendBudget(ctx, []store.BudgetCharge{limit})
+			var exhausted *store.BudgetExhaustedError // one per goroutine: errors.As writes it
 			switch {
 			case err == nil:
 				ok.Add(1)
-			case !errors.As(err, &be):
+			case !errors.As(err, &exhausted):
 				t.Errorf("spend: %v", err)
 			}
 		}()

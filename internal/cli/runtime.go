@@ -1,0 +1,99 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+
+	"github.com/toolgate/toolgate/internal/audit"
+	"github.com/toolgate/toolgate/internal/config"
+	"github.com/toolgate/toolgate/internal/enforce"
+	"github.com/toolgate/toolgate/internal/policy"
+)
+
+// runtime is what a front door that runs calls (serve, run) is made of: the
+// policies, the audit trail and the stateful stages, all in the data
+// directory. Both front doors open it the same way, so a stage added here is
+// enforced by both.
+type runtime struct {
+	cfg     *config.Config
+	log     *slog.Logger
+	dataDir string
+	engine  *policy.Engine
+	sink    audit.Sink
+	tasks   *taskParts
+}
+
+// openRuntime opens every part or none.
+func openRuntime(g *globals, cfg *config.Config) (_ *runtime, err error) {
+	r := &runtime{cfg: cfg, log: g.logger(cfg)}
+	defer func() {
+		if err != nil {
+			r.Close()
+		}
+	}()
+	if r.dataDir, err = config.ResolveDataDir(g.dataDir, cfg); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(r.dataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("data directory: %w", err)
+	}
+	if r.engine, err = policy.NewEngine(cfg.Policy, r.log); err != nil {
+		return nil, err
+	}
+	if r.sink, err = audit.OpenLogged(cfg.Audit, r.dataDir, r.log); err != nil {
+		return nil, err
+	}
+	if r.tasks, err = openTaskParts(cfg, r.dataDir, r.log, false); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// pipeline wires the enforcement pipeline over the runtime's parts; opts
+// adjust it for the front door (the stdio proxy's pinned catalog, say).
+func (r *runtime) pipeline(opts ...func(*enforce.Config)) (*enforce.Pipeline, error) {
+	base := []func(*enforce.Config){
+		func(ec *enforce.Config) {
+			ec.Audit = r.sink
+			ec.Log = r.log
+		},
+		// Identity (with the local default principal), tasks and budgets.
+		r.tasks.stages(defaultPrincipal(r.cfg), true),
+	}
+	return newPipeline(r.cfg, r.engine, append(base, opts...)...)
+}
+
+// watch reloads the policies on change until ctx ends, if configured.
+func (r *runtime) watch(ctx context.Context) {
+	if r.cfg.Policy.WatchEnabled() {
+		go func() { _ = r.engine.Watch(ctx) }()
+	}
+}
+
+// ready are the readiness checks of /readyz.
+func (r *runtime) policiesReady() error {
+	if r.engine.Current() == nil {
+		return errors.New("no policies loaded")
+	}
+	return nil
+}
+
+func (r *runtime) auditReady() error {
+	if h, ok := r.sink.(interface{ Healthy() error }); ok {
+		return h.Healthy()
+	}
+	return nil
+}
+
+// Close closes what was opened.
+func (r *runtime) Close() {
+	if r.tasks != nil {
+		r.tasks.Close()
+	}
+	if r.sink != nil {
+		r.sink.Close()
+	}
+}
