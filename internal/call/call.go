@@ -132,6 +132,10 @@ type Call struct {
 	// Facts are classifier results keyed by classifier name (facts stage).
 	Facts map[string]any
 	Flow  Flow
+	// Windows are the history stage's counts, sums and flags over earlier
+	// calls, keyed by the names the configuration declares them under
+	// (context.windows.<name>). JSON-like values, as Facts.
+	Windows map[string]any
 }
 
 // Action is the name of the Cedar action for the call: "<server>/<tool>".

@@ -232,6 +232,14 @@ func buildContext(c *call.Call, shape *cedarjson.Shape, lim cedarjson.Limits) (t
 		}
 		facts = v
 	}
+	var windows types.Value = emptyRecord
+	if len(c.Windows) > 0 {
+		v, err := cedarjson.FromGo(c.Windows, "windows", lim)
+		if err != nil {
+			return types.Record{}, inputError(err)
+		}
+		windows = v
+	}
 	task := noTask
 	if c.Task != nil {
 		task = types.NewRecord(types.RecordMap{
@@ -249,12 +257,13 @@ func buildContext(c *call.Call, shape *cedarjson.Shape, lim cedarjson.Limits) (t
 		})
 	}
 	return types.NewRecord(types.RecordMap{
-		"input":  input,
-		"system": types.NewRecord(types.RecordMap{"now": types.NewDatetime(c.Time)}),
-		"task":   task,
-		"chain":  stringSet(c.Chain),
-		"facts":  facts,
-		"flow":   flow,
+		"input":   input,
+		"system":  types.NewRecord(types.RecordMap{"now": types.NewDatetime(c.Time)}),
+		"task":    task,
+		"chain":   stringSet(c.Chain),
+		"facts":   facts,
+		"flow":    flow,
+		"windows": windows,
 	}), nil
 }
 
