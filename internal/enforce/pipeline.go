@@ -12,7 +12,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
-	"fmt"
 	"log/slog"
 	"slices"
 	"time"
@@ -315,26 +314,15 @@ func deny(c *call.Call, stage, code, msg string) call.Decision {
 	return d
 }
 
-// Coded is an error with a stable code; stages return it so that denials are
-// machine-readable.
-type Coded interface {
-	error
-	ErrorCode() string
-}
+// Coded, CodedError and Errorf are the coded errors of package call, named
+// here too for the front doors that only import enforce.
+type (
+	Coded      = call.Coded
+	CodedError = call.CodedError
+)
 
-// CodedError is a simple Coded error.
-type CodedError struct {
-	Code    string
-	Message string
-}
-
-func (e *CodedError) Error() string     { return e.Message }
-func (e *CodedError) ErrorCode() string { return e.Code }
-
-// Errorf builds a CodedError.
-func Errorf(code, format string, args ...any) error {
-	return &CodedError{Code: code, Message: fmt.Sprintf(format, args...)}
-}
+// Errorf builds a coded error (call.Errorf).
+func Errorf(code, format string, args ...any) error { return call.Errorf(code, format, args...) }
 
 func codeOf(err error, fallback string) string {
 	var c Coded

@@ -268,3 +268,6 @@ func TestConfigValidation(t *testing.T) {
 		}
 	}
 }
+
+// The identify stage implements the pipeline's interface.
+var _ enforce.Identifier = (*identity.Stage)(nil)

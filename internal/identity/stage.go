@@ -6,7 +6,6 @@ import (
 	"slices"
 
 	"github.com/toolgate/toolgate/internal/call"
-	"github.com/toolgate/toolgate/internal/enforce"
 )
 
 // Stage is the pipeline's identify stage (enforce.Identifier).
@@ -23,8 +22,6 @@ type Stage struct {
 	// Default is the principal of unauthenticated calls; nil denies them.
 	Default *call.Principal
 }
-
-var _ enforce.Identifier = (*Stage)(nil)
 
 // Identify implements enforce.Identifier.
 func (s *Stage) Identify(ctx context.Context, c *call.Call) error {

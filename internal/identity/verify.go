@@ -18,7 +18,6 @@ import (
 	"github.com/go-jose/go-jose/v4/jwt"
 
 	"github.com/toolgate/toolgate/internal/call"
-	"github.com/toolgate/toolgate/internal/enforce"
 	"github.com/toolgate/toolgate/internal/keys"
 )
 
@@ -40,7 +39,7 @@ const (
 	CodeAPIKey          = "identity.invalid_api_key"
 )
 
-func errorf(code, format string, args ...any) error { return enforce.Errorf(code, format, args...) }
+func errorf(code, format string, args ...any) error { return call.Errorf(code, format, args...) }
 
 // toolgateTypes are the "typ" of tokens toolgate signs itself: never an
 // identity, whoever presents them.

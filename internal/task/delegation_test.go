@@ -395,3 +395,9 @@ func code(err error) string {
 	}
 	return ""
 }
+
+// The task service implements the pipeline's task and budget stages.
+var (
+	_ enforce.TaskResolver = (*task.Service)(nil)
+	_ enforce.Budget       = (*task.Service)(nil)
+)

@@ -11,7 +11,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/toolgate/toolgate/internal/enforce"
+	"github.com/toolgate/toolgate/internal/call"
 	"github.com/toolgate/toolgate/internal/store"
 )
 
@@ -54,10 +54,10 @@ func (s *Service) Routes() map[string]http.Handler {
 func (s *Service) authenticate(ctx context.Context, r *http.Request) (Caller, error) {
 	raw, ok := bearer(r)
 	if !ok {
-		return Caller{}, enforce.Errorf("identity.missing", "the request needs Authorization: Bearer with an identity token or API key")
+		return Caller{}, call.Errorf("identity.missing", "the request needs Authorization: Bearer with an identity token or API key")
 	}
 	if s.o.Identity == nil || !s.o.Identity.Enabled() {
-		return Caller{}, enforce.Errorf("identity.missing", "no identity provider or API key is configured, so nobody can use the task API over HTTP (use `toolgate task` on this machine)")
+		return Caller{}, call.Errorf("identity.missing", "no identity provider or API key is configured, so nobody can use the task API over HTTP (use `toolgate task` on this machine)")
 	}
 	id, err := s.o.Identity.Verify(ctx, raw)
 	if err != nil {
@@ -305,7 +305,7 @@ func (s *Service) handleToken(w http.ResponseWriter, r *http.Request) {
 }
 
 func codeOf(err error) string {
-	var c enforce.Coded
+	var c call.Coded
 	if errors.As(err, &c) {
 		return c.ErrorCode()
 	}

@@ -16,7 +16,6 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/toolgate/toolgate/internal/call"
-	"github.com/toolgate/toolgate/internal/enforce"
 	"github.com/toolgate/toolgate/internal/identity"
 	"github.com/toolgate/toolgate/internal/keys"
 	"github.com/toolgate/toolgate/internal/policy"
@@ -45,11 +44,6 @@ type Service struct {
 	verified map[string]*Claims     // verified tokens, by the raw token
 	layers   map[string]*policy.Set // compiled scopes, by layer name and scope hash
 }
-
-var (
-	_ enforce.TaskResolver = (*Service)(nil)
-	_ enforce.Budget       = (*Service)(nil)
-)
 
 // cacheSize bounds each cache; a full cache is emptied (simple, and a miss
 // costs only a signature check or a compilation).
@@ -112,7 +106,7 @@ func (s *Service) isAdmin(c Caller) bool {
 	return false
 }
 
-func errf(code, format string, args ...any) error { return enforce.Errorf(code, format, args...) }
+func errf(code, format string, args ...any) error { return call.Errorf(code, format, args...) }
 
 // newID returns a time-ordered task id.
 func newID() (string, error) {

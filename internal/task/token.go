@@ -7,7 +7,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/toolgate/toolgate/internal/enforce"
+	"github.com/toolgate/toolgate/internal/call"
 	"github.com/toolgate/toolgate/internal/keys"
 )
 
@@ -209,7 +209,7 @@ var verifyCodes = map[string]string{
 // structure. It does not look at revocation: Resolve does.
 func ParseToken(ctx context.Context, tk *keys.Tokens, raw string, maxDepth int) (*Claims, error) {
 	if strings.TrimSpace(raw) == "" {
-		return nil, enforce.Errorf(CodeMissingToken, "no task token was presented")
+		return nil, call.Errorf(CodeMissingToken, "no task token was presented")
 	}
 	var c Claims
 	if _, err := tk.Verify(ctx, raw, TokenType, &c); err != nil {
@@ -219,12 +219,12 @@ func ParseToken(ctx context.Context, tk *keys.Tokens, raw string, maxDepth int) 
 			if code == "" {
 				code = CodeMalformed
 			}
-			return nil, enforce.Errorf(code, "the task token is rejected: %s", ve.Message)
+			return nil, call.Errorf(code, "the task token is rejected: %s", ve.Message)
 		}
-		return nil, enforce.Errorf(CodeSignature, "the task token cannot be verified: %v", err)
+		return nil, call.Errorf(CodeSignature, "the task token cannot be verified: %v", err)
 	}
 	if err := c.check(maxDepth); err != nil {
-		return nil, enforce.Errorf(CodeMalformed, "the task token is rejected: %v", err)
+		return nil, call.Errorf(CodeMalformed, "the task token is rejected: %v", err)
 	}
 	return &c, nil
 }
