@@ -53,6 +53,13 @@ type Approval struct {
 	Comment  string    `json:"comment,omitempty"`
 	// WaitedMS is how long the call waited for the answer.
 	WaitedMS float64 `json:"waited_ms"`
+	// ID is the approval's id; Answer is "approved" or "denied"; Channel
+	// how the answer came (api, cli, link, elicitation); Similar marks a
+	// call let through by "approve similar calls for this task".
+	ID      string `json:"id,omitempty"`
+	Answer  string `json:"answer,omitempty"`
+	Channel string `json:"channel,omitempty"`
+	Similar bool   `json:"similar,omitempty"`
 }
 
 // OutcomeRecord is appended after a forwarded call ends.
@@ -96,6 +103,17 @@ func NewRecord(c *call.Call, d *call.Decision, cred *call.Credential) *Record {
 	}
 	if cred != nil {
 		r.CredentialID = cred.ID
+	}
+	if a := d.Approval; a != nil {
+		answer := "denied"
+		if a.Approved {
+			answer = "approved"
+		}
+		r.Approval = &Approval{
+			Approver: a.Approver, Time: a.Time.UTC(), Comment: a.Comment,
+			WaitedMS: float64(a.Waited.Microseconds()) / 1000,
+			ID:       a.ID, Answer: answer, Channel: a.Channel, Similar: a.Similar,
+		}
 	}
 	return r
 }

@@ -90,6 +90,31 @@ type Decision struct {
 	Reasons       []Reason     `json:"reasons"`
 	Diagnostics   []Diagnostic `json:"diagnostics,omitempty"`
 	PolicyVersion string       `json:"policy_version,omitempty"`
+	// Approval is the human answer that settled an "ask" (approved or
+	// denied), set only by the approve stage.
+	Approval *Approval `json:"approval,omitempty"`
+}
+
+// Approval is a human's answer to an "ask", as the decision and the audit
+// trail carry it.
+type Approval struct {
+	// ID is the approval's id (the pending approval the human decided).
+	ID string `json:"id"`
+	// Approver is who decided, as a Cedar entity (User::"carol",
+	// Webhook::"payments"); never the calling agent.
+	Approver string `json:"approver"`
+	// Channel is how the answer came: api, cli, link or elicitation.
+	Channel string `json:"channel,omitempty"`
+	// Approved is true for an approval, false for a denial.
+	Approved bool      `json:"approved"`
+	Time     time.Time `json:"time"`
+	Comment  string    `json:"comment,omitempty"`
+	// Waited is how long the call waited for the answer (0 for a call
+	// allowed by an earlier answer).
+	Waited time.Duration `json:"waited"`
+	// Similar: the answer was "approve similar calls for this task", and
+	// this call was let through by it.
+	Similar bool `json:"similar,omitempty"`
 }
 
 // Allowed reports whether the call may run now.
