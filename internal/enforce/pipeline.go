@@ -67,6 +67,18 @@ type History interface {
 	Observe(ctx context.Context, c *call.Call, o *call.Outcome) error
 }
 
+// Admitter is implemented by a History that must know a call will be
+// forwarded before it is: to count calls while they run (a window's limit
+// cannot be passed by calls sent side by side), and to make later calls of
+// the task wait for an output the agent may see before Observe runs.
+// Execute calls Admit for an allowed call after its decision record is
+// durable and just before forwarding it; Observe follows for every such
+// call. Admit cannot stop the call; a failure makes the history fail later
+// calls closed.
+type Admitter interface {
+	Admit(ctx context.Context, c *call.Call)
+}
+
 // Budget spends one unit of the task's budget for a call about to be
 // allowed; an error (budget exhausted, store down) denies it.
 type Budget interface {
@@ -216,6 +228,9 @@ func (p *Pipeline) Execute(ctx context.Context, c *call.Call, fwd Forward) call.
 	}
 
 	// 8. forward & observe.
+	if a, ok := p.cfg.History.(Admitter); ok {
+		a.Admit(ctx, c)
+	}
 	start := p.cfg.Now()
 	out := fwd(ctx, c, cred)
 	if out.Duration == 0 {
