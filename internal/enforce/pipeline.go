@@ -91,6 +91,15 @@ type Approver interface {
 	Await(ctx context.Context, c *call.Call, d call.Decision) (call.Decision, error)
 }
 
+// Settler is an Approver that can also settle an ask without waiting, for
+// Decide (the AuthZEN API answers at once): allow only if a human has
+// already approved this exact call (each approval once), deny if a human
+// denied it, else the ask as it is (with the pending approval named in a
+// reason, so the caller can ask again once a human has answered).
+type Settler interface {
+	Settle(ctx context.Context, c *call.Call, d call.Decision) (call.Decision, error)
+}
+
 // Minter mints the per-call credential for an allowed call.
 type Minter interface {
 	Mint(ctx context.Context, c *call.Call, d *call.Decision) (*call.Credential, error)
@@ -161,10 +170,23 @@ func New(cfg Config) (*Pipeline, error) {
 }
 
 // Decide judges a call without running it (AuthZEN, `toolgate check`). An
-// "ask" is returned as is: the caller enforces it. With an audit sink the
+// "ask" is settled by an approver that can do so without waiting (Settler);
+// otherwise it is returned as is: the caller enforces it. With an audit sink the
 // decision is recorded, and a failure to record it denies.
 func (p *Pipeline) Decide(ctx context.Context, c *call.Call) call.Decision {
 	d := p.judge(ctx, c)
+	if s, ok := p.cfg.Approve.(Settler); ok && d.Effect == call.Ask {
+		settled, err := s.Settle(ctx, c, d)
+		switch {
+		case err != nil:
+			d = deny(c, StageApprove, codeOf(err, "approval.failed"), "the call needs approval and the approval failed: "+err.Error())
+		case settled.Effect == call.Allow || settled.Effect == call.Ask:
+			d = settled
+		default:
+			d = settled
+			d.Effect = call.Deny
+		}
+	}
 	if d.Effect == call.Allow {
 		d = p.spend(ctx, c, d)
 	}
