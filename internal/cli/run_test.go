@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -121,7 +122,8 @@ func TestMCPConfigSection(t *testing.T) {
 	}
 	want := mcp.Config{Denial: "error", Pinning: "warn", MaxMessageBytes: 65536, MaxResponseBytes: mcp.DefaultMaxResponseBytes,
 		MaxDepth: mcp.DefaultMaxDepth, ShutdownTimeout: 2 * time.Second}
-	if cfg.MCP != want {
+	want.Gateway.Separator, want.Gateway.SessionIdleTimeout, want.Gateway.RequestTimeout = "/", 30*time.Minute, 5*time.Minute
+	if !reflect.DeepEqual(cfg.MCP, want) {
 		t.Errorf("mcp = %+v", cfg.MCP)
 	}
 	_, err = config.Parse("t.yaml", []byte("mcp:\n  denial: silently\n  max_dept: 3\n"))

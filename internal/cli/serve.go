@@ -13,7 +13,9 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/toolgate/toolgate/internal/config"
+	"github.com/toolgate/toolgate/internal/mcp/httpgw"
 	"github.com/toolgate/toolgate/internal/server"
+	"github.com/toolgate/toolgate/internal/server/auth"
 )
 
 func newServeCmd(g *globals) *cobra.Command {
@@ -25,8 +27,13 @@ func newServeCmd(g *globals) *cobra.Command {
 ` + config.DefaultListen + ` with embedded defaults: the built-in policy set and an
 audit trail (toolgate.db, hash-chained and signed) in the data directory.
 
-Endpoints: POST /access/v1/evaluation, POST /access/v1/evaluations,
-GET /.well-known/authzen-configuration, GET /healthz, GET /readyz.
+Endpoints: the MCP gateway at /mcp (every configured server, names
+"<server>/<name>") and /mcp/{server} (one server unchanged), Streamable HTTP,
+with the legacy HTTP+SSE transport at /sse; POST /access/v1/evaluation,
+POST /access/v1/evaluations, GET /.well-known/authzen-configuration,
+GET /.well-known/oauth-protected-resource, GET /metrics, GET /healthz,
+GET /readyz. With identity configured, MCP and AuthZEN callers present a
+bearer token.
 
 Policies are reloaded when their files change; an invalid change is logged
 and the previous policies stay in force.`,
@@ -62,39 +69,81 @@ func serve(ctx context.Context, g *globals, cfg *config.Config) error {
 	if err != nil {
 		return err
 	}
-	api := server.New(pipe, log, map[string]server.Check{
-		"policies": rt.policiesReady,
-		"audit":    rt.auditReady,
-	})
-	rt.tasks.serve(ctx, api, log) // /v1/tasks, /v1/token, /.well-known/jwks.json; key rotation
-	srv := &http.Server{
-		Handler:           api.Handler(),
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      60 * time.Second,
-		IdleTimeout:       120 * time.Second,
-	}
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return err
 	}
+	// The MCP gateway (/mcp, /mcp/{server}, legacy /sse), bearer-token
+	// authentication of MCP and AuthZEN callers, and /metrics.
+	metrics := server.NewMetrics()
+	gw, err := openGateway(rt, cfg, ln.Addr(), metrics, log)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	authn := gatewayAuth(rt, cfg)
+	ready := map[string]server.Check{
+		"policies":  rt.policiesReady,
+		"audit":     rt.auditReady,
+		"upstreams": gw.Ready,
+	}
+	api := server.New(pipe, log, ready)
+	api.Measure(metrics)
+	if authn.Enabled() {
+		api.Authenticate(authn.Wrap)
+	}
+	mcpHandler := gw.Handler(authn.Wrap)
+	for _, pattern := range httpgw.Routes {
+		api.Handle(pattern, mcpHandler)
+	}
+	api.Handle("GET "+auth.MetadataPath, authn.Metadata(issuers(cfg)))
+	api.Handle("GET "+auth.MetadataPath+"/{path...}", authn.Metadata(issuers(cfg)))
+	rt.tasks.serve(ctx, api, log) // /v1/tasks, /v1/token, /.well-known/jwks.json; key rotation
+	srv := &http.Server{
+		Handler:           api.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		// No ReadTimeout or WriteTimeout: MCP event streams and calls that
+		// wait for a human's approval are long. Bodies are bounded by
+		// mcp.max_message_bytes, calls by mcp.gateway.request_timeout.
+		IdleTimeout: 120 * time.Second,
+	}
+	srv.RegisterOnShutdown(gw.CloseStreams)
 	rt.watch(ctx)
 	policies := "built-in"
 	if len(cfg.Policy.Dirs) > 0 {
 		policies = strings.Join(cfg.Policy.Dirs, ",")
 	}
-	log.Info("toolgate serving", "url", "http://"+ln.Addr().String(), "policies", policies,
-		"policy_version", rt.engine.Version(), "data_dir", rt.dataDir)
+	scheme := "http"
+	if cfg.MCP.Gateway.TLSCertFile != "" {
+		scheme = "https"
+	}
+	base := scheme + "://" + ln.Addr().String()
+	log.Info("toolgate serving", "url", base, "mcp", base+"/mcp", "servers", serverNames(cfg),
+		"authzen", base+"/access/v1/evaluation", "authentication", authn.Enabled(),
+		"policies", policies, "policy_version", rt.engine.Version(), "data_dir", rt.dataDir)
 
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
+	go func() {
+		if scheme == "https" {
+			errc <- srv.ServeTLS(ln, cfg.MCP.Gateway.TLSCertFile, cfg.MCP.Gateway.TLSKeyFile)
+			return
+		}
+		errc <- srv.Serve(ln)
+	}()
 	select {
 	case err := <-errc:
+		gw.Shutdown(context.Background())
 		return err
 	case <-ctx.Done():
 	}
-	log.Info("shutting down")
+	// Drain: no new requests; calls in flight finish (within the timeout)
+	// before the upstreams are stopped.
+	log.Info("shutting down; draining calls in flight")
 	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	return srv.Shutdown(sctx)
+	err = srv.Shutdown(sctx)
+	if gerr := gw.Shutdown(sctx); gerr != nil {
+		log.Warn("shutdown", "error", gerr)
+	}
+	return err
 }

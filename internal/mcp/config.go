@@ -9,6 +9,7 @@ package mcp
 
 import (
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -58,7 +59,58 @@ type Config struct {
 	// ShutdownTimeout is how long the upstream gets to exit after its stdin
 	// is closed, and again after SIGTERM, before it is killed (default 5s).
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
+	// Gateway configures the HTTP gateway of `toolgate serve`.
+	Gateway GatewayConfig `yaml:"gateway"`
 }
+
+// GatewayConfig is `mcp.gateway`: the MCP endpoint of `toolgate serve`.
+type GatewayConfig struct {
+	// Separator joins server and name in the aggregated endpoint /mcp
+	// (default "/": tools are "<server>/<tool>"). No server name may
+	// contain it, so a namespaced name splits one way only.
+	Separator string `yaml:"separator"`
+	// AllowedOrigins are the browser origins (scheme://host[:port]) allowed
+	// to call the gateway besides its own; "*" allows any.
+	AllowedOrigins []string `yaml:"allowed_origins"`
+	// AllowedHosts are Host header values accepted besides the listen
+	// address: on a loopback listener only loopback names are accepted by
+	// default (DNS rebinding protection).
+	AllowedHosts []string `yaml:"allowed_hosts"`
+	// Resource is the gateway's public base URL for the OAuth protected
+	// resource metadata (RFC 9728); default: from each request.
+	Resource string `yaml:"resource"`
+	// AuthorizationServers are named in that metadata (default: the
+	// identity issuers).
+	AuthorizationServers []string `yaml:"authorization_servers"`
+	// Scopes every bearer token must carry (403 insufficient_scope if not).
+	Scopes []string `yaml:"scopes"`
+	// SessionIdleTimeout ends a session nobody used for that long
+	// (default 30m).
+	SessionIdleTimeout time.Duration `yaml:"session_idle_timeout"`
+	// RequestTimeout bounds one request to an upstream (default 5m).
+	RequestTimeout time.Duration `yaml:"request_timeout"`
+	// TLSCertFile and TLSKeyFile make `toolgate serve` listen with TLS.
+	TLSCertFile string `yaml:"tls_cert_file"`
+	TLSKeyFile  string `yaml:"tls_key_file"`
+	// Servers holds per-server gateway settings, by server name.
+	Servers map[string]GatewayServer `yaml:"servers"`
+}
+
+// GatewayServer is how the gateway runs or reaches one configured server.
+type GatewayServer struct {
+	// Mode, for a stdio server: "shared" (one process for every session,
+	// the default) or "session" (one process per client session).
+	Mode string `yaml:"mode"`
+	// Credential, for an HTTP server: how the per-call credential is sent,
+	// "txn-token" (Txn-Token header, default) or "bearer" (Authorization).
+	Credential string `yaml:"credential"`
+}
+
+// Gateway server modes.
+const (
+	ModeShared  = "shared"
+	ModeSession = "session"
+)
 
 // ApplyDefaults fills in every unset field.
 func (c *Config) ApplyDefaults() {
@@ -79,6 +131,25 @@ func (c *Config) ApplyDefaults() {
 	}
 	if c.ShutdownTimeout == 0 {
 		c.ShutdownTimeout = DefaultShutdownTimeout
+	}
+	gw := &c.Gateway
+	if gw.Separator == "" {
+		gw.Separator = "/"
+	}
+	if gw.SessionIdleTimeout == 0 {
+		gw.SessionIdleTimeout = 30 * time.Minute
+	}
+	if gw.RequestTimeout == 0 {
+		gw.RequestTimeout = 5 * time.Minute
+	}
+	for name, s := range gw.Servers {
+		if s.Mode == "" {
+			s.Mode = ModeShared
+		}
+		if s.Credential == "" {
+			s.Credential = "txn-token"
+		}
+		gw.Servers[name] = s
 	}
 }
 
@@ -113,6 +184,24 @@ func (c *Config) Validate() []string {
 	}
 	if c.ShutdownTimeout < 0 {
 		bad("shutdown_timeout", "must not be negative")
+	}
+	gw := c.Gateway
+	if gw.Separator == "" || len(gw.Separator) > 8 || strings.ContainsAny(gw.Separator, " \t\n\"") {
+		bad("gateway.separator", "%q must be 1 to 8 characters without spaces or quotes", gw.Separator)
+	}
+	if gw.SessionIdleTimeout < 0 || gw.RequestTimeout < 0 {
+		bad("gateway", "timeouts must not be negative")
+	}
+	if (gw.TLSCertFile == "") != (gw.TLSKeyFile == "") {
+		bad("gateway", "tls_cert_file and tls_key_file go together")
+	}
+	for name, s := range gw.Servers {
+		if s.Mode != ModeShared && s.Mode != ModeSession {
+			bad("gateway.servers."+name+".mode", "%q is not one of shared, session", s.Mode)
+		}
+		if s.Credential != "txn-token" && s.Credential != "bearer" {
+			bad("gateway.servers."+name+".credential", "%q is not one of txn-token, bearer", s.Credential)
+		}
 	}
 	return errs
 }

@@ -1,6 +1,7 @@
 package mcp
 
 import (
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -9,8 +10,9 @@ import (
 func TestConfigDefaults(t *testing.T) {
 	var c Config
 	c.ApplyDefaults()
-	want := Config{Denial: DenialResult, Pinning: PinRefuse, MaxMessageBytes: 4 << 20, MaxResponseBytes: 64 << 20, MaxDepth: 64, ShutdownTimeout: 5 * time.Second}
-	if c != want {
+	want := Config{Denial: DenialResult, Pinning: PinRefuse, MaxMessageBytes: 4 << 20, MaxResponseBytes: 64 << 20, MaxDepth: 64, ShutdownTimeout: 5 * time.Second,
+		Gateway: GatewayConfig{Separator: "/", SessionIdleTimeout: 30 * time.Minute, RequestTimeout: 5 * time.Minute}}
+	if !reflect.DeepEqual(c, want) {
 		t.Errorf("defaults = %+v", c)
 	}
 	if errs := c.Validate(); len(errs) != 0 {
@@ -19,9 +21,11 @@ func TestConfigDefaults(t *testing.T) {
 }
 
 func TestConfigValidate(t *testing.T) {
-	c := Config{Denial: "silent", Pinning: "trust", MaxMessageBytes: 10, MaxResponseBytes: -1, MaxDepth: 5000, ShutdownTimeout: -time.Second}
+	c := Config{Denial: "silent", Pinning: "trust", MaxMessageBytes: 10, MaxResponseBytes: -1, MaxDepth: 5000, ShutdownTimeout: -time.Second,
+		Gateway: GatewayConfig{Separator: "a b", Servers: map[string]GatewayServer{"fs": {Mode: "pooled", Credential: "cookie"}}}}
 	errs := strings.Join(c.Validate(), "\n")
-	for _, key := range []string{"denial:", "pinning:", "max_message_bytes:", "max_response_bytes:", "max_depth:", "shutdown_timeout:"} {
+	for _, key := range []string{"denial:", "pinning:", "max_message_bytes:", "max_response_bytes:", "max_depth:", "shutdown_timeout:",
+		"gateway.separator:", "gateway.servers.fs.mode:", "gateway.servers.fs.credential:"} {
 		if !strings.Contains(errs, key) {
 			t.Errorf("no error for %s in:\n%s", key, errs)
 		}

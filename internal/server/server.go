@@ -31,6 +31,27 @@ type Server struct {
 	ready   map[string]Check
 	now     func() time.Time
 	extra   []route
+	authn   func(http.Handler) http.Handler
+	metrics *Metrics
+}
+
+// Authenticate makes the AuthZEN endpoints take only callers that the
+// middleware lets through (auth.Authenticator.Wrap, when identity is
+// configured). Call it before Handler.
+func (s *Server) Authenticate(wrap func(http.Handler) http.Handler) { s.authn = wrap }
+
+// Measure counts AuthZEN decisions in m and serves m at /metrics. Call it
+// before Handler.
+func (s *Server) Measure(m *Metrics) { s.metrics = m }
+
+// decide runs the decider and measures it.
+func (s *Server) decide(ctx context.Context, c *call.Call) call.Decision {
+	start := time.Now()
+	d := s.decider.Decide(ctx, c)
+	if s.metrics != nil {
+		s.metrics.decide("authzen", c.Server.Name, c.Tool.Name, d.Effect, time.Since(start))
+	}
+	return d
 }
 
 type route struct {
@@ -55,8 +76,15 @@ func New(d Decider, log *slog.Logger, ready map[string]Check) *Server {
 // Handler returns the HTTP routes.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("POST /access/v1/evaluation", s.evaluation)
-	mux.HandleFunc("POST /access/v1/evaluations", s.evaluations)
+	authn := s.authn
+	if authn == nil {
+		authn = func(h http.Handler) http.Handler { return h }
+	}
+	mux.Handle("POST /access/v1/evaluation", authn(http.HandlerFunc(s.evaluation)))
+	mux.Handle("POST /access/v1/evaluations", authn(http.HandlerFunc(s.evaluations)))
+	if s.metrics != nil {
+		mux.Handle("GET /metrics", s.metrics.Handler())
+	}
 	mux.HandleFunc("GET /.well-known/authzen-configuration", s.discovery)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
@@ -140,7 +168,7 @@ func (s *Server) evaluation(w http.ResponseWriter, r *http.Request) {
 		requestError(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, authzen.Response(s.decider.Decide(r.Context(), c)))
+	writeJSON(w, http.StatusOK, authzen.Response(s.decide(r.Context(), c)))
 }
 
 func (s *Server) evaluations(w http.ResponseWriter, r *http.Request) {
@@ -164,10 +192,10 @@ func (s *Server) evaluations(w http.ResponseWriter, r *http.Request) {
 			requestError(w, err)
 			return
 		}
-		writeJSON(w, http.StatusOK, authzen.Response(s.decider.Decide(r.Context(), c)))
+		writeJSON(w, http.StatusOK, authzen.Response(s.decide(r.Context(), c)))
 		return
 	}
-	writeJSON(w, http.StatusOK, req.Evaluate(r.Context(), s.now(), s.decider.Decide))
+	writeJSON(w, http.StatusOK, req.Evaluate(r.Context(), s.now(), s.decide))
 }
 
 func (s *Server) discovery(w http.ResponseWriter, r *http.Request) {

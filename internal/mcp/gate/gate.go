@@ -56,20 +56,40 @@ func New(o Options) (*Gate, error) {
 // Tools is the gate's tool registry.
 func (g *Gate) Tools() *Tools { return g.o.Tools }
 
-// newCall starts a call to one of the server's tools by the gate's principal.
-func (g *Gate) newCall(tool string) *call.Call {
-	p := g.o.Principal
+// Caller is who makes a call through a gate that serves many callers (the
+// HTTP gateway): the principal the front door verified, or the raw identity
+// token for the pipeline's identify stage to verify, and the task token.
+type Caller struct {
+	Principal     call.Principal
+	IdentityToken string
+	TaskToken     string
+}
+
+// caller is the gate's own caller (its configured principal and task token).
+func (g *Gate) caller() Caller {
+	return Caller{Principal: g.o.Principal, TaskToken: g.o.TaskToken}
+}
+
+// newCall starts a call to one of the server's tools.
+func (g *Gate) newCall(who Caller, tool string) *call.Call {
 	return &call.Call{
-		Principal: p,
-		TaskToken: g.o.TaskToken,
-		Server:    call.Server{Name: g.o.Tools.server},
-		Tool:      call.Tool{Name: tool},
+		Principal:     who.Principal,
+		IdentityToken: who.IdentityToken,
+		TaskToken:     who.TaskToken,
+		Server:        call.Server{Name: g.o.Tools.server},
+		Tool:          call.Tool{Name: tool},
 	}
 }
 
-// NewCall reads the params of a tools/call. A malformed request is an
-// invalid-params error (the request is answered, never forwarded).
+// NewCall reads the params of a tools/call by the gate's principal. A
+// malformed request is an invalid-params error (the request is answered,
+// never forwarded).
 func (g *Gate) NewCall(params json.RawMessage) (*call.Call, error) {
+	return g.NewCallBy(g.caller(), params)
+}
+
+// NewCallBy is NewCall for a call made by who.
+func (g *Gate) NewCallBy(who Caller, params json.RawMessage) (*call.Call, error) {
 	var p map[string]json.RawMessage
 	if err := json.Unmarshal(params, &p); err != nil || p == nil {
 		return nil, errors.New("tools/call params must be an object")
@@ -85,7 +105,7 @@ func (g *Gate) NewCall(params json.RawMessage) (*call.Call, error) {
 	case c != '{':
 		return nil, errors.New(`tools/call "arguments" must be an object`)
 	}
-	c := g.newCall(name)
+	c := g.newCall(who, name)
 	c.Input = args
 	return c, nil
 }
@@ -102,6 +122,11 @@ func (g *Gate) Execute(ctx context.Context, c *call.Call, fwd enforce.Forward) c
 // are as for Tools.Observe. Any other member of the result is kept. An
 // error means the result cannot be checked and must not reach the client.
 func (g *Gate) FilterList(ctx context.Context, result json.RawMessage, complete bool, gen uint64) (json.RawMessage, error) {
+	return g.FilterListFor(ctx, g.caller(), result, complete, gen)
+}
+
+// FilterListFor is FilterList for the tools who may call.
+func (g *Gate) FilterListFor(ctx context.Context, who Caller, result json.RawMessage, complete bool, gen uint64) (json.RawMessage, error) {
 	var res map[string]json.RawMessage
 	if err := json.Unmarshal(result, &res); err != nil || res == nil {
 		return nil, errors.New("the tools/list result is not an object")
@@ -116,7 +141,7 @@ func (g *Gate) FilterList(ctx context.Context, result json.RawMessage, complete 
 	tools := g.o.Tools.Observe(raw, complete, gen)
 	kept := make([]json.RawMessage, 0, len(tools))
 	for _, t := range tools {
-		ok, why := g.o.Pipeline.Reachable(ctx, g.newCall(t.Name))
+		ok, why := g.o.Pipeline.Reachable(ctx, g.newCall(who, t.Name))
 		if !ok {
 			g.o.Log.Debug("hiding a tool from tools/list", "tool", t.Name, "reason", why)
 			continue

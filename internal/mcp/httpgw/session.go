@@ -1,0 +1,333 @@
+package httpgw
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/toolgate/toolgate/internal/mcp/jsonrpc"
+	"github.com/toolgate/toolgate/internal/mcp/upstream"
+	"github.com/toolgate/toolgate/internal/server/auth"
+)
+
+// session is one client session: a connection to each of its endpoint's
+// servers, the client's event streams, and the requests in flight.
+type session struct {
+	id    string
+	g     *Gateway
+	ep    *endpoint
+	owner string
+	// legacy is the event stream of a legacy HTTP+SSE session: every
+	// message to the client goes there.
+	legacy *stream
+
+	ctx    context.Context // ends with the session
+	cancel context.CancelFunc
+	used   atomic.Int64 // unix nanos of the last request
+
+	mu       sync.Mutex
+	conns    map[string]upstream.Conn
+	get      *stream            // the standalone stream
+	streams  map[string]*stream // request streams, for resumption
+	nstreams int
+	inflight map[string]*inflight // client requests, by id key
+	version  string
+	ownSeq   uint64
+}
+
+type inflight struct {
+	server string // "" until routed
+	cancel context.CancelFunc
+}
+
+func (g *Gateway) newSession(ep *endpoint, who *auth.Caller, legacy *stream) *session {
+	s := &session{
+		id: newID(), g: g, ep: ep, owner: ownerOf(who), legacy: legacy,
+		conns: map[string]upstream.Conn{}, streams: map[string]*stream{}, inflight: map[string]*inflight{},
+	}
+	s.get = newStream("g"+s.id[:8], 256)
+	s.ctx, s.cancel = context.WithCancel(g.ctx)
+	s.touch()
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.closing {
+		return nil
+	}
+	g.sessions[s.id] = s
+	return s
+}
+
+func (g *Gateway) endSession(s *session) {
+	g.mu.Lock()
+	delete(g.sessions, s.id)
+	g.mu.Unlock()
+	s.cancel()
+	s.closeStreams()
+	s.mu.Lock()
+	conns := s.conns
+	s.conns = map[string]upstream.Conn{}
+	s.mu.Unlock()
+	for _, c := range conns {
+		_ = c.Close()
+	}
+}
+
+func (s *session) touch()                 { s.used.Store(time.Now().UnixNano()) }
+func (s *session) idleFor() time.Duration { return time.Since(time.Unix(0, s.used.Load())) }
+
+func (s *session) closeStreams() {
+	s.get.close()
+	if s.legacy != nil {
+		s.legacy.close()
+	}
+}
+
+func (s *session) findStream(id string) *stream {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if id == s.get.id {
+		return s.get
+	}
+	return s.streams[id]
+}
+
+// newStream starts a request's stream, kept for resumption until a while
+// after it ends.
+func (s *session) newStream() *stream {
+	s.mu.Lock()
+	s.nstreams++
+	st := newStream("r"+strconv.Itoa(s.nstreams), 0)
+	s.streams[st.id] = st
+	s.mu.Unlock()
+	go func() {
+		select {
+		case <-st.done:
+		case <-s.ctx.Done():
+		}
+		time.AfterFunc(time.Minute, func() {
+			s.mu.Lock()
+			delete(s.streams, st.id)
+			s.mu.Unlock()
+		})
+	}()
+	return st
+}
+
+// unrelated delivers what a server sends outside any request: on the
+// standalone stream (kept there until a GET takes it), or the legacy one.
+func (s *session) unrelated(server string) func([]byte) {
+	return func(msg []byte) {
+		msg = s.fromServer(server, msg)
+		if msg == nil {
+			return
+		}
+		if s.legacy != nil {
+			s.legacy.send(msg)
+			return
+		}
+		s.get.send(msg)
+	}
+}
+
+// conn returns the session's connection to a server, opening it on first
+// use.
+func (s *session) conn(ctx context.Context, srv *Server) (upstream.Conn, error) {
+	s.mu.Lock()
+	c := s.conns[srv.Name]
+	s.mu.Unlock()
+	if c != nil {
+		return c, nil
+	}
+	c, err := srv.Upstream.Open(ctx, s.unrelated(srv.Name))
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	if s.ctx.Err() != nil {
+		s.mu.Unlock()
+		c.Close()
+		return nil, errors.New("the session has ended")
+	}
+	if old := s.conns[srv.Name]; old != nil {
+		s.mu.Unlock()
+		c.Close()
+		return old, nil
+	}
+	s.conns[srv.Name] = c
+	s.mu.Unlock()
+	return c, nil
+}
+
+// openConns are the session's connections, in server order.
+func (s *session) openConns() []*serverConn {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []*serverConn
+	for _, srv := range s.ep.servers {
+		if c := s.conns[srv.Name]; c != nil {
+			out = append(out, &serverConn{srv, c})
+		}
+	}
+	return out
+}
+
+type serverConn struct {
+	srv  *Server
+	conn upstream.Conn
+}
+
+// responder answers one request: with a JSON body if the answer comes
+// before anything else, else with an event stream that carries the
+// messages related to the request and then the answer.
+type responder struct {
+	w         http.ResponseWriter
+	s         *session
+	sessionID string
+
+	mu   sync.Mutex
+	st   *stream
+	gone <-chan struct{}
+	sent bool
+	ok   bool // the answer is a result, not an error
+}
+
+// related sends a message that belongs to the request before its answer.
+func (rp *responder) related(msg []byte) {
+	rp.mu.Lock()
+	defer rp.mu.Unlock()
+	if rp.sent {
+		return
+	}
+	if rp.s.legacy != nil {
+		rp.s.legacy.send(msg)
+		return
+	}
+	if rp.st == nil {
+		rp.st = rp.s.newStream()
+		startSSE(rp.w, rp.sessionID)
+		rp.gone = rp.st.attach(rp.w, 0)
+	}
+	rp.st.send(msg)
+}
+
+// answer sends the response and ends the request.
+func (rp *responder) answer(msg []byte) {
+	rp.mu.Lock()
+	defer rp.mu.Unlock()
+	if rp.sent {
+		return
+	}
+	rp.sent = true
+	var m struct {
+		Error json.RawMessage `json:"error"`
+	}
+	rp.ok = json.Unmarshal(msg, &m) == nil && m.Error == nil
+	switch {
+	case rp.s.legacy != nil:
+		rp.s.legacy.send(msg)
+	case rp.st != nil:
+		rp.st.finish(msg)
+	default:
+		h := rp.w.Header()
+		if rp.sessionID != "" {
+			h.Set("Mcp-Session-Id", rp.sessionID)
+		}
+		h.Set("Content-Length", strconv.Itoa(len(msg)))
+		writeJSON(rp.w, http.StatusOK, msg)
+		if f, ok := rp.w.(http.Flusher); ok {
+			f.Flush()
+		}
+	}
+}
+
+// fromClient routes a notification or a response from the client.
+func (s *session) fromClient(ctx context.Context, m *jsonrpc.Message) error {
+	if m.Kind == jsonrpc.KindResponse {
+		// An answer to a request of a server (sampling, elicitation, roots).
+		srv, raw, ok := s.serverResponse(m)
+		if !ok {
+			return nil // nobody asked; dropped
+		}
+		c, err := s.conn(ctx, srv)
+		if err != nil {
+			return err
+		}
+		return c.Send(ctx, raw)
+	}
+	switch m.Method {
+	case "notifications/cancelled":
+		return s.cancelled(ctx, m)
+	}
+	// Other notifications (initialized, roots/list_changed, progress of a
+	// client's answer) go to every server of the session.
+	var errs []error
+	for _, sc := range s.openConns() {
+		if err := sc.conn.Send(ctx, m.Raw); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", sc.srv.Name, err))
+		}
+	}
+	if len(errs) > 0 && len(errs) == len(s.openConns()) {
+		return errors.Join(errs...)
+	}
+	for _, err := range errs {
+		s.g.o.Log.Warn("cannot pass a notification on to an MCP server", "session", s.id, "error", err)
+	}
+	return nil
+}
+
+// cancelled stops a request the client gave up on: one still being judged
+// is never forwarded; the notification goes to the server that has it.
+func (s *session) cancelled(ctx context.Context, m *jsonrpc.Message) error {
+	var p map[string]json.RawMessage
+	_ = json.Unmarshal(m.Params, &p)
+	key, err := jsonrpc.IDKey(p["requestId"])
+	if err != nil {
+		return nil
+	}
+	s.mu.Lock()
+	in := s.inflight[key]
+	s.mu.Unlock()
+	if in == nil {
+		return nil
+	}
+	in.cancel()
+	if in.server == "" {
+		return nil
+	}
+	srv := s.g.byName[in.server]
+	c, err := s.conn(ctx, srv)
+	if err != nil {
+		return err
+	}
+	return c.Send(ctx, m.Raw)
+}
+
+// request handles a request of the client.
+func (s *session) request(who *auth.Caller, taskHeader string, m *jsonrpc.Message, rp *responder) {
+	key, _ := jsonrpc.IDKey(m.ID) // Parse checked it
+	ctx, cancel := context.WithTimeout(s.ctx, s.g.o.Config.Gateway.RequestTimeout)
+	defer cancel()
+	in := &inflight{cancel: cancel}
+	s.mu.Lock()
+	if s.inflight[key] != nil {
+		s.mu.Unlock()
+		rp.answer(jsonrpc.ErrorResponse(m.ID, jsonrpc.CodeInvalidRequest,
+			"request id "+string(m.ID)+" is already in use by a request that has not been answered yet", nil))
+		return
+	}
+	s.inflight[key] = in
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.inflight, key)
+		s.mu.Unlock()
+	}()
+	d := &dispatch{s: s, m: m, rp: rp, in: in, who: who, taskHeader: taskHeader}
+	rp.answer(d.run(ctx))
+}
