@@ -1,0 +1,253 @@
+package approval
+
+import (
+	"context"
+	"encoding/json"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/toolgate/toolgate/internal/audit"
+	"github.com/toolgate/toolgate/internal/call"
+	"github.com/toolgate/toolgate/internal/enforce"
+	"github.com/toolgate/toolgate/internal/policy"
+	"github.com/toolgate/toolgate/internal/store"
+	"github.com/toolgate/toolgate/internal/store/sqlite"
+)
+
+const orgPolicies = `
+@id("pay") permit(principal, action == Action::"bank/pay", resource);
+@id("approve-pay") @approval("payments need a human") forbid(principal, action == Action::"bank/pay", resource);
+
+// Who may answer: finance, for bank payments up to 1000; never for similar calls.
+@id("finance-approves")
+permit(principal in Group::"finance", action == Action::"Approve", resource in Server::"bank")
+when { resource.tool == "bank/pay" && resource.input.amount <= 1000 };
+@id("no-similar") forbid(principal, action == Action::"Approve", resource) when { context.similar };
+`
+
+type env struct {
+	svc  *Service
+	pipe *enforce.Pipeline
+	db   *sqlite.DB
+}
+
+func newEnv(t *testing.T, cfg Config) *env {
+	t.Helper()
+	set, err := policy.NewSet("org", []policy.Source{{Name: "org.cedar", Text: []byte(orgPolicies)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	engine := policy.NewStaticEngine(set)
+	db, err := sqlite.Open(filepath.Join(t.TempDir(), sqlite.FileName), sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	if cfg.PollInterval == 0 {
+		cfg.PollInterval = 20 * time.Millisecond
+	}
+	cfg.ApplyDefaults()
+	svc, err := New(cfg, Options{Store: db, Policies: engine})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	sink, err := audit.Open(audit.Config{Sink: "jsonl", Path: filepath.Join(dir, "audit.jsonl")}, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sink.Close() })
+	pipe, err := enforce.New(enforce.Config{Policies: engine, Approve: svc, Audit: sink})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &env{svc: svc, pipe: pipe, db: db}
+}
+
+func payCall(amount int) *call.Call {
+	return &call.Call{
+		Principal: call.Principal{Kind: call.KindAgent, ID: "bot", Owner: "alice"},
+		Task:      &call.Task{ID: "t1", Purpose: "rent"},
+		Server:    call.Server{Name: "bank"}, Tool: call.Tool{Name: "pay"},
+		Input: json.RawMessage(`{"amount": ` + itoa(amount) + `, "to": "acct-9"}`),
+	}
+}
+
+func itoa(i int) string { b, _ := json.Marshal(i); return string(b) }
+
+var carol = Approver{Principal: call.Principal{Kind: call.KindUser, ID: "carol", Groups: []string{"finance"}}, Channel: ChannelAPI}
+
+// pending waits for the one pending approval of the store.
+func (e *env) pending(t *testing.T) *View {
+	t.Helper()
+	for range 200 {
+		vs, err := e.svc.List(context.Background(), nil, store.ApprovalFilter{State: store.ApprovalPending})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(vs) == 1 {
+			return vs[0]
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatal("no pending approval")
+	return nil
+}
+
+// execute runs the call through the pipeline in the background.
+func (e *env) execute(c *call.Call) (<-chan call.Decision, *int) {
+	ran := new(int)
+	out := make(chan call.Decision, 1)
+	go func() {
+		out <- e.pipe.Execute(context.Background(), c, func(context.Context, *call.Call, *call.Credential) call.Outcome {
+			*ran++
+			return call.Outcome{Status: call.OutcomeOK}
+		})
+	}()
+	return out, ran
+}
+
+func TestApproveRunsOnceAndIsNotReused(t *testing.T) {
+	e := newEnv(t, Config{})
+	out, ran := e.execute(payCall(100))
+	p := e.pending(t)
+	if p.Tool != "bank/pay" || p.Principal != `Agent::"bot"` || p.Task.ID != "t1" || len(p.ArgsSHA256) != 64 {
+		t.Fatalf("pending = %+v", p)
+	}
+	if _, err := e.svc.Decide(context.Background(), p.ID, carol, Answer{Approve: true, Comment: "rent is due"}); err != nil {
+		t.Fatal(err)
+	}
+	d := <-out
+	if d.Effect != call.Allow || *ran != 1 || d.Approval == nil || d.Approval.Approver != `User::"carol"` || d.Approval.Comment != "rent is due" {
+		t.Fatalf("decision = %+v, ran %d", d, *ran)
+	}
+	// Answering again is refused; the same call again asks again.
+	if _, err := e.svc.Decide(context.Background(), p.ID, carol, Answer{Approve: true}); codeOf(err) != CodeNotPending {
+		t.Fatalf("second answer: %v", err)
+	}
+	out, ran = e.execute(payCall(100))
+	p2 := e.pending(t)
+	if p2.ID == p.ID {
+		t.Fatal("the used approval was offered again")
+	}
+	e.svc.Decide(context.Background(), p2.ID, carol, Answer{Comment: "paid already"})
+	if d := <-out; d.Effect != call.Deny || *ran != 0 || !strings.Contains(d.ReasonText(), "paid already") {
+		t.Fatalf("denied: %+v", d)
+	}
+}
+
+func TestWhoMayAnswer(t *testing.T) {
+	e := newEnv(t, Config{FourEyes: true})
+	ctx := context.Background()
+	e.execute(payCall(5000))
+	p := e.pending(t)
+	for _, tc := range []struct {
+		who  Approver
+		ans  Answer
+		code string
+	}{
+		{Approver{Principal: call.Principal{Kind: call.KindAgent, ID: "boss", Groups: []string{"finance"}}}, Answer{Approve: true}, CodeAgentApprover},
+		{Approver{Principal: call.Principal{Kind: call.KindUser, ID: "alice", Groups: []string{"finance"}}}, Answer{Approve: true}, CodeFourEyes},
+		{Approver{Principal: call.Principal{Kind: call.KindUser, ID: "mallory"}}, Answer{Approve: true}, CodeForbidden},
+		{carol, Answer{Approve: true}, CodeForbidden}, // over 1000
+		{Approver{Webhook: "slack", Channel: ChannelLink}, Answer{Approve: true}, CodeFourEyes},
+		{Approver{Principal: call.Principal{Kind: call.KindUser, ID: "op"}, Operator: true}, Answer{Approve: true, Similar: true}, ""},
+	} {
+		_, err := e.svc.Decide(ctx, p.ID, tc.who, tc.ans)
+		if codeOf(err) != tc.code && !(tc.code == "" && err == nil) {
+			t.Errorf("%s %+v: %v, want %s", tc.who.UID(), tc.ans, err, tc.code)
+		}
+	}
+}
+
+func TestTimeoutAndSimilar(t *testing.T) {
+	e := newEnv(t, Config{Timeout: time.Second})
+	start := time.Now()
+	out, ran := e.execute(payCall(1))
+	d := <-out
+	if d.Effect != call.Deny || *ran != 0 || d.Reasons[len(d.Reasons)-1].Code != CodeTimeout || time.Since(start) < time.Second {
+		t.Fatalf("timeout: %+v", d)
+	}
+	// An operator approves similar calls: the waiting call and the next,
+	// with other arguments, run; a call of another task asks.
+	out, _ = e.execute(payCall(2))
+	p := e.pending(t)
+	op := Approver{Principal: call.Principal{Kind: call.KindUser, ID: "op"}, Channel: ChannelCLI, Operator: true}
+	if _, err := e.svc.Decide(context.Background(), p.ID, op, Answer{Approve: true, Similar: true}); err != nil {
+		t.Fatal(err)
+	}
+	if d := <-out; d.Effect != call.Allow {
+		t.Fatalf("%+v", d)
+	}
+	if d := e.pipe.Decide(context.Background(), payCall(3)); d.Effect != call.Allow || d.Approval == nil || !d.Approval.Similar {
+		t.Fatalf("similar: %+v", d)
+	}
+	other := payCall(3)
+	other.Task.ID = "t2"
+	if d := e.pipe.Decide(context.Background(), other); d.Effect != call.Ask {
+		t.Fatalf("other task: %+v", d)
+	}
+}
+
+// TestSettle: the AuthZEN path asks, then allows once after approval.
+func TestSettle(t *testing.T) {
+	e := newEnv(t, Config{})
+	ctx := context.Background()
+	d := e.pipe.Decide(ctx, payCall(7))
+	if d.Effect != call.Ask || !strings.Contains(d.ReasonText(), "apv_") {
+		t.Fatalf("first: %+v", d)
+	}
+	if d2 := e.pipe.Decide(ctx, payCall(7)); d2.Effect != call.Ask {
+		t.Fatalf("again: %+v", d2)
+	}
+	p := e.pending(t) // one approval for both asks
+	if d := e.pipe.Decide(ctx, payCall(8)); d.Effect != call.Ask {
+		t.Fatal(d)
+	}
+	e.svc.Decide(ctx, p.ID, carol, Answer{Approve: true})
+	if d := e.pipe.Decide(ctx, payCall(7)); d.Effect != call.Allow {
+		t.Fatalf("after approval: %+v", d)
+	}
+	if d := e.pipe.Decide(ctx, payCall(7)); d.Effect != call.Ask {
+		t.Fatalf("replayed: %+v", d)
+	}
+}
+
+// TestDisconnect: a client that goes away keeps or cancels its approval.
+func TestDisconnect(t *testing.T) {
+	for _, mode := range []string{Keep, Cancel} {
+		e := newEnv(t, Config{OnDisconnect: mode})
+		ctx, cancel := context.WithCancel(context.Background())
+		out := make(chan call.Decision, 1)
+		go func() { out <- e.pipe.Execute(ctx, payCall(9), nil) }()
+		p := e.pending(t)
+		cancel()
+		d := <-out
+		_, err := e.svc.Decide(context.Background(), p.ID, carol, Answer{Approve: true})
+		if mode == Keep {
+			if d.Reasons[len(d.Reasons)-1].Code != CodeDisconnected || err != nil {
+				t.Fatalf("keep: %+v, %v", d, err)
+			}
+			// The same call again runs once.
+			if d := e.pipe.Execute(context.Background(), payCall(9), func(context.Context, *call.Call, *call.Credential) call.Outcome {
+				return call.Outcome{}
+			}); d.Effect != call.Allow {
+				t.Fatalf("retry: %+v", d)
+			}
+		} else if d.Reasons[len(d.Reasons)-1].Code != CodeCancelled || codeOf(err) != CodeNotPending {
+			t.Fatalf("cancel: %+v, %v", d, err)
+		}
+	}
+}
+
+func TestUnbindableArguments(t *testing.T) {
+	e := newEnv(t, Config{})
+	c := payCall(1)
+	c.Input = json.RawMessage(`{"amount": 9007199254740993}`)
+	d := e.pipe.Decide(context.Background(), c)
+	if d.Effect != call.Deny || d.Reasons[len(d.Reasons)-1].Code != CodeArguments {
+		t.Fatalf("%+v", d)
+	}
+}
