@@ -14,6 +14,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/toolgate/toolgate/internal/approval"
 	"github.com/toolgate/toolgate/internal/audit"
 	"github.com/toolgate/toolgate/internal/call"
 	"github.com/toolgate/toolgate/internal/cedarjson"
@@ -51,6 +52,8 @@ type Config struct {
 	Keys keys.Config `yaml:"keys"`
 	// Tasks configures tasks, delegation and budgets.
 	Tasks task.Config `yaml:"tasks"`
+	// Approvals configures human approval of "ask" calls.
+	Approvals approval.Config `yaml:"approvals"`
 
 	// file is where the config was read from ("" for defaults).
 	file string
@@ -201,6 +204,7 @@ func (c *Config) applyDefaults() {
 	c.Identity.ApplyDefaults()
 	c.Keys.ApplyDefaults()
 	c.Tasks.ApplyDefaults()
+	c.Approvals.ApplyDefaults()
 	if c.Principal != nil && c.Principal.Kind == "" {
 		c.Principal.Kind = string(call.KindAgent)
 	}
@@ -273,6 +277,9 @@ func (c *Config) Validate() error {
 	}
 	for _, e := range c.Tasks.Validate() {
 		errs = append(errs, "tasks."+e)
+	}
+	for _, e := range c.Approvals.Validate() {
+		errs = append(errs, "approvals."+e)
 	}
 	if c.Keys.Retain < c.Tasks.MaxTTL {
 		bad("keys.retain", "%s is less than tasks.max_ttl %s: task tokens would stop verifying before they expire", c.Keys.Retain, c.Tasks.MaxTTL)
