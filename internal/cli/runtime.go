@@ -7,9 +7,11 @@ import (
 	"log/slog"
 	"os"
 
+	"github.com/toolgate/toolgate/internal/approval"
 	"github.com/toolgate/toolgate/internal/audit"
 	"github.com/toolgate/toolgate/internal/config"
 	"github.com/toolgate/toolgate/internal/enforce"
+	"github.com/toolgate/toolgate/internal/keys"
 	"github.com/toolgate/toolgate/internal/policy"
 )
 
@@ -24,6 +26,9 @@ type runtime struct {
 	engine  *policy.Engine
 	sink    audit.Sink
 	tasks   *taskParts
+	// approvals is the approve stage: pending approvals in the data
+	// directory's database, shared with every toolgate process there.
+	approvals *approval.Service
 }
 
 // openRuntime opens every part or none.
@@ -49,6 +54,9 @@ func openRuntime(g *globals, cfg *config.Config) (_ *runtime, err error) {
 	if r.tasks, err = openTaskParts(cfg, r.dataDir, r.log, false); err != nil {
 		return nil, err
 	}
+	if r.approvals, err = openApprovals(cfg, r.tasks, r.engine, r.log); err != nil {
+		return nil, err
+	}
 	return r, nil
 }
 
@@ -62,6 +70,7 @@ func (r *runtime) pipeline(opts ...func(*enforce.Config)) (*enforce.Pipeline, er
 		},
 		// Identity (with the local default principal), tasks and budgets.
 		r.tasks.stages(defaultPrincipal(r.cfg), true),
+		func(ec *enforce.Config) { ec.Approve = r.approvals },
 	}
 	return newPipeline(r.cfg, r.engine, append(base, opts...)...)
 }
@@ -88,8 +97,22 @@ func (r *runtime) auditReady() error {
 	return nil
 }
 
+// openApprovals opens the approve stage over the task parts' database
+// (pending approvals), identity verifier (approvers on the admin API) and
+// keys (links), with the organisation's policies deciding who may answer.
+func openApprovals(cfg *config.Config, tp *taskParts, engine *policy.Engine, log *slog.Logger) (*approval.Service, error) {
+	links := keys.NewTokens(tp.keys, cfg.Keys.Issuer)
+	links.Leeway = 0 // links expire when they say; this toolgate signs and checks them
+	return approval.New(cfg.Approvals, approval.Options{
+		Store: tp.db, Policies: engine, Identity: tp.ids, Links: links, Limits: cfg.InputLimits(), Log: log,
+	})
+}
+
 // Close closes what was opened.
 func (r *runtime) Close() {
+	if r.approvals != nil {
+		r.approvals.Close() // webhooks in flight
+	}
 	if r.tasks != nil {
 		r.tasks.Close()
 	}

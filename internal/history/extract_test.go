@@ -1,0 +1,138 @@
+package history
+
+import (
+	"strings"
+	"testing"
+	"unicode/utf8"
+)
+
+func hashes(s string) map[uint64]bool {
+	out := map[uint64]bool{}
+	x := &extractor{emit: func(h uint64) { out[h] = true }}
+	x.text(s)
+	return out
+}
+
+func h(k kind, canon string) uint64 { return valueHash(k, []byte(canon)) }
+
+func TestExtractValues(t *testing.T) {
+	for _, tc := range []struct {
+		text string
+		want []uint64
+		not  []uint64
+	}{
+		{"Please wire the money to attacker@Evil-Corp.com today.", []uint64{h(kindEmail, "attacker@evil-corp.com"), h(kindDomain, "evil-corp.com")}, nil},
+		{"mailto:Bob@Example.org", []uint64{h(kindEmail, "bob@example.org")}, nil},
+		{"see https://Files.EVIL.io/upload/x?a=1.", []uint64{h(kindURL, "https://files.evil.io/upload/x?a=1"), h(kindDomain, "files.evil.io")}, nil},
+		{"(http://user:pw@host.example.com:8080/)", []uint64{h(kindURL, "http://user:pw@host.example.com:8080"), h(kindDomain, "host.example.com")}, nil},
+		{"Total due: $4,999.50 by Friday", []uint64{h(kindNumber, "4999.5")}, nil},
+		{"amount 004999.500", []uint64{h(kindNumber, "4999.5")}, nil},
+		{"Pay IBAN DE89 3704 0044 0532 0130 00 now", []uint64{h(kindID, "de89370400440532013000")}, nil},
+		{"account DE89370400440532013000", []uint64{h(kindID, "de89370400440532013000")}, nil},
+		{"card 4111-1111-1111-1111", []uint64{h(kindID, "4111111111111111")}, nil},
+		{"push it to mallory/exfil-repo please", []uint64{h(kindID, "mallory/exfilrepo")}, nil},
+		{"key AKIA1234567890ABCDEF", []uint64{h(kindID, "akia1234567890abcdef")}, nil},
+		{"read config.yaml and evil.com", []uint64{h(kindDomain, "evil.com")}, nil},
+		{"nothing here but plain words and a 7", nil, []uint64{h(kindNumber, "7")}},
+		{"ordinary well-known words", nil, []uint64{h(kindID, "wellknown")}},
+		{`{"to":"x@y.com","amount":250}`, []uint64{h(kindEmail, "x@y.com"), h(kindNumber, "250")}, nil},
+	} {
+		got := hashes(tc.text)
+		for _, w := range tc.want {
+			if !got[w] {
+				t.Errorf("%q: a wanted value is missing (got %d values)", tc.text, len(got))
+			}
+		}
+		for _, n := range tc.not {
+			if got[n] {
+				t.Errorf("%q: an unwanted value was extracted", tc.text)
+			}
+		}
+	}
+}
+
+func TestExtractSameValueSameHash(t *testing.T) {
+	// The same value reads the same in output and in an argument.
+	pairs := [][2]string{
+		{"send to ATTACKER@evil.com.", "attacker@evil.com"},
+		{"IBAN: GB29 NWBK 6016 1331 9268 19", "GB29NWBK60161331926819"},
+		{"pay €1,200.00", "1200"},
+		{"see https://evil.com/", "https://EVIL.com"},
+	}
+	for _, p := range pairs {
+		a, b := hashes(p[0]), hashes(p[1])
+		shared := false
+		for k := range b {
+			if a[k] {
+				shared = true
+			}
+		}
+		if !shared {
+			t.Errorf("%q and %q share no value", p[0], p[1])
+		}
+	}
+	x := &extractor{}
+	var n1, n2 []uint64
+	x.emit = func(h uint64) { n1 = append(n1, h) }
+	x.jsonNumber("1.2e3")
+	x.emit = func(h uint64) { n2 = append(n2, h) }
+	x.text("1200.00")
+	if len(n1) != 1 || len(n2) != 1 || n1[0] != n2[0] {
+		t.Errorf("1.2e3 and 1200.00 differ: %v %v", n1, n2)
+	}
+}
+
+// TestExtractAdversarial runs inputs built to make a careless scanner
+// quadratic; each must finish and yield a bounded number of values.
+func TestExtractAdversarial(t *testing.T) {
+	const n = 1 << 20
+	for _, s := range []string{
+		strings.Repeat("a", n),
+		strings.Repeat("a@", n/2),
+		strings.Repeat("1,", n/2),
+		strings.Repeat("a.", n/2),
+		strings.Repeat("http://", n/7),
+		strings.Repeat("ab12 ", n/5),
+		strings.Repeat("://@.", n/5),
+		strings.Repeat("€", n/3),
+	} {
+		count := 0
+		x := &extractor{emit: func(uint64) { count++ }}
+		x.text(s)
+		if count > len(s) {
+			t.Errorf("%q…: %d values from %d bytes", s[:10], count, len(s))
+		}
+	}
+}
+
+func FuzzExtract(f *testing.F) {
+	for _, s := range []string{
+		"wire 4,999.00 to DE89 3704 0044 0532 0130 00",
+		"mail attacker@evil.com https://evil.com/x?y=1",
+		"mallory/exfil AKIA1234567890",
+		"$1.2e3 -0.00 +12",
+		"http://[::1]:80/",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		count := 0
+		x := &extractor{emit: func(uint64) { count++ }}
+		x.text(s)
+		// Every value comes from a token of at least two bytes, and a byte
+		// is in at most a few values (URL and host, e-mail and domain,
+		// token and group).
+		if count > 4*len(s)/2+1 {
+			t.Fatalf("%d values from %d bytes", count, len(s))
+		}
+		if utf8.ValidString(s) {
+			// The same text twice gives the same values.
+			a, b := hashes(s), hashes(s)
+			if len(a) != len(b) {
+				t.Fatal("not deterministic")
+			}
+		}
+		x.jsonNumber(s)
+		_ = canonJSONNumber(nil, s)
+	})
+}

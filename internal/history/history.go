@@ -1,0 +1,778 @@
+// Package history is the history stage of the enforcement pipeline (DESIGN
+// §2, stage 4): what happened before in a task. Before each decision it
+// tells the policies whether the task has seen untrusted content or read
+// private data, which arguments carry values that appeared in untrusted
+// output (context.flow), and the counts, sums and flags of the declared
+// time windows (context.windows). After a call is admitted it records the
+// call, and after its output has been read it indexes the values in it.
+//
+// A task's history is kept per task (by task id), or per principal for
+// calls without a task. It lives in memory, bounded, and in the store, so
+// that it survives restarts and is shared by every process of one data
+// directory (each `toolgate run` wraps one server; an agent using several
+// servers has several processes, one task). See docs/history.md.
+//
+// It fails closed: a history that cannot be read or written denies the
+// calls of its task with a reason.
+package history
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/toolgate/toolgate/internal/call"
+	"github.com/toolgate/toolgate/internal/store"
+)
+
+// Error codes of the calls the history stage denies.
+const (
+	CodeUnavailable = "history.unavailable"
+	CodeWindowValue = "history.window_value"
+	CodeWindowFull  = "history.window_full"
+	CodeInput       = "history.input"
+)
+
+// Error is a coded error (enforce.Coded): the pipeline denies the call with
+// Code and Message.
+type Error struct {
+	Code    string
+	Message string
+}
+
+func (e *Error) Error() string     { return e.Message }
+func (e *Error) ErrorCode() string { return e.Code }
+
+func errf(code, format string, args ...any) error {
+	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// Options are the stage's parts.
+type Options struct {
+	// Store keeps the history across restarts and shares it between
+	// processes; nil keeps it in memory only.
+	Store store.History
+	// Dir is the data directory, for the counter that tells processes of
+	// it apart ("" with a store: every recall asks the store).
+	Dir string
+	Log *slog.Logger
+}
+
+// Stage implements enforce.History (and enforce.Admitter).
+type Stage struct {
+	cfg     Config
+	windows []*windowSpec
+	// needPrincipal: some window counts per principal, so a task's call
+	// also reads its principal's history.
+	needPrincipal bool
+	st            store.History
+	origin        string // this process, in the events it writes
+	log           *slog.Logger
+	gen           *generation
+
+	// Generations of the shared counter: known is the latest this process
+	// has accounted for, foreign the latest that another process caused.
+	genMu   sync.Mutex
+	known   uint64
+	foreign uint64
+
+	mu     sync.Mutex
+	scopes map[string]*scope
+
+	// inflight holds the calls admitted and not yet observed.
+	inflight sync.Map
+
+	w *writer
+
+	xpool     sync.Pool
+	closeOnce sync.Once
+}
+
+// New builds the stage. cfg must have been validated.
+func New(cfg Config, o Options) (*Stage, error) {
+	cfg.ApplyDefaults()
+	if errs := cfg.Validate(); len(errs) > 0 {
+		return nil, fmt.Errorf("history: %s", strings.Join(errs, "; "))
+	}
+	s := &Stage{cfg: cfg, st: o.Store, origin: uuid.NewString(), log: o.Log, scopes: map[string]*scope{}}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	names := make([]string, 0, len(cfg.Windows))
+	for n := range cfg.Windows {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		w, err := compileWindow(n, cfg.Windows[n], cfg.Retain)
+		if err != nil {
+			return nil, fmt.Errorf("history: windows.%s: %w", n, err)
+		}
+		s.windows = append(s.windows, w)
+		s.needPrincipal = s.needPrincipal || w.perPrincipal
+	}
+	s.xpool.New = func() any { return &extractor{} }
+	if s.st != nil {
+		if o.Dir != "" {
+			g, err := openGeneration(o.Dir)
+			if err != nil {
+				return nil, err
+			}
+			s.gen = g
+			s.known = g.load()
+		}
+		s.w = newWriter(s)
+	}
+	return s, nil
+}
+
+// Close writes what is queued and stops the stage's goroutine.
+func (s *Stage) Close() error {
+	var err error
+	s.closeOnce.Do(func() { err = s.close() })
+	return err
+}
+
+func (s *Stage) close() error {
+	var err error
+	if s.w != nil {
+		err = s.w.close()
+	}
+	if s.gen != nil {
+		if e := s.gen.close(); err == nil {
+			err = e
+		}
+	}
+	return err
+}
+
+// principalName is the principal as Cedar names it.
+func principalName(c *call.Call) string {
+	t := "Agent"
+	if c.Principal.Kind == call.KindUser {
+		t = "User"
+	}
+	return fmt.Sprintf("%s::%q", t, c.Principal.ID)
+}
+
+// keyOf is the history a call belongs to: its task's, or its principal's
+// when it serves no task. A delegation hop is a task of its own.
+func keyOf(c *call.Call) (key string, byPrincipal bool) {
+	if c.Task != nil && c.Task.ID != "" {
+		return "task:" + c.Task.ID, false
+	}
+	return "principal:" + principalName(c), true
+}
+
+// Labels returns the call's labels: those of its server and tool from the
+// configuration, and, for a tool that has none of untrusted, private and
+// external there, the labels its pinned MCP annotations imply (an open
+// world tool reads untrusted content; one that is not read-only also sends
+// data out). The derived labels are added to the tool's labels, so they
+// also put the action in Action::"untrusted" and Action::"external".
+func (s *Stage) labels(c *call.Call) []string {
+	has := false
+	for _, l := range slices.Concat(c.Server.Labels, c.Tool.Labels) {
+		if labelIndex(l) >= 0 {
+			has = true
+			break
+		}
+	}
+	if !has && s.cfg.annotationLabels() {
+		a := c.Tool.Annotations
+		if a.OpenWorld != nil && *a.OpenWorld {
+			derived := []string{LabelUntrusted}
+			if !a.IsReadOnly() {
+				derived = append(derived, LabelExternal)
+			}
+			c.Tool.Labels = append(slices.Clip(c.Tool.Labels), derived...)
+		}
+	}
+	return slices.Concat(c.Server.Labels, c.Tool.Labels)
+}
+
+// Recall implements enforce.History: it fills c.Flow and c.Windows.
+func (s *Stage) Recall(ctx context.Context, c *call.Call) error {
+	labels := s.labels(c)
+	in, err := decodeInput(c.Input)
+	if err != nil {
+		return err
+	}
+	key, byPrincipal := keyOf(c)
+	pname := principalName(c)
+	now := c.Time.UnixNano()
+	sc, err := s.scopeReady(ctx, key, pname, byPrincipal, now)
+	if err != nil {
+		return err
+	}
+	ps := sc
+	if s.needPrincipal && !byPrincipal {
+		if ps, err = s.scopeReady(ctx, "principal:"+pname, pname, true, now); err != nil {
+			return err
+		}
+	}
+	conservative, err := s.awaitOutputs(ctx, sc, now)
+	if err != nil {
+		return err
+	}
+
+	cutoff := now - int64(s.cfg.Retain)
+	sc.mu.Lock()
+	c.Flow.Untrusted = sc.labelAt[idxUntrusted] > cutoff && sc.labelAt[idxUntrusted] != 0
+	c.Flow.Private = sc.labelAt[idxPrivate] > cutoff && sc.labelAt[idxPrivate] != 0
+	conservative = conservative || (sc.overflow != 0 && sc.overflow > cutoff) || (sc.unknown != 0 && sc.unknown > cutoff)
+	if in != nil && (conservative || len(sc.values) > 0) {
+		c.Flow.Tainted = s.tainted(sc, c, in, cutoff, conservative)
+	}
+	sc.mu.Unlock()
+
+	if len(s.windows) == 0 {
+		return nil
+	}
+	if c.Windows == nil {
+		c.Windows = make(map[string]any, len(s.windows))
+	}
+	action := c.Action()
+	for i, w := range s.windows {
+		from := sc
+		if w.perPrincipal {
+			from = ps
+		}
+		matches := w.matches(action, labels)
+		var cur int64
+		if matches && w.op == opSum {
+			raw, err := fieldValue(in, w.field)
+			if err == nil {
+				cur, err = w.units(raw)
+			}
+			if err != nil {
+				return errf(CodeWindowValue, "the call counts in window %q, which sums %q, but its %s: %v", w.name, w.fieldName, w.fieldName, err)
+			}
+		}
+		from.mu.Lock()
+		se := &from.series[i]
+		se.prune(cutoff)
+		full := matches && len(se.t) >= s.cfg.MaxEvents
+		count, sum := se.since(now - w.within)
+		last := se.last == from.n && from.n > 0 && len(se.t) > 0 && se.t[len(se.t)-1] > now-w.within
+		from.mu.Unlock()
+		if full {
+			return errf(CodeWindowFull, "window %q already holds %d calls of this %s, its limit (history.max_events)", w.name, s.cfg.MaxEvents, scopeWord(w.perPrincipal, byPrincipal))
+		}
+		if matches && w.includeCurrent {
+			count++
+			sum += cur
+		}
+		switch w.op {
+		case opCount:
+			c.Windows[w.name] = count
+		case opSum:
+			c.Windows[w.name] = sum
+		case opFormerly:
+			c.Windows[w.name] = count > 0
+		case opPrevious:
+			c.Windows[w.name] = last
+		}
+	}
+	return nil
+}
+
+func scopeWord(perPrincipal, byPrincipal bool) string {
+	if perPrincipal || byPrincipal {
+		return "principal"
+	}
+	return "task"
+}
+
+// tainted returns the names of the arguments whose values appeared in the
+// scope's untrusted output and neither in the task's purpose nor in the
+// user's own input: each top-level argument, and the dotted path of each
+// nested one. Conservatively, all of them. The caller holds sc.mu.
+func (s *Stage) tainted(sc *scope, c *call.Call, in map[string]any, cutoff int64, all bool) []string {
+	purpose := ""
+	if c.Task != nil {
+		purpose = c.Task.Purpose
+	}
+	if sc.purposeV == nil || sc.purpose != purpose {
+		sc.purpose, sc.purposeV = purpose, map[uint64]struct{}{}
+		s.extract(func(x *extractor) { x.text(purpose) }, func(h uint64) { sc.purposeV[h] = struct{}{} })
+	}
+	var out []string
+	var path []string
+	var walk func(v any) bool
+	walk = func(v any) bool {
+		switch v := v.(type) {
+		case map[string]any:
+			hit := false
+			for _, k := range sortedKeys(v) {
+				path = append(path, k)
+				if walk(v[k]) {
+					hit = true
+					if len(path) > 1 {
+						out = append(out, strings.Join(path, "."))
+					}
+				}
+				path = path[:len(path)-1]
+			}
+			return hit
+		case []any:
+			hit := false
+			for _, e := range v {
+				if walk(e) {
+					hit = true
+				}
+			}
+			return hit
+		case string, json.Number:
+			if all {
+				return true
+			}
+			hit := false
+			s.extract(func(x *extractor) {
+				if str, ok := v.(string); ok {
+					x.text(str)
+				} else {
+					x.jsonNumber(string(v.(json.Number)))
+				}
+			}, func(h uint64) {
+				if hit {
+					return
+				}
+				if t, ok := sc.values[h]; !ok || t <= cutoff {
+					return
+				}
+				if _, ok := sc.purposeV[h]; ok {
+					return
+				}
+				if t, ok := sc.trusted[h]; ok && t > cutoff {
+					return
+				}
+				hit = true
+			})
+			return hit
+		}
+		return all
+	}
+	for _, k := range sortedKeys(in) {
+		path = append(path[:0], k)
+		if walk(in[k]) {
+			out = append(out, k)
+		}
+	}
+	sort.Strings(out)
+	return slices.Compact(out)
+}
+
+func sortedKeys(m map[string]any) []string {
+	ks := make([]string, 0, len(m))
+	for k := range m {
+		ks = append(ks, k)
+	}
+	sort.Strings(ks)
+	return ks
+}
+
+// extract runs one use of a pooled extractor.
+func (s *Stage) extract(run func(*extractor), emit func(uint64)) {
+	x := s.xpool.Get().(*extractor)
+	x.emit = emit
+	run(x)
+	x.emit = nil
+	s.xpool.Put(x)
+}
+
+// awaitOutputs waits, up to PendingWait, for the outputs of the scope's
+// untrusted calls still on their way: the agent may already have them (a
+// front door answers the agent before the pipeline observes the result),
+// and a value taken from them must not slip through untainted. It reports
+// whether it gave up (then every argument counts as tainted). An untrusted
+// call whose output has not been seen for OutputTimeout is taken as lost.
+func (s *Stage) awaitOutputs(ctx context.Context, sc *scope, now int64) (bool, error) {
+	var deadline time.Time
+	for {
+		sc.mu.Lock()
+		live := 0
+		for ref, at := range sc.pending {
+			if now-at > int64(s.cfg.OutputTimeout) {
+				delete(sc.pending, ref)
+				if at > sc.unknown {
+					sc.unknown = at
+				}
+				continue
+			}
+			live++
+		}
+		changed := sc.changed
+		sc.mu.Unlock()
+		if live == 0 {
+			return false, nil
+		}
+		if deadline.IsZero() {
+			deadline = time.Now().Add(s.cfg.PendingWait)
+		}
+		wait := time.Until(deadline)
+		if wait <= 0 {
+			return true, nil
+		}
+		if s.st != nil && wait > 10*time.Millisecond {
+			wait = 10 * time.Millisecond // another process's output arrives through the store
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-changed:
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return false, errf(CodeUnavailable, "gave up waiting for the output of an earlier call of this task: %v", ctx.Err())
+		}
+		t.Stop()
+		if s.st != nil {
+			sc.mu.Lock()
+			err := s.catchUp(ctx, sc, true)
+			sc.mu.Unlock()
+			if err != nil {
+				return false, err
+			}
+		}
+	}
+}
+
+// scopeGet returns the scope of key, creating it (not loaded).
+func (s *Stage) scopeGet(key, principal string, byPrincipal bool) *scope {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sc := s.scopes[key]
+	if sc == nil {
+		sc = newScope(key, principal, byPrincipal, len(s.windows))
+		sc.loaded = s.st == nil // in memory only, there is nothing to load
+		s.scopes[key] = sc
+	}
+	return sc
+}
+
+// scopeReady returns the scope of key, loaded from the store and caught up
+// with what other processes wrote.
+func (s *Stage) scopeReady(ctx context.Context, key, principal string, byPrincipal bool, now int64) (*scope, error) {
+	sc := s.scopeGet(key, principal, byPrincipal)
+	sc.mu.Lock()
+	defer sc.mu.Unlock()
+	sc.used = time.Now().UnixNano()
+	if err := sc.err(); err != nil {
+		return nil, errf(CodeUnavailable, "the history of this %s could not be recorded, so its calls are denied: %v", scopeWord(false, byPrincipal), err)
+	}
+	if s.st == nil {
+		sc.loaded = true
+		return sc, nil
+	}
+	if !sc.loaded {
+		if err := s.load(ctx, sc, now); err != nil {
+			return nil, err
+		}
+		return sc, nil
+	}
+	if err := s.catchUp(ctx, sc, false); err != nil {
+		return nil, err
+	}
+	return sc, nil
+}
+
+// foreignGen is the latest generation of the shared counter caused by
+// another process.
+func (s *Stage) foreignGen() uint64 {
+	if s.gen == nil {
+		return ^uint64(0) // no counter: always ask the store
+	}
+	g := s.gen.load()
+	s.genMu.Lock()
+	defer s.genMu.Unlock()
+	if g > s.known {
+		s.foreign, s.known = g, g
+	}
+	return s.foreign
+}
+
+// load reads a scope's history from the store; the caller holds sc.mu.
+// What this process has queued is written first, so the scan sees it.
+func (s *Stage) load(ctx context.Context, sc *scope, now int64) error {
+	if err := s.w.flush(ctx); err != nil {
+		return errf(CodeUnavailable, "the history of this task cannot be written: %v", err)
+	}
+	gen := s.foreignGen()
+	since := time.Unix(0, now-int64(s.cfg.Retain))
+	if err := s.scan(ctx, sc, 0, since, false); err != nil {
+		return err
+	}
+	sc.synced = gen
+	sc.loaded = true
+	return nil
+}
+
+// catchUp applies the events other processes wrote since the scope last
+// looked, if the shared counter says there are any (always, when forced).
+func (s *Stage) catchUp(ctx context.Context, sc *scope, force bool) error {
+	gen := s.foreignGen()
+	if !force && gen != ^uint64(0) && sc.synced >= gen {
+		return nil
+	}
+	if err := s.scan(ctx, sc, sc.lastSeq, time.Time{}, true); err != nil {
+		return err
+	}
+	sc.synced = gen
+	return nil
+}
+
+func (s *Stage) scan(ctx context.Context, sc *scope, after int64, since time.Time, skipOwn bool) error {
+	f := store.HistoryFilter{AfterSeq: after, Since: since}
+	if sc.byPrincipal {
+		f.Principal = sc.principal
+	} else {
+		f.Key = sc.key
+	}
+	var ev event
+	err := s.st.ScanHistory(ctx, f, func(e *store.HistoryEvent) error {
+		sc.lastSeq = e.Seq
+		if skipOwn && e.Origin == s.origin {
+			return nil // applied when it was made
+		}
+		ev = event{}
+		if err := json.Unmarshal(e.Body, &ev); err != nil {
+			return fmt.Errorf("event %d: %w", e.Seq, err)
+		}
+		s.apply(sc, &ev, e.Time.UnixNano())
+		return nil
+	})
+	if err != nil {
+		return errf(CodeUnavailable, "the history of this task cannot be read, so the call is denied: %v", err)
+	}
+	return nil
+}
+
+// Admit records a call that is about to be forwarded (enforce.Admitter):
+// windows count it from now on, even while it runs, and a later call of
+// the task waits for its output if it reads untrusted content. For such a
+// call the record is durable before Admit returns, so other processes of
+// the data directory know an untrusted output is on its way.
+func (s *Stage) Admit(ctx context.Context, c *call.Call) {
+	if _, loaded := s.inflight.LoadOrStore(c.ID, struct{}{}); loaded {
+		return
+	}
+	if err := s.admit(ctx, c); err != nil {
+		s.log.Error("history: could not record a call; later calls of its task fail closed", "decision_id", c.ID, "error", err)
+	}
+}
+
+func (s *Stage) admit(ctx context.Context, c *call.Call) error {
+	labels := s.labels(c)
+	ev := &event{Kind: kindCall, Ref: c.ID, Action: c.Action(), Labels: labels}
+	in, _ := decodeInput(c.Input) // Recall decoded it already
+	for _, w := range s.windows {
+		if w.op != opSum || !w.matches(ev.Action, labels) {
+			continue
+		}
+		if raw, err := fieldValue(in, w.field); err == nil {
+			if ev.Fields == nil {
+				ev.Fields = map[string]string{}
+			}
+			ev.Fields[w.fieldName] = raw
+		}
+	}
+	if c.Principal.Kind == call.KindUser && in != nil {
+		// A person's own arguments are the user's input: values in them
+		// are trusted for the rest of the history.
+		ev.Trusted = s.hashArgs(in)
+	}
+	return s.record(ctx, c, ev, hasLabel(labels, LabelUntrusted))
+}
+
+// Observe implements enforce.History: it indexes the values of an
+// untrusted call's output.
+func (s *Stage) Observe(ctx context.Context, c *call.Call, o *call.Outcome) error {
+	if _, ok := s.inflight.LoadAndDelete(c.ID); !ok {
+		// The pipeline did not admit it (no Admitter support): record the
+		// call now.
+		if err := s.admit(ctx, c); err != nil {
+			return err
+		}
+	}
+	labels := slices.Concat(c.Server.Labels, c.Tool.Labels)
+	if !hasLabel(labels, LabelUntrusted) {
+		return nil
+	}
+	ev := &event{Kind: kindOutput, Ref: c.ID}
+	if o != nil && len(o.Result) > 0 {
+		ev.Values = s.hashOutput(o.Result)
+	}
+	return s.record(ctx, c, ev, false)
+}
+
+// record applies an event to the call's loaded scopes and queues it for the
+// store; with wait, it returns once the event is durable.
+func (s *Stage) record(ctx context.Context, c *call.Call, ev *event, wait bool) error {
+	key, byPrincipal := keyOf(c)
+	pname := principalName(c)
+	scopes := []*scope{s.scopeGet(key, pname, byPrincipal)}
+	if !byPrincipal {
+		scopes = append(scopes, s.scopeGet("principal:"+pname, pname, true))
+	}
+	at := c.Time.UnixNano()
+	// Each scope is locked while the event is applied and queued, so a
+	// scope loading at the same time either sees it in the store (queued
+	// before its load flushed) or in memory (applied after it loaded).
+	for _, sc := range scopes {
+		sc.mu.Lock()
+		if sc.loaded {
+			s.apply(sc, ev, at)
+		}
+	}
+	var done chan error
+	var err error
+	if s.w != nil {
+		body, merr := json.Marshal(ev)
+		if merr != nil {
+			err = merr
+		} else {
+			if wait {
+				done = make(chan error, 1)
+			}
+			err = s.w.enqueue(ctx, writeReq{
+				ev:     store.HistoryEvent{Time: c.Time, Key: key, Principal: pname, Origin: s.origin, Body: body},
+				scopes: scopes, done: done,
+			})
+		}
+	}
+	for i := len(scopes) - 1; i >= 0; i-- {
+		scopes[i].mu.Unlock()
+	}
+	if err != nil {
+		for _, sc := range scopes {
+			sc.fail(err)
+		}
+		return err
+	}
+	if done != nil {
+		select {
+		case err = <-done:
+		case <-ctx.Done():
+			err = ctx.Err()
+		}
+	}
+	return err
+}
+
+// hashOutput indexes every string and number in a tool result (JSON).
+func (s *Stage) hashOutput(result []byte) []byte {
+	var packed []byte
+	seen := map[uint64]struct{}{}
+	emit := func(h uint64) {
+		if _, ok := seen[h]; ok {
+			return
+		}
+		seen[h] = struct{}{}
+		packed = binary.BigEndian.AppendUint64(packed, h)
+	}
+	s.extract(func(x *extractor) {
+		dec := json.NewDecoder(bytes.NewReader(result))
+		dec.UseNumber()
+		for {
+			tok, err := dec.Token()
+			if err != nil {
+				if !errors.Is(err, io.EOF) {
+					// Not JSON after all: read it as text.
+					x.text(string(result))
+				}
+				return
+			}
+			switch v := tok.(type) {
+			case string:
+				x.text(v)
+			case json.Number:
+				x.jsonNumber(string(v))
+			}
+		}
+	}, emit)
+	return packed
+}
+
+// hashArgs indexes every value in a call's arguments.
+func (s *Stage) hashArgs(in map[string]any) []byte {
+	var packed []byte
+	var walk func(x *extractor, v any)
+	walk = func(x *extractor, v any) {
+		switch v := v.(type) {
+		case map[string]any:
+			for _, e := range v {
+				walk(x, e)
+			}
+		case []any:
+			for _, e := range v {
+				walk(x, e)
+			}
+		case string:
+			x.text(v)
+		case json.Number:
+			x.jsonNumber(string(v))
+		}
+	}
+	s.extract(func(x *extractor) { walk(x, in) }, func(h uint64) { packed = binary.BigEndian.AppendUint64(packed, h) })
+	return packed
+}
+
+// decodeInput reads the arguments (a JSON object; nil when there are none).
+func decodeInput(raw json.RawMessage) (map[string]any, error) {
+	if len(raw) == 0 || string(raw) == "null" {
+		return nil, nil
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	var in map[string]any
+	if err := dec.Decode(&in); err != nil {
+		return nil, errf(CodeInput, "the arguments are not a JSON object: %v", err)
+	}
+	return in, nil
+}
+
+// fieldValue is the canonical decimal at path in the arguments: a JSON
+// number, or a string holding one ("120.50").
+func fieldValue(in map[string]any, path []string) (string, error) {
+	var v any = in
+	for _, p := range path {
+		m, ok := v.(map[string]any)
+		if !ok {
+			return "", errors.New("is missing")
+		}
+		if v, ok = m[p]; !ok {
+			return "", errors.New("is missing")
+		}
+	}
+	var s string
+	switch v := v.(type) {
+	case json.Number:
+		s = string(v)
+	case string:
+		s = strings.TrimSpace(v)
+	default:
+		return "", errors.New("is not a number")
+	}
+	if !isPlainNumber(s) {
+		return "", fmt.Errorf("%q is not a number", s)
+	}
+	return string(canonJSONNumber(nil, s)), nil
+}
+
+// isPlainNumber: a JSON number.
+func isPlainNumber(s string) bool {
+	var n json.Number
+	return s != "" && json.Unmarshal([]byte(s), &n) == nil && !strings.ContainsAny(s, `"`)
+}

@@ -1,0 +1,190 @@
+package history
+
+import (
+	"encoding/binary"
+	"sync"
+	"sync/atomic"
+)
+
+// The labels the history stage acts on.
+const (
+	LabelUntrusted = "untrusted"
+	LabelPrivate   = "private"
+	LabelExternal  = "external"
+)
+
+const (
+	idxUntrusted = iota
+	idxPrivate
+	idxExternal
+	nLabels
+)
+
+func labelIndex(l string) int {
+	switch l {
+	case LabelUntrusted:
+		return idxUntrusted
+	case LabelPrivate:
+		return idxPrivate
+	case LabelExternal:
+		return idxExternal
+	}
+	return -1
+}
+
+// event is what is stored for a call: kind "call" when it is admitted
+// (before it is forwarded), kind "output" when its untrusted output has
+// been read. Its JSON is the store's Body.
+type event struct {
+	Kind   string   `json:"k"`
+	Ref    string   `json:"r"` // the call's decision id
+	Action string   `json:"a,omitempty"`
+	Labels []string `json:"l,omitempty"`
+	// Fields are the arguments the declared sums add up, as canonical
+	// decimals, so that a changed unit still sums them right.
+	Fields map[string]string `json:"f,omitempty"`
+	// Values are the provenance hashes of an untrusted output; Trusted
+	// those of a user's own arguments. 8 bytes each, big-endian.
+	Values  []byte `json:"v,omitempty"`
+	Trusted []byte `json:"t,omitempty"`
+}
+
+const (
+	kindCall   = "call"
+	kindOutput = "output"
+)
+
+// scope is the history of one task, or of one principal (all its calls).
+// Everything in it is bounded: labels are three times, the provenance
+// index holds at most MaxValues hashes, each window at most MaxEvents
+// events, and all of it forgets what is older than Retain.
+type scope struct {
+	key         string // "task:<id>" or "principal:<name>"
+	principal   string
+	byPrincipal bool // loaded by principal (all its calls), not by key
+
+	mu       sync.Mutex
+	loaded   bool
+	synced   uint64 // the foreign generation this scope has caught up with
+	lastSeq  int64  // the last store event applied
+	n        uint64 // call events applied (for previous)
+	labelAt  [nLabels]int64
+	values   map[uint64]int64 // provenance hash → when it was last seen (Unix ns)
+	trusted  map[uint64]int64 // the user's own argument values
+	overflow int64            // when the index was last full (everything tainted until Retain after)
+	unknown  int64            // when an untrusted output was last lost
+	pending  map[string]int64 // untrusted calls admitted, output not yet seen: ref → when
+	changed  chan struct{}    // closed when an output arrives
+	series   []series         // one per declared window
+	purpose  string           // the task purpose purposeSet was built from
+	purposeV map[uint64]struct{}
+	used     int64 // last use (Unix ns), for eviction
+
+	writes atomic.Int32          // events queued for the store, not yet committed
+	failed atomic.Pointer[error] // a write failed: the scope denies every call
+}
+
+func newScope(key, principal string, byPrincipal bool, windows int) *scope {
+	return &scope{
+		key: key, principal: principal, byPrincipal: byPrincipal,
+		values: map[uint64]int64{}, trusted: map[uint64]int64{}, pending: map[string]int64{},
+		changed: make(chan struct{}), series: make([]series, windows),
+	}
+}
+
+func (sc *scope) fail(err error) {
+	if sc.failed.Load() == nil {
+		sc.failed.Store(&err)
+	}
+}
+
+func (sc *scope) err() error {
+	if p := sc.failed.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+// apply adds an event to the scope; the caller holds sc.mu.
+func (s *Stage) apply(sc *scope, ev *event, at int64) {
+	switch ev.Kind {
+	case kindCall:
+		sc.n++
+		for _, l := range ev.Labels {
+			if i := labelIndex(l); i >= 0 && at > sc.labelAt[i] {
+				sc.labelAt[i] = at
+			}
+		}
+		if hasLabel(ev.Labels, LabelUntrusted) {
+			sc.pending[ev.Ref] = at
+		}
+		s.addHashes(sc, sc.trusted, ev.Trusted, at, false)
+		for i, w := range s.windows {
+			if !w.matches(ev.Action, ev.Labels) {
+				continue
+			}
+			v := int64(1)
+			if w.op == opSum {
+				raw, ok := ev.Fields[w.fieldName]
+				if !ok {
+					continue // declared after this call: it is not in the sum
+				}
+				u, err := w.units(raw)
+				if err != nil {
+					continue
+				}
+				v = u
+			}
+			sc.series[i].add(at, v, sc.n)
+		}
+	case kindOutput:
+		if _, ok := sc.pending[ev.Ref]; ok {
+			delete(sc.pending, ev.Ref)
+			close(sc.changed)
+			sc.changed = make(chan struct{})
+		}
+		s.addHashes(sc, sc.values, ev.Values, at, true)
+	}
+}
+
+// addHashes adds packed hashes to an index, within MaxValues. A full index
+// first forgets what has aged out. If the provenance index is still full,
+// the scope records the overflow and every argument counts as tainted until
+// it ages out; a full index of trusted values just stops growing (fewer
+// trusted values can only taint more).
+func (s *Stage) addHashes(sc *scope, m map[uint64]int64, packed []byte, at int64, provenance bool) {
+	for len(packed) >= 8 {
+		h := binary.BigEndian.Uint64(packed)
+		packed = packed[8:]
+		if old, ok := m[h]; ok {
+			if at > old {
+				m[h] = at
+			}
+			continue
+		}
+		if len(m) >= s.cfg.MaxValues {
+			cutoff := at - int64(s.cfg.Retain)
+			for k, t := range m {
+				if t <= cutoff {
+					delete(m, k)
+				}
+			}
+			if len(m) >= s.cfg.MaxValues {
+				if provenance && at > sc.overflow {
+					sc.overflow = at
+				}
+				continue
+			}
+		}
+		m[h] = at
+	}
+}
+
+func hasLabel(ls []string, l string) bool {
+	for _, x := range ls {
+		if x == l {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,112 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/toolgate/toolgate/internal/store"
+)
+
+// History events: one row per event, numbered by seq (the rowid). SQLite
+// serialises writers, so seq order is commit order and a reader that asks
+// for seq > N after having seen N misses nothing. The two indexes serve the
+// two ways the history stage reads: one task's (or principal's) history,
+// and everything one principal did.
+const historySchema = `
+CREATE TABLE IF NOT EXISTS history_events (
+	seq       INTEGER PRIMARY KEY,
+	time      INTEGER NOT NULL, -- Unix nanoseconds
+	key       TEXT    NOT NULL,
+	principal TEXT    NOT NULL,
+	origin    TEXT    NOT NULL,
+	body      BLOB    NOT NULL
+);
+CREATE INDEX IF NOT EXISTS history_events_key ON history_events(key, seq);
+CREATE INDEX IF NOT EXISTS history_events_principal ON history_events(principal, seq);
+CREATE INDEX IF NOT EXISTS history_events_time ON history_events(time);
+`
+
+func init() { schemas = append(schemas, historySchema) }
+
+var _ store.History = (*DB)(nil)
+
+// AppendHistory implements store.History.
+func (d *DB) AppendHistory(ctx context.Context, evs []store.HistoryEvent) error {
+	if len(evs) == 0 {
+		return nil
+	}
+	tx, err := d.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("sqlite: begin: %w", err)
+	}
+	defer tx.Rollback()
+	st, err := tx.PrepareContext(ctx, `INSERT INTO history_events (time, key, principal, origin, body) VALUES (?,?,?,?,?)`)
+	if err != nil {
+		return fmt.Errorf("sqlite: history: %w", err)
+	}
+	defer st.Close()
+	for i := range evs {
+		e := &evs[i]
+		res, err := st.ExecContext(ctx, e.Time.UnixNano(), e.Key, e.Principal, e.Origin, e.Body)
+		if err != nil {
+			return fmt.Errorf("sqlite: append history: %w", err)
+		}
+		if e.Seq, err = res.LastInsertId(); err != nil {
+			return fmt.Errorf("sqlite: append history: %w", err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("sqlite: commit history: %w", err)
+	}
+	return nil
+}
+
+// ScanHistory implements store.History.
+func (d *DB) ScanHistory(ctx context.Context, f store.HistoryFilter, fn func(*store.HistoryEvent) error) error {
+	var q string
+	var who string
+	switch {
+	case f.Key != "" && f.Principal == "":
+		q, who = `SELECT seq, time, key, principal, origin, body FROM history_events WHERE key = ? AND seq > ? AND time >= ? ORDER BY seq`, f.Key
+	case f.Principal != "" && f.Key == "":
+		q, who = `SELECT seq, time, key, principal, origin, body FROM history_events WHERE principal = ? AND seq > ? AND time >= ? ORDER BY seq`, f.Principal
+	default:
+		return errors.New("sqlite: history: a scan selects one key or one principal")
+	}
+	var since int64
+	if !f.Since.IsZero() {
+		since = f.Since.UnixNano()
+	}
+	rows, err := d.db.QueryContext(ctx, q, who, f.AfterSeq, since)
+	if err != nil {
+		return fmt.Errorf("sqlite: history: %w", err)
+	}
+	defer rows.Close()
+	var e store.HistoryEvent
+	for rows.Next() {
+		var at int64
+		if err := rows.Scan(&e.Seq, &at, &e.Key, &e.Principal, &e.Origin, &e.Body); err != nil {
+			return fmt.Errorf("sqlite: history: %w", err)
+		}
+		e.Time = time.Unix(0, at)
+		if err := fn(&e); err != nil {
+			return err
+		}
+	}
+	if err := rows.Err(); err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("sqlite: history: %w", err)
+	}
+	return nil
+}
+
+// PruneHistory implements store.History.
+func (d *DB) PruneHistory(ctx context.Context, before time.Time) (int64, error) {
+	res, err := d.db.ExecContext(ctx, `DELETE FROM history_events WHERE time < ?`, before.UnixNano())
+	if err != nil {
+		return 0, fmt.Errorf("sqlite: prune history: %w", err)
+	}
+	return res.RowsAffected()
+}
