@@ -19,6 +19,7 @@ import (
 	"github.com/toolgate/toolgate/internal/call"
 	"github.com/toolgate/toolgate/internal/cedarjson"
 	"github.com/toolgate/toolgate/internal/facts"
+	"github.com/toolgate/toolgate/internal/history"
 	"github.com/toolgate/toolgate/internal/identity"
 	"github.com/toolgate/toolgate/internal/keys"
 	"github.com/toolgate/toolgate/internal/mcp"
@@ -54,6 +55,9 @@ type Config struct {
 	Tasks task.Config `yaml:"tasks"`
 	// Approvals configures human approval of "ask" calls.
 	Approvals approval.Config `yaml:"approvals"`
+	// History configures the history stage: retention, bounds and the
+	// time windows exposed as context.windows.
+	History history.Config `yaml:"history"`
 
 	// file is where the config was read from ("" for defaults).
 	file string
@@ -205,6 +209,7 @@ func (c *Config) applyDefaults() {
 	c.Keys.ApplyDefaults()
 	c.Tasks.ApplyDefaults()
 	c.Approvals.ApplyDefaults()
+	c.History.ApplyDefaults()
 	if c.Principal != nil && c.Principal.Kind == "" {
 		c.Principal.Kind = string(call.KindAgent)
 	}
@@ -280,6 +285,9 @@ func (c *Config) Validate() error {
 	}
 	for _, e := range c.Approvals.Validate() {
 		errs = append(errs, "approvals."+e)
+	}
+	for _, e := range c.History.Validate() {
+		errs = append(errs, "history."+e)
 	}
 	if c.Keys.Retain < c.Tasks.MaxTTL {
 		bad("keys.retain", "%s is less than tasks.max_ttl %s: task tokens would stop verifying before they expire", c.Keys.Retain, c.Tasks.MaxTTL)
