@@ -11,6 +11,7 @@ import (
 	"github.com/toolgate/toolgate/internal/audit"
 	"github.com/toolgate/toolgate/internal/config"
 	"github.com/toolgate/toolgate/internal/enforce"
+	"github.com/toolgate/toolgate/internal/history"
 	"github.com/toolgate/toolgate/internal/keys"
 	"github.com/toolgate/toolgate/internal/policy"
 )
@@ -29,6 +30,7 @@ type runtime struct {
 	// approvals is the approve stage: pending approvals in the data
 	// directory's database, shared with every toolgate process there.
 	approvals *approval.Service
+	history   *history.Stage
 }
 
 // openRuntime opens every part or none.
@@ -54,6 +56,11 @@ func openRuntime(g *globals, cfg *config.Config) (_ *runtime, err error) {
 	if r.tasks, err = openTaskParts(cfg, r.dataDir, r.log, false); err != nil {
 		return nil, err
 	}
+	// History (data flow, windows) in the data directory's database, shared
+	// by every process of the directory.
+	if r.history, err = history.New(cfg.History, history.Options{Store: r.tasks.db, Dir: r.dataDir, Log: r.log}); err != nil {
+		return nil, err
+	}
 	if r.approvals, err = openApprovals(cfg, r.tasks, r.engine, r.log); err != nil {
 		return nil, err
 	}
@@ -67,6 +74,7 @@ func (r *runtime) pipeline(opts ...func(*enforce.Config)) (*enforce.Pipeline, er
 		func(ec *enforce.Config) {
 			ec.Audit = r.sink
 			ec.Log = r.log
+			ec.History = r.history
 		},
 		// Identity (with the local default principal), tasks and budgets.
 		r.tasks.stages(defaultPrincipal(r.cfg), true),
@@ -112,6 +120,9 @@ func openApprovals(cfg *config.Config, tp *taskParts, engine *policy.Engine, log
 func (r *runtime) Close() {
 	if r.approvals != nil {
 		r.approvals.Close() // webhooks in flight
+	}
+	if r.history != nil {
+		r.history.Close() // before the database it writes to
 	}
 	if r.tasks != nil {
 		r.tasks.Close()
