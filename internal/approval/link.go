@@ -54,7 +54,11 @@ func (s *Service) linkURL(ctx context.Context, id, argsSHA256, webhook string, d
 	if err != nil {
 		return "", err
 	}
-	return strings.TrimRight(s.cfg.PublicURL, "/") + LinkPath + tok, nil
+	base := s.publicURL()
+	if base == "" {
+		return "", errors.New("approvals.public_url is not set: links need the address of a `toolgate serve` on this data directory, where they are answered")
+	}
+	return strings.TrimRight(base, "/") + LinkPath + tok, nil
 }
 
 // verifyLink checks a link token: toolgate's signature, its type, issuer,

@@ -69,8 +69,8 @@ func New(cfg Config, o Options) (*Service, error) {
 	if o.Store == nil || o.Policies == nil {
 		return nil, errors.New("approvals: a store and policies are required")
 	}
-	if len(cfg.Webhooks) > 0 && (o.Links == nil || cfg.PublicURL == "") {
-		return nil, errors.New("approvals.webhooks need approvals.public_url: the address of a `toolgate serve` on this data directory, where their links are answered")
+	if len(cfg.Webhooks) > 0 && o.Links == nil {
+		return nil, errors.New("approvals: webhooks need toolgate's keys to sign their links")
 	}
 	if o.Limits == (cedarjson.Limits{}) {
 		o.Limits = cedarjson.DefaultLimits()
@@ -89,6 +89,22 @@ func New(cfg Config, o Options) (*Service, error) {
 
 // Config returns the service's configuration.
 func (s *Service) Config() Config { return s.cfg }
+
+// SetPublicURL sets where links point when approvals.public_url is not
+// configured (serve: its own address).
+func (s *Service) SetPublicURL(u string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cfg.PublicURL == "" {
+		s.cfg.PublicURL = u
+	}
+}
+
+func (s *Service) publicURL() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.cfg.PublicURL
+}
 
 // Lifetime tells the service that toolgate stops when ctx ends.
 func (s *Service) Lifetime(ctx context.Context) {

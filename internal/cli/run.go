@@ -84,6 +84,9 @@ from $` + TaskTokenEnv + `.`,
 }
 
 func runProxy(cmd *cobra.Command, g *globals, cfg *config.Config, command []string, server string) error {
+	if len(cfg.Approvals.Webhooks) > 0 && cfg.Approvals.PublicURL == "" {
+		return errors.New("approvals.webhooks need approvals.public_url with `toolgate run`: the address of a `toolgate serve` on the same data directory, where their links are answered")
+	}
 	rt, err := openRuntime(g, cfg)
 	if err != nil {
 		return err
@@ -119,6 +122,7 @@ func runProxy(cmd *cobra.Command, g *globals, cfg *config.Config, command []stri
 	// toolgate with SIGPIPE. A notified signal, unlike an ignored one, is
 	// not inherited by the server.
 	signal.Notify(make(chan os.Signal, 1), syscall.SIGPIPE)
+	rt.approvals.Lifetime(ctx) // a stop keeps pending approvals
 	rt.watch(ctx)
 	log.Info("toolgate run: relaying", "server", server, "command", strings.Join(command, " "),
 		"principal", fmt.Sprintf("%s::%q", principalType(principal), principal.ID),

@@ -99,6 +99,9 @@ func serve(ctx context.Context, g *globals, cfg *config.Config) error {
 	api.Handle("GET "+auth.MetadataPath, authn.Metadata(issuers(cfg)))
 	api.Handle("GET "+auth.MetadataPath+"/{path...}", authn.Metadata(issuers(cfg)))
 	rt.tasks.serve(ctx, api, log) // /v1/tasks, /v1/token, /.well-known/jwks.json; key rotation
+	for pattern, h := range rt.approvals.Routes() { // /v1/approvals, /v1/approval-links/
+		api.Handle(pattern, h)
+	}
 	srv := &http.Server{
 		Handler:           api.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
@@ -118,6 +121,8 @@ func serve(ctx context.Context, g *globals, cfg *config.Config) error {
 		scheme = "https"
 	}
 	base := scheme + "://" + ln.Addr().String()
+	rt.approvals.SetPublicURL(base) // where webhook links point, unless approvals.public_url says
+	rt.approvals.Lifetime(ctx)      // a stop keeps pending approvals
 	log.Info("toolgate serving", "url", base, "mcp", base+"/mcp", "servers", serverNames(cfg),
 		"authzen", base+"/access/v1/evaluation", "authentication", authn.Enabled(),
 		"policies", policies, "policy_version", rt.engine.Version(), "data_dir", rt.dataDir)
