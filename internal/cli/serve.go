@@ -98,7 +98,7 @@ func serve(ctx context.Context, g *globals, cfg *config.Config) error {
 	}
 	api.Handle("GET "+auth.MetadataPath, authn.Metadata(issuers(cfg)))
 	api.Handle("GET "+auth.MetadataPath+"/{path...}", authn.Metadata(issuers(cfg)))
-	rt.tasks.serve(ctx, api, log) // /v1/tasks, /v1/token, /.well-known/jwks.json; key rotation
+	rt.tasks.serve(ctx, api, log)                   // /v1/tasks, /v1/token, /.well-known/jwks.json; key rotation
 	for pattern, h := range rt.approvals.Routes() { // /v1/approvals, /v1/approval-links/
 		api.Handle(pattern, h)
 	}
