@@ -79,6 +79,7 @@ audit trail.`,
 		newRunCmd(g), newPinCmd(g),
 		newAuditCmd(g),
 		newTaskCmd(g),
+		newApprovalCmd(g),
 	)
 
 	err := root.Execute()
