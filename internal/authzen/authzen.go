@@ -41,10 +41,25 @@ type Action struct {
 }
 
 // Context is the request context toolgate understands.
+//
+// Other members are accepted and not used: AuthZEN's context is open (its
+// examples send "time"), and toolgate's policies see only what it maps.
 type Context struct {
 	Input     jsontext.Value `json:"input,omitempty"`
 	TaskToken string         `json:"task_token,omitempty"`
 	Task      *TaskContext   `json:"task,omitempty"`
+}
+
+// UnmarshalJSON reads the members toolgate maps and accepts any other (the
+// strict options of the rest of the request do not reach in here).
+func (c *Context) UnmarshalJSON(b []byte) error {
+	type known Context // without this method
+	var k known
+	if err := jsonv2.Unmarshal(b, &k); err != nil {
+		return err
+	}
+	*c = Context(k)
+	return nil
 }
 
 // TaskContext states the task when no task token is given.
@@ -65,6 +80,11 @@ type EvaluationRequest struct {
 const (
 	CodeInvalidRequest = "request.invalid"
 	CodeTooLarge       = "request.too_large"
+	// CodeUnsupported is a valid AuthZEN request about something toolgate
+	// does not govern (a resource that is not a tool server). It is
+	// answered with a decision, false, not with an HTTP error: the request
+	// is well formed, and nothing toolgate does not know is permitted.
+	CodeUnsupported = "request.unsupported"
 )
 
 // Error is a request that cannot be evaluated. Field locates the problem
@@ -156,7 +176,8 @@ func (r *EvaluationRequest) Call(now time.Time) (*call.Call, error) {
 		return nil, invalid("action.name", "is required")
 	}
 	if r.Resource.Type != "" && r.Resource.Type != "server" {
-		return nil, invalid("resource.type", "%q must be \"server\"", r.Resource.Type)
+		return nil, &Error{Code: CodeUnsupported, Field: "resource.type",
+			Message: fmt.Sprintf("%q is not a resource toolgate decides on: toolgate governs tool calls, resource.type \"server\"", r.Resource.Type)}
 	}
 	switch {
 	case hasSep && r.Resource.ID != "" && r.Resource.ID != server:
@@ -179,7 +200,7 @@ func (r *EvaluationRequest) Call(now time.Time) (*call.Call, error) {
 		case "input_schema":
 			c.Tool.InputSchema = json.RawMessage(raw)
 		default:
-			return nil, invalid("action.properties."+name, "unknown property (known: annotations, input_schema)")
+			// Open, as AuthZEN's examples ("method": "GET"); not used.
 		}
 	}
 

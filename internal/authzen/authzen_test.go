@@ -71,7 +71,6 @@ func TestCallErrors(t *testing.T) {
 		{`{"subject":{"type":"agent","id":"a"},"action":{"name":"/b"},"resource":{}}`, "action.name"},
 		{`{"subject":{"type":"agent","id":"a"},"action":{"name":""},"resource":{}}`, "action.name"},
 		{`{"subject":{"type":"agent","id":"a"},"action":{"name":"a/b"},"resource":{"type":"file"}}`, "resource.type"},
-		{`{"subject":{"type":"agent","id":"a"},"action":{"name":"a/b","properties":{"x":1}},"resource":{}}`, "action.properties.x"},
 		{`{"subject":{"type":"agent","id":"a"},"action":{"name":"a/b","properties":{"annotations":{"readOnly":true}}},"resource":{}}`, "annotations"},
 		{`{"subject":{"type":"agent","id":"a"},"action":{"name":"a/b"},"resource":{},"context":{"task_token":"x","task":{"id":"t"}}}`, "either task_token or task"},
 		{`{"subject":{"type":"agent","id":"a"},"action":{"name":"a/b"},"resource":{},"context":{"task":{"purpose":"p"}}}`, "context.task.id"},

@@ -45,7 +45,7 @@ func TestEndpoints(t *testing.T) {
 		{"POST", "/access/v1/evaluation", `{` + subj + `,"action":{"name":"s/ok"}}`, 200, `"decision":true`},
 		{"POST", "/access/v1/evaluation", `{` + subj + `,"action":{"name":"s/no"}}`, 200, `"reason_user":{"en":"no"}`},
 		{"POST", "/access/v1/evaluation", `{`, 400, `"code":"request.invalid"`},
-		{"POST", "/access/v1/evaluation", `{` + subj + `,"action":{"name":"s/ok"},"context":{"bogus":1}}`, 400, `bogus`},
+		{"POST", "/access/v1/evaluation", `{` + subj + `,"action":{"name":"s/ok"},"context":{"time":"1985-10-26T01:22-07:00"}}`, 200, `"decision":true`},
 		{"POST", "/access/v1/evaluation", `{"subject":{"type":"x","id":"a"},"resource":{},"action":{"name":"s/ok"}}`, 400, `subject.type`},
 		{"GET", "/access/v1/evaluation", ``, 405, ``},
 		{"POST", "/access/v1/evaluations", `{` + subj + `,"evaluations":[{"action":{"name":"s/ok"}},{"action":{"name":"s/no"}}]}`, 200, `{"evaluations":[{"decision":true`},
