@@ -1,0 +1,112 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/toolgate/toolgate/internal/testutil"
+)
+
+// TestAggregatedStdioAndHTTP: /mcp offers a stdio server the gateway runs
+// (server-everything, one process per session) and a remote one (the Go SDK
+// conformance server) side by side, names namespaced, calls routed; the
+// legacy HTTP+SSE transport reaches the same tools; /metrics counts the
+// decisions; /readyz checks the upstreams.
+func TestAggregatedStdioAndHTTP(t *testing.T) {
+	everything := testutil.NodeBin(t, "mcp-server-everything")
+	sdk := startSDKServer(t)
+	base := serve(t, fmt.Sprintf(`principal: {id: tester}
+policy: {dirs: [%s]}
+servers:
+  - {name: ev, command: %q, args: [stdio]}
+  - {name: sdk, url: %q}
+mcp:
+  gateway:
+    separator: "__"
+    servers:
+      ev: {mode: session}
+`, testdata(t, "allow-all.cedar"), everything, sdk))
+
+	s := connect(t, base+"/mcp", "")
+	names := toolNames(t, s)
+	if !slices.Contains(names, "ev__echo") || !slices.Contains(names, "sdk__test_simple_text") {
+		t.Fatalf("tools = %v", names)
+	}
+	for _, n := range names {
+		if !strings.HasPrefix(n, "ev__") && !strings.HasPrefix(n, "sdk__") {
+			t.Errorf("tool %q is not namespaced", n)
+		}
+	}
+	res, err := s.CallTool(context.Background(), &mcp.CallToolParams{Name: "ev__echo", Arguments: map[string]any{"message": "hi"}})
+	if err != nil || res.IsError || !strings.Contains(res.Content[0].(*mcp.TextContent).Text, "hi") {
+		t.Fatalf("ev__echo: %v %+v", err, res)
+	}
+	res, err = s.CallTool(context.Background(), &mcp.CallToolParams{Name: "sdk__test_simple_text"})
+	if err != nil || res.IsError {
+		t.Fatalf("sdk__test_simple_text: %v %+v", err, res)
+	}
+	if _, err := s.CallTool(context.Background(), &mcp.CallToolParams{Name: "nosuch__echo"}); err == nil {
+		t.Errorf("a tool of no server was called")
+	}
+	var prompts []string
+	for p, err := range s.Prompts(context.Background(), nil) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		prompts = append(prompts, p.Name)
+	}
+	if !slices.Contains(prompts, "sdk__test_simple_prompt") {
+		t.Errorf("prompts = %v", prompts)
+	}
+	if _, err := s.GetPrompt(context.Background(), &mcp.GetPromptParams{Name: "sdk__test_simple_prompt"}); err != nil {
+		t.Errorf("get prompt: %v", err)
+	}
+
+	// The legacy HTTP+SSE transport, one server.
+	client := mcp.NewClient(&mcp.Implementation{Name: "legacy", Version: "1"}, nil)
+	ls, err := client.Connect(context.Background(), &mcp.SSEClientTransport{Endpoint: base + "/sse/ev"}, nil)
+	if err != nil {
+		t.Fatalf("legacy connect: %v", err)
+	}
+	defer ls.Close()
+	res, err = ls.CallTool(context.Background(), &mcp.CallToolParams{Name: "echo", Arguments: map[string]any{"message": "old"}})
+	if err != nil || res.IsError {
+		t.Fatalf("legacy echo: %v %+v", err, res)
+	}
+
+	for path, want := range map[string]string{
+		"/metrics": `toolgate_decisions_total{effect="allow",server="ev",source="mcp",tool="echo"} 2`,
+		"/readyz":  `"upstreams":"ok"`,
+	} {
+		resp, err := http.Get(base + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var b strings.Builder
+		buf := make([]byte, 1<<16)
+		for {
+			n, err := resp.Body.Read(buf)
+			b.Write(buf[:n])
+			if err != nil {
+				break
+			}
+		}
+		resp.Body.Close()
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("%s lacks %s:\n%s", path, want, clipS(b.String(), 3000))
+		}
+	}
+}
+
+func clipS(s string, n int) string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
+}
