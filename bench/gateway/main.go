@@ -1,0 +1,234 @@
+// Command gateway measures `toolgate serve` under load on loopback: many
+// concurrent clients make the same allowed tools/call to one Streamable
+// HTTP MCP server directly and through toolgate's /mcp/{server}, in
+// alternating phases of one run, and the harness reports each side's
+// calls/s and latency percentiles, and what toolgate adds.
+//
+//	go run ./bench/gateway [-c 64] [-phase 3s] [-rounds 2] [-max 200000]
+//
+// The upstream is a Go SDK MCP server in this process (JSON responses, one
+// tool that answers at once), so the direct side is the floor. toolgate
+// runs as its own process with the built-in durable audit trail (SQLite,
+// group commit, fsync on) in a temporary data directory and an allow-all
+// policy. Everything shares the machine's cores: the client, the upstream
+// and toolgate. Bounded: at most -max calls per phase and -phase of time.
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+)
+
+func main() {
+	conc := flag.Int("c", 64, "concurrent clients (each its own MCP session)")
+	phase := flag.Duration("phase", 3*time.Second, "length of one measured phase")
+	rounds := flag.Int("rounds", 2, "direct/toolgate alternations")
+	maxCalls := flag.Int("max", 200000, "at most this many calls per phase")
+	toolgate := flag.String("toolgate", "", "toolgate binary (default: go build ./cmd/toolgate)")
+	dataDir := flag.String("data-dir", "", "toolgate's data directory (default: a temporary one)")
+	flag.Parse()
+
+	up, stopUp := upstream()
+	defer stopUp()
+	bin := *toolgate
+	tmp, _ := os.MkdirTemp("", "tg-bench-gw-")
+	defer os.RemoveAll(tmp)
+	if bin == "" {
+		bin = filepath.Join(tmp, "toolgate")
+		build := exec.Command("go", "build", "-o", bin, "./cmd/toolgate")
+		build.Stderr = os.Stderr
+		must(build.Run())
+	}
+	if *dataDir == "" {
+		*dataDir = filepath.Join(tmp, "data")
+	}
+	must(os.WriteFile(filepath.Join(tmp, "allow.cedar"), []byte(`@id("allow") permit(principal, action, resource);`), 0o600))
+	port := freePort()
+	cfg := fmt.Sprintf("listen: 127.0.0.1:%d\ndata_dir: %s\nprincipal: {id: bench}\npolicy: {dirs: [%s]}\nlog: {level: warn}\nservers:\n  - {name: up, url: %q}\n",
+		port, *dataDir, filepath.Join(tmp, "allow.cedar"), up)
+	must(os.WriteFile(filepath.Join(tmp, "toolgate.yaml"), []byte(cfg), 0o600))
+	tg := exec.Command(bin, "--config", filepath.Join(tmp, "toolgate.yaml"), "serve")
+	tg.Stderr = os.Stderr
+	must(tg.Start())
+	defer func() { _ = tg.Process.Signal(os.Interrupt); _ = tg.Wait() }()
+	through := fmt.Sprintf("http://127.0.0.1:%d/mcp/up", port)
+	waitUp(through)
+
+	fmt.Printf("gateway benchmark: %d clients, %d rounds of %v per side, GOMAXPROCS %d, NumCPU %d\n",
+		*conc, *rounds, *phase, runtime.GOMAXPROCS(0), runtime.NumCPU())
+	sides := map[string]*result{"direct": {}, "toolgate": {}}
+	targets := map[string]string{"direct": up, "toolgate": through}
+	for _, name := range []string{"direct", "toolgate"} { // warm up
+		run(targets[name], *conc, time.Second, *maxCalls)
+	}
+	for r := 0; r < *rounds; r++ {
+		for _, name := range []string{"direct", "toolgate"} {
+			sides[name].add(run(targets[name], *conc, *phase, *maxCalls))
+		}
+	}
+	d, g := sides["direct"], sides["toolgate"]
+	for _, name := range []string{"direct", "toolgate"} {
+		s := sides[name]
+		fmt.Printf("%-9s %8.0f calls/s  p50 %8v  p90 %8v  p99 %8v  max %8v  errors %d  (%d calls)\n",
+			name, s.rate(), s.pct(50), s.pct(90), s.pct(99), s.pct(100), s.errors, len(s.lat))
+	}
+	fmt.Printf("added by toolgate: p50 %v, p99 %v; throughput %.0f%% of direct\n",
+		g.pct(50)-d.pct(50), g.pct(99)-d.pct(99), 100*g.rate()/d.rate())
+}
+
+type result struct {
+	lat     []time.Duration
+	elapsed time.Duration
+	errors  int
+}
+
+func (r *result) add(o *result) {
+	r.lat = append(r.lat, o.lat...)
+	r.elapsed += o.elapsed
+	r.errors += o.errors
+}
+
+func (r *result) rate() float64 { return float64(len(r.lat)) / r.elapsed.Seconds() }
+
+func (r *result) pct(p int) time.Duration {
+	if len(r.lat) == 0 {
+		return 0
+	}
+	s := slices.Clone(r.lat)
+	slices.Sort(s)
+	i := len(s) * p / 100
+	if i >= len(s) {
+		i = len(s) - 1
+	}
+	return s[i].Round(time.Microsecond)
+}
+
+var client = &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 1024, MaxConnsPerHost: 0}}
+
+// session opens an MCP session (raw JSON-RPC over HTTP: no SDK in the
+// measured path) and returns its id.
+func session(url string) string {
+	resp := post(url, "", `{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"bench","version":"1"}}}`)
+	sid := resp.Header.Get("Mcp-Session-Id")
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	r := post(url, sid, `{"jsonrpc":"2.0","method":"notifications/initialized"}`)
+	io.Copy(io.Discard, r.Body)
+	r.Body.Close()
+	return sid
+}
+
+func post(url, sid, body string) *http.Response {
+	req, _ := http.NewRequest(http.MethodPost, url, bytes.NewBufferString(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json, text/event-stream")
+	req.Header.Set("MCP-Protocol-Version", "2025-06-18")
+	if sid != "" {
+		req.Header.Set("Mcp-Session-Id", sid)
+	}
+	resp, err := client.Do(req)
+	must(err)
+	return resp
+}
+
+// run makes calls from conc clients for d (at most max calls).
+func run(url string, conc int, d time.Duration, max int) *result {
+	sids := make([]string, conc)
+	for i := range sids {
+		sids[i] = session(url)
+	}
+	var n atomic.Int64
+	var mu sync.Mutex
+	res := &result{}
+	var wg sync.WaitGroup
+	start := time.Now()
+	deadline := start.Add(d)
+	for i := 0; i < conc; i++ {
+		wg.Add(1)
+		go func(sid string) {
+			defer wg.Done()
+			var lat []time.Duration
+			errs := 0
+			for id := 1; time.Now().Before(deadline) && n.Add(1) <= int64(max); id++ {
+				t0 := time.Now()
+				resp := post(url, sid, fmt.Sprintf(`{"jsonrpc":"2.0","id":%d,"method":"tools/call","params":{"name":"echo","arguments":{"text":"hello"}}}`, id))
+				b, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				lat = append(lat, time.Since(t0))
+				if resp.StatusCode != 200 || !bytes.Contains(b, []byte(`"hello"`)) || bytes.Contains(b, []byte(`"isError":true`)) {
+					errs++
+				}
+			}
+			mu.Lock()
+			res.lat = append(res.lat, lat...)
+			res.errors += errs
+			mu.Unlock()
+		}(sids[i])
+	}
+	wg.Wait()
+	res.elapsed = time.Since(start)
+	return res
+}
+
+// upstream serves a Go SDK MCP server with one tool on loopback.
+func upstream() (string, func()) {
+	s := mcp.NewServer(&mcp.Implementation{Name: "bench-upstream", Version: "1"}, nil)
+	type in struct {
+		Text string `json:"text"`
+	}
+	mcp.AddTool(s, &mcp.Tool{Name: "echo", Description: "echoes text", Annotations: &mcp.ToolAnnotations{ReadOnlyHint: true}},
+		func(_ context.Context, _ *mcp.CallToolRequest, a in) (*mcp.CallToolResult, any, error) {
+			return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: a.Text}}}, nil, nil
+		})
+	h := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return s }, &mcp.StreamableHTTPOptions{JSONResponse: true})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	must(err)
+	srv := &http.Server{Handler: h}
+	go srv.Serve(ln)
+	return "http://" + ln.Addr().String() + "/mcp", func() { srv.Close() }
+}
+
+func freePort() int {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	must(err)
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+func waitUp(url string) {
+	for i := 0; i < 300; i++ {
+		resp, err := http.Get(url)
+		if err == nil {
+			resp.Body.Close()
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	fmt.Fprintln(os.Stderr, "toolgate did not start")
+	os.Exit(1)
+}
+
+func must(err error) {
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench/gateway:", err)
+		os.Exit(1)
+	}
+}
+
+var _ = json.Marshal
