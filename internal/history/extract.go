@@ -26,7 +26,8 @@ import (
 //     (lower-cased, "mailto:" dropped) and its domain;
 //   - a number (digits, optional currency sign, thousands commas, one
 //     decimal point; at least two digits) is the number in canonical form
-//     (4,999.50 and 4999.5 are the same);
+//     (4,999.50 and 4999.5 are the same); 8 or more digits alone are also
+//     an identifier (an account or card number);
 //   - a dotted name whose last label is letters is a domain (lower-cased);
 //   - any other token of at least 5 bytes with a digit, '/' or '_' is an
 //     identifier (lower-cased, '-' dropped): account numbers, order ids,
@@ -288,7 +289,23 @@ func (x *extractor) number(t string) bool {
 	}
 	x.canon = appendCanonNumber(x.canon[:0], t)
 	x.put(kindNumber, x.canon)
+	x.longDigits(t)
 	return true
+}
+
+// longDigits: a run of 8 or more digits alone (an account or card number
+// written without spaces) is also an identifier, as it is when printed in
+// groups ("4000 0566 5566 5556").
+func (x *extractor) longDigits(t string) {
+	if len(t) < 8 {
+		return
+	}
+	for i := 0; i < len(t); i++ {
+		if !isDigit(t[i]) {
+			return
+		}
+	}
+	x.put(kindID, []byte(t))
 }
 
 // trimCurrency drops one currency sign or ISO-style code glued to a number.
@@ -465,5 +482,8 @@ func (x *extractor) jsonNumber(s string) {
 	}
 	if digits >= 2 {
 		x.put(kindNumber, x.canon)
+		if !strings.ContainsAny(s, "eE") {
+			x.longDigits(s)
+		}
 	}
 }

@@ -30,6 +30,8 @@ func TestExtractValues(t *testing.T) {
 		{"Pay IBAN DE89 3704 0044 0532 0130 00 now", []uint64{h(kindID, "de89370400440532013000")}, nil},
 		{"account DE89370400440532013000", []uint64{h(kindID, "de89370400440532013000")}, nil},
 		{"card 4111-1111-1111-1111", []uint64{h(kindID, "4111111111111111")}, nil},
+		{"card 4000 0566 5566 5556", []uint64{h(kindID, "4000056655665556")}, nil},
+		{"4000056655665556", []uint64{h(kindID, "4000056655665556")}, nil},
 		{"push it to mallory/exfil-repo please", []uint64{h(kindID, "mallory/exfilrepo")}, nil},
 		{"key AKIA1234567890ABCDEF", []uint64{h(kindID, "akia1234567890abcdef")}, nil},
 		{"read config.yaml and evil.com", []uint64{h(kindDomain, "evil.com")}, nil},

@@ -561,9 +561,10 @@ func (s *Stage) scan(ctx context.Context, sc *scope, after int64, since time.Tim
 
 // Admit records a call that is about to be forwarded (enforce.Admitter):
 // windows count it from now on, even while it runs, and a later call of
-// the task waits for its output if it reads untrusted content. For such a
-// call the record is durable before Admit returns, so other processes of
-// the data directory know an untrusted output is on its way.
+// the task waits for its output if it reads untrusted content. A call with
+// a flow label or in a window is durable before Admit returns, so other
+// processes of the data directory know of it (and of an untrusted output on
+// its way) before the agent can act on it.
 func (s *Stage) Admit(ctx context.Context, c *call.Call) {
 	if _, loaded := s.inflight.LoadOrStore(c.ID, struct{}{}); loaded {
 		return
@@ -577,8 +578,16 @@ func (s *Stage) admit(ctx context.Context, c *call.Call) error {
 	labels := s.labels(c)
 	ev := &event{Kind: kindCall, Ref: c.ID, Action: c.Action(), Labels: labels}
 	in, _ := decodeInput(c.Input) // Recall decoded it already
+	// A call that changes what later calls see (a flow label, a window) is
+	// durable before it is forwarded, so that the other processes of the
+	// data directory see it before anything can follow from it.
+	wait := hasLabel(labels, LabelUntrusted) || hasLabel(labels, LabelPrivate)
 	for _, w := range s.windows {
-		if w.op != opSum || !w.matches(ev.Action, labels) {
+		if !w.matches(ev.Action, labels) {
+			continue
+		}
+		wait = true
+		if w.op != opSum {
 			continue
 		}
 		if raw, err := fieldValue(in, w.field); err == nil {
@@ -593,7 +602,7 @@ func (s *Stage) admit(ctx context.Context, c *call.Call) error {
 		// are trusted for the rest of the history.
 		ev.Trusted = s.hashArgs(in)
 	}
-	return s.record(ctx, c, ev, hasLabel(labels, LabelUntrusted))
+	return s.record(ctx, c, ev, wait)
 }
 
 // Observe implements enforce.History: it indexes the values of an
