@@ -1,0 +1,119 @@
+package history
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"path/filepath"
+	"sort"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/toolgate/toolgate/internal/call"
+	"github.com/toolgate/toolgate/internal/store/sqlite"
+)
+
+// benchWindows are the windows of examples/injection/toolgate.yaml.
+func benchWindows() map[string]Window {
+	return map[string]Window{
+		"payments_1h":     {Op: "count", Actions: []string{"bank/send_money"}, Within: time.Hour, IncludeCurrent: true},
+		"paid_24h":        {Op: "sum", Actions: []string{"bank/send_money"}, Field: "amount", Unit: "0.01", Within: 24 * time.Hour, IncludeCurrent: true},
+		"refunds_1h":      {Op: "count", Actions: []string{"shop/refund"}, Within: time.Hour, Per: "principal", IncludeCurrent: true},
+		"order_looked_up": {Op: "formerly", Actions: []string{"shop/get_order"}, Within: time.Hour},
+	}
+}
+
+// BenchmarkRecall measures the history stage on the decision path: Recall
+// of a payment (four windows, one of them per principal, and the
+// provenance check of its arguments) in a task with 1,000 earlier calls —
+// 100 of them reads of untrusted e-mail whose values are indexed — kept in
+// SQLite, with the shared counter of a data directory. It reports the p50
+// and p99 of single recalls.
+func BenchmarkRecall(b *testing.B) {
+	dir := b.TempDir()
+	db, err := sqlite.Open(filepath.Join(dir, sqlite.FileName), sqlite.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	s, err := New(Config{Windows: benchWindows()}, Options{Store: db, Dir: dir})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	now := time.Now()
+	task := &call.Task{ID: "t-bench", Purpose: "Pay the suppliers their invoices from my inbox to DE44 5001 0517 5407 3249 31"}
+	mk := func(server, tool string, labels []string, input string, at time.Time) *call.Call {
+		c := &call.Call{ID: uuid.NewString(), Time: at, Task: task, Input: json.RawMessage(input)}
+		c.Principal = call.Principal{Kind: call.KindAgent, ID: "bench"}
+		c.Server.Name, c.Tool.Name, c.Tool.Labels = server, tool, labels
+		return c
+	}
+	for i := 0; i < 1000; i++ {
+		at := now.Add(-23 * time.Hour).Add(time.Duration(i) * 80 * time.Second)
+		var c *call.Call
+		var out []byte
+		switch {
+		case i%10 == 0:
+			c = mk("mail", "read_email", []string{"untrusted"}, `{"id":"m"}`, at)
+			out, _ = json.Marshal(map[string]any{"content": []any{map[string]any{"type": "text", "text": fmt.Sprintf(
+				"From: billing%d@supplier%d.example\nInvoice %d: %d.50 due, pay to GB%02d NWBK 6016 1331 %04d 19, details at https://supplier%d.example/inv/%d", i, i, 7000+i, 100+i, i%90+10, i, i, i)}}})
+		case i%10 < 5:
+			c = mk("bank", "send_money", []string{"external", "payments"}, fmt.Sprintf(`{"iban":"DE44500105175407324931","amount":%d.25}`, i%50), at)
+		default:
+			c = mk("shop", "get_order", nil, fmt.Sprintf(`{"order":"%d"}`, 80000+i), at)
+		}
+		if err := s.Recall(ctx, c); err != nil {
+			b.Fatal(err)
+		}
+		s.Admit(ctx, c)
+		if err := s.Observe(ctx, c, &call.Outcome{Status: call.OutcomeOK, Result: out}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := s.w.flush(ctx); err != nil {
+		b.Fatal(err)
+	}
+	in := json.RawMessage(`{"iban":"GB33BUKB20201555555555","amount":420.00,"memo":"Invoice 7114, see https://supplier14.example/inv/14"}`)
+	durs := make([]time.Duration, 0, b.N)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		c := mk("bank", "send_money", []string{"external", "payments"}, "", now)
+		c.Input = in
+		start := time.Now()
+		if err := s.Recall(ctx, c); err != nil {
+			b.Fatal(err)
+		}
+		durs = append(durs, time.Since(start))
+		if len(c.Flow.Tainted) == 0 || c.Windows["paid_24h"] == nil {
+			b.Fatalf("unexpected recall: %+v %v", c.Flow, c.Windows)
+		}
+	}
+	b.StopTimer()
+	sort.Slice(durs, func(i, j int) bool { return durs[i] < durs[j] })
+	b.ReportMetric(float64(durs[len(durs)/2].Nanoseconds()), "p50-ns")
+	b.ReportMetric(float64(durs[len(durs)*99/100].Nanoseconds()), "p99-ns")
+}
+
+// BenchmarkObserveUntrusted measures indexing one untrusted output of about
+// 2 KB (an e-mail) after the call ran; it is off the decision path.
+func BenchmarkObserveUntrusted(b *testing.B) {
+	s, err := New(Config{}, Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	text := ""
+	for i := 0; len(text) < 2000; i++ {
+		text += fmt.Sprintf("Line %d: please pay %d.00 to GB29 NWBK 6016 1331 9268 19 or mail ops%d@vendor.example, see https://vendor.example/x/%d. ", i, i*13, i, i)
+	}
+	out, _ := json.Marshal(map[string]any{"content": []any{map[string]any{"type": "text", "text": text}}})
+	b.SetBytes(int64(len(out)))
+	b.ReportAllocs()
+	for b.Loop() {
+		_ = s.hashOutput(out)
+	}
+}
