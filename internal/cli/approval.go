@@ -49,7 +49,9 @@ func (g *globals) openApprovalsLocal() (*approval.Service, func(), error) {
 		p.Close()
 		return nil, nil, err
 	}
-	svc, err := approval.New(cfg.Approvals, approval.Options{Store: p.db, Policies: policy.NewStaticEngine()})
+	ac := cfg.Approvals
+	ac.Webhooks = nil // the CLI answers; it never announces
+	svc, err := approval.New(ac, approval.Options{Store: p.db, Policies: policy.NewStaticEngine()})
 	if err != nil {
 		p.Close()
 		return nil, nil, err
