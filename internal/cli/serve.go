@@ -2,8 +2,10 @@ package cli
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"os/signal"
 	"strings"
@@ -19,7 +21,7 @@ import (
 )
 
 func newServeCmd(g *globals) *cobra.Command {
-	var listen string
+	var listen, debugListen string
 	cmd := &cobra.Command{
 		Use:   "serve [--config F] [--listen ADDR]",
 		Short: "Run the HTTP gateway (AuthZEN decision API, health)",
@@ -51,11 +53,36 @@ and the previous policies stay in force.`,
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
+			if debugListen != "" {
+				if err := serveDebug(ctx, debugListen); err != nil {
+					return err
+				}
+			}
 			return serve(ctx, g, cfg)
 		},
 	}
 	cmd.Flags().StringVar(&listen, "listen", "", "address to listen on (default "+config.DefaultListen+")")
+	cmd.Flags().StringVar(&debugListen, "debug-listen", "", "serve Go's profiling endpoints (/debug/pprof/) on this separate address; keep it on loopback")
 	return cmd
+}
+
+// serveDebug serves net/http/pprof on its own listener, never on the
+// gateway's, so profiling cannot be reached through the public address.
+func serveDebug(ctx context.Context, addr string) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("--debug-listen: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	go func() { <-ctx.Done(); _ = srv.Close() }()
+	return nil
 }
 
 func serve(ctx context.Context, g *globals, cfg *config.Config) error {
