@@ -14,6 +14,7 @@ package authzen
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -280,4 +281,15 @@ func Response(d call.Decision) *EvaluationResponse {
 		rc.ReasonAdmin = map[string]string{"en": strings.Join(parts, "; ")}
 	}
 	return &EvaluationResponse{Decision: d.Effect == call.Allow, Context: rc}
+}
+
+// Unsupported answers a well-formed request about something toolgate does
+// not govern (an error with CodeUnsupported) with decision false; ok is false
+// for every other error, which the caller reports as an error.
+func Unsupported(err error) (resp *EvaluationResponse, ok bool) {
+	var ae *Error
+	if errors.As(err, &ae) && ae.Code == CodeUnsupported {
+		return Response(call.Denied("request", ae.Code, ae.Error())), true
+	}
+	return nil, false
 }

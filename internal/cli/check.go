@@ -55,7 +55,12 @@ Request:
 			if err != nil {
 				return err
 			}
+			enc := json.NewEncoder(g.stdout)
+			enc.SetIndent("", "  ")
 			c, err := req.Call(time.Now())
+			if resp, ok := authzen.Unsupported(err); ok {
+				return enc.Encode(resp)
+			}
 			if err != nil {
 				return err
 			}
@@ -72,10 +77,7 @@ Request:
 			if err != nil {
 				return err
 			}
-			d := pipe.Decide(context.Background(), c)
-			enc := json.NewEncoder(g.stdout)
-			enc.SetIndent("", "  ")
-			return enc.Encode(authzen.Response(d))
+			return enc.Encode(authzen.Response(pipe.Decide(context.Background(), c)))
 		},
 	}
 	cmd.Flags().StringArrayVar(&policyDirs, "policy", nil, "policy directory or .cedar file (repeatable); replaces the config's policy.dirs")

@@ -141,12 +141,12 @@ func readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
 }
 
 func requestError(w http.ResponseWriter, err error) {
-	var ae *authzen.Error
-	if errors.As(err, &ae) && ae.Code == authzen.CodeUnsupported {
+	if resp, ok := authzen.Unsupported(err); ok {
 		// Well formed, but not about a tool call: a decision, false.
-		writeJSON(w, http.StatusOK, authzen.Response(call.Denied("request", ae.Code, ae.Error())))
+		writeJSON(w, http.StatusOK, resp)
 		return
 	}
+	var ae *authzen.Error
 	if errors.As(err, &ae) {
 		status := http.StatusBadRequest
 		if ae.Code == authzen.CodeTooLarge {
