@@ -11,7 +11,7 @@ import (
 func TestPolicyTestPasses(t *testing.T) {
 	var stdout, stderr bytes.Buffer
 	code := Main([]string{"policy", "test", "-v", "testdata/policytest/pass"}, nil, &stdout, &stderr)
-	if code != 0 || !strings.Contains(stdout.String(), "4 passed, 0 failed") {
+	if code != 0 || !strings.Contains(stdout.String(), "6 passed, 0 failed") {
 		t.Fatalf("exit %d\n%s%s", code, stdout.String(), stderr.String())
 	}
 }

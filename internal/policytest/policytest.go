@@ -51,6 +51,9 @@ type Case struct {
 		Private   bool     `yaml:"private"`
 		Tainted   []string `yaml:"tainted"`
 	} `yaml:"flow"`
+	// Windows stand in for the history stage's windows
+	// (context.windows.<name>).
+	Windows map[string]any `yaml:"windows"`
 	// Now fixes context.system.now (RFC 3339).
 	Now string `yaml:"now"`
 
@@ -244,8 +247,12 @@ func (r *Runner) Run(tc Case) Result {
 	return fail("%s", msg)
 }
 
-// withFlow fills the flow from the case; a real pipeline's history computes it.
+// withFlow fills the flow and windows from the case; a real pipeline's
+// history computes them.
 func withFlow(c *call.Call, tc Case) *call.Call {
+	if tc.Windows != nil {
+		c.Windows = tc.Windows
+	}
 	if tc.Flow != nil {
 		c.Flow = call.Flow{Untrusted: tc.Flow.Untrusted, Private: tc.Flow.Private, Tainted: tc.Flow.Tainted}
 	}
