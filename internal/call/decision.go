@@ -149,7 +149,22 @@ type Credential struct {
 	ID      string
 	Token   string
 	Expires time.Time
+	// AccessToken is an OAuth access token for the upstream that token
+	// exchange obtained for this call's user, agent, audience and scope
+	// ("" when none is configured).
+	AccessToken string
+	// Header holds brokered upstream secrets as HTTP headers for an HTTP
+	// upstream (name → value).
+	//
+	// Token, AccessToken and Header are secrets: only the upstream request
+	// may carry them. Nothing records or logs them (the audit trail keeps
+	// ID only), and String prints ID only.
+	Header map[string]string
 }
+
+// String names the credential without its secrets, so that a credential
+// that reaches a log by accident shows its id only.
+func (c Credential) String() string { return "credential " + c.ID }
 
 // OutcomeStatus is how a forwarded call ended.
 type OutcomeStatus string
