@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 
 	"github.com/cedar-policy/cedar-go/types"
 
@@ -106,11 +107,98 @@ func CheckLabel(label string) error {
 	return nil
 }
 
+// toolEntities are the entities of a call that depend only on its tool and
+// server: the action with its groups, the server's action group, and the
+// Server resource.
+type toolEntities struct {
+	action, resource types.EntityUID
+	ancestors        []types.EntityUID
+	entities         []types.Entity
+}
+
+type toolKey struct {
+	server, tool, trust, labels, serverLabels string
+	readOnly, destructive, openWorld          bool
+}
+
+// toolCache holds built toolEntities. Action names can come from callers
+// (AuthZEN), so it is bounded: when full it is emptied, which costs only a
+// rebuild.
+var toolCache = struct {
+	sync.RWMutex
+	m map[toolKey]*toolEntities
+}{m: map[toolKey]*toolEntities{}}
+
+const toolCacheSize = 4096
+
+func toolEntitiesFor(c *call.Call) *toolEntities {
+	a := c.Tool.Annotations
+	trust := c.Server.Trust
+	if trust == "" {
+		trust = "untrusted"
+	}
+	k := toolKey{server: c.Server.Name, tool: c.Tool.Name, trust: trust,
+		readOnly: a.IsReadOnly(), destructive: a.IsDestructive(), openWorld: a.IsOpenWorld()}
+	if len(c.Tool.Labels) > 0 {
+		k.labels = strings.Join(c.Tool.Labels, "\x00")
+	}
+	if len(c.Server.Labels) > 0 {
+		k.serverLabels = strings.Join(c.Server.Labels, "\x00")
+	}
+	toolCache.RLock()
+	t := toolCache.m[k]
+	toolCache.RUnlock()
+	if t != nil {
+		return t
+	}
+	t = buildToolEntities(c, k)
+	toolCache.Lock()
+	if len(toolCache.m) >= toolCacheSize {
+		toolCache.m = map[toolKey]*toolEntities{}
+	}
+	toolCache.m[k] = t
+	toolCache.Unlock()
+	return t
+}
+
+func buildToolEntities(c *call.Call, k toolKey) *toolEntities {
+	// Action::"<server>/<tool>" in Action::"<server>" in Action::"CallTool",
+	// plus annotation and label groups. Every ancestor is also a direct
+	// parent, so `in` needs one lookup.
+	server := types.NewEntityUID(TypeAction, types.String(c.Server.Name))
+	t := &toolEntities{action: types.NewEntityUID(TypeAction, types.String(c.Action()))}
+	anc := []types.EntityUID{server, ActionCallTool}
+	if k.readOnly {
+		anc = append(anc, ActionReadOnly)
+	}
+	if k.destructive {
+		anc = append(anc, ActionDestructive)
+	}
+	if k.openWorld {
+		anc = append(anc, ActionOpenWorld)
+	}
+	for _, l := range c.Tool.Labels {
+		anc = append(anc, types.NewEntityUID(TypeAction, types.String(l)))
+	}
+	t.ancestors = anc
+	// Server::"<server>" with trust and labels.
+	t.resource = types.NewEntityUID(TypeServer, types.String(c.Server.Name))
+	t.entities = []types.Entity{
+		{UID: t.action, Parents: types.NewEntityUIDSet(anc...)},
+		{UID: server, Parents: types.NewEntityUIDSet(ActionCallTool)},
+		{UID: t.resource, Attributes: types.NewRecord(types.RecordMap{
+			"trust":  types.String(k.trust),
+			"labels": stringSet(c.Server.Labels),
+		})},
+	}
+	return t
+}
+
 // NewRequest builds the Cedar request for a call. shape comes from the tool's
 // input schema (nil when unknown); lim bounds the conversion of arguments and
 // claims.
 func NewRequest(c *call.Call, shape *cedarjson.Shape, lim cedarjson.Limits) (*Request, error) {
-	r := &Request{}
+	r := &Request{entities: make(entitySlice, 0, 4)}
 	var ptype types.EntityType
 	switch c.Principal.Kind {
 	case call.KindAgent:
@@ -158,44 +246,10 @@ func NewRequest(c *call.Call, shape *cedarjson.Shape, lim cedarjson.Limits) (*Re
 		Tags:       tags,
 	})
 
-	// Action: Action::"<server>/<tool>" in Action::"<server>" in
-	// Action::"CallTool", plus annotation and label groups. Every ancestor is
-	// also a direct parent, so `in` needs one lookup.
-	server := types.NewEntityUID(TypeAction, types.String(c.Server.Name))
-	r.action = types.NewEntityUID(TypeAction, types.String(c.Action()))
-	anc := []types.EntityUID{server, ActionCallTool}
-	a := c.Tool.Annotations
-	if a.IsReadOnly() {
-		anc = append(anc, ActionReadOnly)
-	}
-	if a.IsDestructive() {
-		anc = append(anc, ActionDestructive)
-	}
-	if a.IsOpenWorld() {
-		anc = append(anc, ActionOpenWorld)
-	}
-	for _, l := range c.Tool.Labels {
-		anc = append(anc, types.NewEntityUID(TypeAction, types.String(l)))
-	}
-	r.actionAncestors = anc
-	r.entities = append(r.entities,
-		types.Entity{UID: r.action, Parents: types.NewEntityUIDSet(anc...)},
-		types.Entity{UID: server, Parents: types.NewEntityUIDSet(ActionCallTool)},
-	)
-
-	// Resource: Server::"<server>" with trust and labels.
-	r.resource = types.NewEntityUID(TypeServer, types.String(c.Server.Name))
-	trust := c.Server.Trust
-	if trust == "" {
-		trust = "untrusted"
-	}
-	r.entities = append(r.entities, types.Entity{
-		UID: r.resource,
-		Attributes: types.NewRecord(types.RecordMap{
-			"trust":  types.String(trust),
-			"labels": stringSet(c.Server.Labels),
-		}),
-	})
+	// Action and resource: the same for every call of a tool, so built once.
+	t := toolEntitiesFor(c)
+	r.action, r.actionAncestors, r.resource = t.action, t.ancestors, t.resource
+	r.entities = append(r.entities, t.entities...)
 
 	ctx, err := buildContext(c, shape, lim)
 	if err != nil {
