@@ -19,6 +19,7 @@ import (
 	"io"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/cedar-policy/cedar-go/types"
 	"github.com/go-json-experiment/json/jsontext"
@@ -98,7 +99,14 @@ func FromJSON(raw []byte, root string, shape *Shape, lim Limits, object bool) (t
 	if len(raw) > lim.MaxBytes {
 		return nil, &Error{Code: CodeTooLarge, Path: root, Message: fmt.Sprintf("%d bytes is more than the limit of %d", len(raw), lim.MaxBytes)}
 	}
-	dec := jsontext.NewDecoder(bytes.NewReader(raw))
+	st := decoders.Get().(*decoderState)
+	defer func() {
+		st.dec.Reset(emptyReader)
+		decoders.Put(st)
+	}()
+	st.rd.Reset(raw)
+	st.dec.Reset(&st.rd)
+	dec := st.dec
 	if object && dec.PeekKind() != '{' {
 		if _, err := dec.ReadToken(); err != nil {
 			return nil, jsonError(root, err)
@@ -130,6 +138,18 @@ func jsonError(root string, err error) error {
 	}
 	return &Error{Code: CodeInvalidJSON, Path: root, Message: "invalid JSON: " + err.Error()}
 }
+
+// decoderState is a reusable decoder: building one per value is a good part
+// of the allocations of a decision.
+type decoderState struct {
+	rd  bytes.Reader
+	dec *jsontext.Decoder
+}
+
+var (
+	emptyReader = bytes.NewReader(nil)
+	decoders    = sync.Pool{New: func() any { return &decoderState{dec: jsontext.NewDecoder(emptyReader)} }}
+)
 
 // nullValue marks a dropped null while building containers.
 var errNull = errors.New("null")
