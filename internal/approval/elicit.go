@@ -38,6 +38,7 @@ var ElicitSchema = json.RawMessage(`{"type":"object","properties":{` +
 func (s *Service) elicit(ctx context.Context, a *store.Approval, rec *Record) {
 	e, _ := ctx.Value(elicitorKey{}).(Elicitor)
 	if e == nil || rec.Principal.Owner == "" {
+		s.o.Log.Debug("not asking through elicitation: the client does not support it, or the agent acts for nobody", "approval", a.ID)
 		return
 	}
 	who := Approver{Principal: call.Principal{Kind: call.KindUser, ID: rec.Principal.Owner}, Channel: ChannelElicitation}

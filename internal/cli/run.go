@@ -135,6 +135,8 @@ func runProxy(cmd *cobra.Command, g *globals, cfg *config.Config, command []stri
 		Config:  cfg.MCP,
 		Log:     log.With("server", server),
 		Stderr:  g.stderr,
+		// Approval by MCP elicitation, when configured and the client can.
+		Elicitation: cfg.Approvals.Elicitation,
 	}, g.stdin, g.stdout)
 }
 

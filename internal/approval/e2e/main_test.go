@@ -214,11 +214,16 @@ func (p *proc) stop() {
 // server and returns the session and the toolgate process.
 func (w *world) run(config string) (*mcp.ClientSession, *exec.Cmd) {
 	w.t.Helper()
+	return w.runWith(config, nil)
+}
+
+func (w *world) runWith(config string, opts *mcp.ClientOptions) (*mcp.ClientSession, *exec.Cmd) {
+	w.t.Helper()
 	cmd := exec.Command(testutil.Toolgate(w.t), "--config", config, "run", "--name", "bank", "--", os.Args[0])
 	cmd.Env = w.env()
 	logs := &syncBuffer{}
 	cmd.Stderr = logs
-	client := mcp.NewClient(&mcp.Implementation{Name: "approval-e2e", Version: "1"}, nil)
+	client := mcp.NewClient(&mcp.Implementation{Name: "approval-e2e", Version: "1"}, opts)
 	cs, err := client.Connect(context.Background(), &mcp.CommandTransport{Command: cmd, TerminateDuration: 10 * time.Second}, nil)
 	if err != nil {
 		w.t.Fatalf("connect: %v\n%s", err, logs.String())

@@ -87,6 +87,9 @@ func (r *relay) fromClient(line []byte) (judge func()) {
 func (r *relay) clientMessage(m *jsonrpc.Message, answer func([]byte)) (judge func()) {
 	switch m.Kind {
 	case jsonrpc.KindResponse:
+		if r.clientAnswer(m) {
+			return nil // an answer to toolgate's own elicitation
+		}
 		// An answer to a request of the server (sampling, elicitation,
 		// roots, ping). If the server is gone, nobody waits for it.
 		_ = r.toServer.Write(m.Raw)
@@ -110,6 +113,8 @@ func (r *relay) clientRequest(m *jsonrpc.Message, answer func([]byte)) (judge fu
 		q.gen = r.tools.Generation()
 	case "tools/call":
 		q.done = make(chan upstreamReply, 1)
+	case "initialize":
+		r.noteClientCapabilities(m.Params)
 	}
 	if err := r.pending.add(key, q); err != nil {
 		code := jsonrpc.CodeInvalidRequest
@@ -122,7 +127,7 @@ func (r *relay) clientRequest(m *jsonrpc.Message, answer func([]byte)) (judge fu
 	if m.Method == "tools/call" {
 		// Judging may wait (for the tool list, the audit trail, later a
 		// human's approval); the relay goes on meanwhile.
-		ctx, cancel := context.WithCancel(r.ctx)
+		ctx, cancel := context.WithCancel(r.withElicitor(r.ctx, m.Params))
 		q.cancel = cancel
 		r.calls.Add(1)
 		return func() {

@@ -55,6 +55,10 @@ type Options struct {
 	// Stderr receives the server's stderr (default os.Stderr): stdout is
 	// for protocol messages only.
 	Stderr io.Writer
+	// Elicitation asks the person at the client to approve a call that
+	// waits for approval (approvals.elicitation), if the client supports
+	// MCP elicitation.
+	Elicitation bool
 }
 
 // listTimeout bounds toolgate's own tools/list requests.
@@ -99,6 +103,10 @@ type relay struct {
 	writeErr atomic.Bool // the client's output failed once (logged once)
 	// clientDone receives how reading the client ended, once.
 	clientDone chan error
+	// clientElicits: the client supports elicitation (initialize);
+	// elicits are toolgate's elicitation requests in flight.
+	clientElicits atomic.Bool
+	elicits       elicitations
 }
 
 // Run starts the server and relays between it and the client (in, out)

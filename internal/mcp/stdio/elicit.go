@@ -1,0 +1,127 @@
+package stdio
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/toolgate/toolgate/internal/approval"
+	"github.com/toolgate/toolgate/internal/mcp/jsonrpc"
+)
+
+// Approval by MCP elicitation: with Options.Elicitation, a tools/call that
+// waits for a person's approval also asks the person at the client
+// (elicitation/create), if the client said in initialize that it supports
+// elicitation. toolgate's request carries one of its own ids; the client's
+// answer is taken here and never reaches the server.
+
+// elicitations are toolgate's own requests to the client in flight.
+type elicitations struct {
+	mu sync.Mutex
+	m  map[string]chan *jsonrpc.Message
+}
+
+// noteClientCapabilities records whether the client supports elicitation,
+// from the params of its initialize request.
+func (r *relay) noteClientCapabilities(params json.RawMessage) {
+	var p struct {
+		Capabilities map[string]json.RawMessage `json:"capabilities"`
+	}
+	if json.Unmarshal(params, &p) == nil {
+		_, ok := p.Capabilities["elicitation"]
+		r.clientElicits.Store(ok)
+	}
+}
+
+// withElicitor gives a call's context the client as an elicitor, when
+// configured and supported: said in initialize, or (MCP 2026-07-28 and
+// later, which has no initialize) in the request's own
+// _meta["io.modelcontextprotocol/clientCapabilities"].
+func (r *relay) withElicitor(ctx context.Context, params json.RawMessage) context.Context {
+	if !r.o.Elicitation || !(r.clientElicits.Load() || metaElicits(params)) {
+		return ctx
+	}
+	return approval.WithElicitor(ctx, clientElicitor{r})
+}
+
+func metaElicits(params json.RawMessage) bool {
+	var p struct {
+		Meta map[string]json.RawMessage `json:"_meta"`
+	}
+	if json.Unmarshal(params, &p) != nil {
+		return false
+	}
+	var caps map[string]json.RawMessage
+	if json.Unmarshal(p.Meta["io.modelcontextprotocol/clientCapabilities"], &caps) != nil {
+		return false
+	}
+	_, ok := caps["elicitation"]
+	return ok
+}
+
+// clientAnswer takes a response from the client to one of toolgate's own
+// requests; it reports false for any other response.
+func (r *relay) clientAnswer(m *jsonrpc.Message) bool {
+	if !r.isOwnID(m.ID) {
+		return false
+	}
+	key, err := jsonrpc.IDKey(m.ID)
+	if err != nil {
+		return true
+	}
+	r.elicits.mu.Lock()
+	ch := r.elicits.m[key]
+	delete(r.elicits.m, key)
+	r.elicits.mu.Unlock()
+	if ch != nil {
+		ch <- m
+	}
+	return true // an answer nobody waits for any more is dropped
+}
+
+type clientElicitor struct{ r *relay }
+
+// Elicit implements approval.Elicitor.
+func (e clientElicitor) Elicit(ctx context.Context, message string, schema json.RawMessage) (string, json.RawMessage, error) {
+	r := e.r
+	id, _ := json.Marshal(fmt.Sprintf("%s%d", r.idPrefix, r.nextID.Add(1)))
+	key, _ := jsonrpc.IDKey(id)
+	ch := make(chan *jsonrpc.Message, 1)
+	r.elicits.mu.Lock()
+	if r.elicits.m == nil {
+		r.elicits.m = map[string]chan *jsonrpc.Message{}
+	}
+	r.elicits.m[key] = ch
+	r.elicits.mu.Unlock()
+	defer func() {
+		r.elicits.mu.Lock()
+		delete(r.elicits.m, key)
+		r.elicits.mu.Unlock()
+	}()
+	msg, err := json.Marshal(map[string]any{"jsonrpc": jsonrpc.Version, "id": json.RawMessage(id), "method": "elicitation/create",
+		"params": map[string]any{"message": message, "requestedSchema": schema}})
+	if err != nil {
+		return "", nil, err
+	}
+	if err := r.toClient.Write(msg); err != nil {
+		return "", nil, err
+	}
+	select {
+	case m := <-ch:
+		if m.Error != nil {
+			return "", nil, fmt.Errorf("the client answered elicitation/create with an error: %s", m.Error)
+		}
+		var res struct {
+			Action  string          `json:"action"`
+			Content json.RawMessage `json:"content"`
+		}
+		if err := json.Unmarshal(m.Result, &res); err != nil || res.Action == "" {
+			return "", nil, errors.New("the client's elicitation result has no action")
+		}
+		return res.Action, res.Content, nil
+	case <-ctx.Done():
+		return "", nil, ctx.Err()
+	}
+}
