@@ -166,8 +166,16 @@ func (r *relay) judge(ctx context.Context, key string, q *request, m *jsonrpc.Me
 	if err := r.tools.EnsureFresh(ctx, r.lister(m.Params)); err != nil {
 		r.log.Error("cannot read the server's tool list", "error", err)
 	}
-	d := r.gate.Execute(ctx, c, func(ctx context.Context, _ *call.Call, _ *call.Credential) call.Outcome {
-		return r.forwardCall(ctx, key, q, m.Raw)
+	d := r.gate.Execute(ctx, c, func(ctx context.Context, _ *call.Call, cred *call.Credential) call.Outcome {
+		// The per-call credential goes in params._meta (and any the client
+		// put there is removed).
+		raw, err := WithCredential(m.Raw, cred)
+		if err != nil {
+			r.pending.take(key)
+			q.respond(jsonrpc.ErrorResponse(m.ID, jsonrpc.CodeInvalidParams, "toolgate cannot add the per-call credential: "+err.Error(), nil))
+			return call.Outcome{Status: call.OutcomeUpstreamFailure, Error: "the per-call credential cannot be added: " + err.Error()}
+		}
+		return r.forwardCall(ctx, key, q, raw)
 	})
 	if d.Effect != call.Allow {
 		r.pending.take(key)

@@ -33,6 +33,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/toolgate/toolgate/internal/credential/scrub"
 	"github.com/toolgate/toolgate/internal/mcp"
 	"github.com/toolgate/toolgate/internal/mcp/gate"
 	"github.com/toolgate/toolgate/internal/mcp/jsonrpc"
@@ -59,6 +60,9 @@ type Options struct {
 	// waits for approval (approvals.elicitation), if the client supports
 	// MCP elicitation.
 	Elicitation bool
+	// Scrub holds the upstream secrets toolgate brokers (nil: none): they
+	// are masked in everything the server sends (internal/credential).
+	Scrub *scrub.Set
 }
 
 // listTimeout bounds toolgate's own tools/list requests.

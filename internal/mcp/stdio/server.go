@@ -36,6 +36,8 @@ func (r *relay) readServer(out io.Reader) error {
 // (a server that logs to stdout) are dropped, so the client's input holds
 // protocol messages only.
 func (r *relay) fromServer(line []byte) {
+	// Brokered secrets never go further than the server, whatever it echoes.
+	line = r.o.Scrub.Bytes(line)
 	frame, perr := jsonrpc.Parse(line, r.server)
 	if perr != nil {
 		r.log.Warn("dropped a line from the MCP server that is not a valid JSON-RPC message",
