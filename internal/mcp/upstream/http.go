@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/toolgate/toolgate/internal/call"
+	"github.com/toolgate/toolgate/internal/credential/scrub"
 	"github.com/toolgate/toolgate/internal/mcp/jsonrpc"
 )
 
@@ -31,6 +32,9 @@ type HTTPOptions struct {
 	// Header is added to every request (static upstream configuration).
 	Header http.Header
 	Log    *slog.Logger
+	// Scrub holds the upstream secrets toolgate brokers (nil: none): they
+	// are masked in everything the server sends back (internal/credential).
+	Scrub *scrub.Set
 }
 
 // HTTP is a remote MCP server spoken to over Streamable HTTP.
@@ -64,11 +68,25 @@ func NewHTTP(o HTTPOptions) (*HTTP, error) {
 
 // SetCredential puts an allowed call's per-call credential on the upstream
 // request, the one place where it leaves toolgate (DESIGN §4: Txn-Token, or
-// Authorization: Bearer for upstreams that take OAuth access tokens). The
-// client's own token never gets here: requests to the upstream are built
-// from scratch, and no header of the client's request is copied.
+// Authorization: Bearer for upstreams that take OAuth access tokens),
+// together with the secrets toolgate brokers for the server (as headers) and
+// an access token from token exchange (Authorization: Bearer, beside the
+// Txn-Token). The client's own token never gets here: requests to the
+// upstream are built from scratch, and no header of the client's request is
+// copied. The configuration keeps these from taking the same header
+// (credential.Config.ValidateServers); the per-call token is set last, so
+// it is never replaced.
 func SetCredential(h http.Header, cred *call.Credential, mode string) {
-	if cred == nil || cred.Token == "" {
+	if cred == nil {
+		return
+	}
+	for k, v := range cred.Header {
+		h.Set(k, v)
+	}
+	if cred.AccessToken != "" {
+		h.Set("Authorization", "Bearer "+cred.AccessToken)
+	}
+	if cred.Token == "" {
 		return
 	}
 	switch mode {
@@ -89,6 +107,10 @@ func (u *HTTP) Close() error { return nil }
 // Open starts a session; the server's session id is learned from its answer
 // to initialize.
 func (u *HTTP) Open(ctx context.Context, unrelated func([]byte)) (Conn, error) {
+	if u.o.Scrub != nil {
+		inner := unrelated
+		unrelated = func(msg []byte) { inner(u.o.Scrub.Bytes(msg)) }
+	}
 	c := &httpConn{u: u, unrelated: unrelated, waiting: map[string]chan []byte{}}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	return c, nil
@@ -141,8 +163,36 @@ func (c *httpConn) newRequest(ctx context.Context, method string, body []byte) (
 	return req, nil
 }
 
-// Call implements Conn.
+// Call implements Conn. What the server sends back — the response, related
+// messages, an HTTP error's text — is cleaned of the secrets toolgate
+// brokers and of the credential the request carried, so a server that
+// echoes them cannot pass them to the client, the logs or the audit trail.
 func (c *httpConn) Call(ctx context.Context, r *Request, related func([]byte)) ([]byte, error) {
+	if c.u.o.Scrub == nil && r.Cred == nil {
+		return c.call(ctx, r, related)
+	}
+	var own []string
+	if r.Cred != nil {
+		own = append(own, r.Cred.Token, r.Cred.AccessToken)
+		for _, v := range r.Cred.Header {
+			own = append(own, v)
+		}
+	}
+	clean := func(b []byte) []byte { return scrub.Values(c.u.o.Scrub.Bytes(b), own...) }
+	out, err := c.call(ctx, r, func(msg []byte) { related(clean(msg)) })
+	if err != nil {
+		var se *StatusError
+		if errors.As(err, &se) {
+			se.Message = string(clean([]byte(se.Message)))
+		} else if cleaned := string(clean([]byte(err.Error()))); cleaned != err.Error() {
+			err = errors.New(cleaned)
+		}
+		return nil, err
+	}
+	return clean(out), nil
+}
+
+func (c *httpConn) call(ctx context.Context, r *Request, related func([]byte)) ([]byte, error) {
 	key, err := jsonrpc.IDKey(r.ID)
 	if err != nil {
 		return nil, err

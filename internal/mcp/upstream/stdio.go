@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/toolgate/toolgate/internal/credential/scrub"
 	"github.com/toolgate/toolgate/internal/mcp/jsonrpc"
 	"github.com/toolgate/toolgate/internal/mcp/stdio"
 )
@@ -32,6 +33,9 @@ type StdioOptions struct {
 	MaxBackoff time.Duration
 	Stderr     io.Writer
 	Log        *slog.Logger
+	// Scrub holds the upstream secrets toolgate brokers (nil: none): they
+	// are masked in everything the server sends (internal/credential).
+	Scrub *scrub.Set
 }
 
 // Stdio is an MCP server the gateway runs as a child process, restarted
@@ -248,6 +252,9 @@ func (p *proc) read(sp *stdio.Process) {
 		if err != nil {
 			break
 		}
+		// Brokered secrets never go further than the server, whatever it
+		// echoes.
+		line = p.u.o.Scrub.Bytes(line)
 		m, err := parseServer(line, p.u.o.MaxMessageBytes)
 		if err != nil {
 			p.u.o.Log.Warn("dropped a line from the MCP server that is not a JSON-RPC message", "server", p.u.o.Name, "error", err)
@@ -357,6 +364,14 @@ func (c *stdioConn) Call(ctx context.Context, r *Request, related func([]byte)) 
 	}
 	p := c.p
 	raw := r.Raw
+	if r.Method == "tools/call" {
+		// The per-call credential goes in params._meta (and any the client
+		// put there is removed).
+		var err error
+		if raw, err = stdio.WithCredential(raw, r.Cred); err != nil {
+			return nil, fmt.Errorf("cannot add the per-call credential: %w", err)
+		}
+	}
 	sentID := r.ID
 	pc := &pendingCall{conn: c, related: related, done: make(chan []byte, 1), token: requestToken(r.Raw)}
 	if r.Method == "initialize" {
