@@ -18,6 +18,7 @@ import (
 	"github.com/toolgate/toolgate/internal/audit"
 	"github.com/toolgate/toolgate/internal/call"
 	"github.com/toolgate/toolgate/internal/cedarjson"
+	"github.com/toolgate/toolgate/internal/credential"
 	"github.com/toolgate/toolgate/internal/facts"
 	"github.com/toolgate/toolgate/internal/history"
 	"github.com/toolgate/toolgate/internal/identity"
@@ -58,6 +59,9 @@ type Config struct {
 	// History configures the history stage: retention, bounds and the
 	// time windows exposed as context.windows.
 	History history.Config `yaml:"history"`
+	// Credentials configures what an allowed call carries to its server:
+	// per-call tokens, brokered secrets, token exchange.
+	Credentials credential.Config `yaml:"credentials"`
 
 	// file is where the config was read from ("" for defaults).
 	file string
@@ -210,6 +214,7 @@ func (c *Config) applyDefaults() {
 	c.Tasks.ApplyDefaults()
 	c.Approvals.ApplyDefaults()
 	c.History.ApplyDefaults()
+	c.Credentials.ApplyDefaults()
 	if c.Principal != nil && c.Principal.Kind == "" {
 		c.Principal.Kind = string(call.KindAgent)
 	}
@@ -288,6 +293,15 @@ func (c *Config) Validate() error {
 	}
 	for _, e := range c.History.Validate() {
 		errs = append(errs, "history."+e)
+	}
+	for _, e := range c.Credentials.Validate() {
+		errs = append(errs, "credentials."+e)
+	}
+	for _, e := range c.Credentials.ValidateServers(c.credentialTransports()) {
+		errs = append(errs, "credentials."+e)
+	}
+	if longest := c.Credentials.LongestTTL(); c.Keys.Retain < longest {
+		bad("keys.retain", "%s is less than the longest per-call token lifetime %s (credentials.ttl)", c.Keys.Retain, longest)
 	}
 	if c.Keys.Retain < c.Tasks.MaxTTL {
 		bad("keys.retain", "%s is less than tasks.max_ttl %s: task tokens would stop verifying before they expire", c.Keys.Retain, c.Tasks.MaxTTL)
@@ -380,6 +394,21 @@ func ResolveDataDir(flag string, cfg *Config) (string, error) {
 		return "", fmt.Errorf("no data directory: set --data-dir or %s (%v)", DataDirEnv, err)
 	}
 	return filepath.Join(home, ".local", "share", "toolgate"), nil
+}
+
+// credentialTransports is how each configured server is reached, for the
+// credentials' checks.
+func (c *Config) credentialTransports() map[string]credential.Transport {
+	out := map[string]credential.Transport{}
+	for _, s := range c.Servers {
+		switch {
+		case s.Command != "":
+			out[s.Name] = credential.Transport{Stdio: true}
+		case s.URL != "":
+			out[s.Name] = credential.Transport{CredentialMode: c.MCP.Gateway.Servers[s.Name].Credential}
+		}
+	}
+	return out
 }
 
 // FactServers is the facts stage's view of the configured servers.

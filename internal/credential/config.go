@@ -389,3 +389,13 @@ func sortedNames[V any](m map[string]V) []string {
 	sort.Strings(out)
 	return out
 }
+
+// LongestTTL is the longest lifetime of any per-call token (toolgate's keys
+// must stay published at least that long after a rotation).
+func (c *Config) LongestTTL() time.Duration {
+	longest := c.TTL
+	for _, s := range c.Servers {
+		longest = max(longest, s.TTL)
+	}
+	return longest
+}
