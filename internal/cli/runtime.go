@@ -10,6 +10,7 @@ import (
 	"github.com/toolgate/toolgate/internal/approval"
 	"github.com/toolgate/toolgate/internal/audit"
 	"github.com/toolgate/toolgate/internal/config"
+	"github.com/toolgate/toolgate/internal/credential"
 	"github.com/toolgate/toolgate/internal/enforce"
 	"github.com/toolgate/toolgate/internal/history"
 	"github.com/toolgate/toolgate/internal/keys"
@@ -31,6 +32,9 @@ type runtime struct {
 	// directory's database, shared with every toolgate process there.
 	approvals *approval.Service
 	history   *history.Stage
+	// creds is the credential stage: per-call tokens, brokered secrets and
+	// token exchange for the servers credentials.servers lists.
+	creds *credential.Minter
 }
 
 // openRuntime opens every part or none.
@@ -64,6 +68,9 @@ func openRuntime(g *globals, cfg *config.Config) (_ *runtime, err error) {
 	if r.approvals, err = openApprovals(cfg, r.tasks, r.engine, r.log); err != nil {
 		return nil, err
 	}
+	if r.creds, err = openCredentials(cfg, r.tasks, r.log); err != nil {
+		return nil, err
+	}
 	return r, nil
 }
 
@@ -79,6 +86,7 @@ func (r *runtime) pipeline(opts ...func(*enforce.Config)) (*enforce.Pipeline, er
 		// Identity (with the local default principal), tasks and budgets.
 		r.tasks.stages(defaultPrincipal(r.cfg), true),
 		func(ec *enforce.Config) { ec.Approve = r.approvals },
+		func(ec *enforce.Config) { ec.Mint = r.creds },
 	}
 	return newPipeline(r.cfg, r.engine, append(base, opts...)...)
 }
@@ -114,6 +122,18 @@ func openApprovals(cfg *config.Config, tp *taskParts, engine *policy.Engine, log
 	return approval.New(cfg.Approvals, approval.Options{
 		Store: tp.db, Policies: engine, Identity: tp.ids, Links: links, Limits: cfg.InputLimits(), Log: log,
 	})
+}
+
+// openCredentials opens the credential stage, signing with the data
+// directory's keys; a remote server's default token audience is its url.
+func openCredentials(cfg *config.Config, tp *taskParts, log *slog.Logger) (*credential.Minter, error) {
+	urls := map[string]string{}
+	for _, s := range cfg.Servers {
+		if s.URL != "" {
+			urls[s.Name] = s.URL
+		}
+	}
+	return credential.New(cfg.Credentials, credential.Options{Keys: tp.keys, Issuer: cfg.Keys.Issuer, URLs: urls, Log: log})
 }
 
 // Close closes what was opened.
