@@ -1,12 +1,15 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"net"
 	"os"
 
 	"github.com/toolgate/toolgate/internal/config"
+	"github.com/toolgate/toolgate/internal/credential"
+	"github.com/toolgate/toolgate/internal/credential/scrub"
 	"github.com/toolgate/toolgate/internal/enforce"
 	"github.com/toolgate/toolgate/internal/mcp"
 	"github.com/toolgate/toolgate/internal/mcp/gate"
@@ -44,17 +47,30 @@ func openGateway(rt *runtime, cfg *config.Config, listen net.Addr, metrics *serv
 		if err != nil {
 			return nil, err
 		}
+		// Brokered secrets: headers of each call (minted with it), or the
+		// process environment; masked in whatever the server sends back.
+		secrets := rt.creds.Scrub()
 		var up upstream.Upstream
 		if sc.URL != "" {
+			if err := rt.creds.CheckTransport(sc.Name, credential.Transport{CredentialMode: opts.Credential}); err != nil {
+				return nil, err
+			}
 			up, err = upstream.NewHTTP(upstream.HTTPOptions{
 				Name: sc.Name, URL: sc.URL, Credential: opts.Credential,
-				MaxMessageBytes: cfg.MCP.MaxResponseBytes, Log: slog,
+				MaxMessageBytes: cfg.MCP.MaxResponseBytes, Log: slog, Scrub: secrets,
 			})
 		} else {
+			if err := rt.creds.CheckTransport(sc.Name, credential.Transport{Stdio: true}); err != nil {
+				return nil, err
+			}
+			env, err := rt.creds.ProcessEnv(context.Background(), sc.Name, serverEnv())
+			if err != nil {
+				return nil, err
+			}
 			up, err = upstream.NewStdio(upstream.StdioOptions{
-				Name: sc.Name, Command: append([]string{sc.Command}, sc.Args...), Env: serverEnv(),
+				Name: sc.Name, Command: append([]string{sc.Command}, sc.Args...), Env: env,
 				Shared: opts.Mode != mcp.ModeSession, MaxMessageBytes: cfg.MCP.MaxResponseBytes,
-				ShutdownTimeout: cfg.MCP.ShutdownTimeout, Stderr: os.Stderr, Log: slog,
+				ShutdownTimeout: cfg.MCP.ShutdownTimeout, Stderr: scrub.Writer(os.Stderr, secrets), Log: slog, Scrub: secrets,
 			})
 		}
 		if err != nil {

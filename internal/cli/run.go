@@ -15,6 +15,8 @@ import (
 
 	"github.com/toolgate/toolgate/internal/call"
 	"github.com/toolgate/toolgate/internal/config"
+	"github.com/toolgate/toolgate/internal/credential"
+	"github.com/toolgate/toolgate/internal/credential/scrub"
 	"github.com/toolgate/toolgate/internal/enforce"
 	"github.com/toolgate/toolgate/internal/mcp/gate"
 	"github.com/toolgate/toolgate/internal/mcp/pin"
@@ -128,13 +130,23 @@ func runProxy(cmd *cobra.Command, g *globals, cfg *config.Config, command []stri
 		"principal", fmt.Sprintf("%s::%q", principalType(principal), principal.ID),
 		"policy_version", policyVersion(engine), "data_dir", dataDir)
 
+	// Brokered secrets go in the server's environment, and are masked in
+	// whatever it sends back.
+	if err := rt.creds.CheckTransport(server, credential.Transport{Stdio: true}); err != nil {
+		return err
+	}
+	env, err := rt.creds.ProcessEnv(ctx, server, serverEnv())
+	if err != nil {
+		return err
+	}
 	return stdio.Run(ctx, stdio.Options{
 		Command: command,
-		Env:     serverEnv(),
+		Env:     env,
+		Scrub:   rt.creds.Scrub(),
 		Gate:    gt,
 		Config:  cfg.MCP,
 		Log:     log.With("server", server),
-		Stderr:  g.stderr,
+		Stderr:  scrub.Writer(g.stderr, rt.creds.Scrub()),
 		// Approval by MCP elicitation, when configured and the client can.
 		Elicitation: cfg.Approvals.Elicitation,
 	}, g.stdin, g.stdout)

@@ -130,9 +130,11 @@ func replace(b []byte, pats [][]byte) []byte {
 
 // Writer masks secrets in what is written to w, write by write (a secret
 // split across two writes is not caught): for a child process's stderr,
-// which arrives a line or more at a time.
+// which arrives a line or more at a time. With no secrets in s yet, it is w
+// itself, so a child that gets no secret keeps writing to w directly (an
+// *os.File is then passed to the child as it is, with no copying).
 func Writer(w io.Writer, s *Set) io.Writer {
-	if s == nil {
+	if s == nil || s.pats.Load() == nil {
 		return w
 	}
 	return &writer{w: w, s: s}
