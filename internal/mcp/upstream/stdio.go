@@ -381,7 +381,7 @@ func (c *stdioConn) Call(ctx context.Context, r *Request, related func([]byte)) 
 	}
 	if c.u.o.Shared {
 		sentID = json.RawMessage(strconv.Quote(fmt.Sprintf("s%d-%d", c.n, c.seq.Add(1))))
-		raw = withID(r.Raw, sentID)
+		raw = withID(raw, sentID)
 		pc.id = r.ID
 	}
 	sp, err := p.running(ctx)
