@@ -24,7 +24,7 @@ func newServeCmd(g *globals) *cobra.Command {
 	var listen, debugListen string
 	cmd := &cobra.Command{
 		Use:   "serve [--config F] [--listen ADDR]",
-		Short: "Run the HTTP gateway (AuthZEN decision API, health)",
+		Short: "Run the HTTP gateway: MCP for many servers and agents, the AuthZEN decision API, admin APIs",
 		Long: `serve runs toolgate's HTTP gateway. Without a config it starts on
 ` + config.DefaultListen + ` with embedded defaults: the built-in policy set and an
 audit trail (toolgate.db, hash-chained and signed) in the data directory.
