@@ -245,7 +245,9 @@ func (s *opStore) ValidateTokenExchangeRequest(_ context.Context, r op.TokenExch
 	return nil
 }
 
-func (s *opStore) CreateTokenExchangeRequest(context.Context, op.TokenExchangeRequest) error { return nil }
+func (s *opStore) CreateTokenExchangeRequest(context.Context, op.TokenExchangeRequest) error {
+	return nil
+}
 
 // GetPrivateClaimsFromTokenExchangeRequest puts the actor in the issued
 // token, as RFC 8693 delegation asks, and the scope.
