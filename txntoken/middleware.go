@@ -74,7 +74,7 @@ func (v *Verifier) Middleware(next http.Handler) http.Handler {
 		case batchCall:
 			reject(w, nil, http.StatusBadRequest, rejectf(ReasonMalformed, "a JSON-RPC batch may not hold a tools/call: each call carries its own token"))
 			return
-		case msg.Method != "tools/call":
+		case msg == nil || msg.Method != "tools/call": // a batch without a call, or another method
 			next.ServeHTTP(w, r)
 			return
 		}

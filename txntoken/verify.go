@@ -94,9 +94,7 @@ func New(o Options) (*Verifier, error) {
 	case o.Leeway < 0:
 		v.leeway = 0
 	}
-	if v.o.Replay == nil {
-		v.o.Replay = NewMemoryReplayCache(0)
-	}
+
 	if v.o.JWKSRefresh <= 0 {
 		v.o.JWKSRefresh = DefaultJWKSRefresh
 	}
@@ -105,6 +103,11 @@ func New(o Options) (*Verifier, error) {
 	}
 	if v.o.Now == nil {
 		v.o.Now = time.Now
+	}
+	if v.o.Replay == nil {
+		mc := NewMemoryReplayCache(0)
+		mc.now = v.o.Now // the clock that decides expiry decides how long an id is kept
+		v.o.Replay = mc
 	}
 	if o.KeySet != nil {
 		v.keys = usableKeys(o.KeySet)
