@@ -342,3 +342,80 @@ func TestMintRefusesInexactArguments(t *testing.T) {
 		t.Fatalf("inexact number: %v", err)
 	}
 }
+
+// TestSecretFailuresFailTheMint: a secret that cannot be read fails the
+// mint (the pipeline denies the call, credential.mint_failed); its value
+// never appears in the error.
+func TestSecretFailuresFailTheMint(t *testing.T) {
+	dir := t.TempDir()
+	cfg := credential.Config{Servers: map[string]credential.ServerConfig{"github": {Secrets: []credential.SecretConfig{
+		{Header: "X-Api-Key", From: credential.SecretRef{File: dir + "/missing"}},
+	}}}}
+	f := newFixture(t, cfg, "EdDSA")
+	c, d := agentCall("create_issue", `{}`)
+	_, err := f.mint.Mint(context.Background(), c, d)
+	var coded call.Coded
+	if !errors.As(err, &coded) || coded.ErrorCode() != credential.CodeSecret || !strings.Contains(err.Error(), "X-Api-Key") {
+		t.Fatalf("missing file: %v", err)
+	}
+	// Vault that cannot be reached: denied, not forwarded without the key.
+	cfg.Servers["github"] = credential.ServerConfig{Secrets: []credential.SecretConfig{
+		{Header: "X-Api-Key", From: credential.SecretRef{Vault: &credential.VaultRef{Path: "github", Field: "key"}}},
+	}}
+	cfg.Vault.Address = "http://127.0.0.1:1"
+	kp, _ := keys.OpenFile(t.TempDir(), keys.Config{}, keys.FileOptions{})
+	m, err := credential.New(cfg, credential.Options{Keys: kp, Env: func(n string) (string, bool) {
+		return "hvs.token-0123456789", n == "VAULT_TOKEN"
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Mint(context.Background(), c, d); !errors.As(err, &coded) || coded.ErrorCode() != credential.CodeSecret {
+		t.Fatalf("vault down: %v", err)
+	}
+	// A secret given in the environment that is not there stops the start.
+	cfg.Servers["github"] = credential.ServerConfig{Secrets: []credential.SecretConfig{
+		{Header: "X-Api-Key", From: credential.SecretRef{Env: "NOT_SET_ANYWHERE"}},
+	}}
+	if _, err := credential.New(cfg, credential.Options{Keys: kp, Env: func(string) (string, bool) { return "", false }}); err == nil {
+		t.Fatal("a missing environment secret must stop the start")
+	}
+}
+
+func TestConfigValidation(t *testing.T) {
+	cfg := credential.Config{TTL: 500 * time.Millisecond, Servers: map[string]credential.ServerConfig{
+		"a": {Secrets: []credential.SecretConfig{{Header: "Txn-Token", From: credential.SecretRef{Env: "X"}}}},
+		"b": {Secrets: []credential.SecretConfig{{Header: "X-K", Env: "K", From: credential.SecretRef{Env: "X", File: "/f"}}}},
+		"c": {TxnToken: boolp(false)},
+		"d": {Exchange: &credential.ExchangeConfig{ClientID: "tg", ClientSecret: credential.SecretRef{Env: "S"}}},
+	}}
+	cfg.ApplyDefaults()
+	got := strings.Join(cfg.Validate(), "\n")
+	for _, want := range []string{
+		"ttl: 500ms is not between 1s and 10m0s",
+		`servers.a.secrets[0].header: "Txn-Token" is set by toolgate`,
+		"servers.b.secrets[0]: name exactly one of header",
+		"servers.b.secrets[0].from: name exactly one of file, env, vault",
+		"servers.c: has nothing to carry",
+		"servers.d.exchange: needs issuer (discovery) or token_endpoint",
+		"servers.d.exchange.scopes: is required",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("missing %q in:\n%s", want, got)
+		}
+	}
+	cfg = credential.Config{Servers: map[string]credential.ServerConfig{
+		"gh":  {Exchange: &credential.ExchangeConfig{Issuer: "https://idp", ClientID: "tg", ClientSecret: credential.SecretRef{Env: "S"}, Scopes: map[string][]string{"*": {"x"}}}},
+		"fs":  {Secrets: []credential.SecretConfig{{Header: "X-K", From: credential.SecretRef{Env: "X"}}}},
+		"api": {Secrets: []credential.SecretConfig{{Env: "K", From: credential.SecretRef{Env: "X"}}}},
+	}}
+	cfg.ApplyDefaults()
+	got = strings.Join(cfg.ValidateServers(map[string]credential.Transport{
+		"gh": {CredentialMode: "bearer"}, "fs": {Stdio: true}, "api": {},
+	}), "\n")
+	for _, want := range []string{"servers.gh.exchange: the per-call token takes Authorization", "servers.fs.secrets[0].header: the server is a stdio process", "servers.api.secrets[0].env: the server is remote"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("missing %q in:\n%s", want, got)
+		}
+	}
+}
