@@ -158,13 +158,17 @@ func (e *exchanger) exchange(ctx context.Context, c *call.Call, scopes []string)
 		return "", time.Time{}, fmt.Errorf("the IdP issued a token of type %q, not an access token", resp.IssuedTokenType)
 	}
 	var until time.Time
+	expires := time.Now().Add(time.Hour) // unknown lifetime: masked for an hour
 	if resp.ExpiresIn > 0 {
 		life := time.Duration(resp.ExpiresIn) * time.Second
 		// Hand it out only while it has a tenth of its life (at most 30 s)
 		// left, so a call never carries a token that expires on the way.
 		until = start.Add(life - min(life/10, 30*time.Second))
+		expires = time.Now().Add(life)
 	}
-	e.m.secrets.Scrub.Add(resp.AccessToken)
+	// Masked in what servers send back while it is valid (stdio servers
+	// get it in _meta; HTTP responses are also cleaned per call).
+	e.m.secrets.Scrub.AddUntil(resp.AccessToken, expires)
 	return resp.AccessToken, until, nil
 }
 

@@ -17,6 +17,7 @@ import (
 	"io"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // Mask replaces a secret. It is plain ASCII without quotes or backslashes,
@@ -31,31 +32,40 @@ const MinLen = 8
 // Set is a set of secrets to remove. The zero value is empty; a nil *Set
 // removes nothing. Safe for concurrent use.
 type Set struct {
-	mu   sync.Mutex
-	pats atomic.Pointer[[][]byte]
-	seen map[string]bool
+	mu      sync.Mutex
+	pats    atomic.Pointer[[][]byte]
+	entries map[string]time.Time // secret → until when (zero: for good)
 }
 
-// Add adds a secret (values shorter than MinLen are ignored; callers refuse
-// them before they get here).
-func (s *Set) Add(secret string) {
+// Add adds a secret for good (values shorter than MinLen are ignored;
+// callers refuse them before they get here).
+func (s *Set) Add(secret string) { s.AddUntil(secret, time.Time{}) }
+
+// AddUntil adds a secret that stops mattering at until (an access token
+// that expires then): it is dropped from the set at a later Add after
+// that, so short-lived tokens do not pile up.
+func (s *Set) AddUntil(secret string, until time.Time) {
 	if len(secret) < MinLen {
 		return
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.seen == nil {
-		s.seen = map[string]bool{}
+	if s.entries == nil {
+		s.entries = map[string]time.Time{}
 	}
-	if s.seen[secret] {
+	if old, ok := s.entries[secret]; ok && (old.IsZero() || (!until.IsZero() && !until.After(old))) {
 		return
 	}
-	s.seen[secret] = true
+	s.entries[secret] = until
+	now := time.Now()
 	var pats [][]byte
-	if old := s.pats.Load(); old != nil {
-		pats = append(pats, *old...)
+	for v, u := range s.entries {
+		if !u.IsZero() && u.Before(now) {
+			delete(s.entries, v)
+			continue
+		}
+		pats = appendForms(pats, v)
 	}
-	pats = appendForms(pats, secret)
 	s.pats.Store(&pats)
 }
 
