@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
@@ -57,8 +58,9 @@ type Minter struct {
 	servers map[string]*server
 	secrets *Secrets
 
-	mu      sync.Mutex
-	signers map[string]jose.Signer // by key id: building one costs more than signing
+	mu       sync.Mutex
+	signers  map[string]jose.Signer // by key id: building one costs more than signing
+	reloaded atomic.Int64           // when the keys were last re-read (unix ns)
 }
 
 // server is one configured server, settled.
@@ -98,6 +100,7 @@ func New(cfg Config, o Options) (*Minter, error) {
 	}
 	m := &Minter{o: o, servers: map[string]*server{}, secrets: NewSecrets(cfg.Vault), signers: map[string]jose.Signer{}}
 	m.secrets.env, m.secrets.now = o.Env, o.Now
+	m.reloaded.Store(time.Now().UnixNano()) // the keys were just opened
 	for name, sc := range cfg.Servers {
 		s := &server{name: name, cfg: sc, audience: sc.Audience, ttl: sc.TTL}
 		if s.audience == "" {
@@ -302,6 +305,7 @@ func (m *Minter) token(ctx context.Context, s *server, c *call.Call, d *call.Dec
 // sign signs payload with the active key as a compact JWS with header typ
 // and kid.
 func (m *Minter) sign(ctx context.Context, typ string, payload []byte) (string, error) {
+	m.maybeReload(ctx)
 	k, err := m.o.Keys.Active(ctx)
 	if err != nil {
 		return "", call.Errorf(CodeSign, "no signing key: %v", err)
@@ -319,6 +323,27 @@ func (m *Minter) sign(ctx context.Context, typ string, payload []byte) (string, 
 		return "", call.Errorf(CodeSign, "cannot encode the token: %v", err)
 	}
 	return tok, nil
+}
+
+// reloadEvery is how often the keys are read again from the data
+// directory: another process there (serve) may have rotated them, and a
+// long-running `toolgate run` must not sign with a key that is no longer
+// published.
+const reloadEvery = time.Minute
+
+func (m *Minter) maybeReload(ctx context.Context) {
+	r, ok := m.o.Keys.(keys.Reloader)
+	if !ok {
+		return
+	}
+	now := time.Now().UnixNano()
+	last := m.reloaded.Load()
+	if now-last < int64(reloadEvery) || !m.reloaded.CompareAndSwap(last, now) {
+		return
+	}
+	if err := r.Reload(ctx); err != nil {
+		m.o.Log.Warn("credential: cannot re-read the signing keys; signing with the ones read before", "error", err)
+	}
 }
 
 // signer returns a cached signer for the key and type. Retired keys' signers
