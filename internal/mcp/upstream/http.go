@@ -35,6 +35,11 @@ type HTTPOptions struct {
 	// Scrub holds the upstream secrets toolgate brokers (nil: none): they
 	// are masked in everything the server sends back (internal/credential).
 	Scrub *scrub.Set
+	// Secrets returns the headers with the secrets toolgate brokers for the
+	// server (nil: none). Every request carries them — initialize and
+	// tools/list too, which a server that wants a key asks for as well; a
+	// request whose secrets cannot be read is not sent.
+	Secrets func(ctx context.Context) (map[string]string, error)
 }
 
 // HTTP is a remote MCP server spoken to over Streamable HTTP.
@@ -144,6 +149,15 @@ func (c *httpConn) newRequest(ctx context.Context, method string, body []byte) (
 	}
 	for k, v := range c.u.o.Header {
 		req.Header[k] = v
+	}
+	if c.u.o.Secrets != nil {
+		h, err := c.u.o.Secrets(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("the secrets toolgate holds for the MCP server %q cannot be read: %w", c.u.o.Name, err)
+		}
+		for k, v := range h {
+			req.Header.Set(k, v)
+		}
 	}
 	req.Header.Set("Accept", "application/json, text/event-stream")
 	if method == http.MethodGet {
