@@ -190,6 +190,45 @@ func (m *Minter) ProcessEnv(ctx context.Context, server string, env []string) ([
 	return out, nil
 }
 
+// HeaderSecrets returns what gives a remote server's secret headers for
+// every request to it (upstream.HTTPOptions.Secrets), or nil if it has
+// none.
+func (m *Minter) HeaderSecrets(server string) func(ctx context.Context) (map[string]string, error) {
+	s := m.servers[server]
+	if s == nil {
+		return nil
+	}
+	has := false
+	for _, sec := range s.cfg.Secrets {
+		has = has || sec.Header != ""
+	}
+	if !has {
+		return nil
+	}
+	return func(ctx context.Context) (map[string]string, error) {
+		return m.headers(ctx, s)
+	}
+}
+
+// headers resolves a server's secret headers.
+func (m *Minter) headers(ctx context.Context, s *server) (map[string]string, error) {
+	var out map[string]string
+	for _, sec := range s.cfg.Secrets {
+		if sec.Header == "" {
+			continue // a stdio server's secrets are in its environment
+		}
+		v, err := m.secrets.Resolve(ctx, sec.From)
+		if err != nil {
+			return nil, call.Errorf(CodeSecret, "the secret for header %s of server %q (%s) cannot be read: %v", sec.Header, s.name, sec.From, err)
+		}
+		if out == nil {
+			out = map[string]string{}
+		}
+		out[sec.Header] = sec.Prefix + v
+	}
+	return out, nil
+}
+
 // sourceEnv names the environment variables secrets are read from.
 func (m *Minter) sourceEnv() map[string]bool {
 	drop := map[string]bool{}
@@ -239,19 +278,13 @@ func (m *Minter) Mint(ctx context.Context, c *call.Call, d *call.Decision) (*cal
 		}
 		cred.Token, cred.Expires = tok, exp
 	}
-	for _, sec := range s.cfg.Secrets {
-		if sec.Header == "" {
-			continue // a stdio server's secrets are in its environment
-		}
-		v, err := m.secrets.Resolve(ctx, sec.From)
-		if err != nil {
-			return nil, call.Errorf(CodeSecret, "the secret for header %s of server %q (%s) cannot be read: %v", sec.Header, s.name, sec.From, err)
-		}
-		if cred.Header == nil {
-			cred.Header = map[string]string{}
-		}
-		cred.Header[sec.Header] = sec.Prefix + v
+	// Secret headers are read now, so a call whose secrets cannot be read
+	// is denied (and recorded so) rather than failing on its way.
+	h, err := m.headers(ctx, s)
+	if err != nil {
+		return nil, err
 	}
+	cred.Header = h
 	if s.exchange != nil {
 		at, err := s.exchange.token(ctx, c)
 		if err != nil {

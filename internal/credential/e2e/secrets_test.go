@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -98,6 +99,19 @@ servers:
 	ran := h.ranCalls()
 	if got := ran[len(ran)-1]; got.Get("X-Api-Key") != vaultSecret || got.Get("Authorization") != "Bearer "+fileSecret || got.Get("Txn-Token") == "" {
 		t.Fatalf("the upstream did not get its secrets and token: X-Api-Key %q, Authorization %q", got.Get("X-Api-Key"), got.Get("Authorization"))
+	}
+	// Every request to the server carries its key, not only tool calls:
+	// initialize and tools/list need it as much.
+	h.mu.Lock()
+	requests := slices.Clone(h.requests)
+	h.mu.Unlock()
+	if len(requests) < 3 {
+		t.Fatalf("requests: %q", requests)
+	}
+	for _, r := range requests {
+		if !strings.HasSuffix(r, " "+vaultSecret) {
+			t.Fatalf("a request to the server without its key: %q", requests)
+		}
 	}
 	res = callTool(t, gh, "fail_key", map[string]any{})
 	seenByClient = append(seenByClient, text(res))

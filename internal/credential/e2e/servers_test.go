@@ -46,8 +46,9 @@ type httpTools struct {
 	hold atomic.Bool
 	held chan heldCall
 
-	mu   sync.Mutex
-	seen []http.Header // headers of the tool calls the server ran
+	mu       sync.Mutex
+	seen     []http.Header // headers of the tool calls the server ran
+	requests []string      // method and X-Api-Key of every request that reached the proxy
 }
 
 type heldCall struct {
@@ -91,6 +92,9 @@ func startHTTPTools(t *testing.T, jwks, audience string) *httpTools {
 	proxy := httputil.NewSingleHostReverseProxy(target)
 	proxy.FlushInterval = -1
 	front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h.mu.Lock()
+		h.requests = append(h.requests, r.Method+" "+r.Header.Get("X-Api-Key"))
+		h.mu.Unlock()
 		if r.Method == http.MethodPost && h.hold.Load() {
 			body, _ := io.ReadAll(r.Body)
 			if bytes.Contains(body, []byte(`"tools/call"`)) {
