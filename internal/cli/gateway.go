@@ -58,6 +58,7 @@ func openGateway(rt *runtime, cfg *config.Config, listen net.Addr, metrics *serv
 			up, err = upstream.NewHTTP(upstream.HTTPOptions{
 				Name: sc.Name, URL: sc.URL, Credential: opts.Credential,
 				MaxMessageBytes: cfg.MCP.MaxResponseBytes, Log: slog, Scrub: secrets,
+				Secrets: rt.creds.HeaderSecrets(sc.Name),
 			})
 		} else {
 			if err := rt.creds.CheckTransport(sc.Name, credential.Transport{Stdio: true}); err != nil {
