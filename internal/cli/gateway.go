@@ -47,7 +47,7 @@ func openGateway(rt *runtime, cfg *config.Config, listen net.Addr, metrics *serv
 		if err != nil {
 			return nil, err
 		}
-		// Brokered secrets: headers of each call (minted with it), or the
+		// Brokered secrets: headers of every request, or the
 		// process environment; masked in whatever the server sends back.
 		secrets := rt.creds.Scrub()
 		var up upstream.Upstream
