@@ -31,7 +31,7 @@ import (
 
 	"github.com/go-jose/go-jose/v4/jwt"
 
-	"github.com/toolgate/toolgate/internal/approval/jcs"
+	"github.com/toolgate/toolgate/internal/jcs"
 )
 
 // Names that are part of the contract between toolgate and tool servers.

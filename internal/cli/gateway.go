@@ -21,6 +21,35 @@ import (
 	"github.com/toolgate/toolgate/internal/version"
 )
 
+// openUpstream reaches one server: over Streamable HTTP for a url, else as a
+// child process. Brokered secrets go into its request headers or its
+// environment, and are masked in whatever the server sends back.
+func openUpstream(rt *runtime, cfg *config.Config, sc config.ServerConfig, opts mcp.GatewayServer, log *slog.Logger) (upstream.Upstream, error) {
+	secrets := rt.creds.Scrub()
+	if sc.URL != "" {
+		if err := rt.creds.CheckTransport(sc.Name, credential.Transport{CredentialMode: opts.Credential}); err != nil {
+			return nil, err
+		}
+		return upstream.NewHTTP(upstream.HTTPOptions{
+			Name: sc.Name, URL: sc.URL, Credential: opts.Credential,
+			MaxMessageBytes: cfg.MCP.MaxResponseBytes, Log: log, Scrub: secrets,
+			Secrets: rt.creds.HeaderSecrets(sc.Name),
+		})
+	}
+	if err := rt.creds.CheckTransport(sc.Name, credential.Transport{Stdio: true}); err != nil {
+		return nil, err
+	}
+	env, err := rt.creds.ProcessEnv(context.Background(), sc.Name, serverEnv())
+	if err != nil {
+		return nil, err
+	}
+	return upstream.NewStdio(upstream.StdioOptions{
+		Name: sc.Name, Command: append([]string{sc.Command}, sc.Args...), Env: env,
+		Shared: opts.Mode != mcp.ModeSession, MaxMessageBytes: cfg.MCP.MaxResponseBytes,
+		ShutdownTimeout: cfg.MCP.ShutdownTimeout, Stderr: scrub.Writer(os.Stderr, secrets), Log: log, Scrub: secrets,
+	})
+}
+
 // openGateway builds the MCP gateway of `toolgate serve` over the
 // configured servers: a stdio server is a child process the gateway runs
 // (shared, or one per session), a server with a url is reached over
@@ -47,33 +76,7 @@ func openGateway(rt *runtime, cfg *config.Config, listen net.Addr, metrics *serv
 		if err != nil {
 			return nil, err
 		}
-		// Brokered secrets: headers of every request, or the
-		// process environment; masked in whatever the server sends back.
-		secrets := rt.creds.Scrub()
-		var up upstream.Upstream
-		if sc.URL != "" {
-			if err := rt.creds.CheckTransport(sc.Name, credential.Transport{CredentialMode: opts.Credential}); err != nil {
-				return nil, err
-			}
-			up, err = upstream.NewHTTP(upstream.HTTPOptions{
-				Name: sc.Name, URL: sc.URL, Credential: opts.Credential,
-				MaxMessageBytes: cfg.MCP.MaxResponseBytes, Log: slog, Scrub: secrets,
-				Secrets: rt.creds.HeaderSecrets(sc.Name),
-			})
-		} else {
-			if err := rt.creds.CheckTransport(sc.Name, credential.Transport{Stdio: true}); err != nil {
-				return nil, err
-			}
-			env, err := rt.creds.ProcessEnv(context.Background(), sc.Name, serverEnv())
-			if err != nil {
-				return nil, err
-			}
-			up, err = upstream.NewStdio(upstream.StdioOptions{
-				Name: sc.Name, Command: append([]string{sc.Command}, sc.Args...), Env: env,
-				Shared: opts.Mode != mcp.ModeSession, MaxMessageBytes: cfg.MCP.MaxResponseBytes,
-				ShutdownTimeout: cfg.MCP.ShutdownTimeout, Stderr: scrub.Writer(os.Stderr, secrets), Log: slog, Scrub: secrets,
-			})
-		}
+		up, err := openUpstream(rt, cfg, sc, opts, slog)
 		if err != nil {
 			return nil, fmt.Errorf("server %q: %w", sc.Name, err)
 		}
