@@ -8,8 +8,8 @@ import (
 
 	"github.com/cedar-policy/cedar-go/types"
 
-	"github.com/toolgate/toolgate/internal/jcs"
 	"github.com/toolgate/toolgate/internal/call"
+	"github.com/toolgate/toolgate/internal/jcs"
 	"github.com/toolgate/toolgate/internal/policy"
 )
 
