@@ -64,7 +64,7 @@ func ParseHeader(line []byte) (Header, error) {
 	var h Header
 	prefix := []byte(`{"seq":`)
 	if !bytes.HasPrefix(line, prefix) {
-		return h, errors.New(`record does not start with {"seq":`)
+		return h, errors.New(`record does not start with its "seq" member`)
 	}
 	rest := line[len(prefix):]
 	i := 0

@@ -109,7 +109,7 @@ func TestMintedTokenFormat(t *testing.T) {
 			if len(parts) != 3 {
 				t.Fatalf("not a compact JWS: %q", cred.Token)
 			}
-			jws, err := jose.ParseSigned(cred.Token, []jose.SignatureAlgorithm{jose.EdDSA, jose.ES256})
+			jws, err := jose.ParseSignedCompact(cred.Token, []jose.SignatureAlgorithm{jose.EdDSA, jose.ES256})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -314,7 +314,7 @@ type staticActive struct {
 func (s staticActive) Active(context.Context) (*keys.Key, error) { return s.k, nil }
 
 func kid(t *testing.T, tok string) string {
-	jws, err := jose.ParseSigned(tok, []jose.SignatureAlgorithm{jose.EdDSA, jose.ES256})
+	jws, err := jose.ParseSignedCompact(tok, []jose.SignatureAlgorithm{jose.EdDSA, jose.ES256})
 	if err != nil {
 		t.Fatal(err)
 	}

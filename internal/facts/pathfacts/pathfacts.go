@@ -149,7 +149,7 @@ func (c *Classifier) classify(p string, b *facts.Budget) (facts.Facts, error) {
 		}
 	}
 	if isWindowsPath(p) {
-		return nil, errors.New("Windows drive or UNC path; paths are read with POSIX rules")
+		return nil, errors.New("a Windows drive or UNC path; paths are read with POSIX rules")
 	}
 
 	primary := norm.NFC.String(p)

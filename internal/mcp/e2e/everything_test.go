@@ -1,3 +1,5 @@
+//lint:file-ignore SA1019 the test drives the MCP features deprecated in 2026-07-28 (sampling, roots, logging) to prove toolgate relays them unchanged
+
 package e2e
 
 import (

@@ -111,10 +111,3 @@ func (p *pendingTable) drain(err error) []*request {
 	}
 	return out
 }
-
-// len is the number of requests in flight (tests).
-func (p *pendingTable) len() int {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return len(p.m)
-}
