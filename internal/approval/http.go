@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/toolgate/toolgate/internal/httpapi"
 	"github.com/toolgate/toolgate/internal/store"
 )
 
@@ -41,15 +42,14 @@ func (s *Service) Routes() map[string]http.Handler {
 
 // authenticate verifies the caller's bearer credential.
 func (s *Service) authenticate(ctx context.Context, r *http.Request) (Approver, error) {
-	h := r.Header.Get("Authorization")
-	scheme, tok, ok := strings.Cut(h, " ")
-	if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(tok) == "" {
+	tok, ok := httpapi.Bearer(r)
+	if !ok {
 		return Approver{}, errorf("identity.missing", "the request needs Authorization: Bearer with an identity token or API key")
 	}
 	if s.o.Identity == nil || !s.o.Identity.Enabled() {
 		return Approver{}, errorf("identity.missing", "no identity provider or API key is configured, so nobody can answer approvals over HTTP (use `toolgate approval` on this machine)")
 	}
-	id, err := s.o.Identity.Verify(ctx, strings.TrimSpace(tok))
+	id, err := s.o.Identity.Verify(ctx, tok)
 	if err != nil {
 		return Approver{}, err
 	}
@@ -78,7 +78,7 @@ func (s *Service) handleList(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"approvals": views})
+	httpapi.WriteJSON(w, http.StatusOK, map[string]any{"approvals": views})
 }
 
 func (s *Service) handleGet(w http.ResponseWriter, r *http.Request) {
@@ -104,7 +104,7 @@ func (s *Service) handleGet(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, errorf(CodeNotFound, "there is no approval %s", id))
 		return
 	}
-	writeJSON(w, http.StatusOK, v)
+	httpapi.WriteJSON(w, http.StatusOK, v)
 }
 
 // answerRequest is the body of POST /v1/approvals/{id}/approve|deny.
@@ -138,7 +138,7 @@ func (s *Service) handleAnswer(w http.ResponseWriter, r *http.Request, approve b
 		writeErr(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, v)
+	httpapi.WriteJSON(w, http.StatusOK, v)
 }
 
 // handleLinkPage shows the call behind a link and a form to answer it. A
@@ -218,7 +218,7 @@ func (s *Service) handleLinkAnswer(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if asJSON {
-		writeJSON(w, http.StatusOK, v)
+		httpapi.WriteJSON(w, http.StatusOK, v)
 		return
 	}
 	writePage(w, http.StatusOK, page{View: v, Webhook: c.Webhook, Done: true})
@@ -295,22 +295,5 @@ func statusOf(code string) int {
 
 func writeErr(w http.ResponseWriter, err error) {
 	code := codeOf(err)
-	var body struct {
-		Error struct {
-			Code    string `json:"code"`
-			Message string `json:"message"`
-		} `json:"error"`
-	}
-	body.Error.Code, body.Error.Message = code, err.Error()
-	if statusOf(code) == http.StatusUnauthorized && strings.HasPrefix(code, "identity.") {
-		w.Header().Set("WWW-Authenticate", `Bearer realm="toolgate"`)
-	}
-	writeJSON(w, statusOf(code), body)
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
+	httpapi.WriteError(w, statusOf(code), code, err.Error())
 }

@@ -5,7 +5,6 @@ package server
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/toolgate/toolgate/internal/authzen"
 	"github.com/toolgate/toolgate/internal/call"
+	"github.com/toolgate/toolgate/internal/httpapi"
 )
 
 // Decider judges one call (the enforcement pipeline).
@@ -87,7 +87,7 @@ func (s *Server) Handler() http.Handler {
 	}
 	mux.HandleFunc("GET /.well-known/authzen-configuration", s.discovery)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
-		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+		httpapi.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	mux.HandleFunc("GET /readyz", s.readyz)
 	for _, r := range s.extra {
@@ -106,34 +106,15 @@ func requestID(next http.Handler) http.Handler {
 	})
 }
 
-type errorBody struct {
-	Error struct {
-		Code    string `json:"code"`
-		Message string `json:"message"`
-	} `json:"error"`
-}
-
-func writeError(w http.ResponseWriter, status int, code, msg string) {
-	var b errorBody
-	b.Error.Code, b.Error.Message = code, msg
-	writeJSON(w, status, b)
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
-}
-
 // readBody reads a bounded JSON body.
 func readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, authzen.MaxRequestBytes))
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			writeError(w, http.StatusRequestEntityTooLarge, authzen.CodeTooLarge, "request body is larger than the limit")
+			httpapi.WriteError(w, http.StatusRequestEntityTooLarge, authzen.CodeTooLarge, "request body is larger than the limit")
 		} else {
-			writeError(w, http.StatusBadRequest, authzen.CodeInvalidRequest, "cannot read the request body: "+err.Error())
+			httpapi.WriteError(w, http.StatusBadRequest, authzen.CodeInvalidRequest, "cannot read the request body: "+err.Error())
 		}
 		return nil, false
 	}
@@ -143,7 +124,7 @@ func readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
 func requestError(w http.ResponseWriter, err error) {
 	if resp, ok := authzen.Unsupported(err); ok {
 		// Well formed, but not about a tool call: a decision, false.
-		writeJSON(w, http.StatusOK, resp)
+		httpapi.WriteJSON(w, http.StatusOK, resp)
 		return
 	}
 	var ae *authzen.Error
@@ -152,10 +133,10 @@ func requestError(w http.ResponseWriter, err error) {
 		if ae.Code == authzen.CodeTooLarge {
 			status = http.StatusRequestEntityTooLarge
 		}
-		writeError(w, status, ae.Code, ae.Error())
+		httpapi.WriteError(w, status, ae.Code, ae.Error())
 		return
 	}
-	writeError(w, http.StatusBadRequest, authzen.CodeInvalidRequest, err.Error())
+	httpapi.WriteError(w, http.StatusBadRequest, authzen.CodeInvalidRequest, err.Error())
 }
 
 func (s *Server) evaluation(w http.ResponseWriter, r *http.Request) {
@@ -173,7 +154,7 @@ func (s *Server) evaluation(w http.ResponseWriter, r *http.Request) {
 		requestError(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, authzen.Response(s.decide(r.Context(), c)))
+	httpapi.WriteJSON(w, http.StatusOK, authzen.Response(s.decide(r.Context(), c)))
 }
 
 func (s *Server) evaluations(w http.ResponseWriter, r *http.Request) {
@@ -197,10 +178,10 @@ func (s *Server) evaluations(w http.ResponseWriter, r *http.Request) {
 			requestError(w, err)
 			return
 		}
-		writeJSON(w, http.StatusOK, authzen.Response(s.decide(r.Context(), c)))
+		httpapi.WriteJSON(w, http.StatusOK, authzen.Response(s.decide(r.Context(), c)))
 		return
 	}
-	writeJSON(w, http.StatusOK, req.Evaluate(r.Context(), s.now(), s.decide))
+	httpapi.WriteJSON(w, http.StatusOK, req.Evaluate(r.Context(), s.now(), s.decide))
 }
 
 func (s *Server) discovery(w http.ResponseWriter, r *http.Request) {
@@ -209,7 +190,7 @@ func (s *Server) discovery(w http.ResponseWriter, r *http.Request) {
 		scheme = "https"
 	}
 	base := scheme + "://" + r.Host
-	writeJSON(w, http.StatusOK, map[string]string{
+	httpapi.WriteJSON(w, http.StatusOK, map[string]string{
 		"policy_decision_point":       base,
 		"access_evaluation_endpoint":  base + "/access/v1/evaluation",
 		"access_evaluations_endpoint": base + "/access/v1/evaluations",
@@ -227,5 +208,5 @@ func (s *Server) readyz(w http.ResponseWriter, _ *http.Request) {
 			out[name] = "ok"
 		}
 	}
-	writeJSON(w, status, out)
+	httpapi.WriteJSON(w, status, out)
 }

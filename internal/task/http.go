@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/toolgate/toolgate/internal/call"
+	"github.com/toolgate/toolgate/internal/httpapi"
 	"github.com/toolgate/toolgate/internal/store"
 )
 
@@ -52,7 +53,7 @@ func (s *Service) Routes() map[string]http.Handler {
 
 // authenticate verifies the caller's bearer credential.
 func (s *Service) authenticate(ctx context.Context, r *http.Request) (Caller, error) {
-	raw, ok := bearer(r)
+	raw, ok := httpapi.Bearer(r)
 	if !ok {
 		return Caller{}, call.Errorf("identity.missing", "the request needs Authorization: Bearer with an identity token or API key")
 	}
@@ -64,15 +65,6 @@ func (s *Service) authenticate(ctx context.Context, r *http.Request) (Caller, er
 		return Caller{}, err
 	}
 	return Caller{Principal: id.Principal}, nil
-}
-
-func bearer(r *http.Request) (string, bool) {
-	h := r.Header.Get("Authorization")
-	scheme, tok, ok := strings.Cut(h, " ")
-	if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(tok) == "" {
-		return "", false
-	}
-	return strings.TrimSpace(tok), true
 }
 
 func (s *Service) handleCreate(w http.ResponseWriter, r *http.Request) {
@@ -92,7 +84,7 @@ func (s *Service) handleCreate(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Cache-Control", "no-store")
-	writeJSON(w, http.StatusCreated, iss)
+	httpapi.WriteJSON(w, http.StatusCreated, iss)
 }
 
 func (s *Service) handleList(w http.ResponseWriter, r *http.Request) {
@@ -108,7 +100,7 @@ func (s *Service) handleList(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"tasks": views})
+	httpapi.WriteJSON(w, http.StatusOK, map[string]any{"tasks": views})
 }
 
 func (s *Service) handleGet(w http.ResponseWriter, r *http.Request) {
@@ -144,7 +136,7 @@ func (s *Service) handleGet(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, errf(CodeStore, "the budget of task %s cannot be read: %v", id, err))
 		return
 	}
-	writeJSON(w, http.StatusOK, viewOf(t, spent))
+	httpapi.WriteJSON(w, http.StatusOK, viewOf(t, spent))
 }
 
 func (s *Service) handleRevoke(w http.ResponseWriter, r *http.Request) {
@@ -158,7 +150,7 @@ func (s *Service) handleRevoke(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"revoked": nonNil(ids)})
+	httpapi.WriteJSON(w, http.StatusOK, map[string]any{"revoked": nonNil(ids)})
 }
 
 func (s *Service) handleRevokeAgent(w http.ResponseWriter, r *http.Request) {
@@ -172,7 +164,7 @@ func (s *Service) handleRevokeAgent(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"revoked": nonNil(ids)})
+	httpapi.WriteJSON(w, http.StatusOK, map[string]any{"revoked": nonNil(ids)})
 }
 
 func nonNil(ids []string) []string {
@@ -301,7 +293,7 @@ func (s *Service) handleToken(w http.ResponseWriter, r *http.Request) {
 		ExpiresIn: int64(time.Until(iss.ExpiresAt) / time.Second), Scope: scopeText, Task: iss.Task,
 	}
 	w.Header().Set("Cache-Control", "no-store")
-	writeJSON(w, http.StatusOK, resp)
+	httpapi.WriteJSON(w, http.StatusOK, resp)
 }
 
 func codeOf(err error) string {
@@ -343,17 +335,7 @@ func statusOf(code string) int {
 
 func writeErr(w http.ResponseWriter, err error) {
 	code := codeOf(err)
-	var body struct {
-		Error struct {
-			Code    string `json:"code"`
-			Message string `json:"message"`
-		} `json:"error"`
-	}
-	body.Error.Code, body.Error.Message = code, err.Error()
-	if statusOf(code) == http.StatusUnauthorized {
-		w.Header().Set("WWW-Authenticate", `Bearer realm="toolgate"`)
-	}
-	writeJSON(w, statusOf(code), body)
+	httpapi.WriteError(w, statusOf(code), code, err.Error())
 }
 
 // oauthErr writes an RFC 6749 §5.2 error, with toolgate's stable code.
@@ -362,11 +344,5 @@ func oauthErr(w http.ResponseWriter, status int, oerr, code, desc string) {
 	if status == http.StatusUnauthorized {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="toolgate"`)
 	}
-	writeJSON(w, status, map[string]string{"error": oerr, "error_description": desc, "toolgate_code": code})
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
+	httpapi.WriteJSON(w, status, map[string]string{"error": oerr, "error_description": desc, "toolgate_code": code})
 }

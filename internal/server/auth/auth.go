@@ -16,6 +16,7 @@ import (
 	"strings"
 
 	"github.com/toolgate/toolgate/internal/call"
+	"github.com/toolgate/toolgate/internal/httpapi"
 	"github.com/toolgate/toolgate/internal/identity"
 )
 
@@ -84,7 +85,7 @@ func (a *Authenticator) Wrap(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r.WithContext(WithCaller(r.Context(), &Caller{})))
 			return
 		}
-		raw, ok := bearer(r)
+		raw, ok := httpapi.Bearer(r)
 		if !ok {
 			a.challenge(w, r, http.StatusUnauthorized, "", "")
 			return
@@ -101,18 +102,6 @@ func (a *Authenticator) Wrap(next http.Handler) http.Handler {
 		c := &Caller{Token: raw, Principal: id.Principal, Chain: id.Chain}
 		next.ServeHTTP(w, r.WithContext(WithCaller(r.Context(), c)))
 	})
-}
-
-// bearer reads "Authorization: Bearer <token>" (RFC 6750 §2.1; tokens in
-// query strings are not accepted, as the MCP specification demands).
-func bearer(r *http.Request) (string, bool) {
-	h := r.Header.Get("Authorization")
-	scheme, tok, ok := strings.Cut(h, " ")
-	if !ok || !strings.EqualFold(scheme, "Bearer") {
-		return "", false
-	}
-	tok = strings.TrimSpace(tok)
-	return tok, tok != ""
 }
 
 // missingScopes returns the required scopes the token does not carry. The
