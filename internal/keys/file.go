@@ -20,6 +20,7 @@ import (
 	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
+	"github.com/toolgate/toolgate/internal/fslock"
 )
 
 // Dir is the keys' directory inside the data directory.
@@ -166,7 +167,7 @@ func (f *File) locked(change func(*index) (bool, error)) error {
 	if err := os.MkdirAll(f.dir, 0o700); err != nil {
 		return fmt.Errorf("keys: %w", err)
 	}
-	unlock, err := lockFile(filepath.Join(f.dir, ".lock"))
+	unlock, err := fslock.Lock(filepath.Join(f.dir, ".lock"))
 	if err != nil {
 		return fmt.Errorf("keys: lock %s: %w", f.dir, err)
 	}

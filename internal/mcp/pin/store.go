@@ -11,6 +11,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/toolgate/toolgate/internal/fslock"
 )
 
 // File is one server's pin file, <data dir>/pins/<server>.json.
@@ -235,7 +237,7 @@ func (s *Store) update(fn func(*File) bool) error {
 	if err := os.MkdirAll(filepath.Dir(s.path), 0o700); err != nil {
 		return fmt.Errorf("pin: %w", err)
 	}
-	unlock, err := lockFile(s.path + ".lock")
+	unlock, err := fslock.Lock(s.path + ".lock")
 	if err != nil {
 		return fmt.Errorf("pin: lock: %w", err)
 	}

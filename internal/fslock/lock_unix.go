@@ -1,17 +1,16 @@
 //go:build unix
 
-package keys
+package fslock
 
 import (
 	"os"
 	"syscall"
 )
 
-// lockFile takes an exclusive advisory lock on path (created if needed), so
-// that toolgate processes sharing a data directory never both create or
-// rotate a key. The lock is released by the returned function or when the
-// process dies.
-func lockFile(path string) (func(), error) {
+// Lock takes an exclusive advisory lock on path (created, 0600, if needed)
+// and returns the function that releases it. The lock is also released when
+// the process dies, so a crash never leaves a data directory locked.
+func Lock(path string) (func(), error) {
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, err
