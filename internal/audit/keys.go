@@ -13,6 +13,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/toolgate/toolgate/internal/datafile"
 )
 
 // Key files in the data directory.
@@ -171,66 +173,6 @@ func LoadOrCreateRedactionKey(dir string) ([]byte, error) {
 	return key, nil
 }
 
-// readPrivate reads a secret file, refusing one that others can read: a
-// leaked signing key lets its holder rewrite the trail undetected.
-func readPrivate(path string) ([]byte, error) {
-	fi, err := os.Stat(path)
-	if err != nil {
-		return nil, err
-	}
-	if fi.Mode().Perm()&0o077 != 0 {
-		return nil, fmt.Errorf("audit: %s is accessible to other users (mode %04o); run chmod 600 on it", path, fi.Mode().Perm())
-	}
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("audit: %w", err)
-	}
-	return b, nil
-}
-
-// createPrivate writes a new 0600 file durably and atomically: it is written
-// under a temporary name and linked into place, so nobody ever reads half a
-// key. It reports false, and no error, if the file already exists (another
-// process created it first).
-func createPrivate(path string, data []byte) (bool, error) {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return false, fmt.Errorf("audit: %w", err)
-	}
-	f, err := os.CreateTemp(dir, ".tmp-"+filepath.Base(path)+"-*")
-	if err != nil {
-		return false, fmt.Errorf("audit: %w", err)
-	}
-	tmp := f.Name()
-	defer os.Remove(tmp)
-	if err := f.Chmod(0o600); err != nil {
-		f.Close()
-		return false, fmt.Errorf("audit: %w", err)
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return false, fmt.Errorf("audit: write %s: %w", tmp, err)
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return false, fmt.Errorf("audit: fsync %s: %w", tmp, err)
-	}
-	if err := f.Close(); err != nil {
-		return false, fmt.Errorf("audit: %w", err)
-	}
-	if err := os.Link(tmp, path); err != nil {
-		if errors.Is(err, fs.ErrExist) {
-			return false, nil
-		}
-		return false, fmt.Errorf("audit: %w", err)
-	}
-	if d, err := os.Open(dir); err == nil { // make the new name durable too
-		_ = d.Sync()
-		d.Close()
-	}
-	return true, nil
-}
-
 // LoadRedactionKey reads the HMAC key from dir; it does not create one.
 func LoadRedactionKey(dir string) ([]byte, error) {
 	b, err := readPrivate(filepath.Join(dir, RedactionKeyFile))
@@ -242,4 +184,20 @@ func LoadRedactionKey(dir string) ([]byte, error) {
 		return nil, fmt.Errorf("audit: %s is not a hex key of at least 16 bytes", filepath.Join(dir, RedactionKeyFile))
 	}
 	return key, nil
+}
+
+func readPrivate(path string) ([]byte, error) {
+	b, err := datafile.ReadPrivate(path)
+	if err != nil {
+		return nil, fmt.Errorf("audit: %w", err)
+	}
+	return b, nil
+}
+
+func createPrivate(path string, data []byte) (bool, error) {
+	ok, err := datafile.CreateExclusive(path, data)
+	if err != nil {
+		return false, fmt.Errorf("audit: %w", err)
+	}
+	return ok, nil
 }

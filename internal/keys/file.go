@@ -20,7 +20,7 @@ import (
 	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
-	"github.com/toolgate/toolgate/internal/fslock"
+	"github.com/toolgate/toolgate/internal/datafile"
 )
 
 // Dir is the keys' directory inside the data directory.
@@ -167,7 +167,7 @@ func (f *File) locked(change func(*index) (bool, error)) error {
 	if err := os.MkdirAll(f.dir, 0o700); err != nil {
 		return fmt.Errorf("keys: %w", err)
 	}
-	unlock, err := fslock.Lock(filepath.Join(f.dir, ".lock"))
+	unlock, err := datafile.Lock(filepath.Join(f.dir, ".lock"))
 	if err != nil {
 		return fmt.Errorf("keys: lock %s: %w", f.dir, err)
 	}
@@ -332,53 +332,17 @@ func (f *File) loadKeys(idx *index) ([]*Key, error) {
 	return out, nil
 }
 
-// readPrivate reads a secret file, refusing one that others can read.
 func readPrivate(path string) ([]byte, error) {
-	fi, err := os.Stat(path)
-	if err != nil {
-		return nil, err
-	}
-	if fi.Mode().Perm()&0o077 != 0 {
-		return nil, fmt.Errorf("keys: %s is accessible to other users (mode %04o); run chmod 600 on it", path, fi.Mode().Perm())
-	}
-	b, err := os.ReadFile(path)
+	b, err := datafile.ReadPrivate(path)
 	if err != nil {
 		return nil, fmt.Errorf("keys: %w", err)
 	}
 	return b, nil
 }
 
-// writePrivate replaces path atomically with a 0600 file written durably:
-// nobody ever reads half a key or half an index.
 func writePrivate(path string, data []byte) error {
-	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, ".tmp-*")
-	if err != nil {
+	if err := datafile.WriteAtomic(path, data); err != nil {
 		return fmt.Errorf("keys: %w", err)
-	}
-	name := tmp.Name()
-	defer os.Remove(name)
-	if err := tmp.Chmod(0o600); err != nil {
-		tmp.Close()
-		return fmt.Errorf("keys: %w", err)
-	}
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return fmt.Errorf("keys: write %s: %w", path, err)
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return fmt.Errorf("keys: fsync %s: %w", path, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("keys: %w", err)
-	}
-	if err := os.Rename(name, path); err != nil {
-		return fmt.Errorf("keys: %w", err)
-	}
-	if d, err := os.Open(dir); err == nil {
-		_ = d.Sync()
-		d.Close()
 	}
 	return nil
 }

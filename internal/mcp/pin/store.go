@@ -12,7 +12,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/toolgate/toolgate/internal/fslock"
+	"github.com/toolgate/toolgate/internal/datafile"
 )
 
 // File is one server's pin file, <data dir>/pins/<server>.json.
@@ -237,7 +237,7 @@ func (s *Store) update(fn func(*File) bool) error {
 	if err := os.MkdirAll(filepath.Dir(s.path), 0o700); err != nil {
 		return fmt.Errorf("pin: %w", err)
 	}
-	unlock, err := fslock.Lock(s.path + ".lock")
+	unlock, err := datafile.Lock(s.path + ".lock")
 	if err != nil {
 		return fmt.Errorf("pin: lock: %w", err)
 	}
@@ -256,33 +256,9 @@ func (s *Store) update(fn func(*File) bool) error {
 	return writeAtomic(s.path, append(b, '\n'))
 }
 
-// writeAtomic replaces path with b so that a reader sees the old or the new
-// file, never a part, even across a crash.
 func writeAtomic(path string, b []byte) error {
-	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
-	if err != nil {
+	if err := datafile.WriteAtomic(path, b); err != nil {
 		return fmt.Errorf("pin: %w", err)
-	}
-	defer os.Remove(tmp.Name()) // no-op after the rename
-	if _, err := tmp.Write(b); err != nil {
-		tmp.Close()
-		return fmt.Errorf("pin: write: %w", err)
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return fmt.Errorf("pin: fsync: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("pin: %w", err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("pin: %w", err)
-	}
-	// The rename is durable once the directory is.
-	if d, err := os.Open(dir); err == nil {
-		_ = d.Sync()
-		d.Close()
 	}
 	return nil
 }

@@ -1,6 +1,6 @@
 //go:build unix
 
-package fslock
+package datafile
 
 import (
 	"os"

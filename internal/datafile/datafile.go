@@ -1,0 +1,95 @@
+package datafile
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+)
+
+// ReadPrivate reads a secret file, refusing one that other users can read
+// or write: a key others can read is a key others hold.
+func ReadPrivate(path string) ([]byte, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return nil, err
+	}
+	if fi.Mode().Perm()&0o077 != 0 {
+		return nil, fmt.Errorf("%s is accessible to other users (mode %04o); run chmod 600 on it", path, fi.Mode().Perm())
+	}
+	return os.ReadFile(path)
+}
+
+// WriteAtomic replaces path with data, mode 0600: a reader sees the old or
+// the new file, never a part, even across a crash.
+func WriteAtomic(path string, data []byte) error {
+	tmp, err := writeTemp(path, data)
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp) // no-op after the rename
+	if err := os.Rename(tmp, path); err != nil {
+		return err
+	}
+	syncDir(filepath.Dir(path))
+	return nil
+}
+
+// CreateExclusive writes a new file, mode 0600, atomically; it reports false
+// and no error if the file already exists (another process created it
+// first, and that one stands).
+func CreateExclusive(path string, data []byte) (bool, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return false, err
+	}
+	tmp, err := writeTemp(path, data)
+	if err != nil {
+		return false, err
+	}
+	defer os.Remove(tmp)
+	if err := os.Link(tmp, path); err != nil {
+		if errors.Is(err, fs.ErrExist) {
+			return false, nil
+		}
+		return false, err
+	}
+	syncDir(filepath.Dir(path))
+	return true, nil
+}
+
+// writeTemp writes data durably to a new 0600 file beside path.
+func writeTemp(path string, data []byte) (string, error) {
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return "", err
+	}
+	name := f.Name()
+	fail := func(err error) (string, error) {
+		f.Close()
+		os.Remove(name)
+		return "", err
+	}
+	if err := f.Chmod(0o600); err != nil {
+		return fail(err)
+	}
+	if _, err := f.Write(data); err != nil {
+		return fail(fmt.Errorf("write %s: %w", name, err))
+	}
+	if err := f.Sync(); err != nil {
+		return fail(fmt.Errorf("fsync %s: %w", name, err))
+	}
+	if err := f.Close(); err != nil {
+		os.Remove(name)
+		return "", err
+	}
+	return name, nil
+}
+
+// syncDir makes a rename or link durable: it is only once the directory is.
+func syncDir(dir string) {
+	if d, err := os.Open(dir); err == nil {
+		_ = d.Sync()
+		d.Close()
+	}
+}
