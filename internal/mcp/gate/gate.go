@@ -148,12 +148,12 @@ func (g *Gate) FilterListFor(ctx context.Context, who Caller, result json.RawMes
 		}
 		kept = append(kept, t.Raw)
 	}
-	list, err := encode(kept)
+	list, err := jsonrpc.Marshal(kept)
 	if err != nil {
 		return nil, err
 	}
 	res["tools"] = list
-	return encode(res)
+	return jsonrpc.Marshal(res)
 }
 
 // Decision is what a denied call's answer tells the client about the
@@ -211,7 +211,7 @@ func (g *Gate) Deny(id json.RawMessage, c *call.Call, d call.Decision) []byte {
 	if t := g.o.Tools.Peek(c.Tool.Name); t == nil || !t.HasOutputSchema {
 		res.Structured = &info
 	}
-	result, err := encode(res)
+	result, err := jsonrpc.Marshal(res)
 	if err == nil {
 		var b []byte
 		if b, err = jsonrpc.ResultResponse(id, result); err == nil {
@@ -265,23 +265,11 @@ func ProtocolMeta(params json.RawMessage) json.RawMessage {
 	if len(out) == 0 {
 		return nil
 	}
-	b, err := encode(out)
+	b, err := jsonrpc.Marshal(out)
 	if err != nil {
 		return nil
 	}
 	return b
-}
-
-// encode marshals without HTML escaping, so that text passed through (tool
-// descriptions) keeps its characters.
-func encode(v any) (json.RawMessage, error) {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
-		return nil, err
-	}
-	return bytes.TrimRight(buf.Bytes(), "\n"), nil
 }
 
 func firstByte(b []byte) byte {

@@ -1,7 +1,6 @@
 package httpgw
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -646,21 +645,11 @@ func prefixMember(item json.RawMessage, key, prefix string) json.RawMessage {
 		return item
 	}
 	m[key], _ = json.Marshal(prefix + v)
-	b, err := marshalNoEscape(m)
+	b, err := jsonrpc.Marshal(m)
 	if err != nil {
 		return item
 	}
 	return b
-}
-
-func marshalNoEscape(v any) (json.RawMessage, error) {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
-		return nil, err
-	}
-	return bytes.TrimRight(buf.Bytes(), "\n"), nil
 }
 
 // rebuild returns the request raw with new params.
@@ -669,12 +658,12 @@ func rebuild(raw []byte, params map[string]json.RawMessage) []byte {
 	if json.Unmarshal(raw, &m) != nil {
 		return raw
 	}
-	p, err := marshalNoEscape(params)
+	p, err := jsonrpc.Marshal(params)
 	if err != nil {
 		return raw
 	}
 	m["params"] = p
-	b, err := marshalNoEscape(m)
+	b, err := jsonrpc.Marshal(m)
 	if err != nil {
 		return raw
 	}
@@ -765,7 +754,7 @@ func withMember(msg []byte, name string, v json.RawMessage) []byte {
 		return msg
 	}
 	m[name] = v
-	b, err := marshalNoEscape(m)
+	b, err := jsonrpc.Marshal(m)
 	if err != nil {
 		return msg
 	}

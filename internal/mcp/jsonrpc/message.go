@@ -238,3 +238,16 @@ func IDKey(id json.RawMessage) (string, error) {
 	}
 	return "", idError(`"id" must be a string or an integer`)
 }
+
+// Marshal encodes v as JSON without HTML escaping, so that the text toolgate
+// passes on or stores (tool descriptions, arguments) keeps its characters;
+// encoding/json sorts map keys, so equal maps encode alike.
+func Marshal(v any) (json.RawMessage, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimRight(buf.Bytes(), "\n"), nil
+}

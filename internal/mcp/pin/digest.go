@@ -12,6 +12,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+
+	"github.com/toolgate/toolgate/internal/mcp/jsonrpc"
 )
 
 // DefinitionFields are the members of an MCP tool that make up its pinned
@@ -53,7 +55,7 @@ func Define(tool json.RawMessage) (Definition, error) {
 		}
 		def[f] = v
 	}
-	canon, err := canonical(def)
+	canon, err := jsonrpc.Marshal(def)
 	if err != nil {
 		return Definition{}, fmt.Errorf("tool %q: %w", name, err)
 	}
@@ -71,18 +73,6 @@ func decodeExact(raw json.RawMessage) (any, error) {
 		return nil, err
 	}
 	return v, nil
-}
-
-// canonical encodes v with encoding/json, which sorts map keys; HTML
-// escaping is turned off so the stored text reads as the server wrote it.
-func canonical(v any) (json.RawMessage, error) {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
-		return nil, err
-	}
-	return bytes.TrimRight(buf.Bytes(), "\n"), nil
 }
 
 // ChangedFields names the definition fields that differ between two
