@@ -397,3 +397,19 @@ func TestReloadKeepsLastGoodSet(t *testing.T) {
 }
 
 func defaultLimits() cedarjson.Limits { return cedarjson.DefaultLimits() }
+
+// TestCachedEntitiesNeverMix: principals and tools whose group or label
+// lists differ never share a cached entity, however the strings are split.
+func TestCachedEntitiesNeverMix(t *testing.T) {
+	org := mustSet(t, "org", `@id("ab") permit(principal in Group::"a", action, resource) when { principal in Group::"b" };`)
+	both := agentCall("x", []string{"a", "b"}, "s", "t", `{}`)
+	if res := Decide(mustRequest(t, both), org); res.Effect != call.Allow {
+		t.Fatalf("groups a and b: %+v", res)
+	}
+	for _, groups := range [][]string{{"a\x00b"}, {"1:a1:b"}, {"a"}, {"a", "b\x00"}} {
+		c := agentCall("x", groups, "s", "t", `{}`)
+		if res := Decide(mustRequest(t, c), org); res.Effect != call.Deny {
+			t.Fatalf("groups %q reused another principal's entity: %+v", groups, res)
+		}
+	}
+}

@@ -3,6 +3,7 @@ package policy
 import (
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -121,15 +122,51 @@ type toolKey struct {
 	readOnly, destructive, openWorld          bool
 }
 
-// toolCache holds built toolEntities. Action names can come from callers
-// (AuthZEN), so it is bounded: when full it is emptied, which costs only a
-// rebuild.
-var toolCache = struct {
-	sync.RWMutex
-	m map[toolKey]*toolEntities
-}{m: map[toolKey]*toolEntities{}}
+// entityCache keeps entities that are the same for many calls (a tool's
+// action and resource, a principal without claims). Their keys can come from
+// callers (AuthZEN), so it is bounded: when full it is emptied, which costs
+// only rebuilding.
+type entityCache[K comparable, V any] struct {
+	mu sync.RWMutex
+	m  map[K]V
+}
 
-const toolCacheSize = 4096
+const entityCacheSize = 4096
+
+func (c *entityCache[K, V]) get(k K, build func() V) V {
+	c.mu.RLock()
+	v, ok := c.m[k]
+	c.mu.RUnlock()
+	if ok {
+		return v
+	}
+	v = build()
+	c.mu.Lock()
+	if c.m == nil || len(c.m) >= entityCacheSize {
+		c.m = map[K]V{}
+	}
+	c.m[k] = v
+	c.mu.Unlock()
+	return v
+}
+
+var toolCache entityCache[toolKey, *toolEntities]
+
+// joinKey encodes a list of strings into one cache-key string without
+// ambiguity (each element is length-prefixed), so that no two different
+// lists of groups or labels can ever share a cached entity.
+func joinKey(ss []string) string {
+	if len(ss) == 0 {
+		return ""
+	}
+	var b strings.Builder
+	for _, s := range ss {
+		b.WriteString(strconv.Itoa(len(s)))
+		b.WriteByte(':')
+		b.WriteString(s)
+	}
+	return b.String()
+}
 
 func toolEntitiesFor(c *call.Call) *toolEntities {
 	a := c.Tool.Annotations
@@ -140,25 +177,64 @@ func toolEntitiesFor(c *call.Call) *toolEntities {
 	k := toolKey{server: c.Server.Name, tool: c.Tool.Name, trust: trust,
 		readOnly: a.IsReadOnly(), destructive: a.IsDestructive(), openWorld: a.IsOpenWorld()}
 	if len(c.Tool.Labels) > 0 {
-		k.labels = strings.Join(c.Tool.Labels, "\x00")
+		k.labels = joinKey(c.Tool.Labels)
 	}
 	if len(c.Server.Labels) > 0 {
-		k.serverLabels = strings.Join(c.Server.Labels, "\x00")
+		k.serverLabels = joinKey(c.Server.Labels)
 	}
-	toolCache.RLock()
-	t := toolCache.m[k]
-	toolCache.RUnlock()
-	if t != nil {
-		return t
+	return toolCache.get(k, func() *toolEntities { return buildToolEntities(c, k) })
+}
+
+// principalEntity is the principal's entity and its ancestors (groups).
+type principalEntity struct {
+	entity    types.Entity
+	ancestors []types.EntityUID
+}
+
+type principalKey struct {
+	uid           types.EntityUID
+	owner, groups string
+}
+
+var principalCache entityCache[principalKey, *principalEntity]
+
+// principalFor builds the principal entity: Group parents, the owner
+// attribute, claims as tags. Principals without claims repeat from call to
+// call and are cached; claims can differ per token, so those are not.
+func principalFor(c *call.Call, uid types.EntityUID, lim cedarjson.Limits) (*principalEntity, error) {
+	if len(c.Principal.Claims) > 0 {
+		return buildPrincipal(c, uid, lim)
 	}
-	t = buildToolEntities(c, k)
-	toolCache.Lock()
-	if len(toolCache.m) >= toolCacheSize {
-		toolCache.m = map[toolKey]*toolEntities{}
+	k := principalKey{uid: uid, owner: c.Principal.Owner, groups: joinKey(c.Principal.Groups)}
+	return principalCache.get(k, func() *principalEntity {
+		p, _ := buildPrincipal(c, uid, lim) // no claims, no conversion, no error
+		return p
+	}), nil
+}
+
+func buildPrincipal(c *call.Call, uid types.EntityUID, lim cedarjson.Limits) (*principalEntity, error) {
+	parents := make([]types.EntityUID, 0, len(c.Principal.Groups))
+	for _, g := range c.Principal.Groups {
+		parents = append(parents, types.NewEntityUID(TypeGroup, types.String(g)))
 	}
-	toolCache.m[k] = t
-	toolCache.Unlock()
-	return t
+	attrs := emptyRecord
+	if c.Principal.Owner != "" {
+		attrs = types.NewRecord(types.RecordMap{"owner": types.NewEntityUID(TypeUser, types.String(c.Principal.Owner))})
+	}
+	var tags types.Record
+	if len(c.Principal.Claims) > 0 {
+		v, err := cedarjson.FromGo(c.Principal.Claims, "principal.claims", lim)
+		if err != nil {
+			return nil, inputError(err)
+		}
+		if rec, ok := v.(types.Record); ok {
+			tags = rec
+		}
+	}
+	return &principalEntity{
+		entity:    types.Entity{UID: uid, Parents: types.NewEntityUIDSet(parents...), Attributes: attrs, Tags: tags},
+		ancestors: parents,
+	}, nil
 }
 
 func buildToolEntities(c *call.Call, k toolKey) *toolEntities {
@@ -219,32 +295,12 @@ func NewRequest(c *call.Call, shape *cedarjson.Shape, lim cedarjson.Limits) (*Re
 	}
 	r.principal = types.NewEntityUID(ptype, types.String(c.Principal.ID))
 
-	// Principal: Group parents, owner attribute, claims as tags.
-	parents := make([]types.EntityUID, 0, len(c.Principal.Groups))
-	for _, g := range c.Principal.Groups {
-		parents = append(parents, types.NewEntityUID(TypeGroup, types.String(g)))
+	p, err := principalFor(c, r.principal, lim)
+	if err != nil {
+		return nil, err
 	}
-	r.principalAncestors = parents
-	attrs := emptyRecord
-	if c.Principal.Owner != "" {
-		attrs = types.NewRecord(types.RecordMap{"owner": types.NewEntityUID(TypeUser, types.String(c.Principal.Owner))})
-	}
-	var tags types.Record
-	if len(c.Principal.Claims) > 0 {
-		v, err := cedarjson.FromGo(c.Principal.Claims, "principal.claims", lim)
-		if err != nil {
-			return nil, inputError(err)
-		}
-		if rec, ok := v.(types.Record); ok {
-			tags = rec
-		}
-	}
-	r.entities = append(r.entities, types.Entity{
-		UID:        r.principal,
-		Parents:    types.NewEntityUIDSet(parents...),
-		Attributes: attrs,
-		Tags:       tags,
-	})
+	r.principalAncestors = p.ancestors
+	r.entities = append(r.entities, p.entity)
 
 	// Action and resource: the same for every call of a tool, so built once.
 	t := toolEntitiesFor(c)
