@@ -35,7 +35,7 @@ const LocalPrincipalID = "local"
 
 func newRunCmd(g *globals) *cobra.Command {
 	var policyDirs []string
-	var name string
+	var name, debugListen string
 	cmd := &cobra.Command{
 		Use:   "run [--config F] [--policy DIR]... [--name NAME] -- CMD [ARGS...]",
 		Short: "Run a stdio MCP server behind toolgate (drop-in for an MCP client's server command)",
@@ -61,8 +61,7 @@ filesystem" is "filesystem"). With --name of a configured server, CMD may be
 left out and the config's command is run.
 
 Calls are made by the config's principal, else by Agent::"local" acting for
-the operating-system user. The task token, once tasks are enabled, is read
-from $` + TaskTokenEnv + `.`,
+the operating-system user. The task token is read from $` + TaskTokenEnv + `.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cfg, err := g.loadConfig()
 			if err != nil {
@@ -75,6 +74,11 @@ from $` + TaskTokenEnv + `.`,
 			if err != nil {
 				return err
 			}
+			if debugListen != "" {
+				if err := serveDebug(cmd.Context(), debugListen); err != nil {
+					return err
+				}
+			}
 			return runProxy(cmd, g, cfg, command, server)
 		},
 	}
@@ -82,6 +86,7 @@ from $` + TaskTokenEnv + `.`,
 	cmd.Flags().SetInterspersed(false)
 	cmd.Flags().StringArrayVar(&policyDirs, "policy", nil, "policy directory or .cedar file (repeatable); replaces the config's policy.dirs")
 	cmd.Flags().StringVar(&name, "name", "", "server name in policies (default: from the config, else derived from CMD)")
+	cmd.Flags().StringVar(&debugListen, "debug-listen", "", "serve Go's profiling endpoints (/debug/pprof/) on this address; keep it on loopback")
 	return cmd
 }
 

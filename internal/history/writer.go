@@ -31,6 +31,9 @@ type writer struct {
 const (
 	writeQueue = 4096
 	writeBatch = 512
+	// writeLinger is how long events nobody waits for gather before they
+	// are committed together.
+	writeLinger = 5 * time.Millisecond
 	// sweepEvery is how often idle scopes leave memory and old events the
 	// store; idleAfter is how long a scope must be unused to leave.
 	sweepEvery = time.Minute
@@ -132,8 +135,39 @@ func (w *writer) run() {
 				break more
 			}
 		}
+		// Nobody waits for these events (a call whose history later calls
+		// depend on waits, and so does a flush): linger a moment so that a
+		// stream of calls shares one commit instead of paying one each.
+		if !waited(batch) {
+			linger := time.NewTimer(writeLinger)
+		gather:
+			for len(batch) < writeBatch {
+				select {
+				case r := <-w.q:
+					batch = append(batch, r)
+					if r.done != nil {
+						break gather
+					}
+				case <-linger.C:
+					break gather
+				case <-w.stop:
+					break gather
+				}
+			}
+			linger.Stop()
+		}
 		w.commit(batch)
 	}
+}
+
+// waited reports whether someone waits for the batch to be committed.
+func waited(batch []writeReq) bool {
+	for _, r := range batch {
+		if r.done != nil {
+			return true
+		}
+	}
+	return false
 }
 
 func (w *writer) commit(batch []writeReq) {
