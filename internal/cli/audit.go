@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -25,12 +26,13 @@ import (
 
 func newAuditCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
-		Use:   "audit verify|tail|query",
+		Use:   "audit verify|tail|query|export",
 		Short: "Read and check the audit trail",
 		Long: `audit reads the tamper-evident audit trail in the data directory (the sqlite
 sink; see docs/audit.md): verify checks its hash chain and signed
 checkpoints, tail shows the newest records (and follows with -f), query
-selects records. Records are printed as JSON lines, byte for byte as stored,
+selects records, export writes the whole trail as an archive that verify
+checks on its own (--archive). Records are printed as JSON lines, byte for byte as stored,
 so their hashes can be checked by other tools; --format table is for people.`,
 	}
 	var db string
@@ -59,7 +61,7 @@ so their hashes can be checked by other tools; --format table is for people.`,
 		}
 		return d, dataDir, nil
 	}
-	cmd.AddCommand(newAuditVerifyCmd(g, open), newAuditTailCmd(g, open), newAuditQueryCmd(g, open))
+	cmd.AddCommand(newAuditVerifyCmd(g, open), newAuditTailCmd(g, open), newAuditQueryCmd(g, open), newAuditExportCmd(g, open))
 	return cmd
 }
 
@@ -68,8 +70,9 @@ type openTrailFunc func() (*sqlite.DB, string, error)
 func newAuditVerifyCmd(g *globals, open openTrailFunc) *cobra.Command {
 	var keyFiles []string
 	var asJSON bool
+	var archive string
 	cmd := &cobra.Command{
-		Use:   "verify [--public-key FILE]... [--json]",
+		Use:   "verify [--public-key FILE]... [--archive FILE] [--json]",
 		Short: "Check the trail's hash chain and signed checkpoints",
 		Long: `verify recomputes the hash chain over every record and checks every
 checkpoint's Ed25519 signature and the record hash it signs. It names the
@@ -86,16 +89,33 @@ By default the public keys in the data directory (audit-signing.pub) are
 trusted. Anyone who can write the data directory can replace them: for a
 check that means something, keep a copy elsewhere and pass --public-key.
 
+--archive checks an archive written by 'toolgate audit export' instead of
+the database, from the file alone (pass the public keys with --public-key).
+
 Exit status: 0 if the trail verifies, 1 if it does not or cannot be read.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			db, dataDir, err := open()
-			if err != nil {
-				return err
-			}
-			defer db.Close()
-			if len(keyFiles) == 0 {
-				keyFiles = []string{filepath.Join(dataDir, audit.PublicKeysFile)}
+			var log store.AuditLog
+			var where string
+			if archive != "" {
+				if len(keyFiles) == 0 {
+					return usageError{errors.New("--archive needs the trusted public keys: --public-key FILE")}
+				}
+				a, err := audit.OpenArchive(archive)
+				if err != nil {
+					return err
+				}
+				log, where = a, archive
+			} else {
+				db, dataDir, err := open()
+				if err != nil {
+					return err
+				}
+				defer db.Close()
+				if len(keyFiles) == 0 {
+					keyFiles = []string{filepath.Join(dataDir, audit.PublicKeysFile)}
+				}
+				log, where = db, db.Path()
 			}
 			var keys []ed25519.PublicKey
 			for _, f := range keyFiles {
@@ -105,7 +125,7 @@ Exit status: 0 if the trail verifies, 1 if it does not or cannot be read.`,
 				}
 				keys = append(keys, k...)
 			}
-			rep, err := audit.Verify(cmd.Context(), db, keys)
+			rep, err := audit.Verify(cmd.Context(), log, keys)
 			if err != nil {
 				return err
 			}
@@ -113,7 +133,7 @@ Exit status: 0 if the trail verifies, 1 if it does not or cannot be read.`,
 				b, _ := json.MarshalIndent(rep, "", "  ")
 				fmt.Fprintln(g.stdout, string(b))
 			} else {
-				printReport(g.stdout, db.Path(), rep)
+				printReport(g.stdout, where, rep)
 			}
 			if !rep.OK {
 				return &exitError{code: ExitError}
@@ -123,6 +143,56 @@ Exit status: 0 if the trail verifies, 1 if it does not or cannot be read.`,
 	}
 	cmd.Flags().StringArrayVar(&keyFiles, "public-key", nil, "trusted public keys (PEM file; repeatable; default audit-signing.pub in the data directory)")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the report as JSON")
+	cmd.Flags().StringVar(&archive, "archive", "", "verify an archive file written by 'toolgate audit export' instead of the database")
+	return cmd
+}
+
+func newAuditExportCmd(g *globals, open openTrailFunc) *cobra.Command {
+	var out string
+	cmd := &cobra.Command{
+		Use:   "export [--out FILE]",
+		Short: "Write the whole trail as an archive (JSON lines) that verify can check on its own",
+		Long: `export writes every record of the trail, byte for byte as stored, one per
+line, and each signed checkpoint after the record it covers, as
+{"checkpoint": "<its bytes>", "signature": "<base64>"}. The archive is what to
+hand to a SIEM or keep offline: 'toolgate audit verify --archive FILE
+--public-key KEYS' checks its chain and signatures without the database.
+To stdout, or to --out (written to a temporary file and renamed, so a
+partial archive is never left under the name).`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			db, _, err := open()
+			if err != nil {
+				return err
+			}
+			defer db.Close()
+			if out == "" {
+				_, _, err := audit.WriteArchive(cmd.Context(), db, g.stdout)
+				return err
+			}
+			tmp, err := os.CreateTemp(filepath.Dir(out), "."+filepath.Base(out)+".tmp-*")
+			if err != nil {
+				return err
+			}
+			defer os.Remove(tmp.Name())
+			records, checkpoints, err := audit.WriteArchive(cmd.Context(), db, tmp)
+			if err == nil {
+				err = tmp.Sync()
+			}
+			if cerr := tmp.Close(); err == nil {
+				err = cerr
+			}
+			if err != nil {
+				return err
+			}
+			if err := os.Rename(tmp.Name(), out); err != nil {
+				return err
+			}
+			fmt.Fprintf(g.stderr, "exported %d records and %d checkpoints to %s\n", records, checkpoints, out)
+			return nil
+		},
+	}
+	cmd.Flags().StringVarP(&out, "out", "o", "", "write the archive to this file (default: standard output)")
 	return cmd
 }
 

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -273,5 +274,55 @@ func TestAuditServeEndToEnd(t *testing.T) {
 	var rep audit.Report
 	if code != 0 || json.Unmarshal([]byte(out), &rep) != nil || !rep.OK || rep.Records != 2 || rep.Unsigned != 0 {
 		t.Fatalf("verify: %d %s", code, out)
+	}
+}
+
+// TestAuditExportArchive: the archive of a trail verifies on its own, and
+// edits, deletions and reordering in the archive are found as in the
+// database.
+func TestAuditExportArchive(t *testing.T) {
+	dir := t.TempDir()
+	seedTrail(t, dir).Close()
+	archive := filepath.Join(t.TempDir(), "trail.jsonl")
+	if code, _, errs := runCLI(t, "audit", "export", "--data-dir", dir, "--out", archive); code != 0 || !strings.Contains(errs, "exported 6 records") {
+		t.Fatalf("export: code %d, %q", code, errs)
+	}
+	pub := filepath.Join(dir, audit.PublicKeysFile)
+	code, out, errs := runCLI(t, "audit", "verify", "--archive", archive, "--public-key", pub)
+	if code != 0 || !strings.HasPrefix(out, "OK: ") || !strings.Contains(out, "6 records") {
+		t.Fatalf("verify archive: code %d, out %q, err %q", code, out, errs)
+	}
+	if code, _, _ := runCLI(t, "audit", "verify", "--archive", archive); code != ExitUsage {
+		t.Fatalf("--archive without --public-key: code %d", code)
+	}
+	// The same archive to stdout.
+	if code, out, _ := runCLI(t, "audit", "export", "--data-dir", dir); code != 0 || len(strings.Split(strings.TrimSpace(out), "\n")) < 7 {
+		t.Fatalf("export to stdout: code %d, %q", code, out)
+	}
+
+	orig, err := os.ReadFile(archive)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimRight(string(orig), "\n"), "\n")
+	for _, tc := range []struct {
+		name, kind string
+		change     func([]string) []string
+	}{
+		{"edit", "edited", func(l []string) []string { l[1] = strings.Replace(l[1], `"time":"2026`, `"time":"2025`, 1); return l }},
+		{"delete", "missing", func(l []string) []string { return append(l[:2:2], l[3:]...) }},
+		{"reorder", "", func(l []string) []string { l[1], l[2] = l[2], l[1]; return l }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			bad := filepath.Join(t.TempDir(), "bad.jsonl")
+			changed := tc.change(append([]string(nil), lines...))
+			if err := os.WriteFile(bad, []byte(strings.Join(changed, "\n")+"\n"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			code, out, _ := runCLI(t, "audit", "verify", "--archive", bad, "--public-key", pub)
+			if code != ExitError || !strings.Contains(out, "FAILED") || (tc.kind != "" && !strings.Contains(out, tc.kind)) {
+				t.Fatalf("code %d, out %q", code, out)
+			}
+		})
 	}
 }
