@@ -161,7 +161,8 @@ const (
 
 // ExportConfig lists the exporters of the trail.
 type ExportConfig struct {
-	// OTLP ships records as OpenTelemetry log records over OTLP/HTTP.
+	// OTLP ships records as OpenTelemetry log records and/or a span per
+	// call over OTLP/HTTP.
 	OTLP *OTLPConfig `yaml:"otlp"`
 	// JSONL writes records, byte for byte, to size-rotated files.
 	JSONL *JSONLExportConfig `yaml:"jsonl"`

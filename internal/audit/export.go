@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"strings"
 	"time"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
@@ -132,11 +133,16 @@ func (x *Exporter) once(ctx context.Context) error {
 	return x.log.SetAuditCursor(context.WithoutCancel(ctx), x.name, entries[len(entries)-1].Seq)
 }
 
-// OTLPConfig configures the OTLP/HTTP log exporter.
+// OTLPConfig configures the OTLP/HTTP exporter.
 type OTLPConfig struct {
-	// Endpoint is the receiver: "http://host:4318" (then /v1/logs is
-	// appended) or a full URL with a path, used as is.
+	// Endpoint is the receiver: "http://host:4318" (then /v1/logs or
+	// /v1/traces is appended) or a full URL with a path, used as is (with
+	// one signal only).
 	Endpoint string `yaml:"endpoint"`
+	// Signals are what is shipped: "logs" (every record as a log record,
+	// its exact bytes as body; the default) and/or "traces" (a span per
+	// call, from its decision to its outcome).
+	Signals []string `yaml:"signals"`
 	// Headers are added to each request (e.g. an authorization header).
 	Headers map[string]string `yaml:"headers"`
 	// Timeout bounds one request (default 10s).
@@ -147,8 +153,47 @@ type OTLPConfig struct {
 	Poll time.Duration `yaml:"poll"`
 }
 
-// OTLPExporterName is the OTLP exporter's cursor name.
-const OTLPExporterName = "otlp"
+// OTLP signals.
+const (
+	SignalLogs   = "logs"
+	SignalTraces = "traces"
+)
+
+// OTLPExporterName and OTLPTracesExporterName are the OTLP exporters'
+// cursor names: each signal ships the trail at its own pace.
+const (
+	OTLPExporterName       = "otlp"
+	OTLPTracesExporterName = "otlp-traces"
+)
+
+// NewOTLPExporters starts one exporter per configured signal.
+func NewOTLPExporters(log store.AuditLog, cfg OTLPConfig, logger *slog.Logger) ([]*Exporter, error) {
+	signals := cfg.Signals
+	if len(signals) == 0 {
+		signals = []string{SignalLogs}
+	}
+	var out []*Exporter
+	for _, sig := range signals {
+		var x *Exporter
+		var err error
+		switch sig {
+		case SignalLogs:
+			x, err = NewOTLPExporter(log, cfg, logger)
+		case SignalTraces:
+			x, err = NewOTLPTracesExporter(log, cfg, logger)
+		default:
+			err = fmt.Errorf("audit.export.otlp.signals: %q is not logs or traces", sig)
+		}
+		if err != nil {
+			for _, o := range out {
+				o.Close()
+			}
+			return nil, err
+		}
+		out = append(out, x)
+	}
+	return out, nil
+}
 
 // NewOTLPExporter starts shipping the trail's records, as OpenTelemetry log
 // records, to an OTLP/HTTP receiver (protobuf encoding).
@@ -156,40 +201,18 @@ func NewOTLPExporter(log store.AuditLog, cfg OTLPConfig, logger *slog.Logger) (*
 	if logger == nil {
 		logger = slog.Default()
 	}
-	u, err := url.Parse(cfg.Endpoint)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("audit.export.otlp.endpoint: %q is not an http(s) URL", cfg.Endpoint)
+	post, err := otlpPoster(cfg, "/v1/logs")
+	if err != nil {
+		return nil, err
 	}
-	if u.Path == "" || u.Path == "/" {
-		u.Path = "/v1/logs"
-	}
-	endpoint := u.String()
-	timeout := cfg.Timeout
-	if timeout <= 0 {
-		timeout = 10 * time.Second
-	}
-	client := &http.Client{Timeout: timeout}
 	ship := func(ctx context.Context, entries []*store.AuditEntry) error {
 		body, err := plogotlp.NewExportRequestFromLogs(OTLPLogs(entries, time.Now())).MarshalProto()
 		if err != nil {
 			return fmt.Errorf("encode OTLP request: %w", err)
 		}
-		req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, bytes.NewReader(body))
+		rb, err := post(ctx, body)
 		if err != nil {
 			return err
-		}
-		req.Header.Set("Content-Type", "application/x-protobuf")
-		for k, v := range cfg.Headers {
-			req.Header.Set(k, v)
-		}
-		resp, err := client.Do(req)
-		if err != nil {
-			return err
-		}
-		defer resp.Body.Close()
-		rb, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-		if resp.StatusCode/100 != 2 {
-			return fmt.Errorf("OTLP receiver %s answered %s", endpoint, resp.Status)
 		}
 		er := plogotlp.NewExportResponse()
 		if err := er.UnmarshalProto(rb); err == nil {
@@ -201,6 +224,46 @@ func NewOTLPExporter(log store.AuditLog, cfg OTLPConfig, logger *slog.Logger) (*
 		return nil
 	}
 	return NewExporter(OTLPExporterName, log, cfg.Batch, cfg.Poll, logger, ship), nil
+}
+
+// otlpPoster returns the function that POSTs one protobuf OTLP request to
+// the receiver and returns its answer; path is the signal's default path.
+func otlpPoster(cfg OTLPConfig, path string) (func(ctx context.Context, body []byte) ([]byte, error), error) {
+	u, err := url.Parse(cfg.Endpoint)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("audit.export.otlp.endpoint: %q is not an http(s) URL", cfg.Endpoint)
+	}
+	if u.Path == "" || u.Path == "/" {
+		u.Path = path
+	} else if len(cfg.Signals) > 1 {
+		return nil, fmt.Errorf("audit.export.otlp.endpoint: with several signals, give the receiver's base URL (no path)")
+	}
+	endpoint := u.String()
+	timeout := cfg.Timeout
+	if timeout <= 0 {
+		timeout = 10 * time.Second
+	}
+	client := &http.Client{Timeout: timeout}
+	return func(ctx context.Context, body []byte) ([]byte, error) {
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, bytes.NewReader(body))
+		if err != nil {
+			return nil, err
+		}
+		req.Header.Set("Content-Type", "application/x-protobuf")
+		for k, v := range cfg.Headers {
+			req.Header.Set(k, v)
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			return nil, err
+		}
+		defer resp.Body.Close()
+		rb, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+		if resp.StatusCode/100 != 2 {
+			return nil, fmt.Errorf("OTLP receiver %s answered %s", endpoint, resp.Status)
+		}
+		return rb, nil
+	}, nil
 }
 
 // otlpView is what the OTLP mapping reads from a record.
@@ -227,9 +290,22 @@ type otlpView struct {
 	Approval      *struct {
 		Approver string `json:"approver"`
 	} `json:"approval"`
+	Reasons []struct {
+		Message string `json:"message"`
+	} `json:"reasons"`
 	Status       string  `json:"status"`
 	ResultSHA256 string  `json:"result_sha256"`
 	DurationMS   float64 `json:"duration_ms"`
+	Error        string  `json:"error"`
+}
+
+// reasonText joins a decision's reasons, for a span's status message.
+func (v *otlpView) reasonText() string {
+	parts := make([]string, 0, len(v.Reasons))
+	for _, r := range v.Reasons {
+		parts = append(parts, r.Message)
+	}
+	return strings.Join(parts, "; ")
 }
 
 // OTLPLogs maps records to OpenTelemetry log records. The body of each is
@@ -259,54 +335,70 @@ func OTLPLogs(entries []*store.AuditEntry, observed time.Time) plog.Logs {
 		}
 		lr.Body().SetStr(string(e.Body))
 		a := lr.Attributes()
-		put := func(k, s string) {
-			if s != "" {
-				a.PutStr(k, s)
-			}
-		}
-		putList := func(k string, l []string) {
-			if len(l) > 0 {
-				s := a.PutEmptySlice(k)
-				for _, x := range l {
-					s.AppendEmpty().SetStr(x)
-				}
-			}
-		}
 		a.PutInt("toolgate.audit.seq", int64(e.Seq))
-		put("toolgate.audit.prev_hash", v.PrevHash)
-		put("toolgate.audit.type", e.Kind)
-		put("toolgate.decision_id", e.DecisionID)
-		a.PutStr("gen_ai.operation.name", "execute_tool")
-		a.PutStr("mcp.method.name", "tools/call")
+		putStr(a, "toolgate.audit.prev_hash", v.PrevHash)
+		putStr(a, "toolgate.audit.type", e.Kind)
+		putStr(a, "toolgate.decision_id", e.DecisionID)
 		if e.Kind == "decision" {
-			put("gen_ai.tool.name", v.Tool)
-			put("toolgate.server", v.Server)
-			put("toolgate.actor_type", v.ActorType)
-			put("toolgate.principal.kind", v.Principal.Kind)
-			put("toolgate.principal.id", v.Principal.ID)
-			if v.Principal.Kind == "agent" {
-				put("gen_ai.agent.id", v.Principal.ID)
-			}
-			enduser := v.OnBehalfOf
-			if v.Principal.Kind == "user" {
-				enduser = v.Principal.ID
-			}
-			put("enduser.id", enduser)
-			putList("toolgate.chain", v.Chain)
-			put("toolgate.task.id", v.TaskID)
-			put("toolgate.effect", v.Effect)
-			put("toolgate.stage", v.Stage)
-			putList("toolgate.policies", v.Policies)
-			put("toolgate.policy_version", v.PolicyVersion)
-			put("toolgate.credential_id", v.CredentialID)
-			if v.Approval != nil {
-				put("toolgate.approval.approver", v.Approval.Approver)
-			}
+			putDecision(a, &v)
 		} else {
-			put("toolgate.outcome.status", v.Status)
-			put("toolgate.outcome.result_sha256", v.ResultSHA256)
-			a.PutDouble("toolgate.outcome.duration_ms", v.DurationMS)
+			putOutcome(a, &v)
 		}
 	}
 	return ld
+}
+
+func putStr(a pcommon.Map, k, s string) {
+	if s != "" {
+		a.PutStr(k, s)
+	}
+}
+
+func putList(a pcommon.Map, k string, l []string) {
+	if len(l) > 0 {
+		s := a.PutEmptySlice(k)
+		for _, x := range l {
+			s.AppendEmpty().SetStr(x)
+		}
+	}
+}
+
+// putDecision puts a decision's attributes, named after the GenAI and MCP
+// semantic conventions where those have a name (gen_ai.operation.name,
+// gen_ai.tool.name, gen_ai.agent.id, mcp.method.name, enduser.id) and
+// toolgate.* otherwise.
+func putDecision(a pcommon.Map, v *otlpView) {
+	a.PutStr("gen_ai.operation.name", "execute_tool")
+	a.PutStr("mcp.method.name", "tools/call")
+	putStr(a, "gen_ai.tool.name", v.Tool)
+	putStr(a, "toolgate.server", v.Server)
+	putStr(a, "toolgate.actor_type", v.ActorType)
+	putStr(a, "toolgate.principal.kind", v.Principal.Kind)
+	putStr(a, "toolgate.principal.id", v.Principal.ID)
+	if v.Principal.Kind == "agent" {
+		putStr(a, "gen_ai.agent.id", v.Principal.ID)
+	}
+	enduser := v.OnBehalfOf
+	if v.Principal.Kind == "user" {
+		enduser = v.Principal.ID
+	}
+	putStr(a, "enduser.id", enduser)
+	putList(a, "toolgate.chain", v.Chain)
+	putStr(a, "toolgate.task.id", v.TaskID)
+	putStr(a, "toolgate.effect", v.Effect)
+	putStr(a, "toolgate.stage", v.Stage)
+	putList(a, "toolgate.policies", v.Policies)
+	putStr(a, "toolgate.policy_version", v.PolicyVersion)
+	putStr(a, "toolgate.credential_id", v.CredentialID)
+	if v.Approval != nil {
+		putStr(a, "toolgate.approval.approver", v.Approval.Approver)
+	}
+}
+
+func putOutcome(a pcommon.Map, v *otlpView) {
+	a.PutStr("gen_ai.operation.name", "execute_tool")
+	a.PutStr("mcp.method.name", "tools/call")
+	putStr(a, "toolgate.outcome.status", v.Status)
+	putStr(a, "toolgate.outcome.result_sha256", v.ResultSHA256)
+	a.PutDouble("toolgate.outcome.duration_ms", v.DurationMS)
 }

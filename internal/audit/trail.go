@@ -159,12 +159,12 @@ func OpenSQLite(cfg Config, dataDir string, logger *slog.Logger) (*Trail, error)
 	}
 	t.closer = db.Close
 	if o := cfg.Export.OTLP; o != nil {
-		x, err := NewOTLPExporter(db, *o, logger)
+		xs, err := NewOTLPExporters(db, *o, logger)
 		if err != nil {
 			t.Close()
 			return nil, err
 		}
-		t.exporters = append(t.exporters, x)
+		t.exporters = append(t.exporters, xs...)
 	}
 	if j := cfg.Export.JSONL; j != nil {
 		x, err := NewJSONLExporter(db, *j, keyDir, logger)
