@@ -18,19 +18,29 @@ func TestRunLimits(t *testing.T) {
 		t.Errorf("panic: %v", f)
 	}
 
+	// A small value runs on the caller's goroutine; an answer past the
+	// deadline is still a timeout.
+	if f := Run(opts, "x", zero, func(*Budget) Facts { time.Sleep(40 * time.Millisecond); return Facts{"parse_error": false} }); f["error"] != ErrTimeout {
+		t.Errorf("late answer: %v", f)
+	}
+
+	// A large value runs on its own goroutine: the caller leaves at the
+	// deadline even if the analysis is stuck.
+	opts.MaxInputBytes = 64 << 10
+	big := strings.Repeat("x", inlineMax+1)
 	release := make(chan struct{})
 	block := func(*Budget) Facts { <-release; return Facts{"parse_error": false} }
 	start := time.Now()
-	if f := Run(opts, "x", zero, block); f["error"] != ErrTimeout {
+	if f := Run(opts, big, zero, block); f["error"] != ErrTimeout {
 		t.Errorf("slow analysis: %v", f)
 	}
 	if d := time.Since(start); d > time.Second {
 		t.Errorf("Run waited %v for a stuck analysis", d)
 	}
 	for int64(stragglers.Load()) < maxStragglers() {
-		Run(opts, "x", zero, block)
+		Run(opts, big, zero, block)
 	}
-	f := Run(opts, "x", zero, func(*Budget) Facts { t.Error("ran while too many stragglers"); return nil })
+	f := Run(opts, big, zero, func(*Budget) Facts { t.Error("ran while too many stragglers"); return nil })
 	if f["parse_error"] != true || !strings.Contains(f["error"].(string), "still running") {
 		t.Errorf("straggler limit: %v", f)
 	}
