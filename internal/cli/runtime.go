@@ -62,6 +62,10 @@ func openRuntime(g *globals, cfg *config.Config) (_ *runtime, err error) {
 	}
 	// History (data flow, windows) in the data directory's database, shared
 	// by every process of the directory.
+	// Windows may be declared beside the policies that read them.
+	if err := cfg.LoadPolicyWindows(); err != nil {
+		return nil, err
+	}
 	if r.history, err = history.New(cfg.History, history.Options{Store: r.tasks.db, Dir: r.dataDir, Log: r.log}); err != nil {
 		return nil, err
 	}
