@@ -333,9 +333,18 @@ func (d *dispatch) toolsCall(ctx context.Context) []byte {
 	}
 	var answer []byte
 	start := time.Now()
-	var judged time.Duration
+	// The decision is counted as soon as it is known: a forwarded call is
+	// answered before Execute returns, and whoever reads /metrics after the
+	// answer must find it counted.
+	counted := false
+	count := func(effect call.Effect) {
+		if mt := s.g.o.Metrics; mt != nil && !counted {
+			mt.Decision(srv.Name, tool, effect, time.Since(start))
+		}
+		counted = true
+	}
 	dec := srv.Gate.Execute(ctx, c, func(ctx context.Context, _ *call.Call, cred *call.Credential) call.Outcome {
-		judged = time.Since(start)
+		count(call.Allow)
 		resp, err := d.call(ctx, srv, raw, cred)
 		if err != nil {
 			answer = d.errorf(jsonrpc.CodeUpstream, "the MCP server %q did not answer the call: %v", srv.Name, err)
@@ -345,12 +354,7 @@ func (d *dispatch) toolsCall(ctx context.Context) []byte {
 		d.rp.answer(resp)
 		return outcome(resp)
 	})
-	if judged == 0 {
-		judged = time.Since(start)
-	}
-	if mt := s.g.o.Metrics; mt != nil {
-		mt.Decision(srv.Name, tool, dec.Effect, judged)
-	}
+	count(dec.Effect)
 	if dec.Effect != call.Allow {
 		s.g.o.Log.Info("denied a tool call", "server", srv.Name, "tool", tool, "decision_id", dec.ID, "reason", dec.ReasonText())
 		return srv.Gate.Deny(d.m.ID, c, dec)
