@@ -365,6 +365,9 @@ func TestHistoryScenarios(t *testing.T) {
 		t.Skip("end-to-end scenarios")
 	}
 	testutil.Toolgate(t) // build once, before the parallel runs
+	hresultsMu.Lock()
+	hresults = nil // each run's table is its own (go test -count=N)
+	hresultsMu.Unlock()
 	t.Run("scenarios", func(t *testing.T) {
 		for i := range hscenarios {
 			sc := &hscenarios[i]
