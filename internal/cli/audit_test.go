@@ -13,7 +13,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -158,7 +157,7 @@ func TestAuditTailCLI(t *testing.T) {
 	// Follow: records written while following are printed once each.
 	db, _ := sqlite.Open(filepath.Join(dir, sqlite.FileName), sqlite.Options{ReadOnly: true})
 	defer db.Close()
-	var buf syncBuffer
+	var buf testutil.SyncBuffer
 	p := &printer{w: &buf}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error)
@@ -190,23 +189,6 @@ func TestAuditTailCLI(t *testing.T) {
 	if got := fmt.Sprint(seqs(buf.String())); got != "[6 7 9]" {
 		t.Fatalf("followed %s: %s", got, buf.String())
 	}
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // TestAuditServeEndToEnd: `toolgate serve` with no configuration writes

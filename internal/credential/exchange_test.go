@@ -25,6 +25,7 @@ import (
 
 	"github.com/toolgate/toolgate/internal/call"
 	"github.com/toolgate/toolgate/internal/credential"
+	"github.com/toolgate/toolgate/internal/identity/idptest"
 	"github.com/toolgate/toolgate/internal/keys"
 )
 
@@ -65,7 +66,7 @@ type opStore struct {
 	issuer      string
 	now         func() time.Time
 	clients     map[string]*opClient
-	key         *rsaKey
+	key         *idptest.SigningKey
 	toolgateKey func() jose.JSONWebKeySet
 
 	mu        sync.Mutex
@@ -78,22 +79,6 @@ type exchangeSeen struct {
 	Scopes, Audience       []string
 	Requested              oidc.TokenType
 }
-
-type rsaKey struct {
-	id  string
-	key *rsa.PrivateKey
-}
-
-func (k *rsaKey) SignatureAlgorithm() jose.SignatureAlgorithm { return jose.RS256 }
-func (k *rsaKey) Key() any                                    { return k.key }
-func (k *rsaKey) ID() string                                  { return k.id }
-
-type rsaPublic struct{ k *rsaKey }
-
-func (p rsaPublic) ID() string                         { return p.k.id }
-func (p rsaPublic) Algorithm() jose.SignatureAlgorithm { return jose.RS256 }
-func (p rsaPublic) Use() string                        { return "sig" }
-func (p rsaPublic) Key() any                           { return &p.k.key.PublicKey }
 
 // startExchangeOP starts the OP; now is the clock its check of toolgate's
 // actor tokens uses (the test's, which also drives toolgate's).
@@ -113,7 +98,7 @@ func startExchangeOP(t *testing.T, toolgateKeys keys.Provider, now func() time.T
 		issuer:  issuer,
 		now:     now,
 		clients: map[string]*opClient{},
-		key:     &rsaKey{id: "op-key", key: k},
+		key:     idptest.NewSigningKey("op-key", k),
 		toolgateKey: func() jose.JSONWebKeySet {
 			set, _ := keys.JWKS(context.Background(), toolgateKeys)
 			return set
@@ -193,7 +178,7 @@ func (s *opStore) SigningKey(context.Context) (op.SigningKey, error) { return s.
 func (s *opStore) SignatureAlgorithms(context.Context) ([]jose.SignatureAlgorithm, error) {
 	return []jose.SignatureAlgorithm{jose.RS256}, nil
 }
-func (s *opStore) KeySet(context.Context) ([]op.Key, error) { return []op.Key{rsaPublic{s.key}}, nil }
+func (s *opStore) KeySet(context.Context) ([]op.Key, error) { return []op.Key{s.key.Public()}, nil }
 
 func (s *opStore) GetClientByClientID(ctx context.Context, id string) (op.Client, error) {
 	if c, ok := s.clients[id]; ok {

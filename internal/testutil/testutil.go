@@ -4,6 +4,8 @@
 package testutil
 
 import (
+	"bytes"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -80,4 +82,35 @@ func Toolgate(t testing.TB) string {
 		t.Fatalf("building toolgate: %v\n%s", buildErr, buildOut)
 	}
 	return buildPath
+}
+
+// SyncBuffer collects output written from several goroutines (a process's
+// stderr, a logger) for a test to read.
+type SyncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *SyncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *SyncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// FreePort returns a loopback TCP port that was free a moment ago, for a
+// process the test starts with a fixed listen address.
+func FreePort(t testing.TB) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
 }

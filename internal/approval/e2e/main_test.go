@@ -9,24 +9,21 @@ package e2e
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
+	"github.com/toolgate/toolgate/internal/identity"
 	"github.com/toolgate/toolgate/internal/testutil"
 )
 
@@ -71,11 +68,6 @@ const (
 	keyBot     = "tgk_bot_agent_0123456789abcdef01234567"
 )
 
-func hashKey(k string) string {
-	sum := sha256.Sum256([]byte(k))
-	return "sha256:" + hex.EncodeToString(sum[:])
-}
-
 // world is one data directory with its config, the payment log and a
 // webhook receiver.
 type world struct {
@@ -98,7 +90,7 @@ func newWorld(t *testing.T) *world {
 	w := &world{t: t, dir: t.TempDir(), hooks: make(chan hookCall, 32)}
 	w.dataDir = filepath.Join(w.dir, "data")
 	w.bankLog = filepath.Join(w.dir, "bank.log")
-	w.port = freePort(t)
+	w.port = testutil.FreePort(t)
 	w.base = fmt.Sprintf("http://127.0.0.1:%d", w.port)
 	recv := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
 		var p map[string]any
@@ -133,7 +125,7 @@ approvals:
   poll_interval: 50ms
   public_url: %s
   webhooks: [{name: hook, url: %s, include_arguments: true}]
-%s`, w.port, w.dataDir, policies, hashKey(keyCarol), hashKey(keyMallory), hashKey(keyBot), os.Args[0], w.base, w.hookURL, approvals)
+%s`, w.port, w.dataDir, policies, identity.HashAPIKey(keyCarol), identity.HashAPIKey(keyMallory), identity.HashAPIKey(keyBot), os.Args[0], w.base, w.hookURL, approvals)
 	path := filepath.Join(w.dir, name+".yaml")
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		w.t.Fatal(err)
@@ -162,7 +154,7 @@ func (w *world) payments() []string {
 // proc is a toolgate process.
 type proc struct {
 	cmd  *exec.Cmd
-	out  *syncBuffer
+	out  *testutil.SyncBuffer
 	done chan struct{}
 }
 
@@ -183,7 +175,7 @@ func (w *world) serve(config string) *proc {
 }
 
 func (w *world) start(name string, cmd *exec.Cmd) *proc {
-	p := &proc{cmd: cmd, out: &syncBuffer{}, done: make(chan struct{})}
+	p := &proc{cmd: cmd, out: &testutil.SyncBuffer{}, done: make(chan struct{})}
 	cmd.Env = w.env()
 	cmd.Stdout, cmd.Stderr = p.out, p.out
 	if err := cmd.Start(); err != nil {
@@ -221,7 +213,7 @@ func (w *world) runWith(config string, opts *mcp.ClientOptions) (*mcp.ClientSess
 	w.t.Helper()
 	cmd := exec.Command(testutil.Toolgate(w.t), "--config", config, "run", "--name", "bank", "--", os.Args[0])
 	cmd.Env = w.env()
-	logs := &syncBuffer{}
+	logs := &testutil.SyncBuffer{}
 	cmd.Stderr = logs
 	client := mcp.NewClient(&mcp.Implementation{Name: "approval-e2e", Version: "1"}, opts)
 	cs, err := client.Connect(context.Background(), &mcp.CommandTransport{Command: cmd, TerminateDuration: 10 * time.Second}, nil)
@@ -366,31 +358,4 @@ func wait(t *testing.T, ch <-chan callResult) string {
 		t.Fatal("the call did not end")
 		return ""
 	}
-}
-
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
 }

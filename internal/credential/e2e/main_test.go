@@ -7,23 +7,19 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
+	"github.com/toolgate/toolgate/internal/identity"
 	"github.com/toolgate/toolgate/internal/testutil"
 )
 
@@ -39,38 +35,6 @@ func TestMain(m *testing.M) {
 // alice.
 const agentKey = "tgk_researcher_agent_0123456789abcdef0123"
 
-func hashKey(k string) string {
-	sum := sha256.Sum256([]byte(k))
-	return "sha256:" + hex.EncodeToString(sum[:])
-}
-
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
-
 // world is one data directory, its config and the toolgate processes on it.
 type world struct {
 	t       *testing.T
@@ -80,7 +44,7 @@ type world struct {
 	base    string // serve's URL
 	config  string // the config file
 	env     []string
-	out     []*syncBuffer // every toolgate process's output (its logs)
+	out     []*testutil.SyncBuffer // every toolgate process's output (its logs)
 }
 
 // newWorld picks serve's address and the data directory; env is added to
@@ -88,7 +52,7 @@ type world struct {
 func newWorld(t *testing.T, env ...string) *world {
 	w := &world{t: t, dir: t.TempDir(), env: env}
 	w.dataDir = filepath.Join(w.dir, "data")
-	w.port = freePort(t)
+	w.port = testutil.FreePort(t)
 	w.base = fmt.Sprintf("http://127.0.0.1:%d", w.port)
 	return w
 }
@@ -114,7 +78,7 @@ identity:
   api_keys:
     - {hash: %s, kind: agent, id: researcher, owner: alice}
 %s
-%s`, w.port, w.dataDir, gatewayServers, policies, hashKey(agentKey), servers, credentials)
+%s`, w.port, w.dataDir, gatewayServers, policies, identity.HashAPIKey(agentKey), servers, credentials)
 	w.config = filepath.Join(w.dir, "toolgate.yaml")
 	if err := os.WriteFile(w.config, []byte(cfg), 0o600); err != nil {
 		w.t.Fatal(err)
@@ -125,7 +89,7 @@ identity:
 // shown if the test failed.
 func (w *world) start(name string, args ...string) *exec.Cmd {
 	w.t.Helper()
-	out := &syncBuffer{}
+	out := &testutil.SyncBuffer{}
 	w.out = append(w.out, out)
 	cmd := exec.Command(testutil.Toolgate(w.t), append([]string{"--config", w.config}, args...)...)
 	cmd.Env = append(os.Environ(), w.env...)

@@ -21,7 +21,7 @@ func (w *world) runSession(name string) *mcp.ClientSession {
 	w.t.Helper()
 	cmd := exec.Command(testutil.Toolgate(w.t), "--config", w.config, "run", "--name", name)
 	cmd.Env = append(os.Environ(), w.env...)
-	logs := &syncBuffer{}
+	logs := &testutil.SyncBuffer{}
 	w.out = append(w.out, logs)
 	cmd.Stderr = logs
 	client := mcp.NewClient(&mcp.Implementation{Name: "agent", Version: "1"}, nil)

@@ -152,19 +152,28 @@ type opStorage struct {
 	clients map[string]*client
 
 	mu  sync.Mutex
-	key *signingKey
+	key *SigningKey
 }
 
-type signingKey struct {
+// SigningKey is an RS256 key in the form zitadel's OP signs with (op.SigningKey);
+// Public is its op.Key for the JWKS. Other tests that run an OP of their
+// own use it too.
+type SigningKey struct {
 	id  string
 	key *rsa.PrivateKey
 }
 
-func (k *signingKey) SignatureAlgorithm() jose.SignatureAlgorithm { return jose.RS256 }
-func (k *signingKey) Key() any                                    { return k.key }
-func (k *signingKey) ID() string                                  { return k.id }
+// NewSigningKey wraps an RSA key under an id.
+func NewSigningKey(id string, key *rsa.PrivateKey) *SigningKey { return &SigningKey{id: id, key: key} }
 
-type publicKey struct{ k *signingKey }
+func (k *SigningKey) SignatureAlgorithm() jose.SignatureAlgorithm { return jose.RS256 }
+func (k *SigningKey) Key() any                                    { return k.key }
+func (k *SigningKey) ID() string                                  { return k.id }
+
+// Public returns the key's public half as an op.Key.
+func (k *SigningKey) Public() op.Key { return publicKey{k} }
+
+type publicKey struct{ k *SigningKey }
 
 func (p publicKey) ID() string                         { return p.k.id }
 func (p publicKey) Algorithm() jose.SignatureAlgorithm { return jose.RS256 }
@@ -177,7 +186,7 @@ func (s *opStorage) rotate() {
 		panic(err)
 	}
 	s.mu.Lock()
-	s.key = &signingKey{id: uuid.NewString(), key: k}
+	s.key = &SigningKey{id: uuid.NewString(), key: k}
 	s.mu.Unlock()
 }
 

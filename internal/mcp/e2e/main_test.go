@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"os"
@@ -9,7 +8,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -28,34 +26,16 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// syncBuffer collects a process's stderr for the test log.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // env is what a test runs toolgate with.
 type env struct {
 	t       *testing.T
 	dataDir string
 	config  string // testdata/config.yaml unless a test sets another
-	stderr  *syncBuffer
+	stderr  *testutil.SyncBuffer
 }
 
 func newEnv(t *testing.T) *env {
-	e := &env{t: t, dataDir: t.TempDir(), config: filepath.Join(testdataDir(t), "config.yaml"), stderr: &syncBuffer{}}
+	e := &env{t: t, dataDir: t.TempDir(), config: filepath.Join(testdataDir(t), "config.yaml"), stderr: &testutil.SyncBuffer{}}
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("toolgate's stderr:\n%s", e.stderr.String())

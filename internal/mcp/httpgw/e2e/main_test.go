@@ -5,9 +5,7 @@
 package e2e
 
 import (
-	"bytes"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -19,38 +17,11 @@ import (
 	"github.com/toolgate/toolgate/internal/testutil"
 )
 
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
-
 // start runs a process for the test; it is stopped (by its pid) at cleanup
 // and its output shown if the test failed.
 func start(t *testing.T, name string, env []string, args ...string) {
 	t.Helper()
-	out := &syncBuffer{}
+	out := &testutil.SyncBuffer{}
 	cmd := exec.Command(args[0], args[1:]...)
 	cmd.Env = append(os.Environ(), env...)
 	cmd.Stdout, cmd.Stderr = out, out
@@ -120,7 +91,7 @@ func sdkConformanceServer(t *testing.T) string {
 // startSDKServer starts the Go SDK conformance server (stateful, so that
 // sampling and elicitation work) and returns its MCP URL.
 func startSDKServer(t *testing.T) string {
-	port := freePort(t)
+	port := testutil.FreePort(t)
 	start(t, "go-sdk conformance server", nil, sdkConformanceServer(t), fmt.Sprintf("-http=localhost:%d", port), "-stateless=false")
 	url := fmt.Sprintf("http://localhost:%d/mcp", port)
 	waitHTTP(t, url)
@@ -130,7 +101,7 @@ func startSDKServer(t *testing.T) string {
 // startEverything starts server-everything in streamableHttp mode.
 func startEverything(t *testing.T) string {
 	bin := testutil.NodeBin(t, "mcp-server-everything")
-	port := freePort(t)
+	port := testutil.FreePort(t)
 	start(t, "server-everything", []string{fmt.Sprintf("PORT=%d", port)}, bin, "streamableHttp")
 	url := fmt.Sprintf("http://localhost:%d/mcp", port)
 	waitHTTP(t, url)
@@ -142,7 +113,7 @@ func startEverything(t *testing.T) string {
 func serve(t *testing.T, config string) string {
 	t.Helper()
 	dir := t.TempDir()
-	port := freePort(t)
+	port := testutil.FreePort(t)
 	cfg := fmt.Sprintf("listen: 127.0.0.1:%d\ndata_dir: %s\n%s", port, filepath.Join(dir, "data"), config)
 	path := filepath.Join(dir, "toolgate.yaml")
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
