@@ -5,8 +5,8 @@
 package catalog
 
 import (
+	"bytes"
 	"context"
-	"crypto/sha256"
 	"sync"
 
 	"github.com/toolgate/toolgate/internal/call"
@@ -22,9 +22,12 @@ type Catalog struct {
 	shapes map[string]shapeEntry
 }
 
+// maxShapes bounds the compiled schemas kept; a full cache is emptied.
+const maxShapes = 4096
+
 type shapeEntry struct {
-	sum   [32]byte
-	shape *cedarjson.Shape
+	schema []byte
+	shape  *cedarjson.Shape
 }
 
 // New builds a catalog over the configuration.
@@ -50,13 +53,13 @@ func (k *Catalog) Describe(_ context.Context, c *call.Call) (*cedarjson.Shape, e
 	return k.shape(c.Action(), c.Tool.InputSchema)
 }
 
-// shape compiles a tool's input schema once per distinct schema.
+// shape compiles a tool's input schema once per distinct schema. Comparing
+// the schema bytes is cheaper than hashing them on every call.
 func (k *Catalog) shape(key string, schema []byte) (*cedarjson.Shape, error) {
-	sum := sha256.Sum256(schema)
 	k.mu.RLock()
 	e, ok := k.shapes[key]
 	k.mu.RUnlock()
-	if ok && e.sum == sum {
+	if ok && bytes.Equal(e.schema, schema) {
 		return e.shape, nil
 	}
 	s, err := cedarjson.CompileSchema(schema)
@@ -64,7 +67,11 @@ func (k *Catalog) shape(key string, schema []byte) (*cedarjson.Shape, error) {
 		return nil, err
 	}
 	k.mu.Lock()
-	k.shapes[key] = shapeEntry{sum: sum, shape: s}
+	if len(k.shapes) >= maxShapes {
+		// Action names can come from callers (AuthZEN): stay bounded.
+		k.shapes = map[string]shapeEntry{}
+	}
+	k.shapes[key] = shapeEntry{schema: bytes.Clone(schema), shape: s}
 	k.mu.Unlock()
 	return s, nil
 }

@@ -180,11 +180,11 @@ func (p *Pipeline) Decide(ctx context.Context, c *call.Call) call.Decision {
 		switch {
 		case err != nil:
 			d = deny(c, StageApprove, codeOf(err, "approval.failed"), "the call needs approval and the approval failed: "+err.Error())
-		case settled.Effect == call.Allow || settled.Effect == call.Ask:
-			d = settled
 		default:
 			d = settled
-			d.Effect = call.Deny
+			if d.Effect != call.Allow && d.Effect != call.Ask {
+				d.Effect = call.Deny
+			}
 		}
 	}
 	if d.Effect == call.Allow {
@@ -208,13 +208,18 @@ type Forward func(ctx context.Context, c *call.Call, cred *call.Credential) call
 // effect is allow.
 func (p *Pipeline) Execute(ctx context.Context, c *call.Call, fwd Forward) call.Decision {
 	d := p.judge(ctx, c)
+	// No call may run unrecorded: without a sink, deny before a human is
+	// asked, a budget spent or a credential minted for nothing.
+	if p.cfg.Audit == nil {
+		return deny(c, StageAudit, "audit.none", "no audit sink is configured, so no call may run")
+	}
 
 	// 6. approve: an ask becomes allow only through a human's approval.
 	if d.Effect == call.Ask {
 		approved, err := p.cfg.Approve.Await(ctx, c, d)
 		switch {
 		case err != nil:
-			d = deny(c, StageApprove, "approval.failed", "the call needs approval and the approval failed: "+err.Error())
+			d = deny(c, StageApprove, codeOf(err, "approval.failed"), "the call needs approval and the approval failed: "+err.Error())
 		case approved.Effect != call.Allow:
 			d = approved
 			d.Effect = call.Deny
@@ -239,9 +244,6 @@ func (p *Pipeline) Execute(ctx context.Context, c *call.Call, fwd Forward) call.
 	}
 
 	// 9a. audit, write-ahead: no durable record, no call.
-	if p.cfg.Audit == nil {
-		return deny(c, StageAudit, "audit.none", "no audit sink is configured, so no call may run")
-	}
 	if err := p.cfg.Audit.WriteDecision(ctx, audit.NewRecord(c, &d, cred)); err != nil {
 		return p.auditFailed(c, err)
 	}
