@@ -271,3 +271,30 @@ func TestConfigValidation(t *testing.T) {
 
 // The identify stage implements the pipeline's interface.
 var _ enforce.Identifier = (*identity.Stage)(nil)
+
+// TestRememberedTokens: a token verified once is not trusted past its
+// expiry, and callers never share the principal they are given.
+func TestRememberedTokens(t *testing.T) {
+	p := startProviders(t)
+	var offset time.Duration
+	v := newVerifier(t, p.cfg, func() time.Time { return time.Now().Add(offset) })
+	ctx := context.Background()
+	tok := p.a.Token(t, "researcher")
+	first, err := v.Verify(ctx, tok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first.Principal.Groups[0] = "admins"
+	first.Principal.Claims["team"] = "changed"
+	again, err := v.Verify(ctx, tok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again.Principal.Groups[0] != "research" || again.Principal.Claims["team"] != "r&d" {
+		t.Fatalf("a caller's change reached the next caller: %+v", again.Principal)
+	}
+	offset = time.Until(again.Expiry) + time.Hour // past exp and any leeway
+	if _, err := v.Verify(ctx, tok); err == nil {
+		t.Fatal("an expired token was accepted from memory")
+	}
+}

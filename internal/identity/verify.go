@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
@@ -76,7 +77,29 @@ type Verifier struct {
 	issuers map[string]*issuer
 	apiKeys map[string]call.Principal // by "sha256:<hex>"
 	now     func() time.Time
+
+	// verified remembers tokens whose signature and claims were checked,
+	// by the raw token: an HTTP request is authenticated by the gateway
+	// and its tool call again by the identify stage, and a session sends
+	// the same token with every call. An entry is used only while the key
+	// that signed the token is still the issuer's (so a rotated-out key
+	// ends it, as for a new token) and never past the token's expiry.
+	mu       sync.Mutex
+	verified map[string]verifiedToken
 }
+
+type verifiedToken struct {
+	id    *Identity
+	is    *issuer
+	kid   string
+	until time.Time
+}
+
+// Bounds of the verified-token cache.
+const (
+	verifiedTTL  = time.Minute
+	verifiedSize = 4096
+)
 
 type issuer struct {
 	cfg  IssuerConfig
@@ -99,7 +122,7 @@ func New(cfg Config, opt Options) (*Verifier, error) {
 	if opt.MinRefetch == 0 {
 		opt.MinRefetch = DefaultMinRefetch
 	}
-	v := &Verifier{issuers: map[string]*issuer{}, apiKeys: map[string]call.Principal{}, now: opt.Now}
+	v := &Verifier{issuers: map[string]*issuer{}, apiKeys: map[string]call.Principal{}, now: opt.Now, verified: map[string]verifiedToken{}}
 	for i := range cfg.Issuers {
 		ic := cfg.Issuers[i]
 		is := &issuer{cfg: ic, algs: ic.algorithms()}
@@ -173,6 +196,9 @@ func (v *Verifier) verifyJWT(ctx context.Context, raw string) (*Identity, error)
 	if err != nil {
 		return nil, err
 	}
+	if id, ok := v.remembered(raw, is, key.KeyID); ok {
+		return id, nil
+	}
 	tok, err := jwt.ParseSigned(raw, []jose.SignatureAlgorithm{jose.SignatureAlgorithm(alg)})
 	if err != nil {
 		return nil, errorf(CodeMalformed, "the identity token cannot be parsed: %v", err)
@@ -209,7 +235,43 @@ func (v *Verifier) verifyJWT(ctx context.Context, raw string) (*Identity, error)
 	}
 	id.Issuer = iss
 	id.Expiry = std.Expiry.Time()
-	return id, nil
+	v.remember(raw, is, key.KeyID, id)
+	return cloneIdentity(id), nil
+}
+
+// remembered returns the identity of a token verified before with the same
+// issuer and key, while it is still valid.
+func (v *Verifier) remembered(raw string, is *issuer, kid string) (*Identity, bool) {
+	v.mu.Lock()
+	e, ok := v.verified[raw]
+	v.mu.Unlock()
+	if !ok || e.is != is || e.kid != kid || !v.now().Before(e.until) {
+		return nil, false
+	}
+	return cloneIdentity(e.id), true
+}
+
+func (v *Verifier) remember(raw string, is *issuer, kid string, id *Identity) {
+	until := v.now().Add(verifiedTTL)
+	if id.Expiry.Before(until) {
+		until = id.Expiry
+	}
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if len(v.verified) >= verifiedSize {
+		v.verified = map[string]verifiedToken{}
+	}
+	v.verified[raw] = verifiedToken{id: cloneIdentity(id), is: is, kid: kid, until: until}
+}
+
+// cloneIdentity copies what a caller may change (the principal's groups and
+// claims, the chain), so that no two calls share them.
+func cloneIdentity(id *Identity) *Identity {
+	c := *id
+	c.Principal.Groups = slices.Clone(id.Principal.Groups)
+	c.Principal.Claims = maps.Clone(id.Principal.Claims)
+	c.Chain = slices.Clone(id.Chain)
+	return &c
 }
 
 func unverifiedIssuer(raw string) (string, error) {

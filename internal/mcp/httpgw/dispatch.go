@@ -249,7 +249,9 @@ func (s *session) dropConn(name string) {
 }
 
 // caller is who makes the call, for the gate. The raw token goes to the
-// pipeline, whose identify stage verifies it for this very call.
+// pipeline, whose identify stage checks it for this very call (the
+// verifier remembers the signature check the middleware just made, not the
+// token's expiry or its key).
 func (d *dispatch) caller(task string) gate.Caller {
 	return gate.Caller{IdentityToken: d.who.Token, TaskToken: task}
 }
