@@ -46,18 +46,21 @@ func conformance(t *testing.T, url string) map[string]bool {
 // TestConformanceThroughToolgate runs the MCP conformance suite against two
 // upstreams directly and through `toolgate serve` (/mcp/{server}) with a
 // permissive policy: every scenario that passes directly must pass through
-// toolgate. The per-scenario lists are in the test output (go test -v).
+// toolgate. The upstreams are "ours", our conformance server written with
+// the Go SDK (./confserver, which implements what every server scenario
+// calls), and "everything", @modelcontextprotocol/server-everything. The
+// per-scenario lists are in the test output (go test -v).
 func TestConformanceThroughToolgate(t *testing.T) {
-	sdk := startSDKServer(t)
+	ours := startSDKServer(t)
 	everything := startEverything(t)
 	base := serve(t, fmt.Sprintf(`principal: {id: conformance}
 policy: {dirs: [%s]}
 servers:
-  - {name: sdk, url: %q}
+  - {name: ours, url: %q}
   - {name: everything, url: %q}
-`, testdata(t, "allow-all.cedar"), sdk, everything))
+`, testdata(t, "allow-all.cedar"), ours, everything))
 
-	for _, up := range []struct{ name, direct string }{{"sdk", sdk}, {"everything", everything}} {
+	for _, up := range []struct{ name, direct string }{{"ours", ours}, {"everything", everything}} {
 		t.Run(up.name, func(t *testing.T) {
 			direct := conformance(t, up.direct)
 			through := conformance(t, base+"/mcp/"+up.name)

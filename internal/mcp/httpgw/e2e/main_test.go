@@ -1,7 +1,8 @@
 // Package e2e drives `toolgate serve` as a process with real parts: the MCP
 // conformance suite (npm), @modelcontextprotocol/server-everything in its
-// streamableHttp mode, the Go SDK's conformance server, the Go SDK client
-// and the zitadel OpenID provider (internal/identity/idptest).
+// streamableHttp mode, our own conformance server written with the Go SDK
+// (./confserver), the Go SDK client and the zitadel OpenID provider
+// (internal/identity/idptest).
 package e2e
 
 import (
@@ -60,39 +61,40 @@ func waitHTTP(t *testing.T, url string) {
 }
 
 var (
-	sdkOnce sync.Once
-	sdkPath string
-	sdkErr  error
-	sdkOut  []byte
+	confOnce sync.Once
+	confPath string
+	confErr  error
+	confOut  []byte
 )
 
-// sdkConformanceServer builds the Go SDK's conformance server: a Go SDK
-// server that implements every tool, resource and prompt the conformance
-// suite's server scenarios call (the SDK maintains it for exactly that).
-func sdkConformanceServer(t *testing.T) string {
+// confServer builds ./confserver once per test binary: our MCP server,
+// written with the Go SDK, that implements every tool, resource, prompt
+// and utility the conformance suite's server scenarios call.
+func confServer(t *testing.T) string {
 	t.Helper()
-	sdkOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "toolgate-sdk-")
+	confOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "toolgate-confserver-")
 		if err != nil {
-			sdkErr = err
+			confErr = err
 			return
 		}
-		sdkPath = filepath.Join(dir, "everything-server")
-		cmd := exec.Command("go", "build", "-o", sdkPath, "github.com/modelcontextprotocol/go-sdk/conformance/everything-server")
+		confPath = filepath.Join(dir, "confserver")
+		cmd := exec.Command("go", "build", "-o", confPath, "github.com/toolgate/toolgate/internal/mcp/httpgw/e2e/confserver")
 		cmd.Dir = testutil.RepoRoot(t)
-		sdkOut, sdkErr = cmd.CombinedOutput()
+		confOut, confErr = cmd.CombinedOutput()
 	})
-	if sdkErr != nil {
-		t.Fatalf("building the Go SDK conformance server: %v\n%s", sdkErr, sdkOut)
+	if confErr != nil {
+		t.Fatalf("building the conformance server: %v\n%s", confErr, confOut)
 	}
-	return sdkPath
+	return confPath
 }
 
-// startSDKServer starts the Go SDK conformance server (stateful, so that
-// sampling and elicitation work) and returns its MCP URL.
+// startSDKServer starts our Go SDK conformance server (./confserver),
+// stateful so that sampling, elicitation and stream resumption work, and
+// returns its MCP URL. (aggregate_test.go and identity_test.go use it too.)
 func startSDKServer(t *testing.T) string {
 	port := testutil.FreePort(t)
-	start(t, "go-sdk conformance server", nil, sdkConformanceServer(t), fmt.Sprintf("-http=localhost:%d", port), "-stateless=false")
+	start(t, "conformance server (confserver)", nil, confServer(t), fmt.Sprintf("-http=localhost:%d", port), "-stateless=false")
 	url := fmt.Sprintf("http://localhost:%d/mcp", port)
 	waitHTTP(t, url)
 	return url
