@@ -52,7 +52,12 @@ const approvalColumns = `id, key, similar_key, principal, owner, task_id, tool, 
 
 // CreateApproval implements store.Approvals.
 func (d *DB) CreateApproval(ctx context.Context, a *store.Approval) error {
-	_, err := d.db.ExecContext(ctx, `INSERT INTO approvals (`+approvalColumns+`) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
+	unlock, err := d.lockWrite(ctx)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	_, err = d.db.ExecContext(ctx, `INSERT INTO approvals (`+approvalColumns+`) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
 		a.ID, a.Key, a.SimilarKey, a.Principal, a.Owner, a.TaskID, a.Tool, a.ArgsSHA256, a.PolicyVersion,
 		a.DecisionID, a.Call, a.CreatedAt.UnixNano(), a.ExpiresAt.UnixNano(), a.State, nullTime(a.DecidedAt),
 		a.Approver, a.Channel, a.Comment, a.Similar, nullTime(a.UsedAt), a.UsedBy)
@@ -139,6 +144,11 @@ func (d *DB) first(ctx context.Context, q string, args ...any) (*store.Approval,
 
 // DecideApproval implements store.Approvals.
 func (d *DB) DecideApproval(ctx context.Context, id string, dec store.ApprovalDecision) error {
+	unlock, err := d.lockWrite(ctx)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	if dec.State != store.ApprovalApproved && dec.State != store.ApprovalDenied {
 		return fmt.Errorf("sqlite: decide approval %s: %q is not a decision", id, dec.State)
 	}
@@ -162,6 +172,11 @@ func (d *DB) DecideApproval(ctx context.Context, id string, dec store.ApprovalDe
 
 // UseApproval implements store.Approvals.
 func (d *DB) UseApproval(ctx context.Context, id, decisionID string, at time.Time) (bool, error) {
+	unlock, err := d.lockWrite(ctx)
+	if err != nil {
+		return false, err
+	}
+	defer unlock()
 	res, err := d.db.ExecContext(ctx, `UPDATE approvals SET used_at = COALESCE(used_at, ?),
 		used_by = CASE WHEN used_by = '' THEN ? ELSE used_by END
 		WHERE id = ? AND state IN ('approved', 'denied') AND expires_at > ? AND (used_at IS NULL OR similar = 1)`,
@@ -178,6 +193,11 @@ func (d *DB) UseApproval(ctx context.Context, id, decisionID string, at time.Tim
 
 // CloseApproval implements store.Approvals.
 func (d *DB) CloseApproval(ctx context.Context, id, state string, at time.Time) (bool, error) {
+	unlock, err := d.lockWrite(ctx)
+	if err != nil {
+		return false, err
+	}
+	defer unlock()
 	if state != store.ApprovalExpired && state != store.ApprovalCancelled {
 		return false, fmt.Errorf("sqlite: close approval %s: %q is not a closing state", id, state)
 	}

@@ -57,7 +57,12 @@ const taskColumns = `id, parent_id, root_id, depth, agent, owner, purpose, scope
 
 // CreateTask implements store.Tasks.
 func (d *DB) CreateTask(ctx context.Context, t *store.Task) error {
-	_, err := d.db.ExecContext(ctx, `INSERT INTO tasks (`+taskColumns+`) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
+	unlock, err := d.lockWrite(ctx)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	_, err = d.db.ExecContext(ctx, `INSERT INTO tasks (`+taskColumns+`) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
 		t.ID, t.ParentID, t.RootID, t.Depth, t.Agent, t.Owner, t.Purpose, t.Scope, t.Budget, t.CreatedBy,
 		t.CreatedAt.UnixNano(), t.ExpiresAt.UnixNano(), nullTime(t.RevokedAt), t.RevokedBy, t.RevokeReason, t.RevokedVia)
 	if err != nil {
@@ -170,6 +175,11 @@ func (d *DB) RevokeAgentTasks(ctx context.Context, agent, by, reason string, at 
 // revoke revokes the tasks that seed selects and all their descendants, in
 // one statement (so one transaction): no call can see the middle of it.
 func (d *DB) revoke(ctx context.Context, seed, arg, by, reason, via string, at time.Time) ([]string, error) {
+	unlock, err := d.lockWrite(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
 	rows, err := d.db.QueryContext(ctx, `
 WITH RECURSIVE below(id) AS (`+seed+`
 	UNION SELECT t.id FROM tasks t JOIN below ON t.parent_id = below.id)
@@ -198,6 +208,11 @@ RETURNING id`, arg, at.UnixNano(), by, reason, via)
 // lock at BEGIN (Open sets _txlock=immediate), so reading what was spent and
 // adding to it cannot interleave with another spend, in any process.
 func (d *DB) SpendBudget(ctx context.Context, charges []store.BudgetCharge) error {
+	unlock, err := d.lockWrite(ctx)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	if len(charges) == 0 {
 		return nil
 	}
