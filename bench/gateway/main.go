@@ -42,10 +42,27 @@ func main() {
 	maxCalls := flag.Int("max", 200000, "at most this many calls per phase")
 	toolgate := flag.String("toolgate", "", "toolgate binary (default: go build ./cmd/toolgate)")
 	dataDir := flag.String("data-dir", "", "toolgate's data directory (default: a temporary one)")
+	upKind := flag.String("upstream", "sdk", "sdk: a Go SDK MCP server; raw: a minimal net/http JSON-RPC responder (cheaper, not a conforming server)")
+	load := flag.String("load", "go", "go: the harness's own HTTP clients; wrk: the wrk load generator (Debian package wrk), -c connections over -wrk-threads threads")
+	wrkThreads := flag.Int("wrk-threads", 1, "wrk threads (each its own MCP session)")
+	sink := flag.String("audit", "sqlite", "toolgate's audit sink: sqlite (the default trail) or jsonl (a file, fsynced per group commit)")
+	profile := flag.String("profile", "", "write a CPU profile of toolgate during its first measured phase to this file (go tool pprof FILE)")
 	flag.Parse()
 
-	up, stopUp := upstream()
+	var up string
+	var stopUp func()
+	switch *upKind {
+	case "sdk":
+		up, stopUp = upstream()
+	case "raw":
+		up, stopUp = rawUpstream()
+	default:
+		must(fmt.Errorf("-upstream %q: want sdk or raw", *upKind))
+	}
 	defer stopUp()
+	if *load != "go" && *load != "wrk" {
+		must(fmt.Errorf("-load %q: want go or wrk", *load))
+	}
 	bin := *toolgate
 	tmp, _ := os.MkdirTemp("", "tg-bench-gw-")
 	defer os.RemoveAll(tmp)
@@ -60,10 +77,16 @@ func main() {
 	}
 	must(os.WriteFile(filepath.Join(tmp, "allow.cedar"), []byte(`@id("allow") permit(principal, action, resource);`), 0o600))
 	port := freePort()
-	cfg := fmt.Sprintf("listen: 127.0.0.1:%d\ndata_dir: %s\nprincipal: {id: bench}\npolicy: {dirs: [%s]}\nlog: {level: warn}\nservers:\n  - {name: up, url: %q}\n",
-		port, *dataDir, filepath.Join(tmp, "allow.cedar"), up)
+	cfg := fmt.Sprintf("listen: 127.0.0.1:%d\ndata_dir: %s\nprincipal: {id: bench}\npolicy: {dirs: [%s]}\nlog: {level: warn}\naudit: {sink: %s}\nservers:\n  - {name: up, url: %q}\n",
+		port, *dataDir, filepath.Join(tmp, "allow.cedar"), *sink, up)
 	must(os.WriteFile(filepath.Join(tmp, "toolgate.yaml"), []byte(cfg), 0o600))
-	tg := exec.Command(bin, "--config", filepath.Join(tmp, "toolgate.yaml"), "serve")
+	args := []string{"--config", filepath.Join(tmp, "toolgate.yaml"), "serve"}
+	debug := ""
+	if *profile != "" {
+		debug = fmt.Sprintf("127.0.0.1:%d", freePort())
+		args = append(args, "--debug-listen", debug)
+	}
+	tg := exec.Command(bin, args...)
 	tg.Stderr = os.Stderr
 	must(tg.Start())
 	defer func() { _ = tg.Process.Signal(os.Interrupt); _ = tg.Wait() }()
@@ -74,40 +97,82 @@ func main() {
 		*conc, *rounds, *phase, runtime.GOMAXPROCS(0), runtime.NumCPU())
 	sides := map[string]*result{"direct": {}, "toolgate": {}}
 	targets := map[string]string{"direct": up, "toolgate": through}
-	for _, name := range []string{"direct", "toolgate"} { // warm up
-		run(targets[name], *conc, time.Second, *maxCalls)
+	measure := func(name string, d time.Duration) *result {
+		if *load == "wrk" {
+			return runWrk(tmp, targets[name], *wrkThreads, *conc, d)
+		}
+		return run(targets[name], *conc, d, *maxCalls)
 	}
+	for _, name := range []string{"direct", "toolgate"} { // warm up
+		measure(name, time.Second)
+	}
+	var tgCPU time.Duration // toolgate's CPU time in its measured phases
 	for r := 0; r < *rounds; r++ {
 		for _, name := range []string{"direct", "toolgate"} {
-			sides[name].add(run(targets[name], *conc, *phase, *maxCalls))
+			cpu0 := procCPU(tg.Process.Pid)
+			var profiled chan struct{}
+			if name == "toolgate" && r == 0 && *profile != "" {
+				profiled = make(chan struct{})
+				go func() {
+					defer close(profiled)
+					fetchProfile(debug, *phase-time.Second, *profile)
+				}()
+			}
+			sides[name].add(measure(name, *phase))
+			if profiled != nil {
+				<-profiled
+			}
+			if name == "toolgate" {
+				tgCPU += procCPU(tg.Process.Pid) - cpu0
+			}
 		}
 	}
 	d, g := sides["direct"], sides["toolgate"]
 	for _, name := range []string{"direct", "toolgate"} {
 		s := sides[name]
 		fmt.Printf("%-9s %8.0f calls/s  p50 %8v  p90 %8v  p99 %8v  max %8v  errors %d  (%d calls)\n",
-			name, s.rate(), s.pct(50), s.pct(90), s.pct(99), s.pct(100), s.errors, len(s.lat))
+			name, s.rate(), s.pct(50), s.pct(90), s.pct(99), s.pct(100), s.errors, s.calls)
 	}
 	fmt.Printf("added by toolgate: p50 %v, p99 %v; throughput %.0f%% of direct\n",
 		g.pct(50)-d.pct(50), g.pct(99)-d.pct(99), 100*g.rate()/d.rate())
+	if g.calls > 0 && tgCPU > 0 {
+		fmt.Printf("toolgate's own CPU: %.0f µs per call, %.2f cores while loaded\n",
+			float64(tgCPU.Microseconds())/float64(g.calls), tgCPU.Seconds()/g.elapsed.Seconds())
+	}
 }
 
+// result is one side's calls. The Go load keeps every latency; wrk
+// reports only its percentiles (fixed: p50, p90, p99, max), and rounds are
+// then merged by taking the worst of each.
 type result struct {
+	calls   int
 	lat     []time.Duration
+	fixed   []time.Duration
 	elapsed time.Duration
 	errors  int
 }
 
 func (r *result) add(o *result) {
+	r.calls += o.calls
 	r.lat = append(r.lat, o.lat...)
+	for i, v := range o.fixed {
+		if i >= len(r.fixed) {
+			r.fixed = append(r.fixed, v)
+		} else {
+			r.fixed[i] = max(r.fixed[i], v)
+		}
+	}
 	r.elapsed += o.elapsed
 	r.errors += o.errors
 }
 
-func (r *result) rate() float64 { return float64(len(r.lat)) / r.elapsed.Seconds() }
+func (r *result) rate() float64 { return float64(r.calls) / r.elapsed.Seconds() }
 
 func (r *result) pct(p int) time.Duration {
 	if len(r.lat) == 0 {
+		if len(r.fixed) == 4 {
+			return r.fixed[map[int]int{50: 0, 90: 1, 99: 2, 100: 3}[p]]
+		}
 		return 0
 	}
 	s := slices.Clone(r.lat)
@@ -183,6 +248,7 @@ func run(url string, conc int, d time.Duration, max int) *result {
 	}
 	wg.Wait()
 	res.elapsed = time.Since(start)
+	res.calls = len(res.lat)
 	return res
 }
 
@@ -202,6 +268,21 @@ func upstream() (string, func()) {
 	srv := &http.Server{Handler: h}
 	go srv.Serve(ln)
 	return "http://" + ln.Addr().String() + "/mcp", func() { srv.Close() }
+}
+
+// fetchProfile saves a CPU profile of d from toolgate's debug listener.
+func fetchProfile(addr string, d time.Duration, path string) {
+	d = max(d, time.Second)
+	resp, err := http.Get(fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", addr, int(d.Seconds())))
+	must(err)
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	must(err)
+	if resp.StatusCode != http.StatusOK {
+		must(fmt.Errorf("profile: %s: %s", resp.Status, b))
+	}
+	must(os.WriteFile(path, b, 0o644))
+	fmt.Fprintf(os.Stderr, "CPU profile of toolgate (%v) in %s\n", d, path)
 }
 
 func freePort() int {
