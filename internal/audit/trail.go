@@ -24,6 +24,10 @@ var ErrClosed = errors.New("audit: the trail is closed")
 // maxBatch bounds one group commit, so one transaction stays short.
 const maxBatch = 2048
 
+// outcomeLinger is how long outcome records (which nobody waits for) wait
+// for a decision record to share their commit.
+const outcomeLinger = 5 * time.Millisecond
+
 // maxRetained bounds the outcome records kept for retry after failed
 // commits; past it the oldest are dropped (and logged).
 const maxRetained = 10000
@@ -326,19 +330,7 @@ func (t *Trail) run() {
 				break
 			}
 			batch = append(batch, p)
-		drain:
-			for len(batch) < maxBatch {
-				select {
-				case p, ok := <-t.reqs:
-					if !ok {
-						open = false
-						break drain
-					}
-					batch = append(batch, p)
-				default:
-					break drain
-				}
-			}
+			open = t.gather(&batch)
 		case <-tick.C:
 			if len(batch) == 0 && !unsigned {
 				continue // nothing to write and nothing to sign
@@ -371,6 +363,53 @@ func (t *Trail) run() {
 			return
 		}
 	}
+}
+
+// gather adds to batch what is queued. When nobody waits for anything in
+// the batch (only outcome records), it waits up to outcomeLinger for a
+// decision to share the commit with: a lone caller's outcome and its next
+// call's decision then cost one commit, not two, and that next decision
+// does not queue behind a commit of outcomes. It reports whether the queue
+// is still open.
+func (t *Trail) gather(batch *[]*pending) bool {
+	var linger <-chan time.Time
+	for len(*batch) < maxBatch {
+		select {
+		case p, ok := <-t.reqs:
+			if !ok {
+				return false
+			}
+			*batch = append(*batch, p)
+			continue
+		default:
+		}
+		if waited(*batch) {
+			return true
+		}
+		if linger == nil {
+			linger = time.After(outcomeLinger)
+		}
+		select {
+		case p, ok := <-t.reqs:
+			if !ok {
+				return false
+			}
+			*batch = append(*batch, p)
+		case <-linger:
+			return true
+		}
+	}
+	return true
+}
+
+// waited tells whether a writer waits for a record of batch.
+func waited(batch []*pending) bool {
+	for _, p := range batch {
+		if p.done != nil {
+			return true
+		}
+	}
+	return false
 }
 
 // commit appends batch (possibly empty) and, when due, a checkpoint; final
