@@ -376,6 +376,45 @@ func TestConcurrentWritesChain(t *testing.T) {
 	}
 }
 
+// TestOutcomeSharesDecisionCommit: an outcome record waits briefly for a
+// decision to share its commit, but never for one that does not come: it is
+// committed on its own soon after, without Close.
+func TestOutcomeSharesDecisionCommit(t *testing.T) {
+	dir := t.TempDir()
+	tr := openTrail(t, dir, audit.Config{})
+	defer tr.Close()
+	write := func(id string) {
+		c := newFieldCall("fs/read")
+		c.ID, c.Time = id, time.Now()
+		if err := tr.WriteDecision(context.Background(), audit.NewRecord(c, &call.Decision{ID: id, Effect: call.Allow, Policies: []string{}}, nil)); err != nil {
+			t.Fatal(err)
+		}
+		if err := tr.WriteOutcome(context.Background(), &audit.OutcomeRecord{DecisionID: id, Time: time.Now(), Status: call.OutcomeOK}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("d1")
+	write("d2") // d1's outcome is committed by now, with d2's decision at the latest
+	kinds := func() []string {
+		var ks []string
+		for _, r := range records(t, dir) {
+			ks = append(ks, fmt.Sprint(r["type"], ":", r["decision_id"]))
+		}
+		return ks
+	}
+	if got := kinds(); len(got) < 3 || got[2] != "decision:d2" || got[1] != "outcome:d1" {
+		t.Fatalf("records after two calls: %v", got)
+	}
+	// d2's outcome has no decision to wait for; it is committed alone.
+	deadline := time.Now().Add(10 * time.Second)
+	for len(kinds()) < 4 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the last outcome was not committed without a following decision: %v", kinds())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 // TestFailClosed: when the store cannot write, WriteDecision fails (so the
 // pipeline denies) and Healthy says why; once it can, both recover.
 func TestFailClosed(t *testing.T) {
