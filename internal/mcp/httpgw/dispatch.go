@@ -718,9 +718,15 @@ func (s *session) fromServer(server string, msg []byte) []byte {
 	return msg
 }
 
-// fromServerResponse adjusts a server's response for the client (nothing
-// yet beyond what fromServer does for other messages).
-func (s *session) fromServerResponse(server, method string, resp []byte) []byte { return resp }
+// fromServerResponse adjusts a server's response for the client: in the
+// aggregated endpoint, resource URIs in results are named like the listed
+// ones.
+func (s *session) fromServerResponse(server, method string, resp []byte) []byte {
+	if !s.ep.aggregated {
+		return resp
+	}
+	return prefixURIs(method, resp, server+s.g.sep)
+}
 
 // serverResponse routes the client's answer to a server's request.
 func (s *session) serverResponse(m *jsonrpc.Message) (*Server, []byte, bool) {

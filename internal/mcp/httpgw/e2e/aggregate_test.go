@@ -14,13 +14,14 @@ import (
 )
 
 // TestAggregatedStdioAndHTTP: /mcp offers a stdio server the gateway runs
-// (server-everything, one process per session) and a remote one (the Go SDK
-// conformance server) side by side, names namespaced, calls routed; the
+// (server-everything, one process per session) and a remote one (our
+// conformance server, ./confserver) side by side, names (and resource URIs,
+// in lists and results) namespaced, calls routed; the
 // legacy HTTP+SSE transport reaches the same tools; /metrics counts the
 // decisions; /readyz checks the upstreams.
 func TestAggregatedStdioAndHTTP(t *testing.T) {
 	everything := testutil.NodeBin(t, "mcp-server-everything")
-	sdk := startSDKServer(t)
+	sdk := startConfServer(t)
 	base := serve(t, fmt.Sprintf(`principal: {id: tester}
 policy: {dirs: [%s]}
 servers:
@@ -66,6 +67,30 @@ mcp:
 	}
 	if _, err := s.GetPrompt(context.Background(), &mcp.GetPromptParams{Name: "sdk__test_simple_prompt"}); err != nil {
 		t.Errorf("get prompt: %v", err)
+	}
+
+	// Resource URIs are named per server in lists and in results alike, so
+	// what a result points to can be read through /mcp.
+	var uris []string
+	for r, err := range s.Resources(context.Background(), nil) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		uris = append(uris, r.URI)
+	}
+	if !slices.Contains(uris, "sdk__test://static-text") {
+		t.Errorf("resources = %v", uris)
+	}
+	rr, err := s.ReadResource(context.Background(), &mcp.ReadResourceParams{URI: "sdk__test://static-text"})
+	if err != nil || len(rr.Contents) != 1 || rr.Contents[0].URI != "sdk__test://static-text" {
+		t.Errorf("read sdk__test://static-text: %v %+v", err, rr)
+	}
+	res, err = s.CallTool(context.Background(), &mcp.CallToolParams{Name: "sdk__test_embedded_resource"})
+	if err != nil || res.IsError || len(res.Content) != 1 {
+		t.Fatalf("sdk__test_embedded_resource: %v %+v", err, res)
+	}
+	if e, ok := res.Content[0].(*mcp.EmbeddedResource); !ok || e.Resource.URI != "sdk__test://embedded-resource" {
+		t.Errorf("embedded resource in a tool result through /mcp: %+v", res.Content[0])
 	}
 
 	// The legacy HTTP+SSE transport, one server.

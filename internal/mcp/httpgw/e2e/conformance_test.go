@@ -51,7 +51,7 @@ func conformance(t *testing.T, url string) map[string]bool {
 // calls), and "everything", @modelcontextprotocol/server-everything. The
 // per-scenario lists are in the test output (go test -v).
 func TestConformanceThroughToolgate(t *testing.T) {
-	ours := startSDKServer(t)
+	ours := startConfServer(t)
 	everything := startEverything(t)
 	base := serve(t, fmt.Sprintf(`principal: {id: conformance}
 policy: {dirs: [%s]}

@@ -61,7 +61,7 @@ func TestTwoAgentsSeeAndGetDifferentThings(t *testing.T) {
 		idptest.Client{ID: "reader-agent", Secret: "s1", Claims: map[string]any{"groups": []string{"readers"}}},
 		idptest.Client{ID: "ops-agent", Secret: "s2", Claims: map[string]any{"groups": []string{"operators"}}},
 	)
-	sdk := startSDKServer(t)
+	sdk := startConfServer(t)
 	base := serve(t, fmt.Sprintf(`policy: {dirs: [%s]}
 identity:
   issuers:

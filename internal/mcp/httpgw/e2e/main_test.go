@@ -89,10 +89,10 @@ func confServer(t *testing.T) string {
 	return confPath
 }
 
-// startSDKServer starts our Go SDK conformance server (./confserver),
+// startConfServer starts our Go SDK conformance server (./confserver),
 // stateful so that sampling, elicitation and stream resumption work, and
 // returns its MCP URL. (aggregate_test.go and identity_test.go use it too.)
-func startSDKServer(t *testing.T) string {
+func startConfServer(t *testing.T) string {
 	port := testutil.FreePort(t)
 	start(t, "conformance server (confserver)", nil, confServer(t), fmt.Sprintf("-http=localhost:%d", port), "-stateless=false")
 	url := fmt.Sprintf("http://localhost:%d/mcp", port)
