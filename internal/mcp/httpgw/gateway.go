@@ -306,15 +306,12 @@ func (g *Gateway) post(w http.ResponseWriter, r *http.Request, ep *endpoint) {
 		writeJSON(w, http.StatusBadRequest, perr.Response())
 		return
 	}
-	if frame.Batch {
-		g.metric("invalid_message")
-		writeJSON(w, http.StatusBadRequest, jsonrpc.ErrorResponse(nil, jsonrpc.CodeInvalidRequest,
-			"JSON-RPC batches are not accepted by toolgate's HTTP gateway; send one message per request", nil))
-		return
+	var m *jsonrpc.Message // the message, unless a batch
+	if !frame.Batch {
+		m = frame.Items[0].Msg
 	}
-	m := frame.Items[0].Msg
 	var s *session
-	if m.Kind == jsonrpc.KindRequest && m.Method == "initialize" {
+	if m != nil && m.Kind == jsonrpc.KindRequest && m.Method == "initialize" {
 		if r.Header.Get("Mcp-Session-Id") != "" {
 			httpError(w, http.StatusBadRequest, "initialize starts a new session; send it without Mcp-Session-Id")
 			return
@@ -335,6 +332,10 @@ func (g *Gateway) post(w http.ResponseWriter, r *http.Request, ep *endpoint) {
 		return
 	}
 	defer g.calls.Done()
+	if frame.Batch {
+		g.batch(w, r, s, frame)
+		return
+	}
 	who := auth.From(r.Context())
 	if m.Kind != jsonrpc.KindRequest {
 		if err := s.fromClient(g.ctx, m); err != nil {

@@ -195,6 +195,9 @@ type responder struct {
 	gone <-chan struct{}
 	sent bool
 	ok   bool // the answer is a result, not an error
+	// batch, if set, takes the answer and related messages: the request
+	// is one of a batch's (batch.go).
+	batch *batchOut
 }
 
 // related sends a message that belongs to the request before its answer.
@@ -202,6 +205,10 @@ func (rp *responder) related(msg []byte) {
 	rp.mu.Lock()
 	defer rp.mu.Unlock()
 	if rp.sent {
+		return
+	}
+	if rp.batch != nil {
+		rp.batch.related(msg)
 		return
 	}
 	if rp.s.legacy != nil {
@@ -229,6 +236,8 @@ func (rp *responder) answer(msg []byte) {
 	}
 	rp.ok = json.Unmarshal(msg, &m) == nil && m.Error == nil
 	switch {
+	case rp.batch != nil:
+		rp.batch.answer(msg)
 	case rp.s.legacy != nil:
 		rp.s.legacy.send(msg)
 	case rp.st != nil:

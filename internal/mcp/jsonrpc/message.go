@@ -55,6 +55,12 @@ type Message struct {
 	Error  json.RawMessage // responses: nil when absent
 }
 
+// BatchesAllowed tells whether MCP protocol version v has JSON-RPC batches:
+// 2024-11-05 and 2025-03-26 do; later versions removed them.
+func BatchesAllowed(v string) bool {
+	return v != "" && v <= "2025-03-26"
+}
+
 // Frame is what one line held: a single message, or a batch (a JSON array of
 // messages). In a batch each item is checked on its own, as JSON-RPC asks,
 // so one bad item does not lose the others.

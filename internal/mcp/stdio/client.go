@@ -54,7 +54,7 @@ func (r *relay) fromClient(line []byte) (judge func()) {
 	if !frame.Batch {
 		return r.clientMessage(frame.Items[0].Msg, r.writeClient)
 	}
-	if v := r.protocolVersion(); !batchesAllowed(v) {
+	if v := r.protocolVersion(); !jsonrpc.BatchesAllowed(v) {
 		if v == "" {
 			v = "(none negotiated yet)"
 		}

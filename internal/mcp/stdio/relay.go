@@ -313,9 +313,3 @@ func (r *relay) protocolVersion() string {
 	}
 	return ""
 }
-
-// batchesAllowed: JSON-RPC batches are part of MCP 2024-11-05 and
-// 2025-03-26; later versions removed them.
-func batchesAllowed(version string) bool {
-	return version != "" && version <= "2025-03-26"
-}
