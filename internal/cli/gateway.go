@@ -102,6 +102,7 @@ func openGateway(rt *runtime, cfg *config.Config, listen net.Addr, metrics *serv
 	}
 	return httpgw.New(httpgw.Options{
 		Servers: servers, Config: cfg.MCP, Loopback: loopback, Metrics: m, Log: log, Version: version.Version,
+		Elicitation: cfg.Approvals.Elicitation,
 	})
 }
 

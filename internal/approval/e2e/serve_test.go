@@ -25,9 +25,11 @@ func (b bearer) RoundTrip(r *http.Request) (*http.Response, error) {
 
 // gateway connects the Go SDK client to serve's MCP endpoint for the bank,
 // as the agent bot (acting for alice).
-func (w *world) gateway() *mcp.ClientSession {
+func (w *world) gateway() *mcp.ClientSession { return w.gatewayWith(nil) }
+
+func (w *world) gatewayWith(opts *mcp.ClientOptions) *mcp.ClientSession {
 	w.t.Helper()
-	client := mcp.NewClient(&mcp.Implementation{Name: "approval-e2e", Version: "1"}, nil)
+	client := mcp.NewClient(&mcp.Implementation{Name: "approval-e2e", Version: "1"}, opts)
 	tr := &mcp.StreamableClientTransport{Endpoint: w.base + "/mcp/bank", HTTPClient: &http.Client{Transport: bearer{keyBot}}}
 	cs, err := client.Connect(context.Background(), tr, nil)
 	if err != nil {

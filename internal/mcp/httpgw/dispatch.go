@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/toolgate/toolgate/internal/call"
+	"github.com/toolgate/toolgate/internal/mcp"
 	"github.com/toolgate/toolgate/internal/mcp/gate"
 	"github.com/toolgate/toolgate/internal/mcp/jsonrpc"
 	"github.com/toolgate/toolgate/internal/mcp/upstream"
@@ -129,6 +130,7 @@ func (d *dispatch) call(ctx context.Context, srv *Server, raw []byte, cred *call
 // one broken server does not take the others down.
 func (d *dispatch) initialize(ctx context.Context) []byte {
 	s := d.s
+	s.clientElicits.Store(mcp.ClientElicits(d.m.Params))
 	if !s.ep.aggregated {
 		resp := d.forward(ctx, s.ep.servers[0], d.m.Raw)
 		s.noteVersion(resp)
@@ -345,6 +347,7 @@ func (d *dispatch) toolsCall(ctx context.Context) []byte {
 		}
 		counted = true
 	}
+	ctx = d.withElicitor(ctx)
 	dec := srv.Gate.Execute(ctx, c, func(ctx context.Context, _ *call.Call, cred *call.Credential) call.Outcome {
 		count(call.Allow)
 		resp, err := d.call(ctx, srv, raw, cred)

@@ -68,6 +68,10 @@ type Options struct {
 	Log      *slog.Logger
 	// Version is toolgate's version, for serverInfo.
 	Version string
+	// Elicitation asks the person at the client to approve a call that
+	// waits for approval (approvals.elicitation), if the client supports
+	// MCP elicitation.
+	Elicitation bool
 }
 
 // Gateway serves the MCP endpoints.

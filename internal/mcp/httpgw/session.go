@@ -39,6 +39,10 @@ type session struct {
 	inflight map[string]*inflight // client requests, by id key
 	version  string
 	ownSeq   uint64
+	// elicits are toolgate's own elicitation requests to the client in
+	// flight (elicit.go); clientElicits: the client declared elicitation.
+	elicits       map[string]chan *jsonrpc.Message
+	clientElicits atomic.Bool
 }
 
 type inflight struct {
@@ -258,6 +262,9 @@ func (rp *responder) answer(msg []byte) {
 // fromClient routes a notification or a response from the client.
 func (s *session) fromClient(ctx context.Context, m *jsonrpc.Message) error {
 	if m.Kind == jsonrpc.KindResponse {
+		if s.elicitAnswer(m) {
+			return nil // an answer to toolgate's own elicitation
+		}
 		// An answer to a request of a server (sampling, elicitation, roots).
 		srv, raw, ok := s.serverResponse(m)
 		if !ok {

@@ -8,6 +8,7 @@ import (
 	"sync"
 
 	"github.com/toolgate/toolgate/internal/approval"
+	"github.com/toolgate/toolgate/internal/mcp"
 	"github.com/toolgate/toolgate/internal/mcp/jsonrpc"
 )
 
@@ -26,13 +27,7 @@ type elicitations struct {
 // noteClientCapabilities records whether the client supports elicitation,
 // from the params of its initialize request.
 func (r *relay) noteClientCapabilities(params json.RawMessage) {
-	var p struct {
-		Capabilities map[string]json.RawMessage `json:"capabilities"`
-	}
-	if json.Unmarshal(params, &p) == nil {
-		_, ok := p.Capabilities["elicitation"]
-		r.clientElicits.Store(ok)
-	}
+	r.clientElicits.Store(mcp.ClientElicits(params))
 }
 
 // withElicitor gives a call's context the client as an elicitor, when
@@ -40,25 +35,10 @@ func (r *relay) noteClientCapabilities(params json.RawMessage) {
 // later, which has no initialize) in the request's own
 // _meta["io.modelcontextprotocol/clientCapabilities"].
 func (r *relay) withElicitor(ctx context.Context, params json.RawMessage) context.Context {
-	if !r.o.Elicitation || !(r.clientElicits.Load() || metaElicits(params)) {
+	if !r.o.Elicitation || !(r.clientElicits.Load() || mcp.MetaElicits(params)) {
 		return ctx
 	}
 	return approval.WithElicitor(ctx, clientElicitor{r})
-}
-
-func metaElicits(params json.RawMessage) bool {
-	var p struct {
-		Meta map[string]json.RawMessage `json:"_meta"`
-	}
-	if json.Unmarshal(params, &p) != nil {
-		return false
-	}
-	var caps map[string]json.RawMessage
-	if json.Unmarshal(p.Meta["io.modelcontextprotocol/clientCapabilities"], &caps) != nil {
-		return false
-	}
-	_, ok := caps["elicitation"]
-	return ok
 }
 
 // clientAnswer takes a response from the client to one of toolgate's own
@@ -113,14 +93,11 @@ func (e clientElicitor) Elicit(ctx context.Context, message string, schema json.
 		if m.Error != nil {
 			return "", nil, fmt.Errorf("the client answered elicitation/create with an error: %s", m.Error)
 		}
-		var res struct {
-			Action  string          `json:"action"`
-			Content json.RawMessage `json:"content"`
-		}
-		if err := json.Unmarshal(m.Result, &res); err != nil || res.Action == "" {
+		action, content, ok := mcp.ElicitResult(m.Result)
+		if !ok {
 			return "", nil, errors.New("the client's elicitation result has no action")
 		}
-		return res.Action, res.Content, nil
+		return action, content, nil
 	case <-ctx.Done():
 		return "", nil, ctx.Err()
 	}
