@@ -46,6 +46,7 @@ func main() {
 	load := flag.String("load", "go", "go: the harness's own HTTP clients; wrk: the wrk load generator (Debian package wrk), -c connections over -wrk-threads threads")
 	wrkThreads := flag.Int("wrk-threads", 1, "wrk threads (each its own MCP session)")
 	sink := flag.String("audit", "sqlite", "toolgate's audit sink: sqlite (the default trail) or jsonl (a file, fsynced per group commit)")
+	soak := flag.Int("soak", 0, "after the comparison, load toolgate alone until this many calls (e.g. 1000000) and print its memory (RSS, Go heap, goroutines) after every -phase")
 	profile := flag.String("profile", "", "write a CPU profile of toolgate during its first measured phase to this file (go tool pprof FILE)")
 	flag.Parse()
 
@@ -138,6 +139,9 @@ func main() {
 	if g.calls > 0 && tgCPU > 0 {
 		fmt.Printf("toolgate's own CPU: %.0f µs per call, %.2f cores while loaded\n",
 			float64(tgCPU.Microseconds())/float64(g.calls), tgCPU.Seconds()/g.elapsed.Seconds())
+	}
+	if *soak > 0 {
+		soakRun(*soak, g.calls, func() *result { return measure("toolgate", *phase) }, tg.Process.Pid, fmt.Sprintf("http://127.0.0.1:%d/metrics", port))
 	}
 }
 
