@@ -21,17 +21,32 @@ const batchParallel = 16
 // event stream when a server sends a message about one of the requests
 // before all are answered.
 func (g *Gateway) batch(w http.ResponseWriter, r *http.Request, s *session, frame *jsonrpc.Frame) {
+	if !g.batchAllowed(w, s) {
+		return
+	}
+	out := &batchOut{w: w, s: s}
+	g.runBatch(auth.From(r.Context()), r.Header.Get("X-Toolgate-Task"), s, frame, out)
+	out.end()
+}
+
+// batchAllowed answers 400 (-32600) unless the session's protocol version
+// has batches.
+func (g *Gateway) batchAllowed(w http.ResponseWriter, s *session) bool {
 	s.mu.Lock()
 	v := s.version
 	s.mu.Unlock()
-	if !jsonrpc.BatchesAllowed(v) {
-		g.metric("invalid_message")
-		writeJSON(w, http.StatusBadRequest, jsonrpc.ErrorResponse(nil, jsonrpc.CodeInvalidRequest,
-			"JSON-RPC batches are not part of MCP protocol version "+v+" (the session's); send one message per request", nil))
-		return
+	if jsonrpc.BatchesAllowed(v) {
+		return true
 	}
-	who := auth.From(r.Context())
-	out := &batchOut{w: w, s: s}
+	g.metric("invalid_message")
+	writeJSON(w, http.StatusBadRequest, jsonrpc.ErrorResponse(nil, jsonrpc.CodeInvalidRequest,
+		"JSON-RPC batches are not part of MCP protocol version "+v+" (the session's); send one message per request", nil))
+	return false
+}
+
+// runBatch handles every message of a batch and returns once each request
+// is answered (into out).
+func (g *Gateway) runBatch(who *auth.Caller, task string, s *session, frame *jsonrpc.Frame, out *batchOut) {
 	var wg sync.WaitGroup
 	slots := make(chan struct{}, batchParallel)
 	for _, it := range frame.Items {
@@ -47,7 +62,7 @@ func (g *Gateway) batch(w http.ResponseWriter, r *http.Request, s *session, fram
 			go func(m *jsonrpc.Message) {
 				defer wg.Done()
 				defer func() { <-slots }()
-				s.request(who, r.Header.Get("X-Toolgate-Task"), m, &responder{w: w, s: s, sessionID: s.id, batch: out})
+				s.request(who, task, m, &responder{w: out.w, s: s, sessionID: s.id, batch: out})
 			}(it.Msg)
 		default:
 			if err := s.fromClient(g.ctx, it.Msg); err != nil {
@@ -57,10 +72,11 @@ func (g *Gateway) batch(w http.ResponseWriter, r *http.Request, s *session, fram
 		}
 	}
 	wg.Wait()
-	out.end()
 }
 
-// batchOut collects the answers to the requests of one batch.
+// batchOut collects the answers to the requests of one batch. In a
+// legacy HTTP+SSE session (w nil) everything goes on the session's stream,
+// the answers as one array at the end.
 type batchOut struct {
 	w http.ResponseWriter
 	s *session
@@ -75,6 +91,10 @@ type batchOut struct {
 func (b *batchOut) related(msg []byte) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	if b.s.legacy != nil {
+		b.s.legacy.send(msg)
+		return
+	}
 	if b.st == nil {
 		b.st = b.s.newStream()
 		startSSE(b.w, b.s.id)
@@ -101,6 +121,14 @@ func (b *batchOut) end() {
 	defer b.mu.Unlock()
 	if b.st != nil {
 		b.st.close()
+		return
+	}
+	if b.s.legacy != nil {
+		if len(b.answers) > 0 {
+			if arr, err := jsonrpc.Marshal(b.answers); err == nil {
+				b.s.legacy.send(arr)
+			}
+		}
 		return
 	}
 	h := b.w.Header()

@@ -72,13 +72,23 @@ func (g *Gateway) serveLegacyMessage(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusBadRequest, perr.Response())
 		return
 	}
-	if frame.Batch {
-		writeJSON(w, http.StatusBadRequest, jsonrpc.ErrorResponse(nil, jsonrpc.CodeInvalidRequest,
-			"JSON-RPC batches are not accepted by toolgate's HTTP gateway", nil))
+	if frame.Batch && !g.batchAllowed(w, s) {
 		return
 	}
 	if !g.enter() {
 		httpError(w, http.StatusServiceUnavailable, "toolgate is shutting down")
+		return
+	}
+	task := r.Header.Get("X-Toolgate-Task")
+	if frame.Batch {
+		// Answered on the session's stream, as one array.
+		w.WriteHeader(http.StatusAccepted)
+		go func() {
+			defer g.calls.Done()
+			out := &batchOut{s: s}
+			g.runBatch(who, task, s, frame, out)
+			out.end()
+		}()
 		return
 	}
 	m := frame.Items[0].Msg
@@ -92,7 +102,6 @@ func (g *Gateway) serveLegacyMessage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.WriteHeader(http.StatusAccepted)
-	task := r.Header.Get("X-Toolgate-Task")
 	go func() {
 		defer g.calls.Done()
 		s.request(who, task, m, &responder{s: s})

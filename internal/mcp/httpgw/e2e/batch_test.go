@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/json"
 	"fmt"
@@ -15,8 +16,10 @@ import (
 // TestBatchesWhereTheVersionHasThem: MCP 2025-03-26 allows JSON-RPC batches
 // in a POST; toolgate handles each message of a batch as if it came alone
 // (a tools/call is judged: allowed, denied with its reason) and answers
-// with one array. A bad item gets its own error and loses nothing else. In
-// a session of a later version a batch is refused, as the spec removed them.
+// with one array (on the legacy HTTP+SSE transport, one array on the
+// session's stream). A bad item gets its own error and loses nothing else.
+// In a session of a later version a batch is refused, as the spec removed
+// them.
 func TestBatchesWhereTheVersionHasThem(t *testing.T) {
 	dir := t.TempDir()
 	pol := filepath.Join(dir, "p.cedar")
@@ -95,10 +98,66 @@ forbid(principal, action == Action::"ours/test_image_content", resource);
 		t.Errorf("batch of notifications: %d %s", status, body)
 	}
 
+	// The legacy HTTP+SSE transport (2024-11-05): the batch's answers come
+	// on the session's stream as one array.
+	events, post := legacySession(t, base+"/sse/ours")
+	post(`{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2024-11-05","capabilities":{},"clientInfo":{"name":"old","version":"1"}}}`)
+	if ev := <-events; !strings.Contains(ev, `"protocolVersion":"2024-11-05"`) {
+		t.Fatalf("legacy initialize: %s", ev)
+	}
+	post(`{"jsonrpc":"2.0","method":"notifications/initialized"}`)
+	post(`[{"jsonrpc":"2.0","id":7,"method":"ping"},{"jsonrpc":"2.0","id":8,"method":"tools/call","params":{"name":"test_image_content"}}]`)
+	if ev := <-events; !strings.HasPrefix(ev, "[") || !strings.Contains(ev, `"id":7`) || !strings.Contains(ev, "images are not allowed here") {
+		t.Errorf("legacy batch: %s", ev)
+	}
+
 	current := rawSession(t, url, "2025-06-18")
 	status, body = rawPost(t, url, current, `[{"jsonrpc":"2.0","id":1,"method":"ping"}]`)
 	if status != http.StatusBadRequest || !bytes.Contains(body, []byte("-32600")) || !bytes.Contains(body, []byte("2025-06-18")) {
 		t.Errorf("batch in a 2025-06-18 session: %d %s", status, body)
+	}
+}
+
+// legacySession opens a legacy HTTP+SSE session: the stream's message
+// events arrive on the channel; post sends a message to the session.
+func legacySession(t *testing.T, sseURL string) (<-chan string, func(string)) {
+	t.Helper()
+	resp, err := http.Get(sseURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { resp.Body.Close() })
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	var endpoint string
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "data: "); ok {
+			endpoint = v
+			break
+		}
+	}
+	if !strings.HasPrefix(endpoint, "/message?") {
+		t.Fatalf("no endpoint event on %s", sseURL)
+	}
+	events := make(chan string, 16)
+	go func() {
+		for sc.Scan() {
+			if v, ok := strings.CutPrefix(sc.Text(), "data: "); ok {
+				events <- v
+			}
+		}
+	}()
+	base := sseURL[:strings.Index(sseURL, "/sse")]
+	return events, func(body string) {
+		resp, err := http.Post(base+endpoint, "application/json", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusAccepted {
+			t.Fatalf("legacy post: %d %s", resp.StatusCode, b)
+		}
 	}
 }
 
