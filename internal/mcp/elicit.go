@@ -1,6 +1,13 @@
 package mcp
 
-import "encoding/json"
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/toolgate/toolgate/internal/mcp/jsonrpc"
+)
 
 // ClientElicits tells whether a client's initialize params declare the
 // elicitation capability.
@@ -33,15 +40,31 @@ func MetaElicits(params json.RawMessage) bool {
 	return ok
 }
 
-// ElicitResult reads a client's answer to elicitation/create: its action
-// ("accept", "decline", "cancel") and content.
-func ElicitResult(result json.RawMessage) (action string, content json.RawMessage, ok bool) {
-	var res struct {
-		Action  string          `json:"action"`
-		Content json.RawMessage `json:"content"`
+// ElicitationRequest is toolgate's own elicitation/create request to the
+// client, with an id of toolgate's.
+func ElicitationRequest(id json.RawMessage, message string, schema json.RawMessage) ([]byte, error) {
+	return json.Marshal(map[string]any{"jsonrpc": jsonrpc.Version, "id": id, "method": "elicitation/create",
+		"params": map[string]any{"message": message, "requestedSchema": schema}})
+}
+
+// AwaitElicitation waits for the client's answer to an elicitation/create
+// (delivered on answer) and returns its action ("accept", "decline",
+// "cancel") and content.
+func AwaitElicitation(ctx context.Context, answer <-chan *jsonrpc.Message) (action string, content json.RawMessage, err error) {
+	select {
+	case m := <-answer:
+		if m.Error != nil {
+			return "", nil, fmt.Errorf("the client answered elicitation/create with an error: %s", m.Error)
+		}
+		var res struct {
+			Action  string          `json:"action"`
+			Content json.RawMessage `json:"content"`
+		}
+		if json.Unmarshal(m.Result, &res) != nil || res.Action == "" {
+			return "", nil, errors.New("the client's elicitation result has no action")
+		}
+		return res.Action, res.Content, nil
+	case <-ctx.Done():
+		return "", nil, ctx.Err()
 	}
-	if json.Unmarshal(result, &res) != nil || res.Action == "" {
-		return "", nil, false
-	}
-	return res.Action, res.Content, true
 }

@@ -1,6 +1,11 @@
 package mcp
 
-import "testing"
+import (
+	"context"
+	"testing"
+
+	"github.com/toolgate/toolgate/internal/mcp/jsonrpc"
+)
 
 func TestElicitationCapability(t *testing.T) {
 	for _, tc := range []struct {
@@ -21,10 +26,17 @@ func TestElicitationCapability(t *testing.T) {
 			t.Errorf("MetaElicits(%s) = %v", tc.params, got)
 		}
 	}
-	if a, c, ok := ElicitResult([]byte(`{"action":"accept","content":{"answer":"approve"}}`)); !ok || a != "accept" || string(c) != `{"answer":"approve"}` {
-		t.Errorf("ElicitResult accept: %q %s %v", a, c, ok)
+	answer := make(chan *jsonrpc.Message, 1)
+	answer <- &jsonrpc.Message{Result: []byte(`{"action":"accept","content":{"answer":"approve"}}`)}
+	if a, c, err := AwaitElicitation(context.Background(), answer); err != nil || a != "accept" || string(c) != `{"answer":"approve"}` {
+		t.Errorf("accept: %q %s %v", a, c, err)
 	}
-	if _, _, ok := ElicitResult([]byte(`{"content":{}}`)); ok {
-		t.Error("ElicitResult without an action")
+	answer <- &jsonrpc.Message{Result: []byte(`{"content":{}}`)}
+	if _, _, err := AwaitElicitation(context.Background(), answer); err == nil {
+		t.Error("an answer without an action was taken")
+	}
+	answer <- &jsonrpc.Message{Error: []byte(`{"code":-1,"message":"no"}`)}
+	if _, _, err := AwaitElicitation(context.Background(), answer); err == nil {
+		t.Error("an error answer was taken")
 	}
 }

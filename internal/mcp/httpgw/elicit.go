@@ -3,8 +3,6 @@ package httpgw
 import (
 	"context"
 	"encoding/json"
-	"errors"
-	"fmt"
 	"strconv"
 
 	"github.com/toolgate/toolgate/internal/approval"
@@ -48,25 +46,12 @@ func (e httpElicitor) Elicit(ctx context.Context, message string, schema json.Ra
 		delete(s.elicits, key)
 		s.mu.Unlock()
 	}()
-	msg, err := json.Marshal(map[string]any{"jsonrpc": jsonrpc.Version, "id": id, "method": "elicitation/create",
-		"params": map[string]any{"message": message, "requestedSchema": schema}})
+	msg, err := mcp.ElicitationRequest(id, message, schema)
 	if err != nil {
 		return "", nil, err
 	}
 	e.d.rp.related(msg)
-	select {
-	case m := <-ch:
-		if m.Error != nil {
-			return "", nil, fmt.Errorf("the client answered elicitation/create with an error: %s", m.Error)
-		}
-		action, content, ok := mcp.ElicitResult(m.Result)
-		if !ok {
-			return "", nil, errors.New("the client's elicitation result has no action")
-		}
-		return action, content, nil
-	case <-ctx.Done():
-		return "", nil, ctx.Err()
-	}
+	return mcp.AwaitElicitation(ctx, ch)
 }
 
 // elicitAnswer takes the client's answer to one of toolgate's elicitations;

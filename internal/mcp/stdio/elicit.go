@@ -3,7 +3,6 @@ package stdio
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"sync"
 
@@ -80,25 +79,12 @@ func (e clientElicitor) Elicit(ctx context.Context, message string, schema json.
 		delete(r.elicits.m, key)
 		r.elicits.mu.Unlock()
 	}()
-	msg, err := json.Marshal(map[string]any{"jsonrpc": jsonrpc.Version, "id": json.RawMessage(id), "method": "elicitation/create",
-		"params": map[string]any{"message": message, "requestedSchema": schema}})
+	msg, err := mcp.ElicitationRequest(id, message, schema)
 	if err != nil {
 		return "", nil, err
 	}
 	if err := r.toClient.Write(msg); err != nil {
 		return "", nil, err
 	}
-	select {
-	case m := <-ch:
-		if m.Error != nil {
-			return "", nil, fmt.Errorf("the client answered elicitation/create with an error: %s", m.Error)
-		}
-		action, content, ok := mcp.ElicitResult(m.Result)
-		if !ok {
-			return "", nil, errors.New("the client's elicitation result has no action")
-		}
-		return action, content, nil
-	case <-ctx.Done():
-		return "", nil, ctx.Err()
-	}
+	return mcp.AwaitElicitation(ctx, ch)
 }
