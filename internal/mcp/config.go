@@ -38,6 +38,9 @@ const (
 	DefaultMaxResponseBytes = 64 << 20
 	DefaultMaxDepth         = 64
 	DefaultShutdownTimeout  = 5 * time.Second
+
+	DefaultMaxSessions             = 1024
+	DefaultMaxSessionsPerPrincipal = 64
 )
 
 // Config is the `mcp:` part of toolgate's configuration: how the MCP proxy
@@ -89,6 +92,13 @@ type GatewayConfig struct {
 	SessionIdleTimeout time.Duration `yaml:"session_idle_timeout"`
 	// RequestTimeout bounds one request to an upstream (default 5m).
 	RequestTimeout time.Duration `yaml:"request_timeout"`
+	// MaxSessions bounds the open sessions (default 1024), and
+	// MaxSessionsPerPrincipal those of one caller (default 64): each
+	// session holds upstream sessions, and in mode "session" a process.
+	// A new session beyond either is refused with 429 until one ends
+	// (DELETE, idle timeout).
+	MaxSessions             int `yaml:"max_sessions"`
+	MaxSessionsPerPrincipal int `yaml:"max_sessions_per_principal"`
 	// TLSCertFile and TLSKeyFile make `toolgate serve` listen with TLS.
 	TLSCertFile string `yaml:"tls_cert_file"`
 	TLSKeyFile  string `yaml:"tls_key_file"`
@@ -142,6 +152,12 @@ func (c *Config) ApplyDefaults() {
 	if gw.RequestTimeout == 0 {
 		gw.RequestTimeout = 5 * time.Minute
 	}
+	if gw.MaxSessions == 0 {
+		gw.MaxSessions = DefaultMaxSessions
+	}
+	if gw.MaxSessionsPerPrincipal == 0 {
+		gw.MaxSessionsPerPrincipal = DefaultMaxSessionsPerPrincipal
+	}
 	for name, s := range gw.Servers {
 		if s.Mode == "" {
 			s.Mode = ModeShared
@@ -191,6 +207,12 @@ func (c *Config) Validate() []string {
 	}
 	if gw.SessionIdleTimeout < 0 || gw.RequestTimeout < 0 {
 		bad("gateway", "timeouts must not be negative")
+	}
+	if gw.MaxSessions < 0 || gw.MaxSessionsPerPrincipal < 0 {
+		bad("gateway", "max_sessions and max_sessions_per_principal must not be negative")
+	}
+	if gw.MaxSessionsPerPrincipal > gw.MaxSessions {
+		bad("gateway.max_sessions_per_principal", "%d is more than max_sessions (%d)", gw.MaxSessionsPerPrincipal, gw.MaxSessions)
 	}
 	if (gw.TLSCertFile == "") != (gw.TLSKeyFile == "") {
 		bad("gateway", "tls_cert_file and tls_key_file go together")

@@ -320,8 +320,9 @@ func (g *Gateway) post(w http.ResponseWriter, r *http.Request, ep *endpoint) {
 			httpError(w, http.StatusBadRequest, "initialize starts a new session; send it without Mcp-Session-Id")
 			return
 		}
-		if s = g.newSession(ep, auth.From(r.Context()), nil); s == nil {
-			httpError(w, http.StatusServiceUnavailable, "toolgate is shutting down")
+		var err error
+		if s, err = g.newSession(ep, auth.From(r.Context()), nil); err != nil {
+			sessionRefused(w, err)
 			return
 		}
 	} else if s = g.sessionOf(w, r); s == nil {
@@ -355,6 +356,17 @@ func (g *Gateway) post(w http.ResponseWriter, r *http.Request, ep *endpoint) {
 	if m.Method == "initialize" && !rp.ok {
 		g.endSession(s) // a session whose initialize failed is no session
 	}
+}
+
+// sessionRefused answers a request for a new session that newSession
+// refused: 429 when there are too many, 503 when toolgate is closing.
+func sessionRefused(w http.ResponseWriter, err error) {
+	if errors.Is(err, errTooManySessions) {
+		w.Header().Set("Retry-After", "60")
+		httpError(w, http.StatusTooManyRequests, err.Error())
+		return
+	}
+	httpError(w, http.StatusServiceUnavailable, err.Error())
 }
 
 // enter counts a request in flight unless the gateway is closing.

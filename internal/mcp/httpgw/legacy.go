@@ -24,9 +24,9 @@ func (g *Gateway) serveLegacySSE(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	legacy := newStream("l", 0)
-	s := g.newSession(ep, auth.From(r.Context()), legacy)
-	if s == nil {
-		httpError(w, http.StatusServiceUnavailable, "toolgate is shutting down")
+	s, err := g.newSession(ep, auth.From(r.Context()), legacy)
+	if err != nil {
+		sessionRefused(w, err)
 		return
 	}
 	defer g.endSession(s)

@@ -50,7 +50,13 @@ type inflight struct {
 	cancel context.CancelFunc
 }
 
-func (g *Gateway) newSession(ep *endpoint, who *auth.Caller, legacy *stream) *session {
+// errClosing and errTooManySessions are why newSession refuses.
+var (
+	errClosing         = errors.New("toolgate is shutting down")
+	errTooManySessions = errors.New("too many open MCP sessions")
+)
+
+func (g *Gateway) newSession(ep *endpoint, who *auth.Caller, legacy *stream) (*session, error) {
 	s := &session{
 		id: newID(), g: g, ep: ep, owner: ownerOf(who), legacy: legacy,
 		conns: map[string]upstream.Conn{}, streams: map[string]*stream{}, inflight: map[string]*inflight{},
@@ -61,10 +67,23 @@ func (g *Gateway) newSession(ep *endpoint, who *auth.Caller, legacy *stream) *se
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if g.closing {
-		return nil
+		return nil, errClosing
+	}
+	gw := g.o.Config.Gateway
+	if len(g.sessions) >= gw.MaxSessions {
+		return nil, fmt.Errorf("%w: the gateway has %d (mcp.gateway.max_sessions); end one with DELETE or wait for an idle one to time out", errTooManySessions, len(g.sessions))
+	}
+	mine := 0
+	for _, o := range g.sessions {
+		if o.owner == s.owner {
+			mine++
+		}
+	}
+	if mine >= gw.MaxSessionsPerPrincipal {
+		return nil, fmt.Errorf("%w: this caller has %d (mcp.gateway.max_sessions_per_principal); end one with DELETE or wait for an idle one to time out", errTooManySessions, mine)
 	}
 	g.sessions[s.id] = s
-	return s
+	return s, nil
 }
 
 func (g *Gateway) endSession(s *session) {
