@@ -123,6 +123,7 @@ func TestMCPConfigSection(t *testing.T) {
 	want := mcp.Config{Denial: "error", Pinning: "warn", MaxMessageBytes: 65536, MaxResponseBytes: mcp.DefaultMaxResponseBytes,
 		MaxDepth: mcp.DefaultMaxDepth, ShutdownTimeout: 2 * time.Second}
 	want.Gateway.Separator, want.Gateway.SessionIdleTimeout, want.Gateway.RequestTimeout = "/", 30*time.Minute, 5*time.Minute
+	want.Gateway.MaxSessions, want.Gateway.MaxSessionsPerPrincipal = mcp.DefaultMaxSessions, mcp.DefaultMaxSessionsPerPrincipal
 	if !reflect.DeepEqual(cfg.MCP, want) {
 		t.Errorf("mcp = %+v", cfg.MCP)
 	}
