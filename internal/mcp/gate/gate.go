@@ -156,6 +156,26 @@ func (g *Gate) FilterListFor(ctx context.Context, who Caller, result json.RawMes
 	return jsonrpc.Marshal(res)
 }
 
+// Outcome reads how a forwarded tools/call ended from the server's
+// response members: its JSON-RPC error, or its result (isError: a tool
+// error). Result keeps the server's exact bytes, so the audit trail's
+// result digest is the same whichever front door relayed the call; the
+// result is scanned once, not decoded.
+func Outcome(result, rpcError json.RawMessage) call.Outcome {
+	if rpcError != nil {
+		return call.Outcome{Status: call.OutcomeUpstreamFailure, Error: "JSON-RPC error: " + string(rpcError)}
+	}
+	var r struct {
+		IsError json.RawMessage `json:"isError"`
+	}
+	_ = json.Unmarshal(result, &r)
+	status := call.OutcomeOK
+	if string(r.IsError) == "true" {
+		status = call.OutcomeToolError
+	}
+	return call.Outcome{Status: status, Result: result}
+}
+
 // Decision is what a denied call's answer tells the client about the
 // decision: the same fields as the audit record, so one can be found from
 // the other.

@@ -496,3 +496,31 @@ func TestTaskTokenIsPresented(t *testing.T) {
 		t.Errorf("task token %q: %s %+v", c.TaskToken, d.Effect, d.Reasons)
 	}
 }
+
+func TestOutcome(t *testing.T) {
+	for _, tc := range []struct {
+		result, rpcErr string
+		want           call.OutcomeStatus
+	}{
+		{`{"content":[{"type":"text","text":"ok"}]}`, "", call.OutcomeOK},
+		{`{"content":[],"isError":true}`, "", call.OutcomeToolError},
+		{`{"content":[],"isError":false}`, "", call.OutcomeOK},
+		{`{"content":[],"isError":"true"}`, "", call.OutcomeOK}, // not a boolean: not a tool error
+		{"", `{"code":-32602,"message":"bad"}`, call.OutcomeUpstreamFailure},
+	} {
+		var res, e json.RawMessage
+		if tc.result != "" {
+			res = json.RawMessage(tc.result)
+		}
+		if tc.rpcErr != "" {
+			e = json.RawMessage(tc.rpcErr)
+		}
+		o := Outcome(res, e)
+		if o.Status != tc.want {
+			t.Errorf("Outcome(%s, %s) = %s, want %s", tc.result, tc.rpcErr, o.Status, tc.want)
+		}
+		if tc.rpcErr == "" && string(o.Result) != tc.result {
+			t.Errorf("the result's bytes changed: %s", o.Result)
+		}
+	}
+}

@@ -370,19 +370,11 @@ func (d *dispatch) toolsCall(ctx context.Context) []byte {
 // outcome reads how a forwarded call ended, for the audit trail.
 func outcome(resp []byte) call.Outcome {
 	var r struct {
-		Result map[string]json.RawMessage `json:"result"`
-		Error  json.RawMessage            `json:"error"`
+		Result json.RawMessage `json:"result"`
+		Error  json.RawMessage `json:"error"`
 	}
 	_ = json.Unmarshal(resp, &r)
-	switch {
-	case r.Error != nil:
-		return call.Outcome{Status: call.OutcomeUpstreamFailure, Error: "JSON-RPC error: " + string(r.Error)}
-	case string(r.Result["isError"]) == "true":
-		out, _ := json.Marshal(r.Result)
-		return call.Outcome{Status: call.OutcomeToolError, Result: out}
-	}
-	out, _ := json.Marshal(r.Result)
-	return call.Outcome{Status: call.OutcomeOK, Result: out}
+	return gate.Outcome(r.Result, r.Error)
 }
 
 // lister lists a server's tools on toolgate's own behalf, one page per

@@ -351,7 +351,7 @@ func (g *Gateway) post(w http.ResponseWriter, r *http.Request, ep *endpoint) {
 		w.WriteHeader(http.StatusAccepted)
 		return
 	}
-	rp := &responder{w: w, s: s, sessionID: s.id}
+	rp := &responder{w: w, s: s, sessionID: s.id, checkOK: m.Method == "initialize"}
 	s.request(who, r.Header.Get("X-Toolgate-Task"), m, rp)
 	if m.Method == "initialize" && !rp.ok {
 		g.endSession(s) // a session whose initialize failed is no session

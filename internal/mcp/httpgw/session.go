@@ -217,7 +217,8 @@ type responder struct {
 	st   *stream
 	gone <-chan struct{}
 	sent bool
-	ok   bool // the answer is a result, not an error
+	// checkOK asks answer to set ok: the answer is a result, not an error.
+	checkOK, ok bool
 	// batch, if set, takes the answer and related messages: the request
 	// is one of a batch's (batch.go).
 	batch *batchOut
@@ -254,10 +255,12 @@ func (rp *responder) answer(msg []byte) {
 		return
 	}
 	rp.sent = true
-	var m struct {
-		Error json.RawMessage `json:"error"`
+	if rp.checkOK { // not for every answer: a result may be megabytes
+		var m struct {
+			Error json.RawMessage `json:"error"`
+		}
+		rp.ok = json.Unmarshal(msg, &m) == nil && m.Error == nil
 	}
-	rp.ok = json.Unmarshal(msg, &m) == nil && m.Error == nil
 	switch {
 	case rp.batch != nil:
 		rp.batch.answer(msg)

@@ -207,16 +207,8 @@ func outcome(rep upstreamReply) call.Outcome {
 	switch {
 	case rep.err != nil:
 		return call.Outcome{Status: call.OutcomeUpstreamFailure, Error: rep.err.Error()}
-	case rep.msg.Error != nil:
-		return call.Outcome{Status: call.OutcomeUpstreamFailure, Error: "JSON-RPC error: " + string(rep.msg.Error)}
 	}
-	var res map[string]json.RawMessage
-	_ = json.Unmarshal(rep.msg.Result, &res)
-	status := call.OutcomeOK
-	if string(res["isError"]) == "true" {
-		status = call.OutcomeToolError
-	}
-	return call.Outcome{Status: status, Result: rep.msg.Result}
+	return gate.Outcome(rep.msg.Result, rep.msg.Error)
 }
 
 // cancelRequest handles notifications/cancelled from the client: the
