@@ -46,9 +46,16 @@ func main() {
 	load := flag.String("load", "go", "go: the harness's own HTTP clients; wrk: the wrk load generator (Debian package wrk), -c connections over -wrk-threads threads")
 	wrkThreads := flag.Int("wrk-threads", 1, "wrk threads (each its own MCP session)")
 	sink := flag.String("audit", "sqlite", "toolgate's audit sink: sqlite (the default trail) or jsonl (a file, fsynced per group commit)")
+	floor := flag.Bool("floor", false, "also measure a third side: a plain reverse proxy (net/http/httputil, its own process, no enforcement, no audit), the floor of any Go HTTP proxy on this machine")
+	serveProxy := flag.String("serve-proxy", "", "be that reverse proxy to this upstream URL (used by the harness itself)")
+	proxyListen := flag.String("proxy-listen", "", "with -serve-proxy: the address to listen on")
 	soak := flag.Int("soak", 0, "after the comparison, load toolgate alone until this many calls (e.g. 1000000) and print its memory (RSS, Go heap, goroutines) after every -phase")
 	profile := flag.String("profile", "", "write a CPU profile of toolgate during its first measured phase to this file (go tool pprof FILE)")
 	flag.Parse()
+	if *serveProxy != "" {
+		reverseProxy(*proxyListen, *serveProxy)
+		return
+	}
 
 	var up string
 	var stopUp func()
@@ -98,18 +105,32 @@ func main() {
 		*conc, *rounds, *phase, runtime.GOMAXPROCS(0), runtime.NumCPU())
 	sides := map[string]*result{"direct": {}, "toolgate": {}}
 	targets := map[string]string{"direct": up, "toolgate": through}
+	names := []string{"direct", "toolgate"}
+	if *floor {
+		addr := fmt.Sprintf("127.0.0.1:%d", freePort())
+		self, err := os.Executable()
+		must(err)
+		px := exec.Command(self, "-serve-proxy", up, "-proxy-listen", addr)
+		px.Stderr = os.Stderr
+		must(px.Start())
+		defer func() { _ = px.Process.Kill(); _ = px.Wait() }()
+		targets["proxy"] = "http://" + addr + "/mcp"
+		waitUp(targets["proxy"])
+		sides["proxy"] = &result{}
+		names = []string{"direct", "proxy", "toolgate"}
+	}
 	measure := func(name string, d time.Duration) *result {
 		if *load == "wrk" {
 			return runWrk(tmp, targets[name], *wrkThreads, *conc, d)
 		}
 		return run(targets[name], *conc, d, *maxCalls)
 	}
-	for _, name := range []string{"direct", "toolgate"} { // warm up
+	for _, name := range names { // warm up
 		measure(name, time.Second)
 	}
 	var tgCPU time.Duration // toolgate's CPU time in its measured phases
 	for r := 0; r < *rounds; r++ {
-		for _, name := range []string{"direct", "toolgate"} {
+		for _, name := range names {
 			cpu0 := procCPU(tg.Process.Pid)
 			var profiled chan struct{}
 			if name == "toolgate" && r == 0 && *profile != "" {
@@ -129,13 +150,16 @@ func main() {
 		}
 	}
 	d, g := sides["direct"], sides["toolgate"]
-	for _, name := range []string{"direct", "toolgate"} {
+	for _, name := range names {
 		s := sides[name]
 		fmt.Printf("%-9s %8.0f calls/s  p50 %8v  p90 %8v  p99 %8v  max %8v  errors %d  (%d calls)\n",
 			name, s.rate(), s.pct(50), s.pct(90), s.pct(99), s.pct(100), s.errors, s.calls)
 	}
 	fmt.Printf("added by toolgate: p50 %v, p99 %v; throughput %.0f%% of direct\n",
 		g.pct(50)-d.pct(50), g.pct(99)-d.pct(99), 100*g.rate()/d.rate())
+	if p := sides["proxy"]; p != nil {
+		fmt.Printf("a plain Go reverse proxy: %.0f%% of direct; toolgate: %.0f%% of that proxy\n", 100*p.rate()/d.rate(), 100*g.rate()/p.rate())
+	}
 	if g.calls > 0 && tgCPU > 0 {
 		fmt.Printf("toolgate's own CPU: %.0f µs per call, %.2f cores while loaded\n",
 			float64(tgCPU.Microseconds())/float64(g.calls), tgCPU.Seconds()/g.elapsed.Seconds())

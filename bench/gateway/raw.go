@@ -4,8 +4,12 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
+	"log"
 	"net"
 	"net/http"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -88,4 +92,16 @@ func procCPU(pid int) time.Duration {
 	u, _ := strconv.ParseInt(f[11], 10, 64)
 	s, _ := strconv.ParseInt(f[12], 10, 64)
 	return time.Duration(u+s) * 10 * time.Millisecond
+}
+
+// reverseProxy serves a plain reverse proxy to upstream on addr: the floor
+// of any Go HTTP proxy between the same client and upstream (no parsing,
+// no enforcement, no audit).
+func reverseProxy(addr, upstream string) {
+	u, err := url.Parse(upstream)
+	must(err)
+	rp := httputil.NewSingleHostReverseProxy(u)
+	rp.Transport = &http.Transport{MaxIdleConnsPerHost: 1024}
+	rp.ErrorLog = log.New(io.Discard, "", 0) // wrk cuts connections at the end of a phase
+	must(http.ListenAndServe(addr, rp))
 }
