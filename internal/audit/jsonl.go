@@ -14,17 +14,24 @@ import (
 
 func init() { Register("jsonl", openJSONL) }
 
-// JSONL writes one JSON object per line to a file (fsync after each decision
-// record) or to stderr. It is the minimal sink; it has no tamper evidence
-// and no group commit (use the sqlite sink for both). It redacts like the
-// trail does.
+// JSONL writes one JSON object per line to a file or to stderr. It is the
+// minimal sink: no tamper evidence (use the sqlite sink for that). It
+// redacts like the trail does. A decision record returns once the file is
+// fsynced past it; concurrent writers share one fsync (group sync: whoever
+// syncs, syncs everything written so far). Outcome records are written and
+// not waited for: the next decision's fsync covers them.
 type JSONL struct {
 	red  *Redactor
-	mu   sync.Mutex
+	mu   sync.Mutex // guards w, written, err
 	w    io.Writer
 	f    *os.File // nil for stderr
 	sync bool
-	err  error // sticky: after a failed write nothing more is written
+	err  error // sticky: after a failed write or fsync nothing more is written
+
+	written uint64     // records written (under mu)
+	syncMu  sync.Mutex // one fsync at a time; guards synced, syncs
+	synced  uint64     // records known to be on stable storage
+	syncs   uint64     // fsyncs done, for tests
 }
 
 func openJSONL(cfg Config, dataDir string) (Sink, error) {
@@ -94,21 +101,51 @@ func (j *JSONL) write(v any, durable bool) error {
 		return fmt.Errorf("audit: encode record: %w", err)
 	}
 	b = append(b, '\n')
+	mine, err := j.append(b)
+	if err != nil || !durable || !j.sync {
+		return err
+	}
+	return j.syncPast(mine)
+}
+
+// append writes one line and returns its number.
+func (j *JSONL) append(line []byte) (uint64, error) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	if j.err != nil {
-		return j.err
+		return 0, j.err
 	}
-	if _, err := j.w.Write(b); err != nil {
+	if _, err := j.w.Write(line); err != nil {
 		j.err = fmt.Errorf("audit: write: %w", err)
-		return j.err
+		return 0, j.err
 	}
-	if durable && j.sync {
-		if err := j.f.Sync(); err != nil {
-			j.err = fmt.Errorf("audit: fsync: %w", err)
-			return j.err
-		}
+	j.written++
+	return j.written, nil
+}
+
+// syncPast returns once record n is on stable storage: by an fsync of its
+// own, which covers every record written before it starts, or by one that
+// another writer started after n was written.
+func (j *JSONL) syncPast(n uint64) error {
+	j.syncMu.Lock()
+	defer j.syncMu.Unlock()
+	if j.synced >= n {
+		return j.Healthy()
 	}
+	j.mu.Lock()
+	upTo, err := j.written, j.err
+	j.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	if err := j.f.Sync(); err != nil {
+		j.mu.Lock()
+		j.err = fmt.Errorf("audit: fsync: %w", err)
+		j.mu.Unlock()
+		return j.Healthy()
+	}
+	j.synced = upTo
+	j.syncs++
 	return nil
 }
 
@@ -119,7 +156,7 @@ func (j *JSONL) WriteDecision(_ context.Context, r *Record) error {
 func (j *JSONL) WriteOutcome(_ context.Context, o *OutcomeRecord) error {
 	rec := *o
 	rec.Error, _ = j.red.Text(rec.Error)
-	return j.write(&rec, true)
+	return j.write(&rec, false)
 }
 
 // Healthy reports the sticky write error, if any.
