@@ -276,40 +276,29 @@ func (c *httpConn) call(ctx context.Context, r *Request, related func([]byte)) (
 
 // readStream reads a POST's event stream up to the response to key. If the
 // stream ends before it, and the server gave event ids, the stream is
-// resumed with GET and Last-Event-ID (the server's resumability).
+// resumed with GET and Last-Event-ID (the server's resumability). Every
+// stream it reads is closed when it returns (the caller closes the POST's
+// body too; closing twice is harmless).
 func (c *httpConn) readStream(ctx context.Context, body io.ReadCloser, key string, ch chan []byte, related func([]byte)) ([]byte, error) {
 	lastID := ""
 	retry := time.Duration(0)
 	for attempt := 0; ; attempt++ {
-		rd := NewSSEReader(body, c.u.o.MaxMessageBytes)
-		for {
-			ev, err := rd.Next()
-			if err != nil {
-				break
+		var answer []byte
+		c.eachMessage(body, &lastID, &retry, func(m *jsonrpc.Message) bool {
+			switch {
+			case m.Kind == jsonrpc.KindResponse && sameID(m.ID, key):
+				answer = m.Raw
+				return true
+			case m.Kind == jsonrpc.KindResponse && c.deliverWaiting(m):
+			default:
+				related(m.Raw)
 			}
-			if ev.HasID {
-				lastID = ev.ID
-			}
-			if ev.Retry > 0 {
-				retry = ev.Retry
-			}
-			if len(ev.Data) == 0 {
-				continue
-			}
-			m, err := parseServer(ev.Data, c.u.o.MaxMessageBytes)
-			if err != nil {
-				c.u.o.Log.Warn("dropped an invalid message from the MCP server", "server", c.u.o.Name, "error", err)
-				continue
-			}
-			if m.Kind == jsonrpc.KindResponse && sameID(m.ID, key) {
-				return m.Raw, nil
-			}
-			if m.Kind == jsonrpc.KindResponse && c.deliverWaiting(m) {
-				continue
-			}
-			related(m.Raw)
-		}
+			return false
+		})
 		body.Close()
+		if answer != nil {
+			return answer, nil
+		}
 		// Did the response arrive on another stream meanwhile?
 		select {
 		case b := <-ch:
@@ -350,6 +339,36 @@ func (c *httpConn) readStream(ctx context.Context, body io.ReadCloser, key strin
 			return nil, errors.New("the MCP server did not resume its stream")
 		}
 		body = resp.Body
+	}
+}
+
+// eachMessage reads an event stream to its end, keeping the last event id
+// and the server's retry hint, and hands each valid message to fn, until
+// fn returns true.
+func (c *httpConn) eachMessage(body io.Reader, lastID *string, retry *time.Duration, fn func(*jsonrpc.Message) bool) {
+	rd := NewSSEReader(body, c.u.o.MaxMessageBytes)
+	for {
+		ev, err := rd.Next()
+		if err != nil {
+			return
+		}
+		if ev.HasID {
+			*lastID = ev.ID
+		}
+		if ev.Retry > 0 {
+			*retry = ev.Retry
+		}
+		if len(ev.Data) == 0 {
+			continue
+		}
+		m, err := parseServer(ev.Data, c.u.o.MaxMessageBytes)
+		if err != nil {
+			c.u.o.Log.Warn("dropped an invalid message from the MCP server", "server", c.u.o.Name, "error", err)
+			continue
+		}
+		if fn(m) {
+			return
+		}
 	}
 }
 
@@ -438,30 +457,12 @@ func (c *httpConn) listen() {
 			}
 			if err == nil && resp.StatusCode == http.StatusOK && mediaType(resp.Header.Get("Content-Type")) == "text/event-stream" {
 				backoff = 100 * time.Millisecond
-				rd := NewSSEReader(resp.Body, c.u.o.MaxMessageBytes)
-				for {
-					ev, err := rd.Next()
-					if err != nil {
-						break
+				c.eachMessage(resp.Body, &lastID, &backoff, func(m *jsonrpc.Message) bool {
+					if m.Kind != jsonrpc.KindResponse || !c.deliverWaiting(m) {
+						c.unrelated(m.Raw)
 					}
-					if ev.HasID {
-						lastID = ev.ID
-					}
-					if ev.Retry > 0 {
-						backoff = ev.Retry
-					}
-					if len(ev.Data) == 0 {
-						continue
-					}
-					m, err := parseServer(ev.Data, c.u.o.MaxMessageBytes)
-					if err != nil {
-						continue
-					}
-					if m.Kind == jsonrpc.KindResponse && c.deliverWaiting(m) {
-						continue
-					}
-					c.unrelated(m.Raw)
-				}
+					return false
+				})
 			}
 			if resp != nil {
 				resp.Body.Close()
