@@ -66,7 +66,11 @@ func (d *DB) AppendAudit(ctx context.Context, build func(store.AuditHead) (store
 	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
 
 	var head store.AuditHead
-	last, err := scanEntry(tx.QueryRowContext(ctx, `SELECT `+recordColumns+` FROM audit_records ORDER BY seq DESC LIMIT 1`))
+	q, err := d.stmt(ctx, tx, auditHeadQuery)
+	if err != nil {
+		return fmt.Errorf("sqlite: %w", err)
+	}
+	last, err := scanEntry(q.QueryRowContext(ctx))
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 	case err != nil:
@@ -74,7 +78,10 @@ func (d *DB) AppendAudit(ctx context.Context, build func(store.AuditHead) (store
 	default:
 		head.Last = last
 	}
-	cp, err := scanCheckpoint(tx.QueryRowContext(ctx, `SELECT seq, time, body, signature FROM audit_checkpoints ORDER BY seq DESC LIMIT 1`))
+	if q, err = d.stmt(ctx, tx, lastCheckpointQuery); err != nil {
+		return fmt.Errorf("sqlite: %w", err)
+	}
+	cp, err := scanCheckpoint(q.QueryRowContext(ctx))
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 	case err != nil:
@@ -98,7 +105,7 @@ func (d *DB) AppendAudit(ctx context.Context, build func(store.AuditHead) (store
 		}
 		next++
 	}
-	if err := insertRecords(ctx, tx, b.Entries); err != nil {
+	if err := d.insertRecords(ctx, tx, b.Entries); err != nil {
 		return err
 	}
 	if c := b.Checkpoint; c != nil {
@@ -120,19 +127,26 @@ const rowsPerInsert = 32
 
 const recordParams = "(?,?,?,?,?,?,?,?,?,?,?,?)"
 
-var insertMany = `INSERT INTO audit_records (` + recordColumns + `) VALUES ` +
-	strings.TrimSuffix(strings.Repeat(recordParams+",", rowsPerInsert), ",")
+var (
+	insertMany = `INSERT INTO audit_records (` + recordColumns + `) VALUES ` +
+		strings.TrimSuffix(strings.Repeat(recordParams+",", rowsPerInsert), ",")
+	insertOne           = `INSERT INTO audit_records (` + recordColumns + `) VALUES ` + recordParams
+	auditHeadQuery      = `SELECT ` + recordColumns + ` FROM audit_records ORDER BY seq DESC LIMIT 1`
+	lastCheckpointQuery = `SELECT seq, time, body, signature FROM audit_checkpoints ORDER BY seq DESC LIMIT 1`
+)
+
+func init() { hot = append(hot, insertMany, insertOne, auditHeadQuery, lastCheckpointQuery) }
 
 // insertRecords inserts entries, rowsPerInsert at a time, then the rest
 // one by one.
-func insertRecords(ctx context.Context, tx *sql.Tx, entries []store.AuditEntry) error {
+func (d *DB) insertRecords(ctx context.Context, tx *sql.Tx, entries []store.AuditEntry) error {
 	args := make([]any, 0, 12*rowsPerInsert)
 	appendArgs := func(e *store.AuditEntry) {
 		args = append(args, int64(e.Seq), e.Kind, e.DecisionID, e.Time.UnixNano(),
 			e.Principal, e.OnBehalfOf, e.TaskID, e.Server, e.Tool, e.Effect, e.Status, e.Body)
 	}
 	if len(entries) >= rowsPerInsert {
-		many, err := tx.PrepareContext(ctx, insertMany)
+		many, err := d.stmt(ctx, tx, insertMany)
 		if err != nil {
 			return fmt.Errorf("sqlite: %w", err)
 		}
@@ -151,7 +165,7 @@ func insertRecords(ctx context.Context, tx *sql.Tx, entries []store.AuditEntry) 
 	if len(entries) == 0 {
 		return nil
 	}
-	one, err := tx.PrepareContext(ctx, `INSERT INTO audit_records (`+recordColumns+`) VALUES `+recordParams)
+	one, err := d.stmt(ctx, tx, insertOne)
 	if err != nil {
 		return fmt.Errorf("sqlite: %w", err)
 	}

@@ -29,7 +29,12 @@ CREATE INDEX IF NOT EXISTS history_events_principal ON history_events(principal,
 CREATE INDEX IF NOT EXISTS history_events_time ON history_events(time);
 `
 
-func init() { schemas = append(schemas, historySchema) }
+const insertHistory = `INSERT INTO history_events (time, key, principal, origin, body) VALUES (?,?,?,?,?)`
+
+func init() {
+	schemas = append(schemas, historySchema)
+	hot = append(hot, insertHistory)
+}
 
 var _ store.History = (*DB)(nil)
 
@@ -48,7 +53,7 @@ func (d *DB) AppendHistory(ctx context.Context, evs []store.HistoryEvent) error 
 		return fmt.Errorf("sqlite: begin: %w", err)
 	}
 	defer tx.Rollback()
-	st, err := tx.PrepareContext(ctx, `INSERT INTO history_events (time, key, principal, origin, body) VALUES (?,?,?,?,?)`)
+	st, err := d.stmt(ctx, tx, insertHistory)
 	if err != nil {
 		return fmt.Errorf("sqlite: history: %w", err)
 	}
