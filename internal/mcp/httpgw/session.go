@@ -64,14 +64,24 @@ func (g *Gateway) newSession(ep *endpoint, who *auth.Caller, legacy *stream) (*s
 	s.get = newStream("g"+s.id[:8], 256)
 	s.ctx, s.cancel = context.WithCancel(g.ctx)
 	s.touch()
+	if err := g.admit(s); err != nil {
+		s.cancel() // its context must not stay among the gateway's
+		return nil, err
+	}
+	return s, nil
+}
+
+// admit adds a new session unless the gateway is closing or the session
+// limits are reached.
+func (g *Gateway) admit(s *session) error {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if g.closing {
-		return nil, errClosing
+		return errClosing
 	}
 	gw := g.o.Config.Gateway
 	if len(g.sessions) >= gw.MaxSessions {
-		return nil, fmt.Errorf("%w: the gateway has %d (mcp.gateway.max_sessions); end one with DELETE or wait for an idle one to time out", errTooManySessions, len(g.sessions))
+		return fmt.Errorf("%w: the gateway has %d (mcp.gateway.max_sessions); end one with DELETE or wait for an idle one to time out", errTooManySessions, len(g.sessions))
 	}
 	mine := 0
 	for _, o := range g.sessions {
@@ -80,10 +90,10 @@ func (g *Gateway) newSession(ep *endpoint, who *auth.Caller, legacy *stream) (*s
 		}
 	}
 	if mine >= gw.MaxSessionsPerPrincipal {
-		return nil, fmt.Errorf("%w: this caller has %d (mcp.gateway.max_sessions_per_principal); end one with DELETE or wait for an idle one to time out", errTooManySessions, mine)
+		return fmt.Errorf("%w: this caller has %d (mcp.gateway.max_sessions_per_principal); end one with DELETE or wait for an idle one to time out", errTooManySessions, mine)
 	}
 	g.sessions[s.id] = s
-	return s, nil
+	return nil
 }
 
 func (g *Gateway) endSession(s *session) {
