@@ -30,7 +30,7 @@ type Options struct {
 type DB struct {
 	db    *sql.DB
 	path  string
-	write chan struct{} // this process's write lock on the file (see writeLock)
+	write chan struct{} // this process's write lock on the file (see writeLocks)
 
 	// The statements of the hot write paths, prepared once: modernc's
 	// driver has no statement cache, and preparing the audit head query,
