@@ -95,6 +95,9 @@ type Task struct {
 	Purpose string
 	// Depth is the number of delegation hops below the task's first agent.
 	Depth int
+	// Root is the id of the task the delegation chain started from (ID
+	// itself for a root task; "" when unknown).
+	Root string
 }
 
 // Flow is what the task has seen so far (history stage).

@@ -51,9 +51,9 @@ type Window struct {
 	Labels  []string `yaml:"labels"`
 	// Within is the window's length (at most Retain).
 	Within time.Duration `yaml:"within"`
-	// Per is "task" (default: the calls of the call's task, or of its
-	// principal when it has none) or "principal" (all calls of the
-	// principal, across its tasks).
+	// Per is "task" (default: the calls of the call's task tree, its root
+	// and every delegation hop, or of its principal when it has none) or
+	// "principal" (all calls of the principal, across its tasks).
 	Per string `yaml:"per"`
 	// Field is the argument a sum adds up, a dotted path into the
 	// arguments ("amount", "payment.amount").

@@ -167,9 +167,16 @@ func principalName(c *call.Call) string {
 	return fmt.Sprintf("%s::%q", t, c.Principal.ID)
 }
 
-// keyOf is the history a call belongs to: its task's, or its principal's
-// when it serves no task. A delegation hop is a task of its own.
+// keyOf is the history a call belongs to: its task tree's, or its
+// principal's when it serves no task. Every hop of a delegation chain
+// shares the root task's history: a sub-agent's results go back to the
+// agent that delegated to it, and that agent's context went into the
+// sub-agent's task, so what one of them read flows to the others (and a
+// window cannot be escaped by delegating).
 func keyOf(c *call.Call) (key string, byPrincipal bool) {
+	if c.Task != nil && c.Task.Root != "" {
+		return "task:" + c.Task.Root, false
+	}
 	if c.Task != nil && c.Task.ID != "" {
 		return "task:" + c.Task.ID, false
 	}

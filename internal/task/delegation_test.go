@@ -272,7 +272,7 @@ func TestThreeHopDelegation(t *testing.T) {
 	}
 	chain, depth = c.Chain, c.Task.Depth
 	if !slices.Equal(chain, []string{"summariser", "researcher", "orchestrator"}) || depth != 2 || c.Task.ID != sumID ||
-		c.Task.Purpose != "collect sources" || c.Principal.Owner != "alice" {
+		c.Task.Root != orchID || c.Task.Purpose != "collect sources" || c.Principal.Owner != "alice" {
 		t.Fatalf("chain %v depth %d task %+v owner %q", chain, depth, c.Task, c.Principal.Owner)
 	}
 	e.deny("summariser", sumTok, "web/fetch", `{"url": "https://example.com"}`, "hop2:"+sumID)

@@ -442,6 +442,9 @@ func (s *Service) ResolveTask(ctx context.Context, c *call.Call) ([]*policy.Set,
 	// The task is known from here on, so even a deny below is recorded
 	// with its task, purpose and chain.
 	c.Task = &call.Task{ID: claims.ID, Purpose: claims.Task.Purpose, Depth: claims.Task.Depth}
+	if len(claims.Task.Hops) > 0 {
+		c.Task.Root = claims.Task.Hops[0].ID
+	}
 	c.Chain = claims.Chain()
 	if c.Principal.Kind != call.KindAgent || c.Principal.ID != claims.Actor() {
 		return nil, errf(CodeWrongAgent, "task token of task %s was issued to Agent::%q, but the call is made by %s", claims.ID, claims.Actor(), principalName(c.Principal))
