@@ -1,6 +1,7 @@
 package httpgw
 
 import (
+	"bytes"
 	"encoding/json"
 	"reflect"
 	"testing"
@@ -46,4 +47,29 @@ func TestPrefixURIs(t *testing.T) {
 			}
 		})
 	}
+}
+
+// FuzzPrefixURIs: whatever a server sends, naming its URIs never panics,
+// keeps valid JSON valid, and leaves a response with no "uri" untouched.
+func FuzzPrefixURIs(f *testing.F) {
+	for _, s := range []string{
+		`{"jsonrpc":"2.0","id":1,"result":{"contents":[{"uri":"file:///a","text":"x"}]}}`,
+		`{"jsonrpc":"2.0","id":1,"result":{"content":[{"type":"resource_link","uri":"m://x"},{"type":"resource","resource":{"uri":"m://y"}}]}}`,
+		`{"jsonrpc":"2.0","id":1,"result":{"messages":[{"role":"user","content":{"type":"resource","resource":{"uri":"a://b"}}}]}}`,
+		`{"result":{"content":[null,1,"uri",{"type":"resource","resource":null}]}}`,
+		`[{"uri":"x"}]`,
+	} {
+		for _, m := range []string{"resources/read", "tools/call", "prompts/get"} {
+			f.Add(m, []byte(s))
+		}
+	}
+	f.Fuzz(func(t *testing.T, method string, resp []byte) {
+		out := prefixURIs(method, resp, "s__")
+		if json.Valid(resp) && !json.Valid(out) {
+			t.Fatalf("valid in, invalid out:\n%s\n%s", resp, out)
+		}
+		if !bytes.Contains(resp, []byte(`"uri"`)) && !bytes.Equal(out, resp) {
+			t.Fatalf("changed a response without uri:\n%s\n%s", resp, out)
+		}
+	})
 }
