@@ -106,6 +106,7 @@ func main() {
 	sides := map[string]*result{"direct": {}, "toolgate": {}}
 	targets := map[string]string{"direct": up, "toolgate": through}
 	names := []string{"direct", "toolgate"}
+	pids := map[string]int{"toolgate": tg.Process.Pid} // the processes between client and upstream
 	if *floor {
 		addr := fmt.Sprintf("127.0.0.1:%d", freePort())
 		self, err := os.Executable()
@@ -118,6 +119,7 @@ func main() {
 		waitUp(targets["proxy"])
 		sides["proxy"] = &result{}
 		names = []string{"direct", "proxy", "toolgate"}
+		pids["proxy"] = px.Process.Pid
 	}
 	measure := func(name string, d time.Duration) *result {
 		if *load == "wrk" {
@@ -128,10 +130,10 @@ func main() {
 	for _, name := range names { // warm up
 		measure(name, time.Second)
 	}
-	var tgCPU time.Duration // toolgate's CPU time in its measured phases
+	cpu := map[string]time.Duration{} // the middle process's CPU time in its measured phases
 	for r := 0; r < *rounds; r++ {
 		for _, name := range names {
-			cpu0 := procCPU(tg.Process.Pid)
+			cpu0 := procCPU(pids[name])
 			var profiled chan struct{}
 			if name == "toolgate" && r == 0 && *profile != "" {
 				profiled = make(chan struct{})
@@ -144,8 +146,8 @@ func main() {
 			if profiled != nil {
 				<-profiled
 			}
-			if name == "toolgate" {
-				tgCPU += procCPU(tg.Process.Pid) - cpu0
+			if pids[name] != 0 {
+				cpu[name] += procCPU(pids[name]) - cpu0
 			}
 		}
 	}
@@ -160,9 +162,11 @@ func main() {
 	if p := sides["proxy"]; p != nil {
 		fmt.Printf("a plain Go reverse proxy: %.0f%% of direct; toolgate: %.0f%% of that proxy\n", 100*p.rate()/d.rate(), 100*g.rate()/p.rate())
 	}
-	if g.calls > 0 && tgCPU > 0 {
-		fmt.Printf("toolgate's own CPU: %.0f µs per call, %.2f cores while loaded\n",
-			float64(tgCPU.Microseconds())/float64(g.calls), tgCPU.Seconds()/g.elapsed.Seconds())
+	for _, name := range names {
+		if s := sides[name]; s.calls > 0 && cpu[name] > 0 {
+			fmt.Printf("%s's own CPU: %.0f µs per call, %.2f cores while loaded\n",
+				name, float64(cpu[name].Microseconds())/float64(s.calls), cpu[name].Seconds()/s.elapsed.Seconds())
+		}
 	}
 	if *soak > 0 {
 		soakRun(*soak, g.calls, func() *result { return measure("toolgate", *phase) }, tg.Process.Pid, fmt.Sprintf("http://127.0.0.1:%d/metrics", port))
