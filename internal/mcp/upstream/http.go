@@ -44,7 +44,8 @@ type HTTPOptions struct {
 
 // HTTP is a remote MCP server spoken to over Streamable HTTP.
 type HTTP struct {
-	o HTTPOptions
+	o       HTTPOptions
+	ownsClt bool // the client is NewHTTP's own: Close lets its connections go
 }
 
 // NewHTTP checks the options.
@@ -52,7 +53,8 @@ func NewHTTP(o HTTPOptions) (*HTTP, error) {
 	if o.URL == "" {
 		return nil, errors.New("upstream: no URL")
 	}
-	if o.Client == nil {
+	owns := o.Client == nil
+	if owns {
 		o.Client = &http.Client{Transport: &http.Transport{
 			Proxy:               http.ProxyFromEnvironment,
 			MaxIdleConnsPerHost: 256,
@@ -68,7 +70,7 @@ func NewHTTP(o HTTPOptions) (*HTTP, error) {
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
-	return &HTTP{o: o}, nil
+	return &HTTP{o: o, ownsClt: owns}, nil
 }
 
 // SetCredential puts an allowed call's per-call credential on the upstream
@@ -106,8 +108,14 @@ func SetCredential(h http.Header, cred *call.Credential, mode string) {
 // the calls that need it).
 func (u *HTTP) Ready() error { return nil }
 
-// Close does nothing: sessions close themselves.
-func (u *HTTP) Close() error { return nil }
+// Close lets the idle connections of its own client go (sessions close
+// themselves).
+func (u *HTTP) Close() error {
+	if u.ownsClt {
+		u.o.Client.CloseIdleConnections()
+	}
+	return nil
+}
 
 // Open starts a session; the server's session id is learned from its answer
 // to initialize.
