@@ -37,18 +37,19 @@ func main() {
 	toolgate := flag.String("toolgate", "", "toolgate binary (default: go build ./cmd/toolgate)")
 	config := flag.String("config", "", "toolgate config file (default: none, built-in policies and the default audit trail)")
 	dataDir := flag.String("data-dir", "", "toolgate's data directory (default: a new temporary directory)")
+	debug := flag.String("debug-listen", "", "pass --debug-listen ADDR to toolgate run (pprof and execution traces while it is measured)")
 	flag.Parse()
 	if *serve {
 		echoServer(os.Stdin, os.Stdout)
 		return
 	}
-	if err := run(*n, *warmup, *block, *server, *toolgate, *config, *dataDir); err != nil {
+	if err := run(*n, *warmup, *block, *server, *toolgate, *config, *dataDir, *debug); err != nil {
 		fmt.Fprintln(os.Stderr, "bench/run:", err)
 		os.Exit(1)
 	}
 }
 
-func run(n, warmup, block int, server, toolgate, config, dataDir string) error {
+func run(n, warmup, block int, server, toolgate, config, dataDir, debug string) error {
 	tmp, err := os.MkdirTemp("", "toolgate-bench-run-")
 	if err != nil {
 		return err
@@ -71,7 +72,11 @@ func run(n, warmup, block int, server, toolgate, config, dataDir string) error {
 	if config != "" {
 		args = append(args, "--config", config)
 	}
-	args = append(append(args, "run", "--name", "bench", "--"), upstream...)
+	args = append(args, "run", "--name", "bench")
+	if debug != "" {
+		args = append(args, "--debug-listen", debug)
+	}
+	args = append(append(args, "--"), upstream...)
 
 	direct, err := startSession(upstream)
 	if err != nil {
