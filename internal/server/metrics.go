@@ -45,7 +45,7 @@ func NewMetrics() *Metrics {
 	}, []string{"server", "method", "result"})
 	m.errors = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: "toolgate", Name: "errors_total",
-		Help: "Errors by kind: invalid_message, upstream, origin_refused, unauthenticated, …",
+		Help: "Errors by kind: invalid_message, upstream, origin_refused, session_limit, unauthenticated, …",
 	}, []string{"kind"})
 	m.reg.MustRegister(m.decisions, m.decideLat, m.upstream, m.errors,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))

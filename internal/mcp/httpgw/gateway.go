@@ -322,7 +322,7 @@ func (g *Gateway) post(w http.ResponseWriter, r *http.Request, ep *endpoint) {
 		}
 		var err error
 		if s, err = g.newSession(ep, auth.From(r.Context()), nil); err != nil {
-			sessionRefused(w, err)
+			g.sessionRefused(w, err)
 			return
 		}
 	} else if s = g.sessionOf(w, r); s == nil {
@@ -360,8 +360,9 @@ func (g *Gateway) post(w http.ResponseWriter, r *http.Request, ep *endpoint) {
 
 // sessionRefused answers a request for a new session that newSession
 // refused: 429 when there are too many, 503 when toolgate is closing.
-func sessionRefused(w http.ResponseWriter, err error) {
+func (g *Gateway) sessionRefused(w http.ResponseWriter, err error) {
 	if errors.Is(err, errTooManySessions) {
+		g.metric("session_limit")
 		w.Header().Set("Retry-After", "60")
 		httpError(w, http.StatusTooManyRequests, err.Error())
 		return

@@ -26,7 +26,7 @@ func (g *Gateway) serveLegacySSE(w http.ResponseWriter, r *http.Request) {
 	legacy := newStream("l", 0)
 	s, err := g.newSession(ep, auth.From(r.Context()), legacy)
 	if err != nil {
-		sessionRefused(w, err)
+		g.sessionRefused(w, err)
 		return
 	}
 	defer g.endSession(s)

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"fmt"
+	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -46,4 +47,14 @@ mcp: {gateway: {max_sessions: 10, max_sessions_per_principal: 2}}
 		t.Fatalf("DELETE: %d", resp.StatusCode)
 	}
 	rawSession(t, url, "2025-06-18") // room again
+
+	resp, err = http.Get(base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(b), `toolgate_errors_total{kind="session_limit"} 1`) {
+		t.Errorf("/metrics does not count the refused session")
+	}
 }
