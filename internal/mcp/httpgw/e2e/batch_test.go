@@ -164,16 +164,8 @@ func legacySession(t *testing.T, sseURL string) (<-chan string, func(string)) {
 // rawSession opens a session at protocol version v and returns its id.
 func rawSession(t *testing.T, url, v string) string {
 	t.Helper()
-	req, _ := http.NewRequest(http.MethodPost, url, strings.NewReader(fmt.Sprintf(
-		`{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":%q,"capabilities":{},"clientInfo":{"name":"batch","version":"1"}}}`, v)))
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Accept", "application/json, text/event-stream")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
+	resp, b := mcpPost(t, url, "", fmt.Sprintf(
+		`{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":%q,"capabilities":{},"clientInfo":{"name":"batch","version":"1"}}}`, v))
 	sid := resp.Header.Get("Mcp-Session-Id")
 	if resp.StatusCode != http.StatusOK || sid == "" || !bytes.Contains(b, []byte(`"protocolVersion":"`+v+`"`)) {
 		t.Fatalf("initialize at %s: %d %s", v, resp.StatusCode, b)
@@ -184,17 +176,28 @@ func rawSession(t *testing.T, url, v string) string {
 	return sid
 }
 
+// rawPost POSTs a JSON-RPC body to an MCP endpoint (in session sid, if
+// set) and returns the status and the body of the answer.
 func rawPost(t *testing.T, url, sid, body string) (int, []byte) {
+	t.Helper()
+	resp, b := mcpPost(t, url, sid, body)
+	return resp.StatusCode, b
+}
+
+// mcpPost is rawPost for a test that needs the answer's headers too.
+func mcpPost(t *testing.T, url, sid, body string) (*http.Response, []byte) {
 	t.Helper()
 	req, _ := http.NewRequest(http.MethodPost, url, strings.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Accept", "application/json, text/event-stream")
-	req.Header.Set("Mcp-Session-Id", sid)
+	if sid != "" {
+		req.Header.Set("Mcp-Session-Id", sid)
+	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, b
+	return resp, b
 }

@@ -71,19 +71,12 @@ servers:
 `, testdata(t, "agents.cedar"), op.Issuer, sdk))
 
 	// Unauthenticated: 401, WWW-Authenticate names the metadata.
-	req, _ := http.NewRequest(http.MethodPost, base+"/mcp", strings.NewReader(`{"jsonrpc":"2.0","id":1,"method":"initialize","params":{}}`))
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Accept", "application/json, text/event-stream")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
+	resp, _ := mcpPost(t, base+"/mcp", "", `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{}}`)
 	wantMeta := base + "/.well-known/oauth-protected-resource"
 	if resp.StatusCode != http.StatusUnauthorized || !strings.Contains(resp.Header.Get("WWW-Authenticate"), `Bearer resource_metadata="`+wantMeta+`"`) {
 		t.Fatalf("unauthenticated: %s, WWW-Authenticate %q", resp.Status, resp.Header.Get("WWW-Authenticate"))
 	}
-	resp, err = http.Get(wantMeta)
+	resp, err := http.Get(wantMeta)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -97,7 +90,7 @@ servers:
 		t.Errorf("metadata = %+v", md)
 	}
 	// A token that does not verify is refused the same way.
-	req, _ = http.NewRequest(http.MethodPost, base+"/mcp", strings.NewReader(`{}`))
+	req, _ := http.NewRequest(http.MethodPost, base+"/mcp", strings.NewReader(`{}`))
 	req.Header.Set("Authorization", "Bearer not.a.jwt")
 	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != http.StatusUnauthorized ||
 		!strings.Contains(resp.Header.Get("WWW-Authenticate"), `error="invalid_token"`) {

@@ -23,22 +23,15 @@ mcp: {gateway: {max_sessions: 10, max_sessions_per_principal: 2}}
 	first := rawSession(t, url, "2025-06-18")
 	rawSession(t, url, "2025-06-18")
 
-	req, _ := http.NewRequest(http.MethodPost, url, strings.NewReader(
-		`{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"third","version":"1"}}}`))
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Accept", "application/json, text/event-stream")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
+	resp, _ := mcpPost(t, url, "",
+		`{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"third","version":"1"}}}`)
 	if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") == "" || resp.Header.Get("Mcp-Session-Id") != "" {
 		t.Fatalf("a third session: %d, Retry-After %q, session %q", resp.StatusCode, resp.Header.Get("Retry-After"), resp.Header.Get("Mcp-Session-Id"))
 	}
 
 	del, _ := http.NewRequest(http.MethodDelete, url, nil)
 	del.Header.Set("Mcp-Session-Id", first)
-	resp, err = http.DefaultClient.Do(del)
+	resp, err := http.DefaultClient.Do(del)
 	if err != nil {
 		t.Fatal(err)
 	}
