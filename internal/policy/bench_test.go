@@ -47,6 +47,7 @@ func BenchmarkDecide(b *testing.B) {
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
 				start := time.Now()
+				c.Time = start // each call is judged at its own time
 				r, err := NewRequest(c, nil, benchLimits)
 				if err != nil {
 					b.Fatal(err)
@@ -90,6 +91,7 @@ func BenchmarkDecideUnindexed(b *testing.B) {
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
 				start := time.Now()
+				c.Time = start // each call is judged at its own time
 				r, err := NewRequest(c, nil, benchLimits)
 				if err != nil {
 					b.Fatal(err)

@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/cedar-policy/cedar-go/types"
 
@@ -325,8 +327,17 @@ var (
 	cleanFlow   = types.NewRecord(types.RecordMap{"untrusted": types.False, "private": types.False, "tainted": emptySet})
 )
 
+// The same, boxed once: putting a Record or a Set into an interface (as a
+// context member) allocates, and a decision would do it for each.
+var (
+	emptyRecordV types.Value = emptyRecord
+	emptySetV    types.Value = emptySet
+	noTaskV      types.Value = noTask
+	cleanFlowV   types.Value = cleanFlow
+)
+
 func buildContext(c *call.Call, shape *cedarjson.Shape, lim cedarjson.Limits) (types.Record, error) {
-	var input types.Value = emptyRecord
+	input := emptyRecordV
 	if len(c.Input) > 0 && string(c.Input) != "null" {
 		v, err := cedarjson.FromJSON(c.Input, "input", shape, lim, true)
 		if err != nil {
@@ -334,7 +345,7 @@ func buildContext(c *call.Call, shape *cedarjson.Shape, lim cedarjson.Limits) (t
 		}
 		input = v
 	}
-	var facts types.Value = emptyRecord
+	facts := emptyRecordV
 	if len(c.Facts) > 0 {
 		v, err := cedarjson.FromGo(c.Facts, "facts", lim)
 		if err != nil {
@@ -342,7 +353,7 @@ func buildContext(c *call.Call, shape *cedarjson.Shape, lim cedarjson.Limits) (t
 		}
 		facts = v
 	}
-	var windows types.Value = emptyRecord
+	windows := emptyRecordV
 	if len(c.Windows) > 0 {
 		v, err := cedarjson.FromGo(c.Windows, "windows", lim)
 		if err != nil {
@@ -350,7 +361,7 @@ func buildContext(c *call.Call, shape *cedarjson.Shape, lim cedarjson.Limits) (t
 		}
 		windows = v
 	}
-	task := noTask
+	task := noTaskV
 	if c.Task != nil {
 		task = types.NewRecord(types.RecordMap{
 			"id":      types.String(c.Task.ID),
@@ -358,7 +369,7 @@ func buildContext(c *call.Call, shape *cedarjson.Shape, lim cedarjson.Limits) (t
 			"depth":   types.Long(c.Task.Depth),
 		})
 	}
-	flow := cleanFlow
+	flow := cleanFlowV
 	if c.Flow.Untrusted || c.Flow.Private || len(c.Flow.Tainted) > 0 {
 		flow = types.NewRecord(types.RecordMap{
 			"untrusted": types.Boolean(c.Flow.Untrusted),
@@ -366,15 +377,39 @@ func buildContext(c *call.Call, shape *cedarjson.Shape, lim cedarjson.Limits) (t
 			"tainted":   stringSet(c.Flow.Tainted),
 		})
 	}
+	chain := emptySetV
+	if len(c.Chain) > 0 {
+		chain = stringSet(c.Chain)
+	}
 	return types.NewRecord(types.RecordMap{
 		"input":   input,
-		"system":  types.NewRecord(types.RecordMap{"now": types.NewDatetime(c.Time)}),
+		"system":  systemAt(c.Time),
 		"task":    task,
-		"chain":   stringSet(c.Chain),
+		"chain":   chain,
 		"facts":   facts,
 		"flow":    flow,
 		"windows": windows,
 	}), nil
+}
+
+// system is the context's system record of one millisecond (Cedar
+// datetimes count milliseconds): the decisions made in the same
+// millisecond share it instead of building and hashing it each.
+type system struct {
+	ms int64
+	v  types.Value
+}
+
+var lastSystem atomic.Pointer[system]
+
+func systemAt(t time.Time) types.Value {
+	ms := t.UnixMilli()
+	if s := lastSystem.Load(); s != nil && s.ms == ms {
+		return s.v
+	}
+	s := &system{ms: ms, v: types.NewRecord(types.RecordMap{"now": types.NewDatetimeFromMillis(ms)})}
+	lastSystem.Store(s)
+	return s.v
 }
 
 func inputError(err error) error {
