@@ -21,26 +21,26 @@ import (
 // decisions; /readyz checks the upstreams.
 func TestAggregatedStdioAndHTTP(t *testing.T) {
 	everything := testutil.NodeBin(t, "mcp-server-everything")
-	sdk := startConfServer(t)
+	ours := startConfServer(t)
 	base := serve(t, fmt.Sprintf(`principal: {id: tester}
 policy: {dirs: [%s]}
 servers:
   - {name: ev, command: %q, args: [stdio]}
-  - {name: sdk, url: %q}
+  - {name: ours, url: %q}
 mcp:
   gateway:
     separator: "__"
     servers:
       ev: {mode: session}
-`, testdata(t, "allow-all.cedar"), everything, sdk))
+`, testdata(t, "allow-all.cedar"), everything, ours))
 
 	s := connect(t, base+"/mcp", "")
 	names := toolNames(t, s)
-	if !slices.Contains(names, "ev__echo") || !slices.Contains(names, "sdk__test_simple_text") {
+	if !slices.Contains(names, "ev__echo") || !slices.Contains(names, "ours__test_simple_text") {
 		t.Fatalf("tools = %v", names)
 	}
 	for _, n := range names {
-		if !strings.HasPrefix(n, "ev__") && !strings.HasPrefix(n, "sdk__") {
+		if !strings.HasPrefix(n, "ev__") && !strings.HasPrefix(n, "ours__") {
 			t.Errorf("tool %q is not namespaced", n)
 		}
 	}
@@ -48,9 +48,9 @@ mcp:
 	if err != nil || res.IsError || !strings.Contains(res.Content[0].(*mcp.TextContent).Text, "hi") {
 		t.Fatalf("ev__echo: %v %+v", err, res)
 	}
-	res, err = s.CallTool(context.Background(), &mcp.CallToolParams{Name: "sdk__test_simple_text"})
+	res, err = s.CallTool(context.Background(), &mcp.CallToolParams{Name: "ours__test_simple_text"})
 	if err != nil || res.IsError {
-		t.Fatalf("sdk__test_simple_text: %v %+v", err, res)
+		t.Fatalf("ours__test_simple_text: %v %+v", err, res)
 	}
 	if _, err := s.CallTool(context.Background(), &mcp.CallToolParams{Name: "nosuch__echo"}); err == nil {
 		t.Errorf("a tool of no server was called")
@@ -62,10 +62,10 @@ mcp:
 		}
 		prompts = append(prompts, p.Name)
 	}
-	if !slices.Contains(prompts, "sdk__test_simple_prompt") {
+	if !slices.Contains(prompts, "ours__test_simple_prompt") {
 		t.Errorf("prompts = %v", prompts)
 	}
-	if _, err := s.GetPrompt(context.Background(), &mcp.GetPromptParams{Name: "sdk__test_simple_prompt"}); err != nil {
+	if _, err := s.GetPrompt(context.Background(), &mcp.GetPromptParams{Name: "ours__test_simple_prompt"}); err != nil {
 		t.Errorf("get prompt: %v", err)
 	}
 
@@ -78,18 +78,18 @@ mcp:
 		}
 		uris = append(uris, r.URI)
 	}
-	if !slices.Contains(uris, "sdk__test://static-text") {
+	if !slices.Contains(uris, "ours__test://static-text") {
 		t.Errorf("resources = %v", uris)
 	}
-	rr, err := s.ReadResource(context.Background(), &mcp.ReadResourceParams{URI: "sdk__test://static-text"})
-	if err != nil || len(rr.Contents) != 1 || rr.Contents[0].URI != "sdk__test://static-text" {
-		t.Errorf("read sdk__test://static-text: %v %+v", err, rr)
+	rr, err := s.ReadResource(context.Background(), &mcp.ReadResourceParams{URI: "ours__test://static-text"})
+	if err != nil || len(rr.Contents) != 1 || rr.Contents[0].URI != "ours__test://static-text" {
+		t.Errorf("read ours__test://static-text: %v %+v", err, rr)
 	}
-	res, err = s.CallTool(context.Background(), &mcp.CallToolParams{Name: "sdk__test_embedded_resource"})
+	res, err = s.CallTool(context.Background(), &mcp.CallToolParams{Name: "ours__test_embedded_resource"})
 	if err != nil || res.IsError || len(res.Content) != 1 {
-		t.Fatalf("sdk__test_embedded_resource: %v %+v", err, res)
+		t.Fatalf("ours__test_embedded_resource: %v %+v", err, res)
 	}
-	if e, ok := res.Content[0].(*mcp.EmbeddedResource); !ok || e.Resource.URI != "sdk__test://embedded-resource" {
+	if e, ok := res.Content[0].(*mcp.EmbeddedResource); !ok || e.Resource.URI != "ours__test://embedded-resource" {
 		t.Errorf("embedded resource in a tool result through /mcp: %+v", res.Content[0])
 	}
 

@@ -61,14 +61,14 @@ func TestTwoAgentsSeeAndGetDifferentThings(t *testing.T) {
 		idptest.Client{ID: "reader-agent", Secret: "s1", Claims: map[string]any{"groups": []string{"readers"}}},
 		idptest.Client{ID: "ops-agent", Secret: "s2", Claims: map[string]any{"groups": []string{"operators"}}},
 	)
-	sdk := startConfServer(t)
+	ours := startConfServer(t)
 	base := serve(t, fmt.Sprintf(`policy: {dirs: [%s]}
 identity:
   issuers:
     - {issuer: %q, audience: [toolgate]}
 servers:
-  - {name: sdk, url: %q}
-`, testdata(t, "agents.cedar"), op.Issuer, sdk))
+  - {name: ours, url: %q}
+`, testdata(t, "agents.cedar"), op.Issuer, ours))
 
 	// Unauthenticated: 401, WWW-Authenticate names the metadata.
 	resp, _ := mcpPost(t, base+"/mcp", "", `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{}}`)
@@ -101,10 +101,10 @@ servers:
 	ops := connect(t, base+"/mcp", op.Token(t, "ops-agent"))
 
 	readerTools, opsTools := toolNames(t, reader), toolNames(t, ops)
-	if !slices.Equal(readerTools, []string{"sdk/test_simple_text"}) {
-		t.Errorf("the reader sees %v; want only sdk/test_simple_text", readerTools)
+	if !slices.Equal(readerTools, []string{"ours/test_simple_text"}) {
+		t.Errorf("the reader sees %v; want only ours/test_simple_text", readerTools)
 	}
-	if len(opsTools) < 5 || !slices.Contains(opsTools, "sdk/test_image_content") || !slices.Contains(opsTools, "sdk/test_simple_text") {
+	if len(opsTools) < 5 || !slices.Contains(opsTools, "ours/test_image_content") || !slices.Contains(opsTools, "ours/test_simple_text") {
 		t.Errorf("the operator sees %v", opsTools)
 	}
 
@@ -125,14 +125,14 @@ servers:
 		}
 		return b.String()
 	}
-	if r := call(reader, "sdk/test_simple_text"); r.IsError {
+	if r := call(reader, "ours/test_simple_text"); r.IsError {
 		t.Errorf("the reader's allowed call was refused: %s", text(r))
 	}
-	denied := call(reader, "sdk/test_image_content")
+	denied := call(reader, "ours/test_image_content")
 	if !denied.IsError || !strings.Contains(text(denied), "toolgate denied this call to test_image_content") {
 		t.Errorf("the reader's call to test_image_content: isError %v, %q", denied.IsError, text(denied))
 	}
-	if r := call(ops, "sdk/test_image_content"); r.IsError || len(r.Content) == 0 {
+	if r := call(ops, "ours/test_image_content"); r.IsError || len(r.Content) == 0 {
 		t.Errorf("the operator's call to test_image_content: %+v", r)
 	} else if _, ok := r.Content[0].(*mcp.ImageContent); !ok {
 		t.Errorf("the operator got %T, want an image", r.Content[0])
