@@ -1,6 +1,7 @@
 package audit
 
 import (
+	"crypto"
 	"crypto/ed25519"
 	"crypto/rand"
 	"crypto/sha256"
@@ -44,7 +45,7 @@ func KeyID(pub ed25519.PublicKey) string {
 // appends its public key to PublicKeysFile) if there is none.
 func LoadOrCreateSigningKey(dir string) (ed25519.PrivateKey, error) {
 	path := filepath.Join(dir, SigningKeyFile)
-	b, err := readPrivate(path)
+	k, err := readPrivateKey(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		_, priv, gerr := ed25519.GenerateKey(rand.Reader)
 		if gerr != nil {
@@ -65,18 +66,10 @@ func LoadOrCreateSigningKey(dir string) (ed25519.PrivateKey, error) {
 		}
 		// Another process may have won the race to create it: read
 		// whatever is there now.
-		b, err = readPrivate(path)
+		k, err = readPrivateKey(path)
 	}
 	if err != nil {
 		return nil, err
-	}
-	blk, _ := pem.Decode(b)
-	if blk == nil || blk.Type != "PRIVATE KEY" {
-		return nil, fmt.Errorf("audit: %s is not a PEM private key", path)
-	}
-	k, err := x509.ParsePKCS8PrivateKey(blk.Bytes)
-	if err != nil {
-		return nil, fmt.Errorf("audit: %s: %w", path, err)
 	}
 	priv, ok := k.(ed25519.PrivateKey)
 	if !ok {
@@ -192,6 +185,14 @@ func readPrivate(path string) ([]byte, error) {
 		return nil, fmt.Errorf("audit: %w", err)
 	}
 	return b, nil
+}
+
+func readPrivateKey(path string) (crypto.PrivateKey, error) {
+	k, err := datafile.ReadPrivateKey(path)
+	if err != nil {
+		return nil, fmt.Errorf("audit: %w", err)
+	}
+	return k, nil
 }
 
 func createPrivate(path string, data []byte) (bool, error) {

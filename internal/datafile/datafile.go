@@ -1,6 +1,9 @@
 package datafile
 
 import (
+	"crypto"
+	"crypto/x509"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -19,6 +22,24 @@ func ReadPrivate(path string) ([]byte, error) {
 		return nil, fmt.Errorf("%s is accessible to other users (mode %04o); run chmod 600 on it", path, fi.Mode().Perm())
 	}
 	return os.ReadFile(path)
+}
+
+// ReadPrivateKey reads a private key file (PEM "PRIVATE KEY", PKCS#8) with
+// ReadPrivate's checks. A missing file's error wraps fs.ErrNotExist.
+func ReadPrivateKey(path string) (crypto.PrivateKey, error) {
+	b, err := ReadPrivate(path)
+	if err != nil {
+		return nil, err
+	}
+	blk, _ := pem.Decode(b)
+	if blk == nil || blk.Type != "PRIVATE KEY" {
+		return nil, fmt.Errorf("%s is not a PEM private key", path)
+	}
+	k, err := x509.ParsePKCS8PrivateKey(blk.Bytes)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return k, nil
 }
 
 // WriteAtomic replaces path with data, mode 0600: a reader sees the old or

@@ -293,17 +293,9 @@ func (f *File) loadKeys(idx *index) ([]*Key, error) {
 	out := make([]*Key, 0, len(idx.Keys))
 	for _, e := range idx.Keys {
 		path := filepath.Join(f.dir, e.ID+".key")
-		b, err := readPrivate(path)
+		priv, err := datafile.ReadPrivateKey(path)
 		if err != nil {
-			return nil, err
-		}
-		blk, _ := pem.Decode(b)
-		if blk == nil || blk.Type != "PRIVATE KEY" {
-			return nil, fmt.Errorf("keys: %s is not a PEM private key", path)
-		}
-		priv, err := x509.ParsePKCS8PrivateKey(blk.Bytes)
-		if err != nil {
-			return nil, fmt.Errorf("keys: %s: %w", path, err)
+			return nil, fmt.Errorf("keys: %w", err)
 		}
 		signer, ok := priv.(crypto.Signer)
 		if !ok {
