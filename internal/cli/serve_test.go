@@ -23,30 +23,7 @@ func TestServeQuickStart(t *testing.T) {
 	dataDir := t.TempDir()
 	cmd := exec.Command(bin, "serve", "--listen", "127.0.0.1:0")
 	cmd.Env = append(os.Environ(), "TOOLGATE_DATA_DIR="+dataDir)
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer cmd.Process.Kill()
-
-	urlRe := regexp.MustCompile(`url=(http://\S+)`)
-	lines := bufio.NewScanner(stderr)
-	var base string
-	deadline := time.AfterFunc(30*time.Second, func() { cmd.Process.Kill() })
-	for lines.Scan() {
-		if m := urlRe.FindStringSubmatch(lines.Text()); m != nil {
-			base = m[1]
-			break
-		}
-	}
-	deadline.Stop()
-	if base == "" {
-		t.Fatal("serve did not report its address")
-	}
-	go io.Copy(io.Discard, stderr)
+	base := startServe(t, cmd)
 
 	get := func(path string) int {
 		resp, err := http.Get(base + path)
@@ -98,4 +75,35 @@ func TestServeQuickStart(t *testing.T) {
 	case <-time.After(15 * time.Second):
 		t.Fatal("serve did not shut down")
 	}
+}
+
+// startServe starts `toolgate serve` (cmd, listening on port 0) and
+// returns the base URL it reports. The process is killed when the test
+// ends, if it still runs.
+func startServe(t *testing.T, cmd *exec.Cmd) string {
+	t.Helper()
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill() })
+	urlRe := regexp.MustCompile(`url=(http://\S+)`)
+	lines := bufio.NewScanner(stderr)
+	var base string
+	deadline := time.AfterFunc(30*time.Second, func() { cmd.Process.Kill() })
+	for lines.Scan() {
+		if m := urlRe.FindStringSubmatch(lines.Text()); m != nil {
+			base = m[1]
+			break
+		}
+	}
+	deadline.Stop()
+	if base == "" {
+		t.Fatal("serve did not report its address")
+	}
+	go io.Copy(io.Discard, stderr)
+	return base
 }
