@@ -6,10 +6,10 @@ import (
 	"errors"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/toolgate/toolgate/internal/audit"
+	"github.com/toolgate/toolgate/internal/audit/audittest"
 	"github.com/toolgate/toolgate/internal/call"
 	"github.com/toolgate/toolgate/internal/policy"
 )
@@ -39,41 +39,13 @@ func newCall(tool string) *call.Call {
 	}
 }
 
-// memSink is an in-memory audit sink that records the order of events; a
-// test double standing in for a store, so the tests can make it fail.
-type memSink struct {
-	mu        sync.Mutex
-	events    []string
-	decisions []*audit.Record
-	outcomes  []*audit.OutcomeRecord
-	failWrite error
-}
-
-func (m *memSink) WriteDecision(_ context.Context, r *audit.Record) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.failWrite != nil {
-		return m.failWrite
-	}
-	m.events = append(m.events, "decision:"+string(r.Effect))
-	m.decisions = append(m.decisions, r)
-	return nil
-}
-
-func (m *memSink) WriteOutcome(_ context.Context, o *audit.OutcomeRecord) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.events = append(m.events, "outcome:"+string(o.Status))
-	m.outcomes = append(m.outcomes, o)
-	return nil
-}
-
-func (m *memSink) Close() error { return nil }
+// memSink is the in-memory audit sink (a test double standing in for a
+// store, so the tests can make it fail) with the forward step that notes
+// its turn among the records.
+type memSink struct{ audittest.Sink }
 
 func (m *memSink) forward(ctx context.Context, c *call.Call, _ *call.Credential) call.Outcome {
-	m.mu.Lock()
-	m.events = append(m.events, "forward")
-	m.mu.Unlock()
+	m.Note("forward")
 	return call.Outcome{Status: call.OutcomeOK, Result: []byte(`{"content":[]}`)}
 }
 
@@ -88,14 +60,14 @@ func TestExecuteWriteAheadThenForward(t *testing.T) {
 		t.Fatalf("%+v", d)
 	}
 	want := "decision:allow forward outcome:ok"
-	if got := strings.Join(sink.events, " "); got != want {
+	if got := strings.Join(sink.Events, " "); got != want {
 		t.Fatalf("events %q, want %q", got, want)
 	}
-	r := sink.decisions[0]
+	r := sink.Decisions[0]
 	if r.DecisionID != d.ID || r.Server != "fs" || r.Tool != "read" || string(r.Arguments) != `{"x": 1}` || r.ActorType != "agent" || r.PolicyVersion == "" {
 		t.Fatalf("record %+v", r)
 	}
-	if o := sink.outcomes[0]; o.DecisionID != d.ID || o.ResultSHA256 == "" {
+	if o := sink.Outcomes[0]; o.DecisionID != d.ID || o.ResultSHA256 == "" {
 		t.Fatalf("outcome %+v", o)
 	}
 }
@@ -112,7 +84,7 @@ func TestExecuteFailsClosed(t *testing.T) {
 	}{
 		{"denied by policy", nil, newCall("fs/write"), StageDecide, "", "decision:deny"},
 		{"ask without approver", nil, newCall("bank/pay"), StageApprove, "approval.unavailable", "decision:deny"},
-		{"audit write fails", func(c *Config, m *memSink) { m.failWrite = errors.New("disk full") }, newCall("fs/read"), StageAudit, "audit.write_failed", ""},
+		{"audit write fails", func(c *Config, m *memSink) { m.Fail = errors.New("disk full") }, newCall("fs/read"), StageAudit, "audit.write_failed", ""},
 		{"no audit sink", func(c *Config, m *memSink) { c.Audit = nil }, newCall("fs/read"), StageAudit, "audit.none", ""},
 		{"mint fails", func(c *Config, m *memSink) { c.Mint = mintFunc(func() error { return mintErr }) }, newCall("fs/read"), StageCredential, "credential.mint_failed", "decision:deny"},
 		{"identity fails", func(c *Config, m *memSink) {
@@ -150,7 +122,7 @@ func TestExecuteFailsClosed(t *testing.T) {
 			if d.ReasonText() == "" {
 				t.Fatal("deny without a reason")
 			}
-			if got := strings.Join(sink.events, " "); got != tt.events {
+			if got := strings.Join(sink.Events, " "); got != tt.events {
 				t.Fatalf("events %q, want %q (the call must never be forwarded)", got, tt.events)
 			}
 		})
@@ -173,10 +145,10 @@ func TestApproverCanAllowOnlyAsks(t *testing.T) {
 func TestDecideAuditsAndFailsClosed(t *testing.T) {
 	sink := &memSink{}
 	p, _ := New(Config{Policies: engine(t), Audit: sink})
-	if d := p.Decide(context.Background(), newCall("bank/pay")); d.Effect != call.Ask || len(sink.decisions) != 1 {
-		t.Fatalf("%+v, %d records", d, len(sink.decisions))
+	if d := p.Decide(context.Background(), newCall("bank/pay")); d.Effect != call.Ask || len(sink.Decisions) != 1 {
+		t.Fatalf("%+v, %d records", d, len(sink.Decisions))
 	}
-	sink.failWrite = errors.New("disk full")
+	sink.Fail = errors.New("disk full")
 	if d := p.Decide(context.Background(), newCall("fs/read")); d.Effect != call.Deny || d.Stage != StageAudit {
 		t.Fatalf("%+v", d)
 	}

@@ -45,8 +45,8 @@ func TestDecideSettlesAsks(t *testing.T) {
 			if d.Effect != tc.want {
 				t.Fatalf("effect = %s, want %s (%+v)", d.Effect, tc.want, d)
 			}
-			if len(sink.decisions) != 1 || sink.decisions[0].Effect != tc.want {
-				t.Fatalf("recorded %v", sink.events)
+			if len(sink.Decisions) != 1 || sink.Decisions[0].Effect != tc.want {
+				t.Fatalf("recorded %v", sink.Events)
 			}
 		})
 	}

@@ -12,7 +12,7 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"github.com/toolgate/toolgate/internal/audit"
+	"github.com/toolgate/toolgate/internal/audit/audittest"
 	"github.com/toolgate/toolgate/internal/call"
 	"github.com/toolgate/toolgate/internal/enforce"
 	"github.com/toolgate/toolgate/internal/mcp"
@@ -42,31 +42,7 @@ const (
 	toolSecret = `{"name":"secret","description":"Not permitted to anyone","inputSchema":{"type":"object"}}`
 )
 
-type memSink struct {
-	mu        sync.Mutex
-	decisions []*audit.Record
-	outcomes  []*audit.OutcomeRecord
-	fail      error
-}
-
-func (s *memSink) WriteDecision(_ context.Context, r *audit.Record) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.fail != nil {
-		return s.fail
-	}
-	s.decisions = append(s.decisions, r)
-	return nil
-}
-
-func (s *memSink) WriteOutcome(_ context.Context, o *audit.OutcomeRecord) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.outcomes = append(s.outcomes, o)
-	return nil
-}
-
-func (s *memSink) Close() error { return nil }
+type memSink = audittest.Sink
 
 type fixture struct {
 	gate  *Gate
@@ -201,8 +177,8 @@ func TestExecuteEnforcesPolicies(t *testing.T) {
 		}
 	}
 	// Every call is in the audit trail, before it was forwarded.
-	if len(f.sink.decisions) != len(tests) || len(f.sink.outcomes) != 2 {
-		t.Errorf("%d decision records, %d outcome records", len(f.sink.decisions), len(f.sink.outcomes))
+	if len(f.sink.Decisions) != len(tests) || len(f.sink.Outcomes) != 2 {
+		t.Errorf("%d decision records, %d outcome records", len(f.sink.Decisions), len(f.sink.Outcomes))
 	}
 }
 
@@ -289,7 +265,7 @@ func TestPinStoreFailureFailsClosed(t *testing.T) {
 func TestAuditFailureDenies(t *testing.T) {
 	f := newFixture(t, mcp.PinRefuse, "")
 	f.gate.FilterList(context.Background(), listResult(toolRead), true, 0)
-	f.sink.fail = errors.New("disk full")
+	f.sink.Fail = errors.New("disk full")
 	if d, _, fwd := f.exec(t, `{"name":"read"}`); d.Allowed() || fwd {
 		t.Fatal("a call ran without an audit record")
 	}

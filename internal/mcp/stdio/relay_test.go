@@ -9,13 +9,12 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"go.uber.org/goleak"
 
-	"github.com/toolgate/toolgate/internal/audit"
+	"github.com/toolgate/toolgate/internal/audit/audittest"
 	"github.com/toolgate/toolgate/internal/call"
 	"github.com/toolgate/toolgate/internal/enforce"
 	"github.com/toolgate/toolgate/internal/mcp"
@@ -35,27 +34,7 @@ permit (principal, action == Action::"fake/write", resource == Server::"fake")
 when { context.input has path && context.input.path like "/tmp/*" };
 `
 
-type memSink struct {
-	mu        sync.Mutex
-	decisions []*audit.Record
-	outcomes  []*audit.OutcomeRecord
-}
-
-func (s *memSink) WriteDecision(_ context.Context, r *audit.Record) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.decisions = append(s.decisions, r)
-	return nil
-}
-
-func (s *memSink) WriteOutcome(_ context.Context, o *audit.OutcomeRecord) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.outcomes = append(s.outcomes, o)
-	return nil
-}
-
-func (s *memSink) Close() error { return nil }
+type memSink = audittest.Sink
 
 // harness runs the relay in-process in front of the fake server and plays
 // the client.
@@ -362,8 +341,8 @@ func TestRelayEnforcesToolCalls(t *testing.T) {
 	if !strings.Contains(rec, "/tmp/a") {
 		t.Errorf("the allowed call did not reach the server")
 	}
-	if len(h.sink.decisions) != 3 || len(h.sink.outcomes) != 1 || h.sink.outcomes[0].Status != call.OutcomeOK {
-		t.Errorf("audit: %d decisions, outcomes %+v", len(h.sink.decisions), h.sink.outcomes)
+	if len(h.sink.Decisions) != 3 || len(h.sink.Outcomes) != 1 || h.sink.Outcomes[0].Status != call.OutcomeOK {
+		t.Errorf("audit: %d decisions, outcomes %+v", len(h.sink.Decisions), h.sink.Outcomes)
 	}
 }
 
@@ -462,8 +441,8 @@ func TestRelayCancellation(t *testing.T) {
 	if !strings.Contains(h.recorded(), cancel) {
 		t.Error("the cancellation did not reach the server")
 	}
-	if len(h.sink.outcomes) != 1 || h.sink.outcomes[0].Status != call.OutcomeUpstreamFailure {
-		t.Errorf("outcome of a cancelled call: %+v", h.sink.outcomes)
+	if len(h.sink.Outcomes) != 1 || h.sink.Outcomes[0].Status != call.OutcomeUpstreamFailure {
+		t.Errorf("outcome of a cancelled call: %+v", h.sink.Outcomes)
 	}
 }
 
