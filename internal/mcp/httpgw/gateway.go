@@ -162,16 +162,7 @@ func (g *Gateway) Ready() error {
 // has begun (which stops new requests); open event streams are ended at
 // once, since they would never become idle.
 func (g *Gateway) Shutdown(ctx context.Context) error {
-	g.mu.Lock()
-	g.closing = true
-	sessions := make([]*session, 0, len(g.sessions))
-	for _, s := range g.sessions {
-		sessions = append(sessions, s)
-	}
-	g.mu.Unlock()
-	for _, s := range sessions {
-		s.closeStreams()
-	}
+	sessions := g.endStreams()
 	done := make(chan struct{})
 	go func() { g.calls.Wait(); close(done) }()
 	var err error
@@ -192,7 +183,11 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 
 // CloseStreams ends the open event streams (for http.Server's
 // RegisterOnShutdown, so that Shutdown does not wait for them).
-func (g *Gateway) CloseStreams() {
+func (g *Gateway) CloseStreams() { g.endStreams() }
+
+// endStreams refuses new sessions, ends the open event streams and
+// returns the sessions.
+func (g *Gateway) endStreams() []*session {
 	g.mu.Lock()
 	g.closing = true
 	sessions := make([]*session, 0, len(g.sessions))
@@ -203,6 +198,7 @@ func (g *Gateway) CloseStreams() {
 	for _, s := range sessions {
 		s.closeStreams()
 	}
+	return sessions
 }
 
 func (g *Gateway) metric(kind string) {
