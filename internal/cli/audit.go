@@ -425,15 +425,19 @@ func tailAudit(ctx context.Context, db store.AuditLog, f store.AuditFilter, n in
 	if err != nil {
 		return err
 	}
-	if n > 0 {
-		first := f
-		first.Last = n
-		if err := db.ScanAudit(ctx, first, func(e *store.AuditEntry) error {
-			if e.Seq <= end {
+	// printUpTo prints the records f selects, up to record last.
+	printUpTo := func(f store.AuditFilter, last uint64) error {
+		return db.ScanAudit(ctx, f, func(e *store.AuditEntry) error {
+			if e.Seq <= last {
 				return p.print(e)
 			}
 			return nil
-		}); err != nil {
+		})
+	}
+	if n > 0 {
+		first := f
+		first.Last = n
+		if err := printUpTo(first, end); err != nil {
 			return err
 		}
 	}
@@ -460,12 +464,7 @@ func tailAudit(ctx context.Context, db store.AuditLog, f store.AuditFilter, n in
 		}
 		next := f
 		next.AfterSeq = end
-		if err := db.ScanAudit(ctx, next, func(e *store.AuditEntry) error {
-			if e.Seq <= newEnd {
-				return p.print(e)
-			}
-			return nil
-		}); err != nil {
+		if err := printUpTo(next, newEnd); err != nil {
 			return err
 		}
 		end = newEnd
