@@ -38,27 +38,9 @@ func StartProcess(command, env []string, dir string, stderr io.Writer, limit int
 	if stderr == nil {
 		stderr = os.Stderr
 	}
-	stdinR, stdinW, err := os.Pipe()
+	cmd, stdinW, stdoutR, err := spawn(command, env, dir, stderr)
 	if err != nil {
 		return nil, err
-	}
-	stdoutR, stdoutW, err := os.Pipe()
-	if err != nil {
-		stdinR.Close()
-		stdinW.Close()
-		return nil, err
-	}
-	cmd := exec.Command(command[0], command[1:]...)
-	cmd.Env, cmd.Dir = env, dir
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = stdinR, stdoutW, stderr
-	ownGroup(cmd)
-	err = cmd.Start()
-	stdinR.Close()
-	stdoutW.Close()
-	if err != nil {
-		stdinW.Close()
-		stdoutR.Close()
-		return nil, fmt.Errorf("cannot start the MCP server: %w", err)
 	}
 	p := &Process{
 		cmd: cmd, stdin: stdinW, stdout: stdoutR,
@@ -70,6 +52,35 @@ func StartProcess(command, env []string, dir string, stderr io.Writer, limit int
 		close(p.exited)
 	}()
 	return p, nil
+}
+
+// spawn starts the server in a process group of its own, on pipes of our
+// own (not cmd.StdoutPipe: Wait must not close the server's output before
+// everything it wrote has been read), and returns its input and output.
+func spawn(command, env []string, dir string, stderr io.Writer) (cmd *exec.Cmd, stdin, stdout *os.File, err error) {
+	stdinR, stdinW, err := os.Pipe()
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	stdoutR, stdoutW, err := os.Pipe()
+	if err != nil {
+		stdinR.Close()
+		stdinW.Close()
+		return nil, nil, nil, err
+	}
+	cmd = exec.Command(command[0], command[1:]...)
+	cmd.Env, cmd.Dir = env, dir
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = stdinR, stdoutW, stderr
+	ownGroup(cmd)
+	err = cmd.Start()
+	stdinR.Close()
+	stdoutW.Close()
+	if err != nil {
+		stdinW.Close()
+		stdoutR.Close()
+		return nil, nil, nil, fmt.Errorf("cannot start the MCP server: %w", err)
+	}
+	return cmd, stdinW, stdoutR, nil
 }
 
 // Exited is closed when the process has exited.

@@ -152,29 +152,9 @@ func Run(ctx context.Context, o Options, in io.Reader, out io.Writer) error {
 	r.ctx, r.stop = context.WithCancel(context.Background())
 	defer r.stop()
 
-	// Pipes of our own (not cmd.StdoutPipe): Wait must not close the
-	// server's output before everything it wrote has been read.
-	stdinR, stdinW, err := os.Pipe()
+	cmd, stdinW, stdoutR, err := spawn(o.Command, o.Env, o.Dir, o.Stderr)
 	if err != nil {
 		return err
-	}
-	stdoutR, stdoutW, err := os.Pipe()
-	if err != nil {
-		stdinR.Close()
-		stdinW.Close()
-		return err
-	}
-	cmd := exec.Command(o.Command[0], o.Command[1:]...)
-	cmd.Env, cmd.Dir = o.Env, o.Dir
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = stdinR, stdoutW, o.Stderr
-	ownGroup(cmd)
-	err = cmd.Start()
-	stdinR.Close()
-	stdoutW.Close()
-	if err != nil {
-		stdinW.Close()
-		stdoutR.Close()
-		return fmt.Errorf("cannot start the MCP server: %w", err)
 	}
 	r.toServer = jsonrpc.NewWriter(stdinW)
 	name := strings.Join(o.Command, " ")
