@@ -56,6 +56,12 @@ type opClient struct {
 	ID, Secret, Subject string
 }
 
+// exchangeClient is how the OP sees a client: it may use client
+// credentials and token exchange.
+func exchangeClient(id string) op.Client {
+	return &idptest.OPClient{ID: id, Grants: []oidc.GrantType{oidc.GrantTypeClientCredentials, oidc.GrantTypeTokenExchange}}
+}
+
 type exchangeOP struct {
 	issuer string
 	store  *opStore
@@ -182,7 +188,7 @@ func (s *opStore) KeySet(context.Context) ([]op.Key, error) { return []op.Key{s.
 
 func (s *opStore) GetClientByClientID(ctx context.Context, id string) (op.Client, error) {
 	if c, ok := s.clients[id]; ok {
-		return &confidential{c}, nil
+		return exchangeClient(c.ID), nil
 	}
 	return nil, errors.New("unknown client")
 }
@@ -198,7 +204,7 @@ func (s *opStore) ClientCredentials(ctx context.Context, id, secret string) (op.
 	if err := s.AuthorizeClientIDSecret(ctx, id, secret); err != nil {
 		return nil, err
 	}
-	return &confidential{s.clients[id]}, nil
+	return exchangeClient(id), nil
 }
 
 func (s *opStore) ClientCredentialsTokenRequest(_ context.Context, id string, scopes []string) (op.TokenRequest, error) {
@@ -280,31 +286,6 @@ func (s *opStore) VerifyExchangeActorToken(_ context.Context, token string, tt o
 		return "", "", nil, err
 	}
 	return std.ID, std.Subject, all, nil
-}
-
-type confidential struct{ *opClient }
-
-func (c *confidential) GetID() string                       { return c.ID }
-func (c *confidential) RedirectURIs() []string              { return nil }
-func (c *confidential) PostLogoutRedirectURIs() []string    { return nil }
-func (c *confidential) ApplicationType() op.ApplicationType { return op.ApplicationTypeWeb }
-func (c *confidential) AuthMethod() oidc.AuthMethod         { return oidc.AuthMethodBasic }
-func (c *confidential) ResponseTypes() []oidc.ResponseType  { return nil }
-func (c *confidential) GrantTypes() []oidc.GrantType {
-	return []oidc.GrantType{oidc.GrantTypeClientCredentials, oidc.GrantTypeTokenExchange}
-}
-func (c *confidential) LoginURL(string) string               { return "" }
-func (c *confidential) AccessTokenType() op.AccessTokenType  { return op.AccessTokenTypeJWT }
-func (c *confidential) IDTokenLifetime() time.Duration       { return 5 * time.Minute }
-func (c *confidential) DevMode() bool                        { return false }
-func (c *confidential) IsScopeAllowed(string) bool           { return true }
-func (c *confidential) IDTokenUserinfoClaimsAssertion() bool { return false }
-func (c *confidential) ClockSkew() time.Duration             { return 0 }
-func (c *confidential) RestrictAdditionalIdTokenScopes() func([]string) []string {
-	return func(s []string) []string { return s }
-}
-func (c *confidential) RestrictAdditionalAccessTokenScopes() func([]string) []string {
-	return func(s []string) []string { return s }
 }
 
 func TestExchangeAgainstZitadelOP(t *testing.T) {

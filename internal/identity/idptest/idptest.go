@@ -73,7 +73,7 @@ func Start(t testing.TB, clients ...Client) *OP {
 		if len(c.Audience) == 0 {
 			c.Audience = []string{"toolgate"}
 		}
-		st.clients[c.ID] = &client{Client: c}
+		st.clients[c.ID] = &client{Client: c, OPClient: OPClient{ID: c.ID}}
 	}
 	st.rotate()
 	cfg := &op.Config{
@@ -105,7 +105,7 @@ func (o *OP) Token(t testing.TB, clientID string) string {
 	form := url.Values{"grant_type": {string(oidc.GrantTypeClientCredentials)}, "scope": {"openid"}}
 	req, _ := http.NewRequest(http.MethodPost, o.Issuer+"oauth/token", strings.NewReader(form.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.SetBasicAuth(url.QueryEscape(c.ID), url.QueryEscape(c.Secret))
+	req.SetBasicAuth(url.QueryEscape(c.Client.ID), url.QueryEscape(c.Secret))
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -236,7 +236,7 @@ func (s *opStorage) ClientCredentialsTokenRequest(_ context.Context, id string, 
 	if !ok {
 		return nil, errors.New("unknown client")
 	}
-	return &oidc.JWTTokenRequest{Subject: c.ID, Audience: c.Audience, Scopes: scopes}, nil
+	return &oidc.JWTTokenRequest{Subject: c.Client.ID, Audience: c.Audience, Scopes: scopes}, nil
 }
 
 func (s *opStorage) GetPrivateClaimsFromScopes(ctx context.Context, userID, clientID string, scopes []string) (map[string]any, error) {
@@ -246,29 +246,43 @@ func (s *opStorage) GetPrivateClaimsFromScopes(ctx context.Context, userID, clie
 	return s.Storage.GetPrivateClaimsFromScopes(ctx, userID, clientID, scopes)
 }
 
-// client is a confidential client with the client-credentials grant and JWT
-// access tokens.
-type client struct{ Client }
-
-func (c *client) GetID() string                       { return c.ID }
-func (c *client) RedirectURIs() []string              { return nil }
-func (c *client) PostLogoutRedirectURIs() []string    { return nil }
-func (c *client) ApplicationType() op.ApplicationType { return op.ApplicationTypeWeb }
-func (c *client) AuthMethod() oidc.AuthMethod         { return oidc.AuthMethodBasic }
-func (c *client) ResponseTypes() []oidc.ResponseType  { return nil }
-func (c *client) GrantTypes() []oidc.GrantType {
-	return []oidc.GrantType{oidc.GrantTypeClientCredentials}
+// client is a test client: its secret and claims, and how the OP sees it.
+type client struct {
+	Client
+	OPClient
 }
-func (c *client) LoginURL(string) string               { return "" }
-func (c *client) AccessTokenType() op.AccessTokenType  { return op.AccessTokenTypeJWT }
-func (c *client) IDTokenLifetime() time.Duration       { return 5 * time.Minute }
-func (c *client) DevMode() bool                        { return false }
-func (c *client) IsScopeAllowed(string) bool           { return true }
-func (c *client) IDTokenUserinfoClaimsAssertion() bool { return false }
-func (c *client) ClockSkew() time.Duration             { return 0 }
-func (c *client) RestrictAdditionalIdTokenScopes() func([]string) []string {
+
+// OPClient is a confidential client as zitadel's OP sees it: client secret
+// (basic auth), JWT access tokens, and the grant types it may use (default:
+// client credentials). Other test OPs built on zitadel's (the token
+// exchange test's) use it too.
+type OPClient struct {
+	ID     string
+	Grants []oidc.GrantType
+}
+
+func (c *OPClient) GetID() string                       { return c.ID }
+func (c *OPClient) RedirectURIs() []string              { return nil }
+func (c *OPClient) PostLogoutRedirectURIs() []string    { return nil }
+func (c *OPClient) ApplicationType() op.ApplicationType { return op.ApplicationTypeWeb }
+func (c *OPClient) AuthMethod() oidc.AuthMethod         { return oidc.AuthMethodBasic }
+func (c *OPClient) ResponseTypes() []oidc.ResponseType  { return nil }
+func (c *OPClient) GrantTypes() []oidc.GrantType {
+	if len(c.Grants) == 0 {
+		return []oidc.GrantType{oidc.GrantTypeClientCredentials}
+	}
+	return c.Grants
+}
+func (c *OPClient) LoginURL(string) string               { return "" }
+func (c *OPClient) AccessTokenType() op.AccessTokenType  { return op.AccessTokenTypeJWT }
+func (c *OPClient) IDTokenLifetime() time.Duration       { return 5 * time.Minute }
+func (c *OPClient) DevMode() bool                        { return false }
+func (c *OPClient) IsScopeAllowed(string) bool           { return true }
+func (c *OPClient) IDTokenUserinfoClaimsAssertion() bool { return false }
+func (c *OPClient) ClockSkew() time.Duration             { return 0 }
+func (c *OPClient) RestrictAdditionalIdTokenScopes() func([]string) []string {
 	return func(s []string) []string { return s }
 }
-func (c *client) RestrictAdditionalAccessTokenScopes() func([]string) []string {
+func (c *OPClient) RestrictAdditionalAccessTokenScopes() func([]string) []string {
 	return func(s []string) []string { return s }
 }
