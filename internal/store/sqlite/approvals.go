@@ -52,12 +52,7 @@ const approvalColumns = `id, key, similar_key, principal, owner, task_id, tool, 
 
 // CreateApproval implements store.Approvals.
 func (d *DB) CreateApproval(ctx context.Context, a *store.Approval) error {
-	unlock, err := d.lockWrite(ctx)
-	if err != nil {
-		return err
-	}
-	defer unlock()
-	_, err = d.db.ExecContext(ctx, `INSERT INTO approvals (`+approvalColumns+`) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
+	_, err := d.exec(ctx, `INSERT INTO approvals (`+approvalColumns+`) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
 		a.ID, a.Key, a.SimilarKey, a.Principal, a.Owner, a.TaskID, a.Tool, a.ArgsSHA256, a.PolicyVersion,
 		a.DecisionID, a.Call, a.CreatedAt.UnixNano(), a.ExpiresAt.UnixNano(), a.State, nullTime(a.DecidedAt),
 		a.Approver, a.Channel, a.Comment, a.Similar, nullTime(a.UsedAt), a.UsedBy)
@@ -144,15 +139,10 @@ func (d *DB) first(ctx context.Context, q string, args ...any) (*store.Approval,
 
 // DecideApproval implements store.Approvals.
 func (d *DB) DecideApproval(ctx context.Context, id string, dec store.ApprovalDecision) error {
-	unlock, err := d.lockWrite(ctx)
-	if err != nil {
-		return err
-	}
-	defer unlock()
 	if dec.State != store.ApprovalApproved && dec.State != store.ApprovalDenied {
 		return fmt.Errorf("sqlite: decide approval %s: %q is not a decision", id, dec.State)
 	}
-	res, err := d.db.ExecContext(ctx, `UPDATE approvals SET state = ?, decided_at = ?, approver = ?, channel = ?,
+	res, err := d.exec(ctx, `UPDATE approvals SET state = ?, decided_at = ?, approver = ?, channel = ?,
 		comment = ?, similar = ?, expires_at = ? WHERE id = ? AND state = 'pending' AND expires_at > ?`,
 		dec.State, dec.At.UnixNano(), dec.Approver, dec.Channel, dec.Comment, dec.Similar, dec.ExpiresAt.UnixNano(),
 		id, dec.At.UnixNano())
@@ -172,12 +162,7 @@ func (d *DB) DecideApproval(ctx context.Context, id string, dec store.ApprovalDe
 
 // UseApproval implements store.Approvals.
 func (d *DB) UseApproval(ctx context.Context, id, decisionID string, at time.Time) (bool, error) {
-	unlock, err := d.lockWrite(ctx)
-	if err != nil {
-		return false, err
-	}
-	defer unlock()
-	res, err := d.db.ExecContext(ctx, `UPDATE approvals SET used_at = COALESCE(used_at, ?),
+	res, err := d.exec(ctx, `UPDATE approvals SET used_at = COALESCE(used_at, ?),
 		used_by = CASE WHEN used_by = '' THEN ? ELSE used_by END
 		WHERE id = ? AND state IN ('approved', 'denied') AND expires_at > ? AND (used_at IS NULL OR similar = 1)`,
 		at.UnixNano(), decisionID, id, at.UnixNano())
@@ -193,15 +178,10 @@ func (d *DB) UseApproval(ctx context.Context, id, decisionID string, at time.Tim
 
 // CloseApproval implements store.Approvals.
 func (d *DB) CloseApproval(ctx context.Context, id, state string, at time.Time) (bool, error) {
-	unlock, err := d.lockWrite(ctx)
-	if err != nil {
-		return false, err
-	}
-	defer unlock()
 	if state != store.ApprovalExpired && state != store.ApprovalCancelled {
 		return false, fmt.Errorf("sqlite: close approval %s: %q is not a closing state", id, state)
 	}
-	res, err := d.db.ExecContext(ctx, `UPDATE approvals SET state = ?, decided_at = ? WHERE id = ? AND state = 'pending'`,
+	res, err := d.exec(ctx, `UPDATE approvals SET state = ?, decided_at = ? WHERE id = ? AND state = 'pending'`,
 		state, at.UnixNano(), id)
 	if err != nil {
 		return false, fmt.Errorf("sqlite: close approval %s: %w", id, err)

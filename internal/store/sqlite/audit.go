@@ -54,16 +54,11 @@ var _ store.AuditLog = (*DB)(nil)
 // IMMEDIATE (Open sets _txlock), so it holds SQLite's write lock while build
 // runs: no other writer, in this process or another, can move the head.
 func (d *DB) AppendAudit(ctx context.Context, build func(store.AuditHead) (store.AuditBatch, error)) error {
-	unlock, err := d.lockWrite(ctx)
+	tx, done, err := d.beginWrite(ctx)
 	if err != nil {
 		return err
 	}
-	defer unlock()
-	tx, err := d.db.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("sqlite: begin: %w", err)
-	}
-	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
+	defer done()
 
 	var head store.AuditHead
 	q, err := d.stmt(ctx, tx, auditHeadQuery)
@@ -298,12 +293,7 @@ func (d *DB) AuditCursor(ctx context.Context, name string) (uint64, error) {
 
 // SetAuditCursor implements store.AuditLog.
 func (d *DB) SetAuditCursor(ctx context.Context, name string, seq uint64) error {
-	unlock, err := d.lockWrite(ctx)
-	if err != nil {
-		return err
-	}
-	defer unlock()
-	_, err = d.db.ExecContext(ctx, `INSERT INTO audit_cursors (name, seq) VALUES (?, ?)
+	_, err := d.exec(ctx, `INSERT INTO audit_cursors (name, seq) VALUES (?, ?)
 		ON CONFLICT (name) DO UPDATE SET seq = excluded.seq`, name, int64(seq))
 	if err != nil {
 		return fmt.Errorf("sqlite: set audit cursor %q: %w", name, err)

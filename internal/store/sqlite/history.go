@@ -40,19 +40,14 @@ var _ store.History = (*DB)(nil)
 
 // AppendHistory implements store.History.
 func (d *DB) AppendHistory(ctx context.Context, evs []store.HistoryEvent) error {
-	unlock, err := d.lockWrite(ctx)
-	if err != nil {
-		return err
-	}
-	defer unlock()
 	if len(evs) == 0 {
 		return nil
 	}
-	tx, err := d.db.BeginTx(ctx, nil)
+	tx, done, err := d.beginWrite(ctx)
 	if err != nil {
-		return fmt.Errorf("sqlite: begin: %w", err)
+		return err
 	}
-	defer tx.Rollback()
+	defer done()
 	st, err := d.stmt(ctx, tx, insertHistory)
 	if err != nil {
 		return fmt.Errorf("sqlite: history: %w", err)
@@ -114,12 +109,7 @@ func (d *DB) ScanHistory(ctx context.Context, f store.HistoryFilter, fn func(*st
 
 // PruneHistory implements store.History.
 func (d *DB) PruneHistory(ctx context.Context, before time.Time) (int64, error) {
-	unlock, err := d.lockWrite(ctx)
-	if err != nil {
-		return 0, err
-	}
-	defer unlock()
-	res, err := d.db.ExecContext(ctx, `DELETE FROM history_events WHERE time < ?`, before.UnixNano())
+	res, err := d.exec(ctx, `DELETE FROM history_events WHERE time < ?`, before.UnixNano())
 	if err != nil {
 		return 0, fmt.Errorf("sqlite: prune history: %w", err)
 	}

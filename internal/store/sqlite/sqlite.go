@@ -62,7 +62,7 @@ func (d *DB) stmt(ctx context.Context, tx *sql.Tx, query string) (*sql.Stmt, err
 var writeLocks sync.Map // absolute path -> chan struct{} (capacity 1)
 
 // lockWrite takes this process's write lock on the file, or gives up when
-// ctx ends. Every write transaction and statement of this package takes it.
+// ctx ends. Writes go through exec and beginWrite, which take it.
 func (d *DB) lockWrite(ctx context.Context) (unlock func(), err error) {
 	select {
 	case d.write <- struct{}{}:
@@ -70,6 +70,35 @@ func (d *DB) lockWrite(ctx context.Context) (unlock func(), err error) {
 	case <-ctx.Done():
 		return nil, fmt.Errorf("sqlite: waiting to write: %w", ctx.Err())
 	}
+}
+
+// exec runs one writing statement under the process's write lock.
+func (d *DB) exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	unlock, err := d.lockWrite(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	return d.db.ExecContext(ctx, query, args...)
+}
+
+// beginWrite starts a write transaction under the process's write lock
+// (BEGIN IMMEDIATE: Open sets _txlock). done rolls back what was not
+// committed and lets the lock go; defer it.
+func (d *DB) beginWrite(ctx context.Context) (tx *sql.Tx, done func(), err error) {
+	unlock, err := d.lockWrite(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	tx, err = d.db.BeginTx(ctx, nil)
+	if err != nil {
+		unlock()
+		return nil, nil, fmt.Errorf("sqlite: begin: %w", err)
+	}
+	return tx, func() {
+		_ = tx.Rollback() // a no-op after Commit
+		unlock()
+	}, nil
 }
 
 // schemas are applied in order at Open; each concern adds its own, written

@@ -57,12 +57,7 @@ const taskColumns = `id, parent_id, root_id, depth, agent, owner, purpose, scope
 
 // CreateTask implements store.Tasks.
 func (d *DB) CreateTask(ctx context.Context, t *store.Task) error {
-	unlock, err := d.lockWrite(ctx)
-	if err != nil {
-		return err
-	}
-	defer unlock()
-	_, err = d.db.ExecContext(ctx, `INSERT INTO tasks (`+taskColumns+`) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
+	_, err := d.exec(ctx, `INSERT INTO tasks (`+taskColumns+`) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
 		t.ID, t.ParentID, t.RootID, t.Depth, t.Agent, t.Owner, t.Purpose, t.Scope, t.Budget, t.CreatedBy,
 		t.CreatedAt.UnixNano(), t.ExpiresAt.UnixNano(), nullTime(t.RevokedAt), t.RevokedBy, t.RevokeReason, t.RevokedVia)
 	if err != nil {
@@ -175,12 +170,12 @@ func (d *DB) RevokeAgentTasks(ctx context.Context, agent, by, reason string, at 
 // revoke revokes the tasks that seed selects and all their descendants, in
 // one statement (so one transaction): no call can see the middle of it.
 func (d *DB) revoke(ctx context.Context, seed, arg, by, reason, via string, at time.Time) ([]string, error) {
-	unlock, err := d.lockWrite(ctx)
+	tx, done, err := d.beginWrite(ctx)
 	if err != nil {
 		return nil, err
 	}
-	defer unlock()
-	rows, err := d.db.QueryContext(ctx, `
+	defer done()
+	rows, err := tx.QueryContext(ctx, `
 WITH RECURSIVE below(id) AS (`+seed+`
 	UNION SELECT t.id FROM tasks t JOIN below ON t.parent_id = below.id)
 UPDATE tasks SET revoked_at = ?, revoked_by = ?, revoke_reason = ?, revoked_via = ?
@@ -201,6 +196,10 @@ RETURNING id`, arg, at.UnixNano(), by, reason, via)
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("sqlite: revoke: %w", err)
 	}
+	rows.Close()
+	if err := tx.Commit(); err != nil {
+		return nil, fmt.Errorf("sqlite: commit revocation: %w", err)
+	}
 	return ids, nil
 }
 
@@ -208,19 +207,14 @@ RETURNING id`, arg, at.UnixNano(), by, reason, via)
 // lock at BEGIN (Open sets _txlock=immediate), so reading what was spent and
 // adding to it cannot interleave with another spend, in any process.
 func (d *DB) SpendBudget(ctx context.Context, charges []store.BudgetCharge) error {
-	unlock, err := d.lockWrite(ctx)
-	if err != nil {
-		return err
-	}
-	defer unlock()
 	if len(charges) == 0 {
 		return nil
 	}
-	tx, err := d.db.BeginTx(ctx, nil)
+	tx, done, err := d.beginWrite(ctx)
 	if err != nil {
-		return fmt.Errorf("sqlite: begin: %w", err)
+		return err
 	}
-	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
+	defer done()
 	for _, c := range charges {
 		var spent int64
 		err := tx.QueryRowContext(ctx, `SELECT spent FROM task_budget_spent WHERE task_id = ? AND key = ?`, c.TaskID, c.Key).Scan(&spent)
