@@ -235,9 +235,9 @@ func (s *Stage) committed() {
 	}
 	s.genMu.Lock()
 	defer s.genMu.Unlock()
-	n := s.gen.bump()
-	if n != s.known+1 {
-		s.foreign = n - 1
+	n, changed := s.gen.bump()
+	if changed || n != s.known+1 {
+		s.foreign++
 	}
 	s.known = n
 }
