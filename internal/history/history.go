@@ -633,11 +633,16 @@ func (s *Stage) scopeGet(key, principal string, byPrincipal bool) *scope {
 // counter says nothing changed, with force).
 func (s *Stage) scopeReady(ctx context.Context, key, principal string, byPrincipal bool, now int64, force bool) (*scope, error) {
 	sc := s.scopeGet(key, principal, byPrincipal)
+	if sc.unwritten.Load() > 0 {
+		// Events the store refused: try them again now, so that a store
+		// that is back lets the calls through at once.
+		_ = s.w.flush(ctx)
+	}
 	sc.mu.Lock()
 	defer sc.mu.Unlock()
 	sc.used = time.Now().UnixNano()
-	if err := sc.err(); err != nil {
-		return nil, errf(CodeUnavailable, "the history of this %s could not be recorded, so its calls are denied: %v", scopeWord(false, byPrincipal), err)
+	if err := sc.err(now); err != nil {
+		return nil, errf(CodeUnavailable, "the history of this %s could not be recorded, so its calls are denied until it is: %v", scopeWord(false, byPrincipal), err)
 	}
 	if s.st == nil {
 		sc.loaded = true
@@ -866,8 +871,9 @@ func (s *Stage) record(ctx context.Context, c *call.Call, ev *event, wait bool) 
 		scopes[i].mu.Unlock()
 	}
 	if err != nil {
+		// Applied here, never queued: it is lost to the other processes.
 		for _, sc := range scopes {
-			sc.fail(err)
+			sc.lost(at+int64(s.cfg.Retain), err)
 		}
 		return err
 	}
