@@ -168,9 +168,13 @@ func (d *DB) ScanHistory(ctx context.Context, f store.HistoryFilter, fn func(*st
 	return nil
 }
 
-// PruneHistory implements store.History.
+// PruneHistory implements store.History. It never deletes the newest event:
+// SQLite numbers a new row max(seq)+1, so an empty table would start again
+// at 1, and a process that had read up to seq N would skip every event
+// numbered up to N.
 func (d *DB) PruneHistory(ctx context.Context, before time.Time) (int64, error) {
-	res, err := d.exec(ctx, `DELETE FROM history_events WHERE time < ?`, before.UnixNano())
+	res, err := d.exec(ctx, `DELETE FROM history_events WHERE time < ?
+		AND seq < (SELECT max(seq) FROM history_events)`, before.UnixNano())
 	if err != nil {
 		return 0, fmt.Errorf("sqlite: prune history: %w", err)
 	}
