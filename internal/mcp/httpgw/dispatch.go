@@ -662,14 +662,6 @@ func rebuild(raw []byte, params map[string]json.RawMessage) []byte {
 	return b
 }
 
-func paramsOf(raw []byte) (json.RawMessage, error) {
-	var m struct {
-		Params json.RawMessage `json:"params"`
-	}
-	err := json.Unmarshal(raw, &m)
-	return m.Params, err
-}
-
 // fromServer adjusts a message a server sends to the client: in the
 // aggregated endpoint a request of the server gets an id that names the
 // server (ids of several servers would collide), and a resource URI is
