@@ -9,67 +9,6 @@ import (
 	"github.com/toolgate/toolgate/internal/store"
 )
 
-func TestHistoryAppendScanPrune(t *testing.T) {
-	db, path := openTest(t)
-	ctx := context.Background()
-	t0 := time.Unix(1_800_000_000, 0)
-	evs := []store.HistoryEvent{
-		{Time: t0, Key: "task:a", Principal: "p1", Origin: "o1", Body: []byte("1")},
-		{Time: t0.Add(time.Second), Key: "principal:p1", Principal: "p1", Origin: "o1", Body: []byte("2")},
-		{Time: t0.Add(2 * time.Second), Key: "task:b", Principal: "p2", Origin: "o2", Body: []byte("3")},
-		{Time: t0.Add(3 * time.Second), Key: "task:a", Principal: "p1", Origin: "o2", Body: []byte("4")},
-	}
-	if err := db.AppendHistory(ctx, evs); err != nil {
-		t.Fatal(err)
-	}
-	for i := 1; i < len(evs); i++ {
-		if evs[i].Seq <= evs[i-1].Seq {
-			t.Fatalf("seq not increasing: %+v", evs)
-		}
-	}
-	scan := func(f store.HistoryFilter) string {
-		t.Helper()
-		var out string
-		if err := db.ScanHistory(ctx, f, func(e *store.HistoryEvent) error {
-			out += string(e.Body)
-			return nil
-		}); err != nil {
-			t.Fatal(err)
-		}
-		return out
-	}
-	if got := scan(store.HistoryFilter{Key: "task:a"}); got != "14" {
-		t.Fatalf("key scan: %q", got)
-	}
-	if got := scan(store.HistoryFilter{Principal: "p1"}); got != "124" {
-		t.Fatalf("principal scan: %q", got)
-	}
-	if got := scan(store.HistoryFilter{Key: "task:a", AfterSeq: evs[0].Seq}); got != "4" {
-		t.Fatalf("after seq: %q", got)
-	}
-	if got := scan(store.HistoryFilter{Principal: "p1", Since: t0.Add(time.Second)}); got != "24" {
-		t.Fatalf("since: %q", got)
-	}
-	if err := db.ScanHistory(ctx, store.HistoryFilter{}, func(*store.HistoryEvent) error { return nil }); err == nil {
-		t.Fatal("a scan without key or principal was accepted")
-	}
-	n, err := db.PruneHistory(ctx, t0.Add(2*time.Second))
-	if err != nil || n != 2 {
-		t.Fatalf("prune: %d %v", n, err)
-	}
-	// Survives reopening.
-	db.Close()
-	db2, err := Open(path, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db2.Close()
-	db = db2
-	if got := scan(store.HistoryFilter{Principal: "p1"}); got != "4" {
-		t.Fatalf("after reopen: %q", got)
-	}
-}
-
 // BenchmarkHistoryCatchUp is what a history recall pays to learn that no
 // other process wrote to a task's history: one indexed scan that finds
 // nothing, on a table of 100,000 events.
@@ -97,5 +36,54 @@ func BenchmarkHistoryCatchUp(b *testing.B) {
 		if err := db.ScanHistory(ctx, store.HistoryFilter{Key: "task:7", AfterSeq: 1 << 40}, func(*store.HistoryEvent) error { return nil }); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// TestHistoryConditionalAppend: an event with Unless is kept out when an
+// event of another origin matches a filter past its AfterSeq, and stored
+// otherwise; the rest of the batch is stored either way.
+func TestHistoryConditionalAppend(t *testing.T) {
+	db, _ := openTest(t)
+	ctx := context.Background()
+	t0 := time.Unix(1_800_000_000, 0)
+	base := []store.HistoryEvent{
+		{Time: t0, Key: "task:a", Principal: "p1", Origin: "o1", Body: []byte("1")},
+		{Time: t0, Key: "task:b", Principal: "p2", Origin: "o2", Body: []byte("2")},
+	}
+	if err := db.AppendHistory(ctx, base); err != nil {
+		t.Fatal(err)
+	}
+	s1, s2 := base[0].Seq, base[1].Seq
+	evs := []store.HistoryEvent{
+		// o1 saw up to s1 of task:a; nothing of another origin since.
+		{Time: t0, Key: "task:a", Principal: "p1", Origin: "o1", Body: []byte("ok"), Unless: []store.HistoryFilter{{Key: "task:a", AfterSeq: s1}}},
+		// o1 saw nothing of p2; o2 wrote s2 for p2.
+		{Time: t0, Key: "task:b", Principal: "p2", Origin: "o1", Body: []byte("conflict"), Unless: []store.HistoryFilter{{Key: "task:a", AfterSeq: s1}, {Principal: "p2", AfterSeq: 0}}},
+		// o2's own event does not conflict with itself.
+		{Time: t0, Key: "task:b", Principal: "p2", Origin: "o2", Body: []byte("own"), Unless: []store.HistoryFilter{{Principal: "p2", AfterSeq: 0}}},
+		// The event o1 stored above (same batch) conflicts for o3.
+		{Time: t0, Key: "task:a", Principal: "p1", Origin: "o3", Body: []byte("late"), Unless: []store.HistoryFilter{{Key: "task:a", AfterSeq: s2}}},
+		{Time: t0, Key: "task:c", Principal: "p3", Origin: "o3", Body: []byte("plain")},
+	}
+	if err := db.AppendHistory(ctx, evs); err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range []bool{false, true, false, true, false} {
+		if evs[i].Conflict != want || (evs[i].Seq == 0) != want {
+			t.Errorf("event %s: conflict %v seq %d, want conflict %v", evs[i].Body, evs[i].Conflict, evs[i].Seq, want)
+		}
+	}
+	var got string
+	for _, f := range []store.HistoryFilter{{Key: "task:a"}, {Key: "task:b"}, {Key: "task:c"}} {
+		if err := db.ScanHistory(ctx, f, func(e *store.HistoryEvent) error { got += string(e.Body) + " "; return nil }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got != "1 ok 2 own plain " {
+		t.Fatalf("stored %q", got)
+	}
+	bad := []store.HistoryEvent{{Time: t0, Key: "k", Origin: "o", Body: []byte("x"), Unless: []store.HistoryFilter{{}}}}
+	if err := db.AppendHistory(ctx, bad); err == nil {
+		t.Fatal("a condition without key or principal was accepted")
 	}
 }
