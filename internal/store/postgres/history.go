@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -20,27 +21,53 @@ import (
 
 var _ store.History = (*DB)(nil)
 
-// AppendHistory implements store.History.
+// AppendHistory implements store.History. A conditional event (Unless) is
+// one INSERT … WHERE NOT EXISTS: under the lock, nothing of another origin
+// can be stored between its check and its insert.
 func (d *DB) AppendHistory(ctx context.Context, evs []store.HistoryEvent) error {
 	if len(evs) == 0 {
 		return nil
 	}
-	err := d.tx(ctx, func(tx pgx.Tx) error {
-		b := &pgx.Batch{}
-		b.Queue(`SELECT pg_advisory_xact_lock($1)`, lockHistory)
-		for i := range evs {
-			e := &evs[i]
-			b.Queue(`INSERT INTO history_events (seq, time, key, principal, origin, body)
-				VALUES (nextval('history_seq'), $1, $2, $3, $4, $5) RETURNING seq`,
-				e.Time.UnixNano(), e.Key, e.Principal, e.Origin, e.Body)
+	b := &pgx.Batch{}
+	b.Queue(`SELECT pg_advisory_xact_lock($1)`, lockHistory)
+	for i := range evs {
+		e := &evs[i]
+		args := params{e.Time.UnixNano(), e.Key, e.Principal, e.Origin, e.Body}
+		q := `INSERT INTO history_events (seq, time, key, principal, origin, body)
+			SELECT nextval('history_seq'), $1, $2, $3, $4, $5`
+		var unless []string
+		for _, f := range e.Unless {
+			var col, who string
+			switch {
+			case f.Key != "" && f.Principal == "":
+				col, who = "key", f.Key
+			case f.Principal != "" && f.Key == "":
+				col, who = "principal", f.Principal
+			default:
+				return errors.New("postgres: history: a condition selects one key or one principal")
+			}
+			unless = append(unless, `NOT EXISTS (SELECT 1 FROM history_events WHERE `+col+` = `+args.add(who)+
+				` AND seq > `+args.add(f.AfterSeq)+` AND origin <> $4)`)
 		}
+		if len(unless) > 0 {
+			q += ` WHERE ` + strings.Join(unless, " AND ")
+		}
+		b.Queue(q+` RETURNING seq`, args...)
+	}
+	err := d.tx(ctx, func(tx pgx.Tx) error {
 		res := tx.SendBatch(ctx, b)
 		if _, err := res.Exec(); err != nil {
 			res.Close()
 			return err
 		}
 		for i := range evs {
-			if err := res.QueryRow().Scan(&evs[i].Seq); err != nil {
+			e := &evs[i]
+			e.Seq, e.Conflict = 0, false
+			err := res.QueryRow().Scan(&e.Seq)
+			switch {
+			case errors.Is(err, pgx.ErrNoRows) && len(e.Unless) > 0:
+				e.Conflict = true
+			case err != nil:
 				res.Close()
 				return err
 			}
@@ -48,6 +75,9 @@ func (d *DB) AppendHistory(ctx context.Context, evs []store.HistoryEvent) error 
 		return res.Close()
 	})
 	if err != nil {
+		for i := range evs {
+			evs[i].Seq, evs[i].Conflict = 0, false
+		}
 		return fmt.Errorf("postgres: append history: %w", err)
 	}
 	return nil

@@ -110,6 +110,13 @@ CREATE INDEX history_events_key ON history_events(key, seq);
 CREATE INDEX history_events_principal ON history_events(principal, seq);
 CREATE INDEX history_events_time ON history_events(time);
 `,
+	// 2: documents (signing keys, audit keys, tool pins).
+	`
+CREATE TABLE docs (
+	name text  PRIMARY KEY,
+	body bytea NOT NULL
+);
+`,
 }
 
 // SchemaVersion is the schema version this toolgate writes.

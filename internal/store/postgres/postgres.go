@@ -54,6 +54,10 @@ const (
 	lockHistory
 )
 
+// lockDocs is the class of the two-key advisory locks of documents (the
+// second key is the name's hash).
+const lockDocs int32 = 0x746f6f6c
+
 // IsURL reports whether s names a PostgreSQL database (postgres:// or
 // postgresql://).
 func IsURL(s string) bool {

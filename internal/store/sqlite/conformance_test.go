@@ -28,14 +28,3 @@ func TestConformance(t *testing.T) {
 	})
 }
 
-// openTest opens a new database for a test of this package alone.
-func openTest(t *testing.T) (*DB, string) {
-	t.Helper()
-	path := filepath.Join(t.TempDir(), FileName)
-	db, err := Open(path, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	return db, path
-}

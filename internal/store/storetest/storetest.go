@@ -20,6 +20,7 @@ type Store interface {
 	store.Budgets
 	store.Approvals
 	store.History
+	store.Docs
 	Close() error
 }
 
@@ -39,6 +40,7 @@ func Run(t *testing.T, b Backend) {
 	t.Run("Budgets", func(t *testing.T) { Budgets(t, b) })
 	t.Run("Approvals", func(t *testing.T) { Approvals(t, b) })
 	t.Run("History", func(t *testing.T) { History(t, b) })
+	t.Run("Docs", func(t *testing.T) { Docs(t, b) })
 }
 
 func open(t *testing.T, b Backend) Store {
