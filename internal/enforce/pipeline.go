@@ -260,7 +260,7 @@ func (p *Pipeline) Execute(ctx context.Context, c *call.Call, fwd Forward) call.
 		var err error
 		cred, err = p.cfg.Mint.Mint(ctx, c, &d)
 		if err != nil {
-			d = deny(c, StageCredential, "credential.mint_failed", "could not mint the per-call credential: "+err.Error())
+			d = deny(c, StageCredential, codeOf(err, "credential.mint_failed"), "could not mint the per-call credential: "+err.Error())
 		}
 	}
 

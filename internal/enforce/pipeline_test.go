@@ -87,6 +87,11 @@ func TestExecuteFailsClosed(t *testing.T) {
 		{"audit write fails", func(c *Config, m *memSink) { m.Fail = errors.New("disk full") }, newCall("fs/read"), StageAudit, "audit.write_failed", ""},
 		{"no audit sink", func(c *Config, m *memSink) { c.Audit = nil }, newCall("fs/read"), StageAudit, "audit.none", ""},
 		{"mint fails", func(c *Config, m *memSink) { c.Mint = mintFunc(func() error { return mintErr }) }, newCall("fs/read"), StageCredential, "credential.mint_failed", "decision:deny"},
+		// The minter's own code reaches the agent and the record (arguments
+		// RFC 8785 cannot represent: credential.arguments, as documented).
+		{"mint fails with a code", func(c *Config, m *memSink) {
+			c.Mint = mintFunc(func() error { return Errorf("credential.arguments", "the per-call token cannot bind the arguments") })
+		}, newCall("fs/read"), StageCredential, "credential.arguments", "decision:deny"},
 		{"identity fails", func(c *Config, m *memSink) {
 			c.Identify = identifyFunc(func() error { return Errorf("identity.expired", "token expired") })
 		}, newCall("fs/read"), StageIdentify, "identity.expired", "decision:deny"},
