@@ -82,8 +82,9 @@ type Stage struct {
 	log           *slog.Logger
 	gen           *generation
 
-	// Generations of the shared counter: known is the latest this process
-	// has accounted for, foreign the latest that another process caused.
+	// The shared counter: known is its value as this process last
+	// accounted for it, foreign how often it changed by another process's
+	// hand (or could not be trusted) since.
 	genMu   sync.Mutex
 	known   uint64
 	foreign uint64
@@ -131,13 +132,17 @@ func New(cfg Config, o Options) (*Stage, error) {
 	}
 	s.xpool.New = func() any { return &extractor{} }
 	if s.st != nil {
-		if o.Dir != "" {
-			g, err := openGeneration(o.Dir)
+		// The shared counter needs a store that only this machine's
+		// processes share, and says which counter file they use.
+		if mark, ok := s.st.(store.HistoryCounterMark); ok && o.Dir != "" {
+			g, err := openGeneration(context.Background(), o.Dir, mark)
 			if err != nil {
 				return nil, err
 			}
 			s.gen = g
-			s.known = g.load()
+			if s.known, _, err = g.load(context.Background()); err != nil {
+				s.log.Error("history: the calls of this process are denied", "error", err)
+			}
 		}
 		s.w = newWriter(s)
 	}
@@ -628,11 +633,16 @@ func (s *Stage) scopeGet(key, principal string, byPrincipal bool) *scope {
 // counter says nothing changed, with force).
 func (s *Stage) scopeReady(ctx context.Context, key, principal string, byPrincipal bool, now int64, force bool) (*scope, error) {
 	sc := s.scopeGet(key, principal, byPrincipal)
+	if sc.unwritten.Load() > 0 {
+		// Events the store refused: try them again now, so that a store
+		// that is back lets the calls through at once.
+		_ = s.w.flush(ctx)
+	}
 	sc.mu.Lock()
 	defer sc.mu.Unlock()
 	sc.used = time.Now().UnixNano()
-	if err := sc.err(); err != nil {
-		return nil, errf(CodeUnavailable, "the history of this %s could not be recorded, so its calls are denied: %v", scopeWord(false, byPrincipal), err)
+	if err := sc.err(now); err != nil {
+		return nil, errf(CodeUnavailable, "the history of this %s could not be recorded, so its calls are denied until it is: %v", scopeWord(false, byPrincipal), err)
 	}
 	if s.st == nil {
 		sc.loaded = true
@@ -650,19 +660,26 @@ func (s *Stage) scopeReady(ctx context.Context, key, principal string, byPrincip
 	return sc, nil
 }
 
-// foreignGen is the latest generation of the shared counter caused by
-// another process.
-func (s *Stage) foreignGen() uint64 {
+// foreignGen counts the changes of the shared counter that this process
+// did not cause: a scope that has caught up with the current value has
+// seen every other process's commit. A counter that cannot be relied on
+// for a moment counts as a change; one that cannot be trusted at all (its
+// file was replaced under running processes) is an error.
+func (s *Stage) foreignGen(ctx context.Context) (uint64, error) {
 	if s.gen == nil {
-		return ^uint64(0) // no counter: always ask the store
+		return ^uint64(0), nil // no counter: always ask the store
 	}
-	g := s.gen.load()
+	g, changed, err := s.gen.load(ctx)
+	if err != nil {
+		return 0, errf(CodeUnavailable, "%v", err)
+	}
 	s.genMu.Lock()
 	defer s.genMu.Unlock()
-	if g > s.known {
-		s.foreign, s.known = g, g
+	if changed || g != s.known {
+		s.foreign++
+		s.known = g
 	}
-	return s.foreign
+	return s.foreign, nil
 }
 
 // load reads a scope's history from the store; the caller holds sc.mu.
@@ -671,7 +688,10 @@ func (s *Stage) load(ctx context.Context, sc *scope, now int64) error {
 	if err := s.w.flush(ctx); err != nil {
 		return errf(CodeUnavailable, "the history of this task cannot be written: %v", err)
 	}
-	gen := s.foreignGen()
+	gen, err := s.foreignGen(ctx)
+	if err != nil {
+		return err
+	}
 	since := time.Unix(0, now-int64(s.cfg.Retain))
 	if err := s.scan(ctx, sc, 0, since, false); err != nil {
 		return err
@@ -684,7 +704,10 @@ func (s *Stage) load(ctx context.Context, sc *scope, now int64) error {
 // catchUp applies the events other processes wrote since the scope last
 // looked, if the shared counter says there are any (always, when forced).
 func (s *Stage) catchUp(ctx context.Context, sc *scope, force bool) error {
-	gen := s.foreignGen()
+	gen, err := s.foreignGen(ctx)
+	if err != nil {
+		return err
+	}
 	if !force && gen != ^uint64(0) && sc.synced >= gen {
 		return nil
 	}
@@ -848,8 +871,9 @@ func (s *Stage) record(ctx context.Context, c *call.Call, ev *event, wait bool) 
 		scopes[i].mu.Unlock()
 	}
 	if err != nil {
+		// Applied here, never queued: it is lost to the other processes.
 		for _, sc := range scopes {
-			sc.fail(err)
+			sc.lost(at+int64(s.cfg.Retain), err)
 		}
 		return err
 	}
