@@ -105,6 +105,10 @@ type Stage struct {
 	// beforeHold, in tests, runs between judging a call's windows and
 	// writing its held place.
 	beforeHold func()
+	// after is the timer a recall gives up waiting for outputs by; waiting,
+	// in tests, runs each time a recall starts to wait for them.
+	after   func(time.Duration) (<-chan time.Time, func())
+	waiting func()
 }
 
 // New builds the stage. cfg must have been validated.
@@ -113,7 +117,7 @@ func New(cfg Config, o Options) (*Stage, error) {
 	if errs := cfg.Validate(); len(errs) > 0 {
 		return nil, fmt.Errorf("history: %s", strings.Join(errs, "; "))
 	}
-	s := &Stage{cfg: cfg, st: o.Store, origin: uuid.NewString(), log: o.Log, scopes: map[string]*scope{}}
+	s := &Stage{cfg: cfg, st: o.Store, origin: uuid.NewString(), log: o.Log, scopes: map[string]*scope{}, after: afterTimer}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -566,7 +570,7 @@ func (s *Stage) extract(run func(*extractor), emit func(uint64)) {
 // whether it gave up (then every argument counts as tainted). An untrusted
 // call whose output has not been seen for OutputTimeout is taken as lost.
 func (s *Stage) awaitOutputs(ctx context.Context, sc *scope, now int64) (bool, error) {
-	var deadline time.Time
+	var giveUp <-chan time.Time
 	for {
 		sc.mu.Lock()
 		live := 0
@@ -585,25 +589,32 @@ func (s *Stage) awaitOutputs(ctx context.Context, sc *scope, now int64) (bool, e
 		if live == 0 {
 			return false, nil
 		}
-		if deadline.IsZero() {
-			deadline = time.Now().Add(s.cfg.PendingWait)
+		if giveUp == nil {
+			c, stop := s.after(s.cfg.PendingWait)
+			defer stop()
+			giveUp = c
 		}
-		wait := time.Until(deadline)
-		if wait <= 0 {
-			return true, nil
+		var poll <-chan time.Time
+		stopPoll := func() bool { return false }
+		if s.st != nil {
+			// Another process's output arrives through the store.
+			t := time.NewTimer(10 * time.Millisecond)
+			poll, stopPoll = t.C, t.Stop
 		}
-		if s.st != nil && wait > 10*time.Millisecond {
-			wait = 10 * time.Millisecond // another process's output arrives through the store
+		if s.waiting != nil {
+			s.waiting()
 		}
-		t := time.NewTimer(wait)
 		select {
 		case <-changed:
-		case <-t.C:
+		case <-poll:
+		case <-giveUp:
+			stopPoll()
+			return true, nil
 		case <-ctx.Done():
-			t.Stop()
+			stopPoll()
 			return false, errf(CodeUnavailable, "gave up waiting for the output of an earlier call of this task: %v", ctx.Err())
 		}
-		t.Stop()
+		stopPoll()
 		if s.st != nil {
 			sc.mu.Lock()
 			err := s.catchUp(ctx, sc, true)
@@ -613,6 +624,12 @@ func (s *Stage) awaitOutputs(ctx context.Context, sc *scope, now int64) (bool, e
 			}
 		}
 	}
+}
+
+// afterTimer is the timer awaitOutputs gives up by.
+func afterTimer(d time.Duration) (<-chan time.Time, func()) {
+	t := time.NewTimer(d)
+	return t.C, func() { t.Stop() }
 }
 
 // scopeGet returns the scope of key, creating it (not loaded).
