@@ -849,6 +849,49 @@ func (s *Stage) Observe(ctx context.Context, c *call.Call, o *call.Outcome) erro
 	return s.record(ctx, c, ev, false)
 }
 
+// ObserveOutput records content a server sent the client that is not the
+// result of a tool call the pipeline observes: a resource read
+// (resources/read), a prompt (prompts/get), the result of a task-augmented
+// call (tasks/result), or any other server→client content. c says whose
+// history it belongs to (Principal, Task, Time) and where it came from:
+// Server, and Tool when a tool stands for it (the tool a task ran, or a
+// name the front door gives the resource or prompt), whose labels apply as
+// for a tool call, annotations included. Content labelled untrusted makes
+// the history's flow untrusted and its values count as untrusted
+// provenance; private makes it private; other content changes nothing.
+// content is the result as the server sent it (JSON, else read as text).
+//
+// Call it before the content reaches the client: it returns once the
+// history is durable, so that no call that follows from the content, in
+// this process or another, is judged without it. On an error the content
+// must not reach the client.
+func (s *Stage) ObserveOutput(ctx context.Context, c *call.Call, content []byte) error {
+	labels := s.labels(c)
+	untrusted, private := hasLabel(labels, LabelUntrusted), hasLabel(labels, LabelPrivate)
+	if !untrusted && !private {
+		return nil
+	}
+	if c.Time.IsZero() {
+		c.Time = time.Now()
+	}
+	ev := &event{Kind: kindSeen, Ref: c.ID}
+	if ev.Ref == "" {
+		ev.Ref = uuid.NewString()
+	}
+	for _, l := range []string{LabelUntrusted, LabelPrivate} {
+		if hasLabel(labels, l) {
+			ev.Labels = append(ev.Labels, l)
+		}
+	}
+	if untrusted && len(content) > 0 {
+		ev.Values = s.hashOutput(content)
+	}
+	if err := s.record(ctx, c, ev, true); err != nil {
+		return errf(CodeUnavailable, "content from %s could not be recorded in the history, so it is withheld: %v", c.Server.Name, err)
+	}
+	return nil
+}
+
 // record applies an event to the call's loaded scopes and queues it for the
 // store; with wait, it returns once the event is durable.
 func (s *Stage) record(ctx context.Context, c *call.Call, ev *event, wait bool) error {

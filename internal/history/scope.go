@@ -58,6 +58,7 @@ const (
 	kindCall    = "call"
 	kindRelease = "release"
 	kindOutput  = "output"
+	kindSeen    = "seen" // content read outside a tool call (ObserveOutput)
 )
 
 // held is a call judged and not yet forwarded (or known not to be): it
@@ -183,6 +184,13 @@ func (s *Stage) apply(sc *scope, ev *event, at int64) {
 			}
 			sc.series[i].add(at, v, sc.n)
 		}
+	case kindSeen:
+		for _, l := range ev.Labels {
+			if i := labelIndex(l); i >= 0 && at > sc.labelAt[i] {
+				sc.labelAt[i] = at
+			}
+		}
+		s.addHashes(sc, sc.values, ev.Values, at, true)
 	case kindOutput:
 		if _, ok := sc.pending[ev.Ref]; ok {
 			delete(sc.pending, ev.Ref)
