@@ -55,9 +55,13 @@ type Options struct {
 	// Replay remembers used token ids (default: NewMemoryReplayCache(0),
 	// for one process; servers with several replicas need a shared one).
 	Replay ReplayCache
-	// JWKSRefresh is how long fetched keys are used (default 5m). A key id
-	// the verifier does not know makes it fetch at once (at most every
-	// second), so a key toolgate rotated in is found at its first token.
+	// JWKSRefresh is how long fetched keys are used (default 5m); for one
+	// more interval they still verify while a refresh runs in the
+	// background (or fails: toolgate unreachable), then never. A key id the
+	// verifier does not know makes it fetch at once, at most every second,
+	// so a key toolgate rotated in is found at its first token; other
+	// unknown key ids meanwhile are refused at once, and no valid token
+	// ever waits for a fetch it does not need.
 	JWKSRefresh time.Duration
 	// HTTPClient fetches the JWKS (default: a client with a 10 s timeout).
 	HTTPClient *http.Client
@@ -70,10 +74,13 @@ type Verifier struct {
 	o      Options
 	leeway time.Duration
 
-	mu      sync.RWMutex
+	// mu guards what follows; it is never held while fetching.
+	mu      sync.Mutex
 	keys    map[string]jose.JSONWebKey
-	fetched time.Time // when keys were last fetched (successfully)
-	tried   time.Time // when a fetch was last tried
+	fetched time.Time    // when keys were last fetched (successfully)
+	tried   time.Time    // when the last fetch started
+	lastErr error        // why the last fetch failed (nil: it did not)
+	flight  *fetchFlight // the fetch in progress, if any
 }
 
 // New checks the options.
@@ -292,56 +299,114 @@ func (v *Verifier) checkClaims(c *Claims) error {
 	return nil
 }
 
-// key finds a key by id: in the cached set while it is fresh; else, or if
-// the id is unknown, from a new fetch. Fetches happen at most every
-// refetchEvery, so forged key ids cannot turn into a flood of fetches: a
-// token naming a key not seen yet waits for the next allowed fetch rather
-// than fail (toolgate may have rotated its key a moment ago). If toolgate's
-// JWKS cannot be fetched, the keys fetched last serve one more refresh
-// interval, so a short outage does not stop the server; past that, it fails
-// closed.
+// keySource reports what the verifier knows of a key id, and when a fetch
+// of toolgate's JWKS is needed, starts one (or joins the one in flight).
+//
+// Nothing waits behind a fetch while holding a lock, and what a call waits
+// for depends on its own token only:
+//   - a known key within the refresh interval answers at once;
+//   - a known key past it but within one more interval answers at once and
+//     refreshes the set in the background (one fetch, shared);
+//   - an unknown key id makes the verifier fetch at once, at most every
+//     refetchEvery (toolgate may have rotated its key a moment ago): the one
+//     call that starts the fetch waits for it, every other unknown key id in
+//     the meantime is answered unknown_key at once, so forged key ids cannot
+//     flood toolgate nor hold up anyone else;
+//   - with no usable keys at all (first use, or toolgate unreachable for
+//     longer than one more refresh interval) a call joins the fetch in
+//     flight or starts one when due, and otherwise fails closed at once.
 func (v *Verifier) key(ctx context.Context, kid string) (jose.JSONWebKey, error) {
-	v.mu.RLock()
-	k, known := v.keys[kid]
-	fresh := time.Since(v.fetched) < v.o.JWKSRefresh
-	v.mu.RUnlock()
-	if known && (fresh || v.o.KeySet != nil) {
-		return k, nil
-	}
 	if v.o.KeySet != nil {
+		if k, ok := v.keys[kid]; ok {
+			return k, nil
+		}
 		return jose.JSONWebKey{}, rejectf(ReasonUnknownKey, "the token is signed with key %q, which is not in the key set", kid)
 	}
-
 	v.mu.Lock()
-	defer v.mu.Unlock()
-	// Another request may have fetched while this one waited for the lock.
-	if k, known = v.keys[kid]; known && time.Since(v.fetched) < v.o.JWKSRefresh {
+	now := v.o.Now()
+	k, known := v.keys[kid]
+	age := now.Sub(v.fetched)
+	usable := v.keys != nil && age < 2*v.o.JWKSRefresh
+	due := v.flight == nil && now.Sub(v.tried) >= refetchEvery
+	var f *fetchFlight
+	switch {
+	case known && age < v.o.JWKSRefresh:
+		v.mu.Unlock()
 		return k, nil
-	}
-	if wait := refetchEvery - time.Since(v.tried); wait > 0 {
-		select {
-		case <-time.After(wait):
-		case <-ctx.Done():
-			return jose.JSONWebKey{}, rejectf(ReasonKeysUnavailable, "gave up waiting for toolgate's keys: %v", ctx.Err())
+	case known && usable:
+		if due {
+			v.startFetch(now)
 		}
+		v.mu.Unlock()
+		return k, nil
+	case usable && !due:
+		v.mu.Unlock()
+		return jose.JSONWebKey{}, v.unknown(kid)
+	case usable, due:
+		f = v.startFetch(now)
+	case v.flight != nil:
+		f = v.flight
+	default:
+		err := v.lastErr
+		v.mu.Unlock()
+		return jose.JSONWebKey{}, v.unavailable(err)
 	}
-	v.tried = time.Now()
-	keys, fetchErr := v.fetch(ctx)
-	if fetchErr == nil {
-		v.keys, v.fetched = keys, time.Now()
-		k, known = keys[kid]
+	v.mu.Unlock()
+
+	select {
+	case <-f.done:
+	case <-ctx.Done():
+		return jose.JSONWebKey{}, rejectf(ReasonKeysUnavailable, "gave up waiting for toolgate's keys: %v", ctx.Err())
 	}
-	usable := v.keys != nil && time.Since(v.fetched) < 2*v.o.JWKSRefresh
+	v.mu.Lock()
+	k, known = v.keys[kid]
+	usable = v.keys != nil && v.o.Now().Sub(v.fetched) < 2*v.o.JWKSRefresh
+	v.mu.Unlock()
 	switch {
 	case known && usable:
 		return k, nil
-	case !usable && fetchErr != nil:
-		return jose.JSONWebKey{}, rejectf(ReasonKeysUnavailable, "toolgate's keys cannot be fetched from %s: %v", v.o.JWKSURL, fetchErr)
 	case !usable:
-		return jose.JSONWebKey{}, rejectf(ReasonKeysUnavailable, "toolgate's keys could not be fetched from %s", v.o.JWKSURL)
+		return jose.JSONWebKey{}, v.unavailable(f.err)
 	default:
-		return jose.JSONWebKey{}, rejectf(ReasonUnknownKey, "the token is signed with key %q, which toolgate does not publish (never, or retired long enough ago that its tokens have expired)", kid)
+		return jose.JSONWebKey{}, v.unknown(kid)
 	}
+}
+
+func (v *Verifier) unknown(kid string) error {
+	return rejectf(ReasonUnknownKey, "the token is signed with key %q, which toolgate does not publish (never, or retired long enough ago that its tokens have expired)", kid)
+}
+
+func (v *Verifier) unavailable(err error) error {
+	if err == nil {
+		return rejectf(ReasonKeysUnavailable, "toolgate's keys could not be fetched from %s", v.o.JWKSURL)
+	}
+	return rejectf(ReasonKeysUnavailable, "toolgate's keys cannot be fetched from %s: %v", v.o.JWKSURL, err)
+}
+
+// fetchFlight is one fetch of the JWKS, shared by every call that waits
+// for it; done is closed when the verifier's keys have been updated.
+type fetchFlight struct {
+	done chan struct{}
+	err  error
+}
+
+// startFetch starts a fetch in the background; v.mu must be held. The fetch
+// is not bound to the context of the call that started it: other calls
+// wait for it too, and a cancelled caller must not fail them.
+func (v *Verifier) startFetch(now time.Time) *fetchFlight {
+	f := &fetchFlight{done: make(chan struct{})}
+	v.flight, v.tried = f, now
+	go func() {
+		keys, err := v.fetch(context.Background())
+		v.mu.Lock()
+		if err == nil {
+			v.keys, v.fetched = keys, v.o.Now()
+		}
+		f.err, v.lastErr, v.flight = err, err, nil
+		v.mu.Unlock()
+		close(f.done)
+	}()
+	return f
 }
 
 func (v *Verifier) fetch(ctx context.Context) (map[string]jose.JSONWebKey, error) {

@@ -20,6 +20,7 @@ import (
 	"github.com/toolgate/toolgate/internal/cedarjson"
 	"github.com/toolgate/toolgate/internal/credential"
 	"github.com/toolgate/toolgate/internal/facts"
+	"github.com/toolgate/toolgate/internal/frontdoor"
 	"github.com/toolgate/toolgate/internal/history"
 	"github.com/toolgate/toolgate/internal/identity"
 	"github.com/toolgate/toolgate/internal/keys"
@@ -35,12 +36,15 @@ const DefaultListen = "127.0.0.1:8470"
 // Config is the whole configuration file.
 type Config struct {
 	// DataDir holds toolgate's state (audit trail, keys, database).
-	DataDir string        `yaml:"data_dir"`
-	Listen  string        `yaml:"listen"`
-	Log     LogConfig     `yaml:"log"`
-	Policy  policy.Config `yaml:"policy"`
-	Audit   audit.Config  `yaml:"audit"`
-	Limits  LimitsConfig  `yaml:"limits"`
+	DataDir string `yaml:"data_dir"`
+	Listen  string `yaml:"listen"`
+	// HTTP is the front door of `toolgate serve`: Host and Origin policy,
+	// content types, read timeouts and body limits, for every route.
+	HTTP   frontdoor.Config `yaml:"http"`
+	Log    LogConfig        `yaml:"log"`
+	Policy policy.Config    `yaml:"policy"`
+	Audit  audit.Config     `yaml:"audit"`
+	Limits LimitsConfig     `yaml:"limits"`
 	// Principal is the identity of calls that arrive unauthenticated on a
 	// local transport (stdio). Without it `toolgate run` uses Agent::"local"
 	// acting for the OS user; the HTTP front doors deny such calls.
@@ -230,6 +234,15 @@ func (c *Config) applyDefaults() {
 		}
 	}
 	c.MCP.ApplyDefaults()
+	// mcp.gateway.allowed_hosts and allowed_origins came first; they are
+	// the same lists as http's, for every route.
+	c.HTTP.AllowedHosts = appendNew(c.HTTP.AllowedHosts, c.MCP.Gateway.AllowedHosts...)
+	c.HTTP.AllowedOrigins = appendNew(c.HTTP.AllowedOrigins, c.MCP.Gateway.AllowedOrigins...)
+	if c.HTTP.MaxBodyBytes == 0 {
+		// A message the MCP gateway takes must get past the door.
+		c.HTTP.MaxBodyBytes = max(frontdoor.DefaultMaxBodyBytes, int64(c.MCP.MaxMessageBytes))
+	}
+	c.HTTP.ApplyDefaults()
 	c.Identity.ApplyDefaults()
 	c.Keys.ApplyDefaults()
 	c.Tasks.ApplyDefaults()
@@ -239,6 +252,16 @@ func (c *Config) applyDefaults() {
 	if c.Principal != nil && c.Principal.Kind == "" {
 		c.Principal.Kind = string(call.KindAgent)
 	}
+}
+
+// appendNew appends the items of add that list does not have yet.
+func appendNew(list []string, add ...string) []string {
+	for _, a := range add {
+		if !contains(list, a) {
+			list = append(list, a)
+		}
+	}
+	return list
 }
 
 // InputLimits converts the limits for the converter.
@@ -312,6 +335,12 @@ func (c *Config) problems() []string {
 		if p.ID == "" {
 			bad("principal.id", "is required")
 		}
+	}
+	for _, e := range c.HTTP.Validate() {
+		errs = append(errs, "http."+e)
+	}
+	if c.HTTP.MaxBodyBytes < int64(c.MCP.MaxMessageBytes) {
+		bad("http.max_body_bytes", "%d is less than mcp.max_message_bytes %d: messages the gateway takes could not get in", c.HTTP.MaxBodyBytes, c.MCP.MaxMessageBytes)
 	}
 	for _, e := range c.MCP.Validate() {
 		errs = append(errs, "mcp."+e)

@@ -68,15 +68,28 @@ type History interface {
 }
 
 // Admitter is implemented by a History that must know a call will be
-// forwarded before it is: to count calls while they run (a window's limit
-// cannot be passed by calls sent side by side), and to make later calls of
-// the task wait for an output the agent may see before Observe runs.
+// forwarded before it is: to count calls while they run, and to make later
+// calls of the task wait for an output the agent may see before Observe
+// runs.
 // Execute calls Admit for an allowed call after its decision record is
 // durable and just before forwarding it; Observe follows for every such
 // call. Admit cannot stop the call; a failure makes the history fail later
 // calls closed.
 type Admitter interface {
 	Admit(ctx context.Context, c *call.Call)
+}
+
+// Reserver is an Admitter that holds a call's place in the history's
+// windows from the moment it is judged, so that a window's limit cannot be
+// passed by calls sent side by side: each call of a task is judged with the
+// calls judged before it counted. Execute judges with Reserve instead of
+// Recall, and releases a call it does not forward (denied, not approved,
+// its budget, credential or decision record failed); Decide, which
+// forwards nothing, uses Recall.
+type Reserver interface {
+	Admitter
+	Reserve(ctx context.Context, c *call.Call) error
+	Release(ctx context.Context, c *call.Call)
 }
 
 // Budget spends one unit of the task's budget for a call about to be
@@ -174,7 +187,7 @@ func New(cfg Config) (*Pipeline, error) {
 // otherwise it is returned as is: the caller enforces it. With an audit sink the
 // decision is recorded, and a failure to record it denies.
 func (p *Pipeline) Decide(ctx context.Context, c *call.Call) call.Decision {
-	d := p.judge(ctx, c)
+	d := p.judge(ctx, c, false)
 	if s, ok := p.cfg.Approve.(Settler); ok && d.Effect == call.Ask {
 		settled, err := s.Settle(ctx, c, d)
 		switch {
@@ -207,7 +220,15 @@ type Forward func(ctx context.Context, c *call.Call, cred *call.Credential) call
 // The returned decision says whether fwd ran: it ran if and only if the
 // effect is allow.
 func (p *Pipeline) Execute(ctx context.Context, c *call.Call, fwd Forward) call.Decision {
-	d := p.judge(ctx, c)
+	forwarded := false
+	if r, ok := p.cfg.History.(Reserver); ok {
+		defer func() {
+			if !forwarded {
+				r.Release(ctx, c)
+			}
+		}()
+	}
+	d := p.judge(ctx, c, true)
 	// No call may run unrecorded: without a sink, deny before a human is
 	// asked, a budget spent or a credential minted for nothing.
 	if p.cfg.Audit == nil {
@@ -252,6 +273,7 @@ func (p *Pipeline) Execute(ctx context.Context, c *call.Call, fwd Forward) call.
 	}
 
 	// 8. forward & observe.
+	forwarded = true
 	if a, ok := p.cfg.History.(Admitter); ok {
 		a.Admit(ctx, c)
 	}
@@ -281,8 +303,9 @@ func (p *Pipeline) Execute(ctx context.Context, c *call.Call, fwd Forward) call.
 }
 
 // judge runs stages 1–5 and returns the policy decision, or the deny of the
-// first stage that failed.
-func (p *Pipeline) judge(ctx context.Context, c *call.Call) call.Decision {
+// first stage that failed. forwarding: the call will be forwarded if
+// allowed (Execute), so a Reserver holds its place in the windows.
+func (p *Pipeline) judge(ctx context.Context, c *call.Call, forwarding bool) call.Decision {
 	c.ID = newID()
 	if c.Time.IsZero() {
 		c.Time = p.cfg.Now()
@@ -307,7 +330,11 @@ func (p *Pipeline) judge(ctx context.Context, c *call.Call) call.Decision {
 		return deny(c, StageFacts, codeOf(err, "facts.failed"), err.Error())
 	}
 	// 4. history: what the task has seen before.
-	if err := p.cfg.History.Recall(ctx, c); err != nil {
+	recall := p.cfg.History.Recall
+	if r, ok := p.cfg.History.(Reserver); ok && forwarding {
+		recall = r.Reserve
+	}
+	if err := recall(ctx, c); err != nil {
 		return deny(c, StageHistory, codeOf(err, "history.failed"), err.Error())
 	}
 	// 5. decide: every layer must allow.

@@ -13,16 +13,17 @@ import (
 	"sort"
 	"strings"
 	"sync"
-	"time"
 )
 
 // Classifier turns one string argument into facts for policies.
 type Classifier interface {
 	// Name is the key under context.facts ("sql", "shell", "path", "url").
 	Name() string
-	// Classify analyses one value. It never panics and returns within the
-	// limits; on input it cannot analyse (too large, too slow, unparsable) it
-	// returns facts with "parse_error": true and an "error" string, not a Go error.
+	// Classify analyses one value. It never panics, and its answer depends
+	// on the value (and, for paths, the file system) only, never on time or
+	// load; on input it cannot analyse (too large, too complex, unparsable)
+	// it returns its fail-safe facts with "parse_error": true and an
+	// "error" string, not a Go error.
 	Classify(value string) Facts
 }
 
@@ -30,28 +31,8 @@ type Classifier interface {
 // []any or map[string]any (no floats, no nil), so they convert to Cedar.
 type Facts = map[string]any
 
-// Merge combines the facts of several arguments bound to the same classifier
-// (e.g. a copy tool's source and destination paths) into one Facts, the
-// fail-safe way: a flag that signals danger is true if any value has it,
-// a flag that signals safety ("inside") only if all have it; sets are unioned;
-// counts are summed. Each classifier package provides its own merge.
-func Merge(name string, fs []Facts) Facts {
-	regMu.RLock()
-	e, ok := registry[name]
-	regMu.RUnlock()
-	if !ok || e.merge == nil {
-		// Without the classifier's own rules the polarity of each field is
-		// unknown, so nothing can be combined safely.
-		return ErrorFacts(fmt.Sprintf("facts: no merge registered for classifier %q", name))
-	}
-	return e.merge(fs)
-}
-
-// Default limits, used when Options leaves a field at its zero value.
-const (
-	DefaultMaxInputBytes = 64 << 10
-	DefaultTimeout       = 50 * time.Millisecond
-)
+// DefaultMaxInputBytes is the size limit used when Options leaves it zero.
+const DefaultMaxInputBytes = 64 << 10
 
 // Options configures a classifier. Each classifier reads only the fields that
 // concern it and ignores the rest, so one Options can serve every binding.
@@ -70,12 +51,6 @@ type Options struct {
 	// MaxInputBytes caps the length of one value (default 64 KiB); longer
 	// values are not analysed and report parse_error.
 	MaxInputBytes int
-	// Timeout bounds the analysis of one value (default 50 ms): Classify
-	// returns parse_error when it passes. A third-party parser cannot be
-	// interrupted, so it finishes in the background; at most
-	// 2×GOMAXPROCS such stragglers run at once, and while that many do,
-	// new values are refused with parse_error instead of queueing work.
-	Timeout time.Duration
 	// AllowedHosts, when set, makes the url classifier report "allowed":
 	// whether the host equals one of these names or is a subdomain of one.
 	AllowedHosts []string
@@ -86,9 +61,6 @@ func (o Options) WithDefaults() Options {
 	if o.MaxInputBytes <= 0 {
 		o.MaxInputBytes = DefaultMaxInputBytes
 	}
-	if o.Timeout <= 0 {
-		o.Timeout = DefaultTimeout
-	}
 	return o
 }
 
@@ -97,48 +69,46 @@ func (o Options) WithDefaults() Options {
 // config is caught at load time rather than on the first call.
 type Factory func(opts Options) (Classifier, error)
 
-// MergeFunc combines the facts of several values of one classifier.
-type MergeFunc func(fs []Facts) Facts
-
-type entry struct {
-	factory Factory
-	merge   MergeFunc
+// Kind is what a classifier package registers under its name.
+type Kind struct {
+	// New builds the classifier from options.
+	New Factory
+	// Merge combines the facts of several values bound to the classifier
+	// in one call (a copy tool's source and destination), the fail-safe
+	// way: a flag that signals danger is true if any value has it, a flag
+	// that signals safety ("inside") only if all have it; sets are
+	// unioned; counts are summed.
+	Merge func(fs []Facts) Facts
+	// Unanalysed returns the facts for a value that was not analysed:
+	// every field present, danger flags set, safety flags cleared.
+	Unanalysed func() Facts
 }
 
 var (
 	regMu    sync.RWMutex
-	registry = map[string]entry{}
+	registry = map[string]Kind{}
 )
 
-// Register makes a classifier available under name. It panics on a duplicate
-// or empty name, since that can only be a programming error found at init.
-func Register(name string, f Factory) {
-	if name == "" || f == nil {
-		panic("facts: Register with empty name or nil factory")
+// Register makes a classifier available under name. It panics on a
+// duplicate or empty name or an incomplete Kind, since that can only be a
+// programming error found at init.
+func Register(name string, k Kind) {
+	if name == "" || k.New == nil || k.Merge == nil || k.Unanalysed == nil {
+		panic("facts: Register with empty name or incomplete Kind")
 	}
 	regMu.Lock()
 	defer regMu.Unlock()
-	e := registry[name]
-	if e.factory != nil {
+	if _, dup := registry[name]; dup {
 		panic("facts: classifier " + name + " registered twice")
 	}
-	e.factory = f
-	registry[name] = e
+	registry[name] = k
 }
 
-// RegisterMerge sets the merge rules used by Merge for the classifier name.
-func RegisterMerge(name string, m MergeFunc) {
-	if name == "" || m == nil {
-		panic("facts: RegisterMerge with empty name or nil func")
-	}
-	regMu.Lock()
-	defer regMu.Unlock()
-	e := registry[name]
-	if e.merge != nil {
-		panic("facts: merge for " + name + " registered twice")
-	}
-	e.merge = m
-	registry[name] = e
+func kind(name string) (Kind, bool) {
+	regMu.RLock()
+	defer regMu.RUnlock()
+	k, ok := registry[name]
+	return k, ok
 }
 
 // ErrUnknown is returned by New for a name no package registered.
@@ -146,13 +116,35 @@ var ErrUnknown = errors.New("facts: unknown classifier")
 
 // New builds the classifier registered under name.
 func New(name string, opts Options) (Classifier, error) {
-	regMu.RLock()
-	e, ok := registry[name]
-	regMu.RUnlock()
-	if !ok || e.factory == nil {
+	k, ok := kind(name)
+	if !ok {
 		return nil, fmt.Errorf("%w %q (registered: %s)", ErrUnknown, name, strings.Join(Names(), ", "))
 	}
-	return e.factory(opts.WithDefaults())
+	return k.New(opts.WithDefaults())
+}
+
+// Merge combines the facts of several values bound to the classifier name
+// by its Kind's rules.
+func Merge(name string, fs []Facts) Facts {
+	k, ok := kind(name)
+	if !ok {
+		// Without the classifier's own rules the polarity of each field is
+		// unknown, so nothing can be combined safely.
+		return Fail(Facts{}, fmt.Sprintf("facts: no classifier %q to merge for", name))
+	}
+	return k.Merge(fs)
+}
+
+// Unanalysed returns the classifier's fail-safe facts for a value it could
+// not analyse (a bound argument that is not text, …), with parse_error
+// set and msg as the error: every field the classifier documents is
+// present, so a policy reading any of them sees the fail-safe value.
+func Unanalysed(name, msg string) Facts {
+	k, ok := kind(name)
+	if !ok {
+		return Fail(Facts{}, msg)
+	}
+	return Fail(k.Unanalysed(), msg)
 }
 
 // Names lists the registered classifiers, sorted.
@@ -160,17 +152,9 @@ func Names() []string {
 	regMu.RLock()
 	defer regMu.RUnlock()
 	out := make([]string, 0, len(registry))
-	for n, e := range registry {
-		if e.factory != nil {
-			out = append(out, n)
-		}
+	for n := range registry {
+		out = append(out, n)
 	}
 	sort.Strings(out)
 	return out
-}
-
-// ErrorFacts is the minimal answer for a value that could not be analysed.
-// Classifiers add their own fields (with fail-safe values) on top of it.
-func ErrorFacts(msg string) Facts {
-	return Facts{"parse_error": true, "error": msg}
 }

@@ -149,7 +149,7 @@ func (f *Finder) FindFacts(_ context.Context, c *call.Call) error {
 					if s, ok := e.(string); ok {
 						results = append(results, cl.Classify(s))
 					} else {
-						results = append(results, ErrorFacts(fmt.Sprintf("argument %s: an element is not a string", path)))
+						results = append(results, Unanalysed(cname, fmt.Sprintf("argument %s: an element is not a string", path)))
 					}
 				}
 			case nil:
@@ -157,7 +157,7 @@ func (f *Finder) FindFacts(_ context.Context, c *call.Call) error {
 			default:
 				// A bound argument that is not text cannot be analysed;
 				// say so rather than pretend it is harmless.
-				results = append(results, ErrorFacts(fmt.Sprintf("argument %s is not a string", path)))
+				results = append(results, Unanalysed(cname, fmt.Sprintf("argument %s is not a string", path)))
 			}
 		}
 		if len(results) == 0 {

@@ -51,9 +51,29 @@ func TestFinder(t *testing.T) {
 	if read["inside"] != true {
 		t.Fatalf("all inside: %v", read)
 	}
-	bad := find(t, f, "db", "query", `{"sql": 42}`, "")["sql"].(facts.Facts)
-	if bad["parse_error"] != true || !strings.Contains(bad["error"].(string), "not a string") {
-		t.Fatalf("non-string argument: %v", bad)
+	// A bound argument that is not text has every field of the
+	// classifier, with the fail-safe values.
+	for _, in := range []string{`{"sql": 42}`, `{"sql": {"a": 1}}`, `{"sql": true}`, `{"sql": ["SELECT 1", 7]}`} {
+		bad := find(t, f, "db", "query", in, "")["sql"].(facts.Facts)
+		if bad["parse_error"] != true || !strings.Contains(bad["error"].(string), "not a string") || bad["destructive"] != true {
+			t.Fatalf("non-string argument %s: %v", in, bad)
+		}
+		for k := range facts.Unanalysed("sql", "") {
+			if _, ok := bad[k]; !ok {
+				t.Errorf("non-string argument %s: field %s missing in %v", in, k, bad)
+			}
+		}
+	}
+	for _, in := range []string{`{"source": 1, "destination": "a"}`, `{"source": ["a", 1], "destination": "a"}`} {
+		p := find(t, f, "fs", "move", in, "")["path"].(facts.Facts)
+		if p["parse_error"] != true || p["inside"] != false || p["sensitive"] != true {
+			t.Fatalf("non-string path %s: %v", in, p)
+		}
+		for k := range facts.Unanalysed("path", "") {
+			if _, ok := p[k]; !ok {
+				t.Errorf("non-string path %s: field %s missing in %v", in, k, p)
+			}
+		}
 	}
 	auto := find(t, f, "web", "fetch", `{"url": "http://169.254.169.254/latest", "note": "x"}`, `{"properties": {"url": {"type": "string"}}}`)
 	if u := auto["url"].(facts.Facts); u["ip_class"] != "metadata" {

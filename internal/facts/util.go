@@ -2,11 +2,8 @@ package facts
 
 import (
 	"fmt"
-	"runtime"
 	"slices"
 	"strings"
-	"sync/atomic"
-	"time"
 )
 
 // SortedSet sorts ss and removes duplicates in place, and never returns nil
@@ -19,120 +16,58 @@ func SortedSet(ss []string) []string {
 	return slices.Compact(ss)
 }
 
-// Budget is the time allowed to analyse one value. Classifiers poll it in
-// their own loops; it costs a clock read only every few calls.
+// Budget bounds the work of one analysis by counted steps, never by time:
+// the answer must be a function of the value alone, the same on an idle
+// and on a loaded machine. Classifiers spend steps in their own loops (a
+// tree node visited, a byte expanded); an analysis that runs out is a
+// parse_error. Third-party parsers are bounded by the input size limit and
+// by shape checks made before calling them.
 type Budget struct {
-	deadline time.Time
-	n        uint32
-	over     bool
-	// cancelled is set from outside when the caller stopped waiting.
-	cancelled atomic.Bool
+	left int
 }
 
-// NewBudget starts a budget of d from now.
-func NewBudget(d time.Duration) *Budget {
-	return &Budget{deadline: time.Now().Add(d)}
-}
+// NewBudget returns a budget of n steps.
+func NewBudget(n int) *Budget { return &Budget{left: n} }
 
-// Exceeded reports whether the deadline has passed. Once it has, it stays so.
-func (b *Budget) Exceeded() bool {
+// Spend takes n steps and reports whether the budget is now exhausted.
+// Once it is, it stays so.
+func (b *Budget) Spend(n int) bool {
 	if b == nil {
 		return false
 	}
-	if b.over || b.cancelled.Load() {
-		b.over = true
-		return true
-	}
-	b.n++
-	if b.n&63 != 0 {
-		return false
-	}
-	b.over = time.Now().After(b.deadline)
-	return b.over
+	b.left -= n
+	return b.left < 0
 }
 
-// Check reads the clock now, for use right after a call that could not be
-// interrupted (a third-party parser).
-func (b *Budget) Check() bool {
-	if b == nil {
-		return false
-	}
-	if !b.over {
-		b.over = b.cancelled.Load() || time.Now().After(b.deadline)
-	}
-	return b.over
-}
+// ErrSteps is the error text for analysis that ran out of steps.
+const ErrSteps = "analysis exceeded its step limit"
 
-// ErrTimeout is the error text for analysis that ran out of time.
-const ErrTimeout = "analysis exceeded the time limit"
-
-// stragglers counts analyses that overran their time limit and still run:
-// a third-party parser cannot be stopped, only abandoned. Past
-// maxStragglers, new values are refused at once rather than piling up
-// work, which keeps the CPU an attacker can burn bounded.
-var stragglers atomic.Int64
-
-func maxStragglers() int64 { return int64(2 * runtime.GOMAXPROCS(0)) }
+// stepsPerByte and baseSteps size the budget of one value: every walk
+// the classifiers make is linear in the value's size (a parse tree has
+// fewer nodes than the text has bytes), with room for nested shell
+// strings and quoted SQL each analysed again.
+const (
+	stepsPerByte = 64
+	baseSteps    = 1 << 16
+)
 
 // Run applies the checks every classifier shares: the input size limit,
-// the time limit (the caller gets parse_error when it passes, even if a
-// parser is still busy), and recovery from panics, so that a bug in a
-// parser can never crash the gate nor let a call through unjudged. zero
-// returns the classifier's fail-safe facts, on which errors are reported.
-func Run(opts Options, value string, zero func() Facts, analyse func(b *Budget) Facts) Facts {
+// a step budget proportional to the input's size, and recovery from
+// panics, so that a bug in a parser can never crash the gate nor let a
+// call through unjudged. zero returns the classifier's fail-safe facts,
+// on which errors are reported. The analysis runs on the caller's
+// goroutine and nothing in it reads the clock.
+func Run(opts Options, value string, zero func() Facts, analyse func(b *Budget) Facts) (out Facts) {
 	opts = opts.WithDefaults()
 	if len(value) > opts.MaxInputBytes {
 		return Fail(zero(), fmt.Sprintf("input of %d bytes exceeds the limit of %d bytes", len(value), opts.MaxInputBytes))
 	}
-	if stragglers.Load() >= maxStragglers() {
-		return Fail(zero(), "too many earlier analyses still running past their time limit")
-	}
-	b := NewBudget(opts.Timeout)
-	if len(value) <= inlineMax {
-		// Small values run on the caller's goroutine: handing them to
-		// another costs as much as parsing them (a cross-core wake-up), and
-		// their worst case is bounded by their size (TestWorstCaseBounded).
-		// The deadline still applies: an answer that comes late is a
-		// parse_error.
-		out := safeAnalyse(zero, analyse, b)
-		if pe, _ := out["parse_error"].(bool); !pe && time.Now().After(b.deadline) {
-			return Fail(zero(), ErrTimeout)
-		}
-		return out
-	}
-	done := make(chan Facts, 1)
-	go func() { done <- safeAnalyse(zero, analyse, b) }()
-	timer := time.NewTimer(opts.Timeout)
-	select {
-	case out := <-done:
-		timer.Stop()
-		if pe, _ := out["parse_error"].(bool); !pe && time.Now().After(b.deadline) {
-			return Fail(zero(), ErrTimeout)
-		}
-		return out
-	case <-timer.C:
-		b.cancelled.Store(true)
-		stragglers.Add(1)
-		go func() {
-			<-done
-			stragglers.Add(-1)
-		}()
-		return Fail(zero(), ErrTimeout)
-	}
-}
-
-// inlineMax is the largest value analysed on the caller's goroutine; larger
-// ones run on their own, so that the caller can leave at the deadline.
-const inlineMax = 4 << 10
-
-// safeAnalyse runs analyse, turning a panic into a parse_error.
-func safeAnalyse(zero func() Facts, analyse func(b *Budget) Facts, b *Budget) (out Facts) {
 	defer func() {
 		if r := recover(); r != nil {
 			out = Fail(zero(), fmt.Sprintf("internal error while analysing: %v", r))
 		}
 	}()
-	return analyse(b)
+	return analyse(NewBudget(baseSteps + stepsPerByte*len(value)))
 }
 
 // Fail marks f as not analysable with msg and returns it.

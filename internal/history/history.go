@@ -91,13 +91,19 @@ type Stage struct {
 	mu     sync.Mutex
 	scopes map[string]*scope
 
-	// inflight holds the calls admitted and not yet observed.
+	// inflight holds the calls admitted and not yet observed; holds the
+	// calls whose places Reserve holds, not yet admitted or released.
 	inflight sync.Map
+	holds    sync.Map
 
 	w *writer
 
 	xpool     sync.Pool
 	closeOnce sync.Once
+
+	// beforeHold, in tests, runs between judging a call's windows and
+	// writing its held place.
+	beforeHold func()
 }
 
 // New builds the stage. cfg must have been validated.
@@ -212,6 +218,26 @@ func (s *Stage) labels(c *call.Call) []string {
 
 // Recall implements enforce.History: it fills c.Flow and c.Windows.
 func (s *Stage) Recall(ctx context.Context, c *call.Call) error {
+	return s.recall(ctx, c, false)
+}
+
+// Reserve implements enforce.Reserver: Recall, and, atomically with it, it
+// holds the call's place in the count and sum windows it matches, so that
+// every call of the same task or principal judged after it (in this
+// process or another of the data directory) counts it. Calls sent side by
+// side therefore cannot pass a limit together. The place is held until the
+// call is admitted (Admit: it is counted for good) or released (Release: it
+// was not forwarded). If Reserve fails, nothing is held.
+func (s *Stage) Reserve(ctx context.Context, c *call.Call) error {
+	return s.recall(ctx, c, true)
+}
+
+// maxConflicts bounds how often one call re-judges its windows because
+// another process counted a call in the same history meanwhile; each
+// conflict means another call was counted, so this takes a flood.
+const maxConflicts = 100
+
+func (s *Stage) recall(ctx context.Context, c *call.Call, hold bool) error {
 	labels := s.labels(c)
 	in, err := decodeInput(c.Input)
 	if err != nil {
@@ -220,38 +246,79 @@ func (s *Stage) Recall(ctx context.Context, c *call.Call) error {
 	key, byPrincipal := keyOf(c)
 	pname := principalName(c)
 	now := c.Time.UnixNano()
-	sc, err := s.scopeReady(ctx, key, pname, byPrincipal, now)
-	if err != nil {
-		return err
-	}
-	ps := sc
-	if s.needPrincipal && !byPrincipal {
-		if ps, err = s.scopeReady(ctx, "principal:"+pname, pname, true, now); err != nil {
+	for attempt := 0; ; attempt++ {
+		sc, err := s.scopeReady(ctx, key, pname, byPrincipal, now, attempt > 0)
+		if err != nil {
 			return err
 		}
-	}
-	conservative, err := s.awaitOutputs(ctx, sc, now)
-	if err != nil {
-		return err
-	}
+		ps := sc
+		if s.needPrincipal && !byPrincipal {
+			if ps, err = s.scopeReady(ctx, "principal:"+pname, pname, true, now, attempt > 0); err != nil {
+				return err
+			}
+		}
+		conservative, err := s.awaitOutputs(ctx, sc, now)
+		if err != nil {
+			return err
+		}
 
-	cutoff := now - int64(s.cfg.Retain)
-	sc.mu.Lock()
-	c.Flow.Untrusted = sc.labelAt[idxUntrusted] > cutoff && sc.labelAt[idxUntrusted] != 0
-	c.Flow.Private = sc.labelAt[idxPrivate] > cutoff && sc.labelAt[idxPrivate] != 0
-	conservative = conservative || (sc.overflow != 0 && sc.overflow > cutoff) || (sc.unknown != 0 && sc.unknown > cutoff)
-	if in != nil && (conservative || len(sc.values) > 0) {
-		c.Flow.Tainted = s.tainted(sc, c, in, cutoff, conservative)
-	}
-	sc.mu.Unlock()
+		cutoff := now - int64(s.cfg.Retain)
+		sc.mu.Lock()
+		c.Flow.Untrusted = sc.labelAt[idxUntrusted] > cutoff && sc.labelAt[idxUntrusted] != 0
+		c.Flow.Private = sc.labelAt[idxPrivate] > cutoff && sc.labelAt[idxPrivate] != 0
+		conservative = conservative || (sc.overflow != 0 && sc.overflow > cutoff) || (sc.unknown != 0 && sc.unknown > cutoff)
+		c.Flow.Tainted = nil
+		if in != nil && (conservative || len(sc.values) > 0) {
+			c.Flow.Tainted = s.tainted(sc, c, in, cutoff, conservative)
+		}
+		sc.mu.Unlock()
 
-	if len(s.windows) == 0 {
-		return nil
+		if len(s.windows) == 0 {
+			return nil
+		}
+		req, err := s.windowsOf(c, in, labels, sc, ps, byPrincipal, now, hold)
+		if err != nil || req == nil {
+			return err
+		}
+		if s.beforeHold != nil {
+			s.beforeHold()
+		}
+		switch err := s.commitHold(ctx, req); {
+		case err == nil:
+			return nil
+		case errors.Is(err, errConflict) && attempt < maxConflicts:
+			continue // another process counted a call meanwhile: judge again
+		default:
+			return errf(CodeUnavailable, "the call counts in a window of this %s, and its place there could not be recorded, so it is denied: %v", scopeWord(false, byPrincipal), err)
+		}
 	}
+}
+
+// windowsOf fills c.Windows from the scopes sc (the call's history) and ps
+// (its principal's). With hold, and if the call counts in a count or sum
+// window, it holds the call's place in the scopes' memory before it lets
+// them go, and returns what commitHold must write; the scopes are locked
+// throughout, so no other call of this process is judged in between.
+func (s *Stage) windowsOf(c *call.Call, in map[string]any, labels []string, sc, ps *scope, byPrincipal bool, now int64, hold bool) (*holdReq, error) {
 	if c.Windows == nil {
 		c.Windows = make(map[string]any, len(s.windows))
 	}
+	scopes := []*scope{sc}
+	if ps != sc {
+		scopes = append(scopes, ps)
+	}
+	for _, x := range scopes {
+		x.mu.Lock()
+	}
+	defer func() {
+		for i := len(scopes) - 1; i >= 0; i-- {
+			scopes[i].mu.Unlock()
+		}
+	}()
 	action := c.Action()
+	ev := &event{Kind: kindHold, Ref: c.ID, Action: action, Labels: labels}
+	counts := false // the call counts in a count or sum window
+	retainCutoff := now - int64(s.cfg.Retain)
 	for i, w := range s.windows {
 		from := sc
 		if w.perPrincipal {
@@ -265,18 +332,28 @@ func (s *Stage) Recall(ctx context.Context, c *call.Call) error {
 				cur, err = w.units(raw)
 			}
 			if err != nil {
-				return errf(CodeWindowValue, "the call counts in window %q, which sums %q, but its %s: %v", w.name, w.fieldName, w.fieldName, err)
+				return nil, errf(CodeWindowValue, "the call counts in window %q, which sums %q, but its %s: %v", w.name, w.fieldName, w.fieldName, err)
 			}
+			if ev.Fields == nil {
+				ev.Fields = map[string]string{}
+			}
+			ev.Fields[w.fieldName] = raw
 		}
-		from.mu.Lock()
+		counts = counts || (matches && (w.op == opCount || w.op == opSum))
 		se := &from.series[i]
-		se.prune(cutoff)
-		full := matches && len(se.t) >= s.cfg.MaxEvents
+		se.prune(retainCutoff)
 		count, sum := se.since(now - w.within)
+		hc, hs, hall := from.heldIn(i, now-w.within, retainCutoff)
+		full := matches && int64(len(se.t))+hall >= int64(s.cfg.MaxEvents)
 		last := se.last == from.n && from.n > 0 && len(se.t) > 0 && se.t[len(se.t)-1] > now-w.within
-		from.mu.Unlock()
 		if full {
-			return errf(CodeWindowFull, "window %q already holds %d calls of this %s, its limit (history.max_events)", w.name, s.cfg.MaxEvents, scopeWord(w.perPrincipal, byPrincipal))
+			return nil, errf(CodeWindowFull, "window %q already holds %d calls of this %s, its limit (history.max_events)", w.name, s.cfg.MaxEvents, scopeWord(w.perPrincipal, byPrincipal))
+		}
+		if w.op == opCount || w.op == opSum {
+			// Calls judged and not yet forwarded count too: a limit
+			// holds for calls sent side by side.
+			count += hc
+			sum += hs
 		}
 		if matches && w.includeCurrent {
 			count++
@@ -293,7 +370,84 @@ func (s *Stage) Recall(ctx context.Context, c *call.Call) error {
 			c.Windows[w.name] = last
 		}
 	}
-	return nil
+	if !hold || !counts {
+		return nil, nil
+	}
+	if _, dup := s.holds.LoadOrStore(c.ID, struct{}{}); dup {
+		return nil, errf(CodeUnavailable, "the call %s is already being judged", c.ID)
+	}
+	req := &holdReq{c: c, scopes: scopes}
+	for _, x := range scopes {
+		s.apply(x, ev, now)
+		f := store.HistoryFilter{AfterSeq: x.lastSeq}
+		if x.byPrincipal {
+			f.Principal = x.principal
+		} else {
+			f.Key = x.key
+		}
+		req.unless = append(req.unless, f)
+	}
+	req.ev = ev
+	return req, nil
+}
+
+// holdReq is a held place on its way to the store.
+type holdReq struct {
+	c      *call.Call
+	ev     *event
+	scopes []*scope
+	unless []store.HistoryFilter
+}
+
+// errConflict: another process stored an event in the history after the
+// call was judged, so its place was not recorded.
+var errConflict = errors.New("another process changed this history meanwhile")
+
+// commitHold makes a held place durable, on the condition that no other
+// process changed the call's history since it was judged (then the call
+// is judged again: errConflict). On any failure the place is given up.
+func (s *Stage) commitHold(ctx context.Context, r *holdReq) error {
+	var err error
+	var seq int64
+	if s.w != nil {
+		body, merr := json.Marshal(r.ev)
+		if merr != nil {
+			err = merr
+		} else {
+			done := make(chan error, 1)
+			key, _ := keyOf(r.c)
+			err = s.w.enqueue(ctx, writeReq{
+				ev:   store.HistoryEvent{Time: r.c.Time, Key: key, Principal: principalName(r.c), Origin: s.origin, Body: body, Unless: r.unless},
+				done: done, seq: &seq, cond: true,
+			})
+			if err == nil {
+				select {
+				case err = <-done:
+				case <-ctx.Done():
+					// The write may still happen: the place stays held
+					// (counting it is the safe side) and is released by
+					// the pipeline's Release, which follows a failed Reserve
+					// too.
+					return ctx.Err()
+				}
+			}
+		}
+	}
+	for _, x := range r.scopes {
+		x.mu.Lock()
+		if err != nil {
+			delete(x.held, r.ev.Ref)
+		} else if seq > x.lastSeq {
+			// No other process wrote to this history between what the
+			// scope had seen and the place: the scope has seen up to it.
+			x.lastSeq = seq
+		}
+		x.mu.Unlock()
+	}
+	if err != nil {
+		s.holds.Delete(r.c.ID)
+	}
+	return err
 }
 
 func scopeWord(perPrincipal, byPrincipal bool) string {
@@ -470,8 +624,9 @@ func (s *Stage) scopeGet(key, principal string, byPrincipal bool) *scope {
 }
 
 // scopeReady returns the scope of key, loaded from the store and caught up
-// with what other processes wrote.
-func (s *Stage) scopeReady(ctx context.Context, key, principal string, byPrincipal bool, now int64) (*scope, error) {
+// with what other processes wrote (asking the store even if the shared
+// counter says nothing changed, with force).
+func (s *Stage) scopeReady(ctx context.Context, key, principal string, byPrincipal bool, now int64, force bool) (*scope, error) {
 	sc := s.scopeGet(key, principal, byPrincipal)
 	sc.mu.Lock()
 	defer sc.mu.Unlock()
@@ -489,7 +644,7 @@ func (s *Stage) scopeReady(ctx context.Context, key, principal string, byPrincip
 		}
 		return sc, nil
 	}
-	if err := s.catchUp(ctx, sc, false); err != nil {
+	if err := s.catchUp(ctx, sc, force); err != nil {
 		return nil, err
 	}
 	return sc, nil
@@ -576,24 +731,29 @@ func (s *Stage) Admit(ctx context.Context, c *call.Call) {
 	if _, loaded := s.inflight.LoadOrStore(c.ID, struct{}{}); loaded {
 		return
 	}
-	if err := s.admit(ctx, c); err != nil {
+	_, wasHeld := s.holds.LoadAndDelete(c.ID)
+	if err := s.admit(ctx, c, wasHeld); err != nil {
 		s.log.Error("history: could not record a call; later calls of its task fail closed", "decision_id", c.ID, "error", err)
 	}
 }
 
-func (s *Stage) admit(ctx context.Context, c *call.Call) error {
+// admit records the call; wasHeld: Reserve held its place, which is
+// durable already and counts it in every process.
+func (s *Stage) admit(ctx context.Context, c *call.Call, wasHeld bool) error {
 	labels := s.labels(c)
 	ev := &event{Kind: kindCall, Ref: c.ID, Action: c.Action(), Labels: labels}
 	in, _ := decodeInput(c.Input) // Recall decoded it already
 	// A call that changes what later calls see (a flow label, a window) is
 	// durable before it is forwarded, so that the other processes of the
-	// data directory see it before anything can follow from it.
+	// data directory see it before anything can follow from it. A held
+	// place already counts it in the count and sum windows; formerly and
+	// previous see it a moment later.
 	wait := hasLabel(labels, LabelUntrusted) || hasLabel(labels, LabelPrivate)
 	for _, w := range s.windows {
 		if !w.matches(ev.Action, labels) {
 			continue
 		}
-		wait = true
+		wait = wait || !wasHeld
 		if w.op != opSum {
 			continue
 		}
@@ -612,13 +772,29 @@ func (s *Stage) admit(ctx context.Context, c *call.Call) error {
 	return s.record(ctx, c, ev, wait)
 }
 
+// Release implements enforce.Reserver: the call whose place Reserve held
+// is not forwarded (denied, not approved, its credential or decision record
+// failed), so it no longer counts. Releasing a call that holds nothing does
+// nothing.
+func (s *Stage) Release(ctx context.Context, c *call.Call) {
+	if _, ok := s.holds.LoadAndDelete(c.ID); !ok {
+		return
+	}
+	// Nobody waits for the release: until it is stored the call still
+	// counts in other processes, the safe side.
+	if err := s.record(context.WithoutCancel(ctx), c, &event{Kind: kindRelease, Ref: c.ID}, false); err != nil {
+		s.log.Error("history: could not release a call's place in its windows", "decision_id", c.ID, "error", err)
+	}
+}
+
 // Observe implements enforce.History: it indexes the values of an
 // untrusted call's output.
 func (s *Stage) Observe(ctx context.Context, c *call.Call, o *call.Outcome) error {
 	if _, ok := s.inflight.LoadAndDelete(c.ID); !ok {
 		// The pipeline did not admit it (no Admitter support): record the
 		// call now.
-		if err := s.admit(ctx, c); err != nil {
+		_, wasHeld := s.holds.LoadAndDelete(c.ID)
+		if err := s.admit(ctx, c, wasHeld); err != nil {
 			return err
 		}
 	}

@@ -32,9 +32,11 @@ func labelIndex(l string) int {
 	return -1
 }
 
-// event is what is stored for a call: kind "call" when it is admitted
-// (before it is forwarded), kind "output" when its untrusted output has
-// been read. Its JSON is the store's Body.
+// event is what is stored for a call: kind "hold" when it is judged and
+// counts in a count or sum window (its place is held until it is forwarded
+// or not), kind "call" when it is admitted (before it is forwarded), kind
+// "release" when a held call is not forwarded after all, kind "output" when
+// its untrusted output has been read. Its JSON is the store's Body.
 type event struct {
 	Kind   string   `json:"k"`
 	Ref    string   `json:"r"` // the call's decision id
@@ -50,9 +52,20 @@ type event struct {
 }
 
 const (
-	kindCall   = "call"
-	kindOutput = "output"
+	kindHold    = "hold"
+	kindCall    = "call"
+	kindRelease = "release"
+	kindOutput  = "output"
 )
+
+// held is a call judged and not yet forwarded (or known not to be): it
+// counts in the count and sum windows it matches, so that the calls judged
+// after it see it, until it is admitted (then it is in the series) or
+// released. v holds its value for each window, -1 where it does not count.
+type held struct {
+	at int64
+	v  []int64
+}
 
 // scope is the history of one task, or of one principal (all its calls).
 // Everything in it is bounded: labels are three times, the provenance
@@ -76,6 +89,7 @@ type scope struct {
 	pending  map[string]int64 // untrusted calls admitted, output not yet seen: ref → when
 	changed  chan struct{}    // closed when an output arrives
 	series   []series         // one per declared window
+	held     map[string]held  // calls judged, not yet admitted or released: ref → place
 	purpose  string           // the task purpose purposeSet was built from
 	purposeV map[uint64]struct{}
 	used     int64 // last use (Unix ns), for eviction
@@ -88,7 +102,7 @@ func newScope(key, principal string, byPrincipal bool, windows int) *scope {
 	return &scope{
 		key: key, principal: principal, byPrincipal: byPrincipal,
 		values: map[uint64]int64{}, trusted: map[uint64]int64{}, pending: map[string]int64{},
-		changed: make(chan struct{}), series: make([]series, windows),
+		changed: make(chan struct{}), series: make([]series, windows), held: map[string]held{},
 	}
 }
 
@@ -108,7 +122,12 @@ func (sc *scope) err() error {
 // apply adds an event to the scope; the caller holds sc.mu.
 func (s *Stage) apply(sc *scope, ev *event, at int64) {
 	switch ev.Kind {
+	case kindHold:
+		sc.held[ev.Ref] = held{at: at, v: s.holdValues(ev)}
+	case kindRelease:
+		delete(sc.held, ev.Ref)
 	case kindCall:
+		delete(sc.held, ev.Ref) // now in the series
 		sc.n++
 		for _, l := range ev.Labels {
 			if i := labelIndex(l); i >= 0 && at > sc.labelAt[i] {
@@ -145,6 +164,52 @@ func (s *Stage) apply(sc *scope, ev *event, at int64) {
 		}
 		s.addHashes(sc, sc.values, ev.Values, at, true)
 	}
+}
+
+// holdValues is what a held call adds to each count and sum window (-1:
+// nothing). formerly and previous do not see held calls: they state that a
+// call happened, and a held call may never run.
+func (s *Stage) holdValues(ev *event) []int64 {
+	v := make([]int64, len(s.windows))
+	for i, w := range s.windows {
+		v[i] = -1
+		if (w.op != opCount && w.op != opSum) || !w.matches(ev.Action, ev.Labels) {
+			continue
+		}
+		if w.op == opCount {
+			v[i] = 1
+			continue
+		}
+		if raw, ok := ev.Fields[w.fieldName]; ok {
+			if u, err := w.units(raw); err == nil {
+				v[i] = u
+			}
+		}
+	}
+	return v
+}
+
+// heldIn returns how many held calls count in window i after cutoff and
+// their sum, and how many count in it at all (for MaxEvents). Held calls
+// older than the retention are forgotten: their process ended without
+// saying what became of them, and they have aged out. The caller holds
+// sc.mu.
+func (sc *scope) heldIn(i int, cutoff, retainCutoff int64) (count, sum, all int64) {
+	for ref, h := range sc.held {
+		if h.at <= retainCutoff {
+			delete(sc.held, ref)
+			continue
+		}
+		if h.v[i] < 0 {
+			continue
+		}
+		all++
+		if h.at > cutoff {
+			count++
+			sum += h.v[i]
+		}
+	}
+	return count, sum, all
 }
 
 // addHashes adds packed hashes to an index, within MaxValues. A full index

@@ -15,6 +15,10 @@ type writeReq struct {
 	scopes []*scope
 	done   chan error
 	flush  bool
+	// cond: ev is conditional (Unless); done gets errConflict if it was
+	// kept out, and seq its Seq once stored.
+	cond bool
+	seq  *int64
 }
 
 // writer commits history events in batches on one goroutine: what queues
@@ -175,8 +179,11 @@ func (w *writer) commit(batch []writeReq) {
 		return
 	}
 	evs := make([]store.HistoryEvent, 0, len(batch))
-	for _, r := range batch {
+	at := make([]int, len(batch)) // batch index → evs index
+	for i, r := range batch {
+		at[i] = -1
 		if !r.flush {
+			at[i] = len(evs)
 			evs = append(evs, r.ev)
 		}
 	}
@@ -191,15 +198,23 @@ func (w *writer) commit(batch []writeReq) {
 			w.s.log.Error("history: cannot store events; the calls of their tasks are denied", "events", len(evs), "error", err)
 		}
 	}
-	for _, r := range batch {
+	for i, r := range batch {
 		for _, sc := range r.scopes {
 			if err != nil {
 				sc.fail(err)
 			}
 			sc.writes.Add(-1)
 		}
+		rerr := err
+		if rerr == nil && at[i] >= 0 {
+			if evs[at[i]].Conflict {
+				rerr = errConflict
+			} else if r.seq != nil {
+				*r.seq = evs[at[i]].Seq
+			}
+		}
 		if r.done != nil {
-			r.done <- err
+			r.done <- rerr
 		}
 	}
 }

@@ -51,6 +51,11 @@ type IssuerConfig struct {
 	// few seconds), so a key the provider rotated in is picked up at its
 	// first use and a key it rotated out stops verifying at the next fetch.
 	JWKSRefresh time.Duration `yaml:"jwks_refresh"`
+	// JWKSMaxStale is how long past jwks_refresh the last keys fetched
+	// still verify while they cannot be refreshed (the provider is slow or
+	// down; default 1h, at most 24h): a refresh never holds up calls whose
+	// key is known, and past this bound calls fail closed.
+	JWKSMaxStale time.Duration `yaml:"jwks_max_stale"`
 
 	// Kind is the principal's kind: "agent", "user" or "auto" (default):
 	// auto makes a token whose subject is the client itself (client
@@ -93,8 +98,10 @@ const APIKeyPrefix = "tgk_"
 
 // Defaults.
 const (
-	DefaultClockSkew   = 60 * time.Second
-	DefaultJWKSRefresh = time.Hour
+	DefaultClockSkew    = 60 * time.Second
+	DefaultJWKSRefresh  = time.Hour
+	DefaultJWKSMaxStale = time.Hour
+	MaxJWKSMaxStale     = 24 * time.Hour
 )
 
 // DefaultAlgorithms are the asymmetric JWS algorithms.
@@ -112,6 +119,9 @@ func (c *Config) ApplyDefaults() {
 		}
 		if is.JWKSRefresh == 0 {
 			is.JWKSRefresh = DefaultJWKSRefresh
+		}
+		if is.JWKSMaxStale == 0 {
+			is.JWKSMaxStale = DefaultJWKSMaxStale
 		}
 		if is.Kind == "" {
 			is.Kind = "auto"
@@ -166,6 +176,9 @@ func (c *Config) Validate() []string {
 		}
 		if is.JWKSRefresh < time.Second {
 			bad(at+".jwks_refresh", "%s is less than 1s", is.JWKSRefresh)
+		}
+		if is.JWKSMaxStale < 0 || is.JWKSMaxStale > MaxJWKSMaxStale {
+			bad(at+".jwks_max_stale", "%s is not between 0 and %s", is.JWKSMaxStale, MaxJWKSMaxStale)
 		}
 	}
 	hashes := map[string]int{}

@@ -21,6 +21,9 @@ const maxDocBytes = 1 << 20
 // the provider.
 const DefaultMinRefetch = 5 * time.Second
 
+// maxBackoff bounds the wait between two fetches after failed ones.
+const maxBackoff = time.Minute
+
 // keySet is one issuer's keys, fetched from its JWKS and cached.
 type keySet struct {
 	cfg        *IssuerConfig
@@ -28,45 +31,151 @@ type keySet struct {
 	now        func() time.Time
 	minRefetch time.Duration
 
-	mu      sync.Mutex
-	jwksURI string
-	keys    []jose.JSONWebKey
-	fetched time.Time // last successful fetch
-	tried   time.Time // last attempt
+	// mu guards what follows; it is never held while fetching, so a slow
+	// or hanging provider holds up only the calls that need its answer.
+	mu       sync.Mutex
+	jwksURI  string
+	keys     []jose.JSONWebKey
+	fetched  time.Time    // last successful fetch
+	tried    time.Time    // when the last fetch started
+	failures int          // failed fetches since the last good one
+	lastErr  error        // why the last fetch failed
+	flight   *fetchFlight // the fetch in progress, if any
 }
 
-// key returns the issuer's key for kid (and alg), fetching the JWKS when it
-// is stale or does not know kid.
+// fetchFlight is one fetch, shared by every call that waits for it; done is
+// closed once the key set has been updated.
+type fetchFlight struct {
+	done chan struct{}
+	err  error
+}
+
+// key returns the issuer's key for kid (and alg). What a call waits for
+// depends on its own token only:
+//   - a known key within jwks_refresh answers at once;
+//   - a known key past it, within jwks_max_stale more, answers at once and
+//     refreshes the set in the background (the last good keys keep serving
+//     while the provider is slow or down, for a bounded time);
+//   - an unknown key id fetches at once when a fetch is due (the provider
+//     may have rotated a key in) and waits for that fetch; otherwise it is
+//     refused at once, so forged key ids neither flood the provider nor
+//     wait in line;
+//   - with no usable keys (first use, or stale past the bound) a call joins
+//     the fetch in flight or starts one when due, and otherwise fails
+//     closed at once with the last fetch's error.
+//
+// A fetch is due minRefetch after the last one started; after failures,
+// the wait doubles with each one (up to maxBackoff), so a failing provider
+// is not asked again by every call.
 func (s *keySet) key(ctx context.Context, kid string, alg jose.SignatureAlgorithm) (*jose.JSONWebKey, error) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	now := s.now()
-	stale := s.keys == nil || now.Sub(s.fetched) >= s.cfg.JWKSRefresh
-	var fetchErr error
-	if stale {
-		fetchErr = s.fetch(ctx, now)
-	}
-	if k := s.find(kid, alg); k != nil {
-		// Keys that could not be refreshed are used for one more refresh
-		// interval at most: an unreachable provider does not stop every
-		// call at once, but neither are its keys trusted forever.
-		if fetchErr == nil || now.Sub(s.fetched) < 2*s.cfg.JWKSRefresh {
-			return k, nil
+	k := s.find(kid, alg)
+	fresh, usable := s.state(now)
+	due := s.flight == nil && now.Sub(s.tried) >= s.backoff()
+	var f *fetchFlight
+	switch {
+	case k != nil && fresh:
+		s.mu.Unlock()
+		return k, nil
+	case k != nil && usable:
+		if due {
+			s.start(now)
 		}
+		s.mu.Unlock()
+		return k, nil
+	case usable && !due:
+		s.mu.Unlock()
+		return nil, s.unknown(kid, alg)
+	case usable, due:
+		f = s.start(now)
+	case s.flight != nil:
+		f = s.flight
+	default:
+		err := s.lastErr
+		s.mu.Unlock()
+		return nil, s.unavailable(err)
 	}
-	if fetchErr == nil && !stale && now.Sub(s.tried) >= s.minRefetch {
-		fetchErr = s.fetch(ctx, now)
-		if k := s.find(kid, alg); k != nil && fetchErr == nil {
-			return k, nil
+	s.mu.Unlock()
+
+	select {
+	case <-f.done:
+	case <-ctx.Done():
+		return nil, errorf(CodeJWKSUnavailable, "gave up waiting for the keys of issuer %q: %v", s.cfg.Issuer, ctx.Err())
+	}
+	s.mu.Lock()
+	k = s.find(kid, alg)
+	_, usable = s.state(s.now())
+	s.mu.Unlock()
+	switch {
+	case k != nil && usable:
+		return k, nil
+	case f.err != nil:
+		return nil, s.unavailable(f.err)
+	case !usable:
+		return nil, s.unavailable(nil)
+	default:
+		return nil, s.unknown(kid, alg)
+	}
+}
+
+// state says whether the keys are within jwks_refresh (fresh) and within
+// jwks_max_stale past it (usable); s.mu is held.
+func (s *keySet) state(now time.Time) (fresh, usable bool) {
+	if s.keys == nil {
+		return false, false
+	}
+	age := now.Sub(s.fetched)
+	return age < s.cfg.JWKSRefresh, age < s.cfg.JWKSRefresh+s.cfg.JWKSMaxStale
+}
+
+// backoff is how long after the last fetch started the next may start;
+// s.mu is held.
+func (s *keySet) backoff() time.Duration {
+	if s.failures == 0 {
+		return s.minRefetch
+	}
+	d := s.minRefetch
+	for i := 1; i < s.failures && d < maxBackoff; i++ {
+		d *= 2
+	}
+	return min(d, max(maxBackoff, s.minRefetch))
+}
+
+// start begins a fetch in the background; s.mu is held. The fetch is not
+// bound to the context of the call that started it: other calls wait for
+// it too, and one caller going away must not fail them.
+func (s *keySet) start(now time.Time) *fetchFlight {
+	f := &fetchFlight{done: make(chan struct{})}
+	s.flight, s.tried = f, now
+	uri := s.jwksURI
+	go func() {
+		keys, uri, err := s.fetch(context.Background(), uri)
+		s.mu.Lock()
+		if err == nil {
+			s.keys, s.jwksURI, s.fetched, s.failures = keys, uri, s.now(), 0
+		} else {
+			s.failures++
 		}
-	}
-	if fetchErr != nil {
-		return nil, errorf(CodeJWKSUnavailable, "the keys of issuer %q cannot be fetched: %v", s.cfg.Issuer, fetchErr)
-	}
+		f.err, s.lastErr, s.flight = err, err, nil
+		s.mu.Unlock()
+		close(f.done)
+	}()
+	return f
+}
+
+func (s *keySet) unknown(kid string, alg jose.SignatureAlgorithm) error {
 	if kid == "" {
-		return nil, errorf(CodeUnknownKey, "the token names no key (kid) and issuer %q does not have exactly one %s key", s.cfg.Issuer, alg)
+		return errorf(CodeUnknownKey, "the token names no key (kid) and issuer %q does not have exactly one %s key", s.cfg.Issuer, alg)
 	}
-	return nil, errorf(CodeUnknownKey, "the token is signed with key %q, which issuer %q does not publish (unknown, or rotated out)", kid, s.cfg.Issuer)
+	return errorf(CodeUnknownKey, "the token is signed with key %q, which issuer %q does not publish (unknown, or rotated out)", kid, s.cfg.Issuer)
+}
+
+func (s *keySet) unavailable(err error) error {
+	if err == nil {
+		return errorf(CodeJWKSUnavailable, "the keys of issuer %q are older than jwks_refresh + jwks_max_stale and could not be refreshed", s.cfg.Issuer)
+	}
+	return errorf(CodeJWKSUnavailable, "the keys of issuer %q cannot be fetched: %v", s.cfg.Issuer, err)
 }
 
 // find picks the key with the id (or, for a token without kid, the only
@@ -94,18 +203,18 @@ func (s *keySet) find(kid string, alg jose.SignatureAlgorithm) *jose.JSONWebKey 
 	return nil
 }
 
-func (s *keySet) fetch(ctx context.Context, now time.Time) error {
-	s.tried = now
-	if s.jwksURI == "" {
-		uri, err := s.discover(ctx)
-		if err != nil {
-			return err
+// fetch reads the JWKS (finding its URI by discovery the first time); it
+// runs without s.mu.
+func (s *keySet) fetch(ctx context.Context, uri string) ([]jose.JSONWebKey, string, error) {
+	if uri == "" {
+		var err error
+		if uri, err = s.discover(ctx); err != nil {
+			return nil, "", err
 		}
-		s.jwksURI = uri
 	}
 	var set jose.JSONWebKeySet
-	if err := s.getJSON(ctx, s.jwksURI, &set); err != nil {
-		return err
+	if err := s.getJSON(ctx, uri, &set); err != nil {
+		return nil, "", err
 	}
 	keys := make([]jose.JSONWebKey, 0, len(set.Keys))
 	for _, k := range set.Keys {
@@ -115,9 +224,7 @@ func (s *keySet) fetch(ctx context.Context, now time.Time) error {
 			keys = append(keys, k)
 		}
 	}
-	s.keys = keys
-	s.fetched = now
-	return nil
+	return keys, uri, nil
 }
 
 // discover reads the OpenID discovery document and checks that it is the

@@ -28,8 +28,11 @@ import (
 const Name = "path"
 
 func init() {
-	facts.Register(Name, func(o facts.Options) (facts.Classifier, error) { return New(o) })
-	facts.RegisterMerge(Name, Merge)
+	facts.Register(Name, facts.Kind{
+		New:        func(o facts.Options) (facts.Classifier, error) { return New(o) },
+		Merge:      Merge,
+		Unanalysed: unanalysed,
+	})
 }
 
 // maxComponents bounds symlink resolution, which costs a lookup per
@@ -113,12 +116,20 @@ func zero() facts.Facts {
 	}
 }
 
+// unanalysed is the answer for a path that was not analysed: it may be
+// anywhere, and it may be a sensitive file.
+func unanalysed() facts.Facts {
+	f := zero()
+	f["sensitive"] = true
+	return f
+}
+
 // Classify implements facts.Classifier.
 func (c *Classifier) Classify(p string) facts.Facts {
-	return facts.Run(c.opts, p, zero, func(b *facts.Budget) facts.Facts {
+	return facts.Run(c.opts, p, unanalysed, func(b *facts.Budget) facts.Facts {
 		f, err := c.classify(p, b)
 		if err != nil {
-			return facts.Fail(zero(), err.Error())
+			return facts.Fail(unanalysed(), err.Error())
 		}
 		return f
 	})
@@ -189,8 +200,8 @@ func (c *Classifier) classify(p string, b *facts.Budget) (facts.Facts, error) {
 		firstKind string
 	)
 	for i, r := range readings {
-		if b.Exceeded() {
-			return nil, errors.New(facts.ErrTimeout)
+		if b.Spend(len(r)) {
+			return nil, errors.New(facts.ErrSteps)
 		}
 		abs, err := c.absolute(r)
 		if err != nil {

@@ -5,7 +5,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/toolgate/toolgate/internal/facts"
 	"github.com/toolgate/toolgate/internal/facts/factstest"
@@ -46,7 +45,7 @@ func fixture(t testing.TB) (dir, ws string) {
 
 func TestClassify(t *testing.T) {
 	dir, ws := fixture(t)
-	c, err := New(slow(facts.Options{Roots: []string{ws}, HomeDir: "/home/agent"}))
+	c, err := New(facts.Options{Roots: []string{ws}, HomeDir: "/home/agent"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -132,31 +131,31 @@ func TestSymlinkToSensitive(t *testing.T) {
 	if err := os.Symlink(filepath.Join(dir, "home/.ssh"), filepath.Join(ws, "keys")); err != nil {
 		t.Fatal(err)
 	}
-	c, _ := New(slow(facts.Options{Roots: []string{ws}}))
+	c, _ := New(facts.Options{Roots: []string{ws}})
 	factstest.Check(t, c.Classify(ws+"/keys/id_rsa"), F{"inside": false, "sensitive": true, "sensitive_kind": "ssh"})
 }
 
 func TestRootsAndOptions(t *testing.T) {
 	_, ws := fixture(t)
-	none, _ := New(slow(facts.Options{}))
+	none, _ := New(facts.Options{})
 	factstest.Check(t, none.Classify(ws+"/a.txt"), F{"inside": false, "root": ""})
-	two, _ := New(slow(facts.Options{Roots: []string{"/nonexistent/data", ws}}))
+	two, _ := New(facts.Options{Roots: []string{"/nonexistent/data", ws}})
 	factstest.Check(t, two.Classify("/nonexistent/data/x/../y"), F{"inside": true, "root": "/nonexistent/data"})
 	factstest.Check(t, two.Classify(ws+"/a.txt"), F{"inside": true, "root": ws})
-	rootAll, _ := New(slow(facts.Options{Roots: []string{"/"}}))
+	rootAll, _ := New(facts.Options{Roots: []string{"/"}})
 	factstest.Check(t, rootAll.Classify("/etc/passwd"), F{"inside": true})
-	if _, err := New(slow(facts.Options{Roots: []string{""}})); err == nil {
+	if _, err := New(facts.Options{Roots: []string{""}}); err == nil {
 		t.Error("empty root accepted")
 	}
-	small, _ := New(slow(facts.Options{Roots: []string{ws}, MaxInputBytes: 10}))
+	small, _ := New(facts.Options{Roots: []string{ws}, MaxInputBytes: 10})
 	factstest.Check(t, small.Classify(ws+"/a.txt"), F{"parse_error": true, "inside": false})
-	deep, _ := New(slow(facts.Options{Roots: []string{ws}}))
+	deep, _ := New(facts.Options{Roots: []string{ws}})
 	factstest.Check(t, deep.Classify(ws+strings.Repeat("/x", 300)), F{"parse_error": true, "inside": false})
 }
 
 func TestMerge(t *testing.T) {
 	_, ws := fixture(t)
-	c, _ := New(slow(facts.Options{Roots: []string{ws}}))
+	c, _ := New(facts.Options{Roots: []string{ws}})
 	in, out := c.Classify(ws+"/a.txt"), c.Classify("/etc/shadow")
 	factstest.Check(t, facts.Merge(Name, []facts.Facts{in, out}), F{"inside": false, "sensitive": true, "sensitive_kind": "shadow", "paths": []string{ws + "/a.txt", "/etc/shadow"}, "root": ""})
 	factstest.Check(t, facts.Merge(Name, []facts.Facts{in, c.Classify(ws + "/sub/b")}), F{"inside": true, "root": ws})
@@ -169,13 +168,9 @@ func FuzzClassify(f *testing.F) {
 	for _, s := range []string{ws + "/a.txt", "../x", "~/.ssh/id_rsa", ws + "/%2e%2e/x", "file:///etc/passwd", ws + "/out/x"} {
 		f.Add(s)
 	}
-	c, _ := New(slow(facts.Options{Roots: []string{ws}, HomeDir: "/home/u"}))
+	c, _ := New(facts.Options{Roots: []string{ws}, HomeDir: "/home/u"})
 	f.Fuzz(func(t *testing.T, s string) {
-		start := time.Now()
 		out := c.Classify(s)
-		if d := time.Since(start); d > 2*time.Second {
-			t.Fatalf("%q took %v", s, d)
-		}
 		if err := factstest.Types(out); err != nil {
 			t.Fatalf("%q: %v", s, err)
 		}
@@ -214,7 +209,7 @@ func decodeAll(s string) (string, error) {
 
 func BenchmarkClassify(b *testing.B) {
 	_, ws := fixture(b)
-	c, _ := New(slow(facts.Options{Roots: []string{ws}}))
+	c, _ := New(facts.Options{Roots: []string{ws}})
 	p := ws + "/sub/deep/report.txt"
 	b.ReportAllocs()
 	for b.Loop() {
@@ -224,20 +219,10 @@ func BenchmarkClassify(b *testing.B) {
 
 func BenchmarkExisting(b *testing.B) {
 	_, ws := fixture(b)
-	c, _ := New(slow(facts.Options{Roots: []string{ws}}))
+	c, _ := New(facts.Options{Roots: []string{ws}})
 	p := ws + "/a.txt"
 	b.ReportAllocs()
 	for b.Loop() {
 		c.Classify(p)
 	}
-}
-
-// slow lifts the time limit for tests that check what a classifier finds,
-// so that a loaded machine does not turn their answers into timeouts; the
-// limit itself is tested in internal/facts/all.
-func slow(o facts.Options) facts.Options {
-	if o.Timeout == 0 {
-		o.Timeout = 10 * time.Second
-	}
-	return o
 }

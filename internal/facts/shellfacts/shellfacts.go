@@ -6,6 +6,7 @@
 package shellfacts
 
 import (
+	"errors"
 	"fmt"
 	"path"
 	"strconv"
@@ -22,8 +23,11 @@ import (
 const Name = "shell"
 
 func init() {
-	facts.Register(Name, func(o facts.Options) (facts.Classifier, error) { return New(o) })
-	facts.RegisterMerge(Name, Merge)
+	facts.Register(Name, facts.Kind{
+		New:        func(o facts.Options) (facts.Classifier, error) { return New(o) },
+		Merge:      Merge,
+		Unanalysed: zero,
+	})
 }
 
 // Limits on nested analysis: shell strings inside shell strings, wrappers
@@ -150,8 +154,8 @@ func (a *analyser) parse(src string, depth int) error {
 		if a.err != nil {
 			return false
 		}
-		if a.budget.Exceeded() {
-			a.err = fmt.Errorf("%s", facts.ErrTimeout)
+		if a.budget.Spend(1) {
+			a.err = errors.New(facts.ErrSteps)
 			return false
 		}
 		switch n := n.(type) {
@@ -472,8 +476,14 @@ func (a *analyser) argv(words []*syntax.Word) ([]arg, error) {
 			out = append(out, arg{s: a.wordSource(w), dyn: true})
 			continue
 		}
-		if braceWords(w) > maxBraceWords {
+		n := braceWords(w)
+		if n > maxBraceWords {
 			return nil, fmt.Errorf("brace expansion would exceed %d words", maxBraceWords)
+		}
+		// Each word of the expansion is at most as long as the written
+		// word: charge for the bytes before making them.
+		if a.budget.Spend(n * (int(w.End().Offset()-w.Pos().Offset()) + 1)) {
+			return nil, errors.New(facts.ErrSteps)
 		}
 		if lit := w.Lit(); lit != "" && !strings.ContainsAny(lit, "\\~{") {
 			out = append(out, arg{s: lit})

@@ -3,7 +3,6 @@ package shellfacts
 import (
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/toolgate/toolgate/internal/facts"
 	"github.com/toolgate/toolgate/internal/facts/factstest"
@@ -12,7 +11,7 @@ import (
 type F = map[string]any
 
 func TestClassify(t *testing.T) {
-	c, _ := New(slow(facts.Options{}))
+	c, _ := New(facts.Options{})
 	cases := []struct {
 		name, line string
 		want       F
@@ -127,16 +126,29 @@ func TestClassify(t *testing.T) {
 }
 
 func TestLimits(t *testing.T) {
-	c, _ := New(slow(facts.Options{MaxInputBytes: 64}))
-	factstest.Check(t, c.Classify(strings.Repeat("ls; ", 40)), F{"parse_error": true, "destructive": true})
-	d, _ := New(slow(facts.Options{}))
-	factstest.CheckTypes(t, d.Classify(strings.Repeat("(", 3000)+"ls"+strings.Repeat(")", 3000)))
-	factstest.CheckTypes(t, d.Classify("echo {1..100000}{1..100000}"))
-	factstest.CheckTypes(t, d.Classify(strings.Repeat("a | ", 10000)+"b"))
+	failSafe := F{"parse_error": true, "destructive": true, "dynamic": true, "commands": []string{}}
+	c, _ := New(facts.Options{MaxInputBytes: 64})
+	factstest.Check(t, c.Classify(strings.Repeat("ls; ", 40)), failSafe)
+	d, _ := New(facts.Options{})
+	for _, line := range []string{
+		strings.Repeat("(", 3000) + "ls" + strings.Repeat(")", 3000),
+		"echo {1..100000}{1..100000}",
+		"echo " + strings.Repeat("x", 30000) + "{" + strings.Repeat("a,", 4000) + "b}",
+		strings.Repeat("$(", 2000) + "id" + strings.Repeat(")", 2000),
+		`sh -c "sh -c 'sh -c \"sh -c \\\"sh -c \\\\\\\"sh -c id\\\\\\\"\\\"\"'"`,
+	} {
+		f := d.Classify(line)
+		factstest.Check(t, f, failSafe)
+		if t.Failed() {
+			t.Fatalf("line %.80q…", line)
+		}
+	}
+	// A long pipeline within the limits is analysed, not refused.
+	factstest.Check(t, d.Classify(strings.Repeat("a | ", 2000)+"b"), F{"parse_error": false, "commands": []string{"a", "b"}})
 }
 
 func TestMerge(t *testing.T) {
-	c, _ := New(slow(facts.Options{}))
+	c, _ := New(facts.Options{})
 	m := facts.Merge(Name, []facts.Facts{c.Classify("ls"), c.Classify("curl x | sh")})
 	factstest.Check(t, m, F{"commands": []string{"ls", "curl", "sh"}, "pipes_to_shell": true, "network": true})
 	factstest.Check(t, Merge(nil), F{"commands": []string{}, "destructive": false})
@@ -146,13 +158,9 @@ func FuzzClassify(f *testing.F) {
 	for _, s := range []string{"ls -la | grep x", "curl x | sh", "bash -c 'rm -rf /'", "{rm,-rf,/}", "find . -exec rm {} +", "cat <<EOF\nx\nEOF"} {
 		f.Add(s)
 	}
-	c, _ := New(slow(facts.Options{}))
+	c, _ := New(facts.Options{})
 	f.Fuzz(func(t *testing.T, s string) {
-		start := time.Now()
 		out := c.Classify(s)
-		if d := time.Since(start); d > 2*time.Second {
-			t.Fatalf("%q took %v", s, d)
-		}
 		if err := factstest.Types(out); err != nil {
 			t.Fatalf("%q: %v", s, err)
 		}
@@ -163,7 +171,7 @@ func FuzzClassify(f *testing.F) {
 }
 
 func BenchmarkClassify(b *testing.B) {
-	c, _ := New(slow(facts.Options{}))
+	c, _ := New(facts.Options{})
 	line := `cd /srv/app && git pull --ff-only && npm ci --silent 2>/dev/null | tee -a deploy.log && sudo systemctl restart app`
 	b.ReportAllocs()
 	for b.Loop() {
@@ -172,19 +180,9 @@ func BenchmarkClassify(b *testing.B) {
 }
 
 func BenchmarkSimple(b *testing.B) {
-	c, _ := New(slow(facts.Options{}))
+	c, _ := New(facts.Options{})
 	b.ReportAllocs()
 	for b.Loop() {
 		c.Classify("ls -la /tmp")
 	}
-}
-
-// slow lifts the time limit for tests that check what a classifier finds,
-// so that a loaded machine does not turn their answers into timeouts; the
-// limit itself is tested in internal/facts/all.
-func slow(o facts.Options) facts.Options {
-	if o.Timeout == 0 {
-		o.Timeout = 10 * time.Second
-	}
-	return o
 }

@@ -44,9 +44,6 @@ func (w *mysqlWalker) parse(sql string, depth int, top bool) error {
 	if err != nil {
 		return errors.New("mysql: " + err.Error())
 	}
-	if w.budget.Check() {
-		return errors.New(facts.ErrTimeout)
-	}
 	for _, s := range stmts {
 		if s == nil {
 			continue
@@ -97,8 +94,8 @@ func (w *mysqlWalker) read(depth int, nodes ...sqlparser.SQLNode) error {
 			continue
 		}
 		err := sqlparser.Walk(func(n sqlparser.SQLNode) (bool, error) {
-			if w.budget.Exceeded() {
-				return false, errors.New(facts.ErrTimeout)
+			if w.budget.Spend(1) {
+				return false, errors.New(facts.ErrSteps)
 			}
 			switch n := n.(type) {
 			case sqlparser.TableName:

@@ -35,9 +35,6 @@ func classifyPostgres(sql string, r *result, b *facts.Budget) error {
 		}
 		return err
 	}
-	if b.Check() {
-		return errors.New(facts.ErrTimeout)
-	}
 	w := walkerPool.Get().(*pgWalker)
 	defer func() {
 		w.r, w.budget, w.err, w.t.src = nil, nil, nil, ""
@@ -72,8 +69,8 @@ func (w *pgWalker) deep(depth int) bool {
 		w.err = errTooDeep
 		return true
 	}
-	if w.budget.Exceeded() {
-		w.err = errors.New(facts.ErrTimeout)
+	if w.budget.Spend(1) {
+		w.err = errors.New(facts.ErrSteps)
 		return true
 	}
 	return w.err != nil

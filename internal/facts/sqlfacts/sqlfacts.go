@@ -15,8 +15,11 @@ import (
 const Name = "sql"
 
 func init() {
-	facts.Register(Name, func(o facts.Options) (facts.Classifier, error) { return New(o) })
-	facts.RegisterMerge(Name, Merge)
+	facts.Register(Name, facts.Kind{
+		New:        func(o facts.Options) (facts.Classifier, error) { return New(o) },
+		Merge:      Merge,
+		Unanalysed: zero,
+	})
 }
 
 type kind uint8

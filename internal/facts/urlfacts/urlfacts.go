@@ -28,8 +28,11 @@ import (
 const Name = "url"
 
 func init() {
-	facts.Register(Name, func(o facts.Options) (facts.Classifier, error) { return New(o) })
-	facts.RegisterMerge(Name, Merge)
+	facts.Register(Name, facts.Kind{
+		New:        func(o facts.Options) (facts.Classifier, error) { return New(o) },
+		Merge:      Merge,
+		Unanalysed: unanalysed,
+	})
 }
 
 // IP classes, from most to least dangerous to reach from a server; Merge
@@ -111,14 +114,17 @@ func zero() facts.Facts {
 	}
 }
 
+// unanalysed is the answer for a URL that was not analysed.
+func unanalysed() facts.Facts { return zero() }
+
 // Classify implements facts.Classifier.
 func (c *Classifier) Classify(raw string) facts.Facts {
-	return facts.Run(c.opts, raw, zero, func(*facts.Budget) facts.Facts {
+	return facts.Run(c.opts, raw, unanalysed, func(*facts.Budget) facts.Facts {
 		f, err := c.classify(raw)
 		if err != nil {
 			// Fields read before the error are dropped: a policy must not
 			// act on half of a URL that no client would read the same way.
-			return facts.Fail(zero(), err.Error())
+			return facts.Fail(unanalysed(), err.Error())
 		}
 		return f
 	})
