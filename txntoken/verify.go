@@ -17,6 +17,8 @@ import (
 
 	jose "github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
+
+	"github.com/toolgate/toolgate/internal/redirect"
 )
 
 // algorithms are the only signature algorithms toolgate signs with. Nothing
@@ -64,6 +66,7 @@ type Options struct {
 	// ever waits for a fetch it does not need.
 	JWKSRefresh time.Duration
 	// HTTPClient fetches the JWKS (default: a client with a 10 s timeout).
+	// It follows redirects only within the JWKS URL's origin.
 	HTTPClient *http.Client
 	// Now is the clock (tests).
 	Now func() time.Time
@@ -108,6 +111,7 @@ func New(o Options) (*Verifier, error) {
 	if v.o.HTTPClient == nil {
 		v.o.HTTPClient = &http.Client{Timeout: 10 * time.Second}
 	}
+	v.o.HTTPClient = redirect.Client(v.o.HTTPClient, redirect.SameOrigin)
 	if v.o.Now == nil {
 		v.o.Now = time.Now
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/toolgate/toolgate/internal/enforce"
 	"github.com/toolgate/toolgate/internal/identity"
 	"github.com/toolgate/toolgate/internal/keys"
+	"github.com/toolgate/toolgate/internal/redirect"
 	"github.com/toolgate/toolgate/internal/store"
 )
 
@@ -78,6 +79,9 @@ func New(cfg Config, o Options) (*Service, error) {
 	if o.Client == nil {
 		o.Client = &http.Client{Timeout: 10 * time.Second}
 	}
+	// A webhook carries a signed approval link: a redirect to another
+	// origin is not followed.
+	o.Client = redirect.Client(o.Client, redirect.SameOrigin)
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
 	}

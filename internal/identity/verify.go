@@ -20,6 +20,7 @@ import (
 
 	"github.com/toolgate/toolgate/internal/call"
 	"github.com/toolgate/toolgate/internal/keys"
+	"github.com/toolgate/toolgate/internal/redirect"
 )
 
 // Stable codes of identity failures (the reason's code in a deny).
@@ -64,7 +65,8 @@ type Identity struct {
 // Options tune New.
 type Options struct {
 	// HTTPClient fetches discovery documents and JWKS (default: a client
-	// with a 10s timeout).
+	// with a 10s timeout). It follows redirects only within the origin of
+	// the URL asked for.
 	HTTPClient *http.Client
 	// Now is the clock (tests).
 	Now func() time.Time
@@ -116,6 +118,7 @@ func New(cfg Config, opt Options) (*Verifier, error) {
 	if opt.HTTPClient == nil {
 		opt.HTTPClient = &http.Client{Timeout: 10 * time.Second}
 	}
+	opt.HTTPClient = redirect.Client(opt.HTTPClient, redirect.SameOrigin)
 	if opt.Now == nil {
 		opt.Now = time.Now
 	}
