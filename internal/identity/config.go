@@ -58,9 +58,10 @@ type IssuerConfig struct {
 	JWKSMaxStale time.Duration `yaml:"jwks_max_stale"`
 
 	// Kind is the principal's kind: "agent", "user" or "auto" (default):
-	// auto makes a token whose subject is the client itself (client
-	// credentials: sub equals client_id, azp or cid) an Agent, and any other
-	// token a User.
+	// auto makes a token a User only when it shows a person (a login
+	// session, a person's authentication, Entra ID's idtyp "user" or
+	// delegated scopes, Okta's uid: see showsHuman), and every other token
+	// an Agent.
 	Kind string `yaml:"kind"`
 	// IDClaim names the claim that is the principal's id (default "sub").
 	IDClaim string `yaml:"id_claim"`
