@@ -82,8 +82,9 @@ type Stage struct {
 	log           *slog.Logger
 	gen           *generation
 
-	// Generations of the shared counter: known is the latest this process
-	// has accounted for, foreign the latest that another process caused.
+	// The shared counter: known is its value as this process last
+	// accounted for it, foreign how often it changed by another process's
+	// hand (or could not be trusted) since.
 	genMu   sync.Mutex
 	known   uint64
 	foreign uint64
@@ -104,6 +105,10 @@ type Stage struct {
 	// beforeHold, in tests, runs between judging a call's windows and
 	// writing its held place.
 	beforeHold func()
+	// after is the timer a recall gives up waiting for outputs by; waiting,
+	// in tests, runs each time a recall starts to wait for them.
+	after   func(time.Duration) (<-chan time.Time, func())
+	waiting func()
 }
 
 // New builds the stage. cfg must have been validated.
@@ -112,7 +117,7 @@ func New(cfg Config, o Options) (*Stage, error) {
 	if errs := cfg.Validate(); len(errs) > 0 {
 		return nil, fmt.Errorf("history: %s", strings.Join(errs, "; "))
 	}
-	s := &Stage{cfg: cfg, st: o.Store, origin: uuid.NewString(), log: o.Log, scopes: map[string]*scope{}}
+	s := &Stage{cfg: cfg, st: o.Store, origin: uuid.NewString(), log: o.Log, scopes: map[string]*scope{}, after: afterTimer}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -131,13 +136,17 @@ func New(cfg Config, o Options) (*Stage, error) {
 	}
 	s.xpool.New = func() any { return &extractor{} }
 	if s.st != nil {
-		if o.Dir != "" {
-			g, err := openGeneration(o.Dir)
+		// The shared counter needs a store that only this machine's
+		// processes share, and says which counter file they use.
+		if mark, ok := s.st.(store.HistoryCounterMark); ok && o.Dir != "" {
+			g, err := openGeneration(context.Background(), o.Dir, mark)
 			if err != nil {
 				return nil, err
 			}
 			s.gen = g
-			s.known = g.load()
+			if s.known, _, err = g.load(context.Background()); err != nil {
+				s.log.Error("history: the calls of this process are denied", "error", err)
+			}
 		}
 		s.w = newWriter(s)
 	}
@@ -561,7 +570,7 @@ func (s *Stage) extract(run func(*extractor), emit func(uint64)) {
 // whether it gave up (then every argument counts as tainted). An untrusted
 // call whose output has not been seen for OutputTimeout is taken as lost.
 func (s *Stage) awaitOutputs(ctx context.Context, sc *scope, now int64) (bool, error) {
-	var deadline time.Time
+	var giveUp <-chan time.Time
 	for {
 		sc.mu.Lock()
 		live := 0
@@ -580,25 +589,32 @@ func (s *Stage) awaitOutputs(ctx context.Context, sc *scope, now int64) (bool, e
 		if live == 0 {
 			return false, nil
 		}
-		if deadline.IsZero() {
-			deadline = time.Now().Add(s.cfg.PendingWait)
+		if giveUp == nil {
+			c, stop := s.after(s.cfg.PendingWait)
+			defer stop()
+			giveUp = c
 		}
-		wait := time.Until(deadline)
-		if wait <= 0 {
-			return true, nil
+		var poll <-chan time.Time
+		stopPoll := func() bool { return false }
+		if s.st != nil {
+			// Another process's output arrives through the store.
+			t := time.NewTimer(10 * time.Millisecond)
+			poll, stopPoll = t.C, t.Stop
 		}
-		if s.st != nil && wait > 10*time.Millisecond {
-			wait = 10 * time.Millisecond // another process's output arrives through the store
+		if s.waiting != nil {
+			s.waiting()
 		}
-		t := time.NewTimer(wait)
 		select {
 		case <-changed:
-		case <-t.C:
+		case <-poll:
+		case <-giveUp:
+			stopPoll()
+			return true, nil
 		case <-ctx.Done():
-			t.Stop()
+			stopPoll()
 			return false, errf(CodeUnavailable, "gave up waiting for the output of an earlier call of this task: %v", ctx.Err())
 		}
-		t.Stop()
+		stopPoll()
 		if s.st != nil {
 			sc.mu.Lock()
 			err := s.catchUp(ctx, sc, true)
@@ -608,6 +624,12 @@ func (s *Stage) awaitOutputs(ctx context.Context, sc *scope, now int64) (bool, e
 			}
 		}
 	}
+}
+
+// afterTimer is the timer awaitOutputs gives up by.
+func afterTimer(d time.Duration) (<-chan time.Time, func()) {
+	t := time.NewTimer(d)
+	return t.C, func() { t.Stop() }
 }
 
 // scopeGet returns the scope of key, creating it (not loaded).
@@ -628,11 +650,16 @@ func (s *Stage) scopeGet(key, principal string, byPrincipal bool) *scope {
 // counter says nothing changed, with force).
 func (s *Stage) scopeReady(ctx context.Context, key, principal string, byPrincipal bool, now int64, force bool) (*scope, error) {
 	sc := s.scopeGet(key, principal, byPrincipal)
+	if sc.unwritten.Load() > 0 {
+		// Events the store refused: try them again now, so that a store
+		// that is back lets the calls through at once.
+		_ = s.w.flush(ctx)
+	}
 	sc.mu.Lock()
 	defer sc.mu.Unlock()
 	sc.used = time.Now().UnixNano()
-	if err := sc.err(); err != nil {
-		return nil, errf(CodeUnavailable, "the history of this %s could not be recorded, so its calls are denied: %v", scopeWord(false, byPrincipal), err)
+	if err := sc.err(now); err != nil {
+		return nil, errf(CodeUnavailable, "the history of this %s could not be recorded, so its calls are denied until it is: %v", scopeWord(false, byPrincipal), err)
 	}
 	if s.st == nil {
 		sc.loaded = true
@@ -650,19 +677,26 @@ func (s *Stage) scopeReady(ctx context.Context, key, principal string, byPrincip
 	return sc, nil
 }
 
-// foreignGen is the latest generation of the shared counter caused by
-// another process.
-func (s *Stage) foreignGen() uint64 {
+// foreignGen counts the changes of the shared counter that this process
+// did not cause: a scope that has caught up with the current value has
+// seen every other process's commit. A counter that cannot be relied on
+// for a moment counts as a change; one that cannot be trusted at all (its
+// file was replaced under running processes) is an error.
+func (s *Stage) foreignGen(ctx context.Context) (uint64, error) {
 	if s.gen == nil {
-		return ^uint64(0) // no counter: always ask the store
+		return ^uint64(0), nil // no counter: always ask the store
 	}
-	g := s.gen.load()
+	g, changed, err := s.gen.load(ctx)
+	if err != nil {
+		return 0, errf(CodeUnavailable, "%v", err)
+	}
 	s.genMu.Lock()
 	defer s.genMu.Unlock()
-	if g > s.known {
-		s.foreign, s.known = g, g
+	if changed || g != s.known {
+		s.foreign++
+		s.known = g
 	}
-	return s.foreign
+	return s.foreign, nil
 }
 
 // load reads a scope's history from the store; the caller holds sc.mu.
@@ -671,7 +705,10 @@ func (s *Stage) load(ctx context.Context, sc *scope, now int64) error {
 	if err := s.w.flush(ctx); err != nil {
 		return errf(CodeUnavailable, "the history of this task cannot be written: %v", err)
 	}
-	gen := s.foreignGen()
+	gen, err := s.foreignGen(ctx)
+	if err != nil {
+		return err
+	}
 	since := time.Unix(0, now-int64(s.cfg.Retain))
 	if err := s.scan(ctx, sc, 0, since, false); err != nil {
 		return err
@@ -684,7 +721,10 @@ func (s *Stage) load(ctx context.Context, sc *scope, now int64) error {
 // catchUp applies the events other processes wrote since the scope last
 // looked, if the shared counter says there are any (always, when forced).
 func (s *Stage) catchUp(ctx context.Context, sc *scope, force bool) error {
-	gen := s.foreignGen()
+	gen, err := s.foreignGen(ctx)
+	if err != nil {
+		return err
+	}
 	if !force && gen != ^uint64(0) && sc.synced >= gen {
 		return nil
 	}
@@ -809,6 +849,49 @@ func (s *Stage) Observe(ctx context.Context, c *call.Call, o *call.Outcome) erro
 	return s.record(ctx, c, ev, false)
 }
 
+// ObserveOutput records content a server sent the client that is not the
+// result of a tool call the pipeline observes: a resource read
+// (resources/read), a prompt (prompts/get), the result of a task-augmented
+// call (tasks/result), or any other server→client content. c says whose
+// history it belongs to (Principal, Task, Time) and where it came from:
+// Server, and Tool when a tool stands for it (the tool a task ran, or a
+// name the front door gives the resource or prompt), whose labels apply as
+// for a tool call, annotations included. Content labelled untrusted makes
+// the history's flow untrusted and its values count as untrusted
+// provenance; private makes it private; other content changes nothing.
+// content is the result as the server sent it (JSON, else read as text).
+//
+// Call it before the content reaches the client: it returns once the
+// history is durable, so that no call that follows from the content, in
+// this process or another, is judged without it. On an error the content
+// must not reach the client.
+func (s *Stage) ObserveOutput(ctx context.Context, c *call.Call, content []byte) error {
+	labels := s.labels(c)
+	untrusted, private := hasLabel(labels, LabelUntrusted), hasLabel(labels, LabelPrivate)
+	if !untrusted && !private {
+		return nil
+	}
+	if c.Time.IsZero() {
+		c.Time = time.Now()
+	}
+	ev := &event{Kind: kindSeen, Ref: c.ID}
+	if ev.Ref == "" {
+		ev.Ref = uuid.NewString()
+	}
+	for _, l := range []string{LabelUntrusted, LabelPrivate} {
+		if hasLabel(labels, l) {
+			ev.Labels = append(ev.Labels, l)
+		}
+	}
+	if untrusted && len(content) > 0 {
+		ev.Values = s.hashOutput(content)
+	}
+	if err := s.record(ctx, c, ev, true); err != nil {
+		return errf(CodeUnavailable, "content from %s could not be recorded in the history, so it is withheld: %v", c.Server.Name, err)
+	}
+	return nil
+}
+
 // record applies an event to the call's loaded scopes and queues it for the
 // store; with wait, it returns once the event is durable.
 func (s *Stage) record(ctx context.Context, c *call.Call, ev *event, wait bool) error {
@@ -848,8 +931,9 @@ func (s *Stage) record(ctx context.Context, c *call.Call, ev *event, wait bool) 
 		scopes[i].mu.Unlock()
 	}
 	if err != nil {
+		// Applied here, never queued: it is lost to the other processes.
 		for _, sc := range scopes {
-			sc.fail(err)
+			sc.lost(at+int64(s.cfg.Retain), err)
 		}
 		return err
 	}

@@ -2,6 +2,8 @@ package history
 
 import (
 	"encoding/binary"
+	"errors"
+	"fmt"
 	"sync"
 	"sync/atomic"
 )
@@ -56,6 +58,7 @@ const (
 	kindCall    = "call"
 	kindRelease = "release"
 	kindOutput  = "output"
+	kindSeen    = "seen" // content read outside a tool call (ObserveOutput)
 )
 
 // held is a call judged and not yet forwarded (or known not to be): it
@@ -94,8 +97,15 @@ type scope struct {
 	purposeV map[uint64]struct{}
 	used     int64 // last use (Unix ns), for eviction
 
-	writes atomic.Int32          // events queued for the store, not yet committed
-	failed atomic.Pointer[error] // a write failed: the scope denies every call
+	writes atomic.Int32 // events queued for the store, not yet committed
+	// Events of this scope the store refused, waiting to be written again,
+	// and the last error: while there are any, the scope denies its calls
+	// (other processes do not know what this one applied).
+	unwritten atomic.Int32
+	lastErr   atomic.Pointer[error]
+	// lostUntil: events of this scope could not be stored at all; the
+	// scope denies its calls until they have aged out (Unix ns).
+	lostUntil atomic.Int64
 }
 
 func newScope(key, principal string, byPrincipal bool, windows int) *scope {
@@ -106,17 +116,35 @@ func newScope(key, principal string, byPrincipal bool, windows int) *scope {
 	}
 }
 
-func (sc *scope) fail(err error) {
-	if sc.failed.Load() == nil {
-		sc.failed.Store(&err)
+// refused notes that the store refused n events of the scope; they are
+// written again with the next commit.
+func (sc *scope) refused(n int32, err error) {
+	sc.lastErr.Store(&err)
+	sc.unwritten.Add(n)
+}
+
+// lost notes that an event of the scope (at, Unix ns) will never be
+// stored: the scope denies its calls until it has aged out.
+func (sc *scope) lost(until int64, err error) {
+	err = fmt.Errorf("events of it could not be stored (%v); its calls are denied until those events have aged out of the retention", err)
+	sc.lastErr.Store(&err)
+	for {
+		old := sc.lostUntil.Load()
+		if until <= old || sc.lostUntil.CompareAndSwap(old, until) {
+			return
+		}
 	}
 }
 
-func (sc *scope) err() error {
-	if p := sc.failed.Load(); p != nil {
+// err tells why the scope's calls are denied at now (Unix ns), if they are.
+func (sc *scope) err(now int64) error {
+	if sc.unwritten.Load() == 0 && sc.lostUntil.Load() <= now {
+		return nil
+	}
+	if p := sc.lastErr.Load(); p != nil {
 		return *p
 	}
-	return nil
+	return errors.New("events could not be stored")
 }
 
 // apply adds an event to the scope; the caller holds sc.mu.
@@ -156,6 +184,13 @@ func (s *Stage) apply(sc *scope, ev *event, at int64) {
 			}
 			sc.series[i].add(at, v, sc.n)
 		}
+	case kindSeen:
+		for _, l := range ev.Labels {
+			if i := labelIndex(l); i >= 0 && at > sc.labelAt[i] {
+				sc.labelAt[i] = at
+			}
+		}
+		s.addHashes(sc, sc.values, ev.Values, at, true)
 	case kindOutput:
 		if _, ok := sc.pending[ev.Ref]; ok {
 			delete(sc.pending, ev.Ref)

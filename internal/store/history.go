@@ -58,3 +58,17 @@ type History interface {
 	// PruneHistory deletes the events older than before and returns how many.
 	PruneHistory(ctx context.Context, before time.Time) (int64, error)
 }
+
+// HistoryCounterMark is implemented by a History store that only the
+// processes of one machine share (SQLite). Those processes learn of each
+// other's history writes through a counter in a file of the data directory
+// (history.gen) instead of asking the store on every call; the mark records
+// which file that is, so that a process started after the file was replaced
+// can tell, and does not count on a file the running processes do not use.
+// A store shared by several machines does not implement it: each of them
+// then asks the store.
+type HistoryCounterMark interface {
+	// HistoryCounterMark returns the mark ("" if none was set).
+	HistoryCounterMark(ctx context.Context) (string, error)
+	SetHistoryCounterMark(ctx context.Context, mark string) error
+}

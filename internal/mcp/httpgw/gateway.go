@@ -338,7 +338,7 @@ func (g *Gateway) post(w http.ResponseWriter, r *http.Request, ep *endpoint) {
 	}
 	who := auth.From(r.Context())
 	if m.Kind != jsonrpc.KindRequest {
-		if err := s.fromClient(g.ctx, m); err != nil {
+		if err := s.fromClient(g.ctx, who, r.Header.Get("X-Toolgate-Task"), m); err != nil {
 			g.metric("upstream")
 			writeJSON(w, http.StatusBadGateway, jsonrpc.ErrorResponse(nil, jsonrpc.CodeUpstream, err.Error(), nil))
 			return

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -244,6 +245,43 @@ func (d *DB) SpendBudget(ctx context.Context, charges []store.BudgetCharge) erro
 		return fmt.Errorf("postgres: spend budget: %w", err)
 	}
 	return err
+}
+
+// RefundBudget implements store.Budgets.
+func (d *DB) RefundBudget(ctx context.Context, charges []store.BudgetCharge) error {
+	if len(charges) == 0 {
+		return nil
+	}
+	n := map[[2]string]int64{}
+	for _, c := range charges {
+		n[[2]string{c.TaskID, c.Key}]++
+	}
+	// Rows are locked in the order SpendBudget locks them, so that a
+	// refund and a spend never wait for each other in a cycle.
+	keys := slices.SortedFunc(maps.Keys(n), func(a, b [2]string) int {
+		if c := strings.Compare(a[0], b[0]); c != 0 {
+			return c
+		}
+		return strings.Compare(a[1], b[1])
+	})
+	tasks, names, decs := make([]string, len(keys)), make([]string, len(keys)), make([]int64, len(keys))
+	for i, k := range keys {
+		tasks[i], names[i], decs[i] = k[0], k[1], n[k]
+	}
+	err := d.tx(ctx, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SELECT 1 FROM task_budget_spent
+			WHERE (task_id, key) IN (SELECT * FROM unnest($1::text[], $2::text[]))
+			ORDER BY task_id, key FOR UPDATE`, tasks, names); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, `UPDATE task_budget_spent s SET spent = GREATEST(s.spent - c.n, 0)
+			FROM unnest($1::text[], $2::text[], $3::bigint[]) AS c(t, k, n) WHERE s.task_id = c.t AND s.key = c.k`, tasks, names, decs)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("postgres: refund budget: %w", err)
+	}
+	return nil
 }
 
 // BudgetSpent implements store.Budgets.

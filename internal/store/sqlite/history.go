@@ -27,6 +27,10 @@ CREATE TABLE IF NOT EXISTS history_events (
 CREATE INDEX IF NOT EXISTS history_events_key ON history_events(key, seq);
 CREATE INDEX IF NOT EXISTS history_events_principal ON history_events(principal, seq);
 CREATE INDEX IF NOT EXISTS history_events_time ON history_events(time);
+CREATE TABLE IF NOT EXISTS history_meta (
+	name  TEXT PRIMARY KEY,
+	value TEXT NOT NULL
+);
 `
 
 const insertHistory = `INSERT INTO history_events (time, key, principal, origin, body) VALUES (?,?,?,?,?)`
@@ -36,7 +40,31 @@ func init() {
 	hot = append(hot, insertHistory)
 }
 
-var _ store.History = (*DB)(nil)
+var (
+	_ store.History            = (*DB)(nil)
+	_ store.HistoryCounterMark = (*DB)(nil)
+)
+
+// HistoryCounterMark implements store.HistoryCounterMark.
+func (d *DB) HistoryCounterMark(ctx context.Context) (string, error) {
+	var v string
+	err := d.db.QueryRowContext(ctx, `SELECT value FROM history_meta WHERE name = 'counter'`).Scan(&v)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("sqlite: history: %w", err)
+	}
+	return v, nil
+}
+
+// SetHistoryCounterMark implements store.HistoryCounterMark.
+func (d *DB) SetHistoryCounterMark(ctx context.Context, mark string) error {
+	if _, err := d.exec(ctx, `INSERT INTO history_meta (name, value) VALUES ('counter', ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value`, mark); err != nil {
+		return fmt.Errorf("sqlite: history: %w", err)
+	}
+	return nil
+}
 
 // AppendHistory implements store.History.
 func (d *DB) AppendHistory(ctx context.Context, evs []store.HistoryEvent) error {

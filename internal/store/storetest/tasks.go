@@ -144,6 +144,38 @@ func Tasks(t *testing.T, b Backend) {
 // Budgets is the suite of store.Budgets.
 func Budgets(t *testing.T, b Backend) {
 	ctx := context.Background()
+	t.Run("RefundGivesBack", func(t *testing.T) {
+		s := open(t, b)
+		total := store.BudgetCharge{TaskID: "r1", Limit: 1}
+		tool := store.BudgetCharge{TaskID: "r1", Key: "k", Limit: 5}
+		if err := s.SpendBudget(ctx, []store.BudgetCharge{total, tool}); err != nil {
+			t.Fatal(err)
+		}
+		var be *store.BudgetExhaustedError
+		if err := s.SpendBudget(ctx, []store.BudgetCharge{total, tool}); !errors.As(err, &be) {
+			t.Fatalf("spent beyond the limit: %v", err)
+		}
+		if err := s.RefundBudget(ctx, []store.BudgetCharge{total, tool}); err != nil {
+			t.Fatal(err)
+		}
+		if spent, _ := again(t, b, s).BudgetSpent(ctx, "r1"); spent[""] != 0 || spent["k"] != 0 {
+			t.Fatalf("after the refund: %v", spent)
+		}
+		// The unit given back can be spent again.
+		if err := s.SpendBudget(ctx, []store.BudgetCharge{total, tool}); err != nil {
+			t.Fatal(err)
+		}
+		// A refund never goes below zero, nor makes rows for unknown tasks.
+		if err := s.RefundBudget(ctx, []store.BudgetCharge{{TaskID: "never", Limit: 1}, total, total}); err != nil {
+			t.Fatal(err)
+		}
+		if spent, _ := s.BudgetSpent(ctx, "r1"); spent[""] != 0 {
+			t.Fatalf("below zero: %v", spent)
+		}
+		if spent, _ := s.BudgetSpent(ctx, "never"); len(spent) != 0 {
+			t.Fatalf("a refund made a row: %v", spent)
+		}
+	})
 	t.Run("SpendIsAtomic", func(t *testing.T) {
 		s := open(t, b)
 		total := store.BudgetCharge{TaskID: "t1", Limit: 3}
