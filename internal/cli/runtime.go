@@ -3,9 +3,7 @@ package cli
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
-	"os"
 
 	"github.com/toolgate/toolgate/internal/approval"
 	"github.com/toolgate/toolgate/internal/audit"
@@ -45,11 +43,8 @@ func openRuntime(g *globals, cfg *config.Config) (_ *runtime, err error) {
 			r.Close()
 		}
 	}()
-	if r.dataDir, err = config.ResolveDataDir(g.dataDir, cfg); err != nil {
+	if r.dataDir, err = g.dataDirFor(cfg, createData); err != nil {
 		return nil, err
-	}
-	if err := os.MkdirAll(r.dataDir, 0o700); err != nil {
-		return nil, fmt.Errorf("data directory: %w", err)
 	}
 	if r.engine, err = policy.NewEngine(cfg.Policy, r.log); err != nil {
 		return nil, err
@@ -57,7 +52,7 @@ func openRuntime(g *globals, cfg *config.Config) (_ *runtime, err error) {
 	if r.sink, err = audit.OpenLogged(cfg.Audit, r.dataDir, r.log); err != nil {
 		return nil, err
 	}
-	if r.tasks, err = openTaskParts(cfg, r.dataDir, r.log, false); err != nil {
+	if r.tasks, err = openTaskParts(cfg, r.dataDir, r.log, createData); err != nil {
 		return nil, err
 	}
 	// History (data flow, windows) in the data directory's database, shared
