@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
 # Installs what toolgate's tests drive as real parts: MCP servers and the MCP
-# conformance suite from npm (pinned in scripts/node/package-lock.json).
-# Idempotent; safe to run before every test run.
+# conformance suite from npm (pinned in scripts/node/package-lock.json), and
+# the PostgreSQL server binaries (the Debian package postgresql) when they are
+# missing. Nothing is started here: each test binary that needs PostgreSQL
+# runs its own server (initdb and pg_ctl in a temporary directory, on a free
+# port; see internal/testutil/pgtest). Idempotent; safe to run before every
+# test run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -16,4 +20,20 @@ if [[ ! -f $stamp ]] || ! cmp -s scripts/node/package-lock.json "$stamp"; then
   echo "test-deps: installing npm packages (scripts/node)" >&2
   (cd scripts/node && npm ci --no-audit --no-fund --loglevel=error)
   cp scripts/node/package-lock.json "$stamp"
+fi
+
+# PostgreSQL server binaries, for the store conformance suites and the
+# replica tests.
+have_pg() {
+  command -v initdb >/dev/null 2>&1 && command -v pg_ctl >/dev/null 2>&1 && return 0
+  compgen -G '/usr/lib/postgresql/*/bin/pg_ctl' >/dev/null
+}
+if ! have_pg; then
+  need apt-get "the PostgreSQL server binaries (initdb, pg_ctl), or apt-get to install them"
+  sudo=()
+  [[ $(id -u) -ne 0 ]] && sudo=(sudo)
+  echo "test-deps: installing PostgreSQL (Debian package postgresql)" >&2
+  "${sudo[@]}" apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends postgresql >/dev/null
+  have_pg || { echo "test-deps: postgresql is installed but initdb/pg_ctl were not found" >&2; exit 1; }
 fi

@@ -242,3 +242,56 @@ func TestFetchShared(t *testing.T) {
 		t.Fatalf("the JWKS was requested %d times, want 3 (first use, refresh, one failed try)", n)
 	}
 }
+
+// TestJWKSRedirect: the JWKS client follows a redirect within its origin
+// only; one to another origin fails closed and reaches nothing there.
+func TestJWKSRedirect(t *testing.T) {
+	s := newSigner(t, jose.EdDSA)
+	var thiefGot atomic.Int32
+	thief := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		thiefGot.Add(1)
+		_ = json.NewEncoder(w).Encode(s.keySet())
+	}))
+	defer thief.Close()
+	var srv *httptest.Server
+	srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/same":
+			http.Redirect(w, r, srv.URL+"/keys", http.StatusFound)
+		case "/keys":
+			_ = json.NewEncoder(w).Encode(s.keySet())
+		default:
+			http.Redirect(w, r, thief.URL+"/keys", http.StatusTemporaryRedirect)
+		}
+	}))
+	defer srv.Close()
+	for path, want := range map[string]string{"/same": "no error", "/away": txntoken.ReasonKeysUnavailable} {
+		v, err := txntoken.New(txntoken.Options{JWKSURL: srv.URL + path, Audience: "https://tools.test/mcp", Now: func() time.Time { return now }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = v.Verify(context.Background(), tokenFor(t, s, "j"), "echo", json.RawMessage(`{"text":"hi"}`))
+		if reasonOf(err) != want {
+			t.Fatalf("%s: %v, want %s", path, err, want)
+		}
+	}
+	if n := thiefGot.Load(); n != 0 {
+		t.Fatalf("the other origin received %d requests", n)
+	}
+}
+
+// TestJWKSURLMustBeSecure: toolgate's keys are fetched over https, or over
+// plain http from this machine only.
+func TestJWKSURLMustBeSecure(t *testing.T) {
+	for url, ok := range map[string]bool{
+		"https://toolgate.example.com/.well-known/jwks.json": true,
+		"http://127.0.0.1:8470/.well-known/jwks.json":        true,
+		"http://toolgate.internal/.well-known/jwks.json":     false,
+		"toolgate.internal/.well-known/jwks.json":            false,
+	} {
+		_, err := txntoken.New(txntoken.Options{JWKSURL: url, Audience: "https://tools.test/mcp"})
+		if (err == nil) != ok {
+			t.Errorf("%s: %v", url, err)
+		}
+	}
+}

@@ -17,6 +17,9 @@ import (
 
 	jose "github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
+
+	"github.com/toolgate/toolgate/internal/redirect"
+	"github.com/toolgate/toolgate/internal/safeurl"
 )
 
 // algorithms are the only signature algorithms toolgate signs with. Nothing
@@ -39,7 +42,9 @@ const (
 // Options configure a Verifier. Audience and one of JWKSURL or KeySet are
 // required.
 type Options struct {
-	// JWKSURL is toolgate's JWKS: <toolgate serve>/.well-known/jwks.json.
+	// JWKSURL is toolgate's JWKS: <toolgate serve>/.well-known/jwks.json;
+	// https, or plain http only to a loopback host (keys fetched over plain
+	// HTTP from elsewhere could be replaced on the way).
 	JWKSURL string
 	// KeySet is a fixed set of keys to use instead of fetching (tests, or a
 	// server that gets toolgate's JWKS some other way).
@@ -64,6 +69,7 @@ type Options struct {
 	// ever waits for a fetch it does not need.
 	JWKSRefresh time.Duration
 	// HTTPClient fetches the JWKS (default: a client with a 10 s timeout).
+	// It follows redirects only within the JWKS URL's origin.
 	HTTPClient *http.Client
 	// Now is the clock (tests).
 	Now func() time.Time
@@ -91,6 +97,11 @@ func New(o Options) (*Verifier, error) {
 	if (o.JWKSURL == "") == (o.KeySet == nil) {
 		return nil, errors.New("txntoken: give exactly one of JWKSURL and KeySet")
 	}
+	if o.JWKSURL != "" {
+		if err := safeurl.Check(o.JWKSURL); err != nil {
+			return nil, fmt.Errorf("txntoken: JWKSURL: %w", err)
+		}
+	}
 	if o.Issuer == "" {
 		o.Issuer = DefaultIssuer
 	}
@@ -108,6 +119,7 @@ func New(o Options) (*Verifier, error) {
 	if v.o.HTTPClient == nil {
 		v.o.HTTPClient = &http.Client{Timeout: 10 * time.Second}
 	}
+	v.o.HTTPClient = redirect.Client(v.o.HTTPClient, redirect.SameOrigin)
 	if v.o.Now == nil {
 		v.o.Now = time.Now
 	}

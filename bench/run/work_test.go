@@ -57,7 +57,7 @@ func BenchmarkCallWork(b *testing.B) {
 		if perr != nil {
 			b.Fatal(perr)
 		}
-		c, err := g.NewCall(f.Items[0].Msg.Params)
+		c, _, err := g.NewCall(f.Items[0].Msg.Params)
 		if err != nil {
 			b.Fatal(err)
 		}

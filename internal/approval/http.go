@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/toolgate/toolgate/internal/frontdoor"
 	"github.com/toolgate/toolgate/internal/httpapi"
 	"github.com/toolgate/toolgate/internal/store"
 )
@@ -36,7 +37,8 @@ func (s *Service) Routes() map[string]http.Handler {
 		"POST /v1/approvals/{id}/approve": http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { s.handleAnswer(w, r, true) }),
 		"POST /v1/approvals/{id}/deny":    http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { s.handleAnswer(w, r, false) }),
 		"GET " + LinkPath + "{token}":     http.HandlerFunc(s.handleLinkPage),
-		"POST " + LinkPath + "{token}":    http.HandlerFunc(s.handleLinkAnswer),
+		// The link's page posts a form; scripts may post JSON.
+		"POST " + LinkPath + "{token}": frontdoor.Accept(http.HandlerFunc(s.handleLinkAnswer), frontdoor.Form, frontdoor.JSON),
 	}
 }
 
@@ -234,10 +236,13 @@ type page struct {
 }
 
 // pageTmpl is the link's page: no scripts, no external resources; the
-// template escapes everything it shows.
+// template escapes everything it shows. Its referrer policy is
+// same-origin, not no-referrer: with no-referrer browsers send "Origin:
+// null" on the form's post, which the front door refuses; the link (in the
+// page's URL) still never leaves toolgate's origin.
 var pageTmpl = template.Must(template.New("page").Parse(`<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width">
-<meta name="referrer" content="no-referrer"><title>toolgate approval</title>
+<meta name="referrer" content="same-origin"><title>toolgate approval</title>
 <style>body{font:15px/1.5 system-ui,sans-serif;max-width:46em;margin:2em auto;padding:0 1em}pre{background:#f4f4f4;padding:1em;overflow:auto}
 .err{color:#a00}dt{font-weight:600}button{font-size:1em;padding:.4em 1.2em;margin-right:1em}textarea{width:100%}</style></head><body>
 <h1>toolgate approval</h1>

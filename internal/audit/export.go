@@ -17,6 +17,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/pdata/plog/plogotlp"
 
+	"github.com/toolgate/toolgate/internal/redirect"
 	"github.com/toolgate/toolgate/internal/store"
 )
 
@@ -243,7 +244,9 @@ func otlpPoster(cfg OTLPConfig, path string) (func(ctx context.Context, body []b
 	if timeout <= 0 {
 		timeout = 10 * time.Second
 	}
-	client := &http.Client{Timeout: timeout}
+	// The records and the configured headers (credentials) go only to the
+	// configured receiver's origin.
+	client := redirect.Client(&http.Client{Timeout: timeout}, redirect.SameOrigin)
 	return func(ctx context.Context, body []byte) ([]byte, error) {
 		req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, bytes.NewReader(body))
 		if err != nil {

@@ -120,6 +120,11 @@ type Call struct {
 	// fills Principal. Empty for front doors that state the principal
 	// themselves (AuthZEN subject, the stdio proxy's configured principal).
 	IdentityToken string
+	// IdentityIssuer is the identity provider that issued IdentityToken,
+	// set by the identify stage only when the token is a JWT it verified
+	// from a configured issuer (never for an API key). Only such a token
+	// may leave toolgate (token exchange).
+	IdentityIssuer string
 	// Chain is the delegation chain, outermost (current) actor first.
 	Chain []string
 	// Task is nil when the call serves no task.

@@ -1,6 +1,8 @@
 package call
 
 import (
+	"context"
+	"errors"
 	"strings"
 	"time"
 )
@@ -174,7 +176,24 @@ const (
 	OutcomeToolError       OutcomeStatus = "tool_error"
 	OutcomeUpstreamFailure OutcomeStatus = "upstream_failure"
 	OutcomeTimeout         OutcomeStatus = "timeout"
+	// OutcomeCancelled: the client gave up on the call (or went away)
+	// while the server was working on it.
+	OutcomeCancelled OutcomeStatus = "cancelled"
+	// OutcomeNotForwarded: the call was allowed and recorded, but ended
+	// (cancelled, timed out, toolgate stopping) before it was forwarded; the
+	// server never saw it.
+	OutcomeNotForwarded OutcomeStatus = "not_forwarded"
 )
+
+// Interrupted is the outcome of a call whose context ended (err is
+// ctx.Err()) while the server was working on it.
+func Interrupted(err error, detail string) Outcome {
+	st := OutcomeCancelled
+	if errors.Is(err, context.DeadlineExceeded) {
+		st = OutcomeTimeout
+	}
+	return Outcome{Status: st, Error: detail}
+}
 
 // Outcome is what happened when an allowed call was forwarded.
 type Outcome struct {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"net"
 	"os"
 
 	"github.com/toolgate/toolgate/internal/config"
@@ -55,7 +54,7 @@ func openUpstream(rt *runtime, cfg *config.Config, sc config.ServerConfig, opts 
 // (shared, or one per session), a server with a url is reached over
 // Streamable HTTP. Each server gets its own pinned tool registry and a
 // pipeline whose describe stage checks the pins, as `toolgate run` does.
-func openGateway(rt *runtime, cfg *config.Config, listen net.Addr, metrics *server.Metrics, log *slog.Logger) (*httpgw.Gateway, error) {
+func openGateway(rt *runtime, cfg *config.Config, metrics *server.Metrics, log *slog.Logger) (*httpgw.Gateway, error) {
 	var servers []httpgw.Server
 	for _, sc := range cfg.Servers {
 		if sc.Command == "" && sc.URL == "" {
@@ -92,16 +91,12 @@ func openGateway(rt *runtime, cfg *config.Config, listen net.Addr, metrics *serv
 			return t != nil, t != nil && t.Peek(tool) != nil
 		}
 	}
-	loopback := false
-	if tcp, ok := listen.(*net.TCPAddr); ok {
-		loopback = tcp.IP.IsLoopback()
-	}
 	var m httpgw.Metrics
 	if metrics != nil {
 		m = metrics
 	}
 	return httpgw.New(httpgw.Options{
-		Servers: servers, Config: cfg.MCP, Loopback: loopback, Metrics: m, Log: log, Version: version.Version,
+		Servers: servers, Config: cfg.MCP, Metrics: m, Log: log, Version: version.Version,
 		Elicitation: cfg.Approvals.Elicitation,
 	})
 }

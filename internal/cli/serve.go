@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/toolgate/toolgate/internal/config"
+	"github.com/toolgate/toolgate/internal/frontdoor"
 	"github.com/toolgate/toolgate/internal/mcp/httpgw"
 	"github.com/toolgate/toolgate/internal/server"
 	"github.com/toolgate/toolgate/internal/server/auth"
@@ -46,10 +47,10 @@ and the previous policies stay in force.`,
 				return err
 			}
 			if listen != "" {
-				cfg.Listen = listen
-				if err := cfg.Validate(); err != nil {
-					return err
+				if _, _, err := net.SplitHostPort(listen); err != nil {
+					return usageError{fmt.Errorf("--listen %q is not host:port", listen)}
 				}
+				cfg.Listen = listen
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
@@ -103,7 +104,7 @@ func serve(ctx context.Context, g *globals, cfg *config.Config) error {
 	// The MCP gateway (/mcp, /mcp/{server}, legacy /sse), bearer-token
 	// authentication of MCP and AuthZEN callers, and /metrics.
 	metrics := server.NewMetrics()
-	gw, err := openGateway(rt, cfg, ln.Addr(), metrics, log)
+	gw, err := openGateway(rt, cfg, metrics, log)
 	if err != nil {
 		ln.Close()
 		return err
@@ -116,6 +117,20 @@ func serve(ctx context.Context, g *globals, cfg *config.Config) error {
 	}
 	api := server.New(pipe, log, ready)
 	api.Measure(metrics)
+	// Every route is behind one front door: Host and Origin policy (DNS
+	// rebinding, cross-site requests), content types, body limits and
+	// read deadlines.
+	loopback := false
+	if tcp, ok := ln.Addr().(*net.TCPAddr); ok {
+		loopback = tcp.IP.IsLoopback()
+	}
+	door := frontdoor.New(cfg.HTTP, loopback, metrics.Error)
+	api.Door(door)
+	if !loopback && len(cfg.HTTP.AllowedHosts) == 0 {
+		log.Warn("serve listens on an address that is not loopback and http.allowed_hosts is empty: any Host is accepted, "+
+			"so nothing but authentication protects against DNS rebinding; list the names clients use in http.allowed_hosts",
+			"listen", ln.Addr().String())
+	}
 	if authn.Enabled() {
 		api.Authenticate(authn.Wrap)
 	}
@@ -129,14 +144,11 @@ func serve(ctx context.Context, g *globals, cfg *config.Config) error {
 	for pattern, h := range rt.approvals.Routes() { // /v1/approvals, /v1/approval-links/
 		api.Handle(pattern, h)
 	}
-	srv := &http.Server{
-		Handler:           api.Handler(),
-		ReadHeaderTimeout: 10 * time.Second,
-		// No ReadTimeout or WriteTimeout: MCP event streams and calls that
-		// wait for a human's approval are long. Bodies are bounded by
-		// mcp.max_message_bytes, calls by mcp.gateway.request_timeout.
-		IdleTimeout: 120 * time.Second,
-	}
+	// No ReadTimeout or WriteTimeout on the connection: MCP event streams
+	// and calls that wait for a human's approval are long. The door bounds
+	// headers and bodies (http.read_header_timeout, http.body_timeout,
+	// http.max_body_bytes); calls are bounded by mcp.gateway.request_timeout.
+	srv := door.Server(api.Handler())
 	srv.RegisterOnShutdown(gw.CloseStreams)
 	rt.watch(ctx)
 	policies := "built-in"
@@ -152,7 +164,7 @@ func serve(ctx context.Context, g *globals, cfg *config.Config) error {
 	rt.approvals.Lifetime(ctx)      // a stop keeps pending approvals
 	log.Info("toolgate serving", "url", base, "mcp", base+"/mcp", "servers", serverNames(cfg),
 		"authzen", base+"/access/v1/evaluation", "authentication", authn.Enabled(),
-		"policies", policies, "policy_version", rt.engine.Version(), "data_dir", rt.dataDir)
+		"policies", policies, "policy_version", rt.engine.Version(), "data_dir", rt.dataDir, "config", g.found.String())
 
 	errc := make(chan error, 1)
 	go func() {

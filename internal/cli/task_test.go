@@ -155,6 +155,7 @@ identity:
 	body := `{"purpose": "rotate certificates", "ttl": "30m", "scope": {"tools": ["pki/*"]}}`
 	req, _ := http.NewRequest("POST", url+"/v1/tasks", strings.NewReader(body))
 	req.Header.Set("Authorization", "Bearer "+key)
+	req.Header.Set("Content-Type", "application/json")
 	resp, err = http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)

@@ -20,6 +20,7 @@ import (
 	"github.com/toolgate/toolgate/internal/cedarjson"
 	"github.com/toolgate/toolgate/internal/credential"
 	"github.com/toolgate/toolgate/internal/facts"
+	"github.com/toolgate/toolgate/internal/frontdoor"
 	"github.com/toolgate/toolgate/internal/history"
 	"github.com/toolgate/toolgate/internal/identity"
 	"github.com/toolgate/toolgate/internal/keys"
@@ -35,12 +36,15 @@ const DefaultListen = "127.0.0.1:8470"
 // Config is the whole configuration file.
 type Config struct {
 	// DataDir holds toolgate's state (audit trail, keys, database).
-	DataDir string        `yaml:"data_dir"`
-	Listen  string        `yaml:"listen"`
-	Log     LogConfig     `yaml:"log"`
-	Policy  policy.Config `yaml:"policy"`
-	Audit   audit.Config  `yaml:"audit"`
-	Limits  LimitsConfig  `yaml:"limits"`
+	DataDir string `yaml:"data_dir"`
+	Listen  string `yaml:"listen"`
+	// HTTP is the front door of `toolgate serve`: Host and Origin policy,
+	// content types, read timeouts and body limits, for every route.
+	HTTP   frontdoor.Config `yaml:"http"`
+	Log    LogConfig        `yaml:"log"`
+	Policy policy.Config    `yaml:"policy"`
+	Audit  audit.Config     `yaml:"audit"`
+	Limits LimitsConfig     `yaml:"limits"`
 	// Principal is the identity of calls that arrive unauthenticated on a
 	// local transport (stdio). Without it `toolgate run` uses Agent::"local"
 	// acting for the OS user; the HTTP front doors deny such calls.
@@ -141,13 +145,34 @@ func Load(path string) (*Config, error) {
 // Parse reads a config from bytes; name is used in messages.
 func Parse(name string, b []byte) (*Config, error) {
 	c := &Config{file: name}
-	if err := DecodeStrict(name, b, c); err != nil {
+	root, err := decodeStrict(name, b, c)
+	if err != nil {
 		return nil, err
 	}
 	c.resolvePaths(filepath.Dir(name))
 	c.applyDefaults()
-	if err := c.Validate(); err != nil {
-		return nil, err
+	if probs := c.problems(); len(probs) > 0 {
+		// Each problem where its key is in the file (or its parent, for a
+		// required key that is missing).
+		type placed struct {
+			line, col int
+			text      string
+		}
+		out := make([]placed, len(probs))
+		for i, p := range probs {
+			path, _, _ := strings.Cut(p, ": ")
+			out[i] = placed{text: name + ": " + p}
+			if n := locate(root, path); n != nil {
+				out[i] = placed{n.Line, n.Column, fmt.Sprintf("%s:%d:%d: %s", name, n.Line, n.Column, p)}
+			}
+		}
+		sort.SliceStable(out, func(i, j int) bool {
+			return out[i].line < out[j].line || out[i].line == out[j].line && out[i].col < out[j].col
+		})
+		for i := range out {
+			probs[i] = out[i].text
+		}
+		return nil, errors.New(strings.Join(probs, "\n"))
 	}
 	return c, nil
 }
@@ -209,6 +234,15 @@ func (c *Config) applyDefaults() {
 		}
 	}
 	c.MCP.ApplyDefaults()
+	// mcp.gateway.allowed_hosts and allowed_origins came first; they are
+	// the same lists as http's, for every route.
+	c.HTTP.AllowedHosts = appendNew(c.HTTP.AllowedHosts, c.MCP.Gateway.AllowedHosts...)
+	c.HTTP.AllowedOrigins = appendNew(c.HTTP.AllowedOrigins, c.MCP.Gateway.AllowedOrigins...)
+	if c.HTTP.MaxBodyBytes == 0 {
+		// A message the MCP gateway takes must get past the door.
+		c.HTTP.MaxBodyBytes = max(frontdoor.DefaultMaxBodyBytes, int64(c.MCP.MaxMessageBytes))
+	}
+	c.HTTP.ApplyDefaults()
 	c.Identity.ApplyDefaults()
 	c.Keys.ApplyDefaults()
 	c.Tasks.ApplyDefaults()
@@ -218,6 +252,16 @@ func (c *Config) applyDefaults() {
 	if c.Principal != nil && c.Principal.Kind == "" {
 		c.Principal.Kind = string(call.KindAgent)
 	}
+}
+
+// appendNew appends the items of add that list does not have yet.
+func appendNew(list []string, add ...string) []string {
+	for _, a := range add {
+		if !contains(list, a) {
+			list = append(list, a)
+		}
+	}
+	return list
 }
 
 // InputLimits converts the limits for the converter.
@@ -239,6 +283,22 @@ var toolName = regexp.MustCompile(`^[A-Za-z0-9_.\-/]{1,128}$`)
 
 // Validate checks the whole config and reports every problem.
 func (c *Config) Validate() error {
+	errs := c.problems()
+	if len(errs) == 0 {
+		return nil
+	}
+	prefix := c.file
+	if prefix == "" {
+		prefix = "config"
+	}
+	for i := range errs {
+		errs[i] = prefix + ": " + errs[i]
+	}
+	return errors.New(strings.Join(errs, "\n"))
+}
+
+// problems are the config's problems, each "key.path: message".
+func (c *Config) problems() []string {
 	var errs []string
 	bad := func(path, format string, args ...any) {
 		errs = append(errs, path+": "+fmt.Sprintf(format, args...))
@@ -275,6 +335,12 @@ func (c *Config) Validate() error {
 		if p.ID == "" {
 			bad("principal.id", "is required")
 		}
+	}
+	for _, e := range c.HTTP.Validate() {
+		errs = append(errs, "http."+e)
+	}
+	if c.HTTP.MaxBodyBytes < int64(c.MCP.MaxMessageBytes) {
+		bad("http.max_body_bytes", "%d is less than mcp.max_message_bytes %d: messages the gateway takes could not get in", c.HTTP.MaxBodyBytes, c.MCP.MaxMessageBytes)
 	}
 	for _, e := range c.MCP.Validate() {
 		errs = append(errs, "mcp."+e)
@@ -348,17 +414,7 @@ func (c *Config) Validate() error {
 			}
 		}
 	}
-	if len(errs) > 0 {
-		prefix := c.file
-		if prefix == "" {
-			prefix = "config"
-		}
-		for i := range errs {
-			errs[i] = prefix + ": " + errs[i]
-		}
-		return errors.New(strings.Join(errs, "\n"))
-	}
-	return nil
+	return errs
 }
 
 func contains(list []string, s string) bool {
@@ -424,4 +480,70 @@ func (c *Config) FactServers() []facts.ServerFacts {
 		out = append(out, sf)
 	}
 	return out
+}
+
+// ConfigEnv names the environment variable that names the config file.
+const ConfigEnv = "TOOLGATE_CONFIG"
+
+// FileName is the config file's name where toolgate looks for it.
+const FileName = "toolgate.yaml"
+
+// Found is where the configuration comes from.
+type Found struct {
+	// Path is the file; "" means the built-in defaults.
+	Path string
+	// Source says how the file was found: "--config", "$TOOLGATE_CONFIG",
+	// "./toolgate.yaml" or "the user's config directory".
+	Source string
+}
+
+func (f Found) String() string {
+	if f.Path == "" {
+		return "built-in defaults (no " + FileName + " found)"
+	}
+	return f.Path + " (from " + f.Source + ")"
+}
+
+// Discover finds the config file: flag (--config), else $TOOLGATE_CONFIG,
+// else toolgate.yaml in the working directory, else toolgate.yaml in the
+// user's config directory ($XDG_CONFIG_HOME/toolgate, i.e.
+// ~/.config/toolgate); with none of them, the built-in defaults. A file
+// named by the flag or the variable must exist (Load says so); one found by
+// looking is used only if it is there.
+func Discover(flag string) (Found, error) {
+	if flag != "" {
+		return Found{Path: flag, Source: "--config"}, nil
+	}
+	if env := os.Getenv(ConfigEnv); env != "" {
+		return Found{Path: env, Source: "$" + ConfigEnv}, nil
+	}
+	look := func(path, source string) (Found, bool, error) {
+		st, err := os.Stat(path)
+		if errors.Is(err, os.ErrNotExist) {
+			return Found{}, false, nil
+		}
+		if err != nil {
+			return Found{}, false, fmt.Errorf("config: %w", err)
+		}
+		if st.IsDir() {
+			return Found{}, false, fmt.Errorf("config: %s is a directory", path)
+		}
+		return Found{Path: path, Source: source}, true, nil
+	}
+	if f, ok, err := look(FileName, "./"+FileName); ok || err != nil {
+		if abs, aerr := filepath.Abs(f.Path); aerr == nil {
+			f.Path = abs
+		}
+		return f, err
+	}
+	dir := os.Getenv("XDG_CONFIG_HOME")
+	if dir == "" || !filepath.IsAbs(dir) {
+		home, err := os.UserHomeDir()
+		if err != nil {
+			return Found{}, nil // no home: the defaults
+		}
+		dir = filepath.Join(home, ".config")
+	}
+	f, _, err := look(filepath.Join(dir, "toolgate", FileName), "the user's config directory")
+	return f, err
 }

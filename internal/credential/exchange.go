@@ -66,8 +66,12 @@ func (e *exchanger) scopes(tool string) []string {
 
 // token returns an access token for the call.
 func (e *exchanger) token(ctx context.Context, c *call.Call) (string, error) {
-	if c.IdentityToken == "" {
-		return "", errors.New("the call presents no identity token to exchange (token exchange needs the caller's OIDC token, which names the human; calls through `toolgate run` or the AuthZEN API have none)")
+	// Only a JWT that the identify stage verified as coming from a
+	// configured identity provider is sent: never an API key (it would
+	// hand toolgate's own credential to the IdP), never a token nobody
+	// checked.
+	if c.IdentityToken == "" || c.IdentityIssuer == "" {
+		return "", call.Errorf(CodeIdentityTokenRequired, "token exchange for server %q needs the caller's identity token from a configured identity provider, which names the human; the call presents none (an API key never leaves toolgate; calls through `toolgate run` or the AuthZEN API have no token)", c.Server.Name)
 	}
 	scopes := e.scopes(c.Tool.Name)
 	if len(scopes) == 0 {

@@ -25,6 +25,7 @@ import (
 
 	"github.com/toolgate/toolgate/internal/call"
 	"github.com/toolgate/toolgate/internal/credential"
+	"github.com/toolgate/toolgate/internal/identity"
 	"github.com/toolgate/toolgate/internal/identity/idptest"
 	"github.com/toolgate/toolgate/internal/keys"
 )
@@ -320,7 +321,7 @@ func TestExchangeAgainstZitadelOP(t *testing.T) {
 	mint := func(agent, tool string) (*call.Credential, error) {
 		c, d := agentCall(tool, `{"title":"x"}`)
 		c.Principal.ID, c.Chain = agent, []string{agent, "orchestrator"}
-		c.IdentityToken = aliceToken
+		c.IdentityToken, c.IdentityIssuer = aliceToken, o.issuer
 		return m.Mint(ctx, c, d)
 	}
 
@@ -384,7 +385,7 @@ func TestExchangeAgainstZitadelOP(t *testing.T) {
 		t.Errorf("a tool without a scope: %v", err)
 	}
 	c, d := agentCall("create_issue", `{}`)
-	if _, err := m.Mint(ctx, c, d); codeOf(err) != credential.CodeExchange || !strings.Contains(err.Error(), "no identity token") {
+	if _, err := m.Mint(ctx, c, d); codeOf(err) != credential.CodeIdentityTokenRequired {
 		t.Errorf("no identity token: %v", err)
 	}
 	secret = "wrong-client-secret"
@@ -392,7 +393,7 @@ func TestExchangeAgainstZitadelOP(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c.IdentityToken = aliceToken
+	c.IdentityToken, c.IdentityIssuer = aliceToken, o.issuer
 	if _, err := m2.Mint(ctx, c, d); codeOf(err) != credential.CodeExchange || !strings.Contains(err.Error(), "refused") {
 		t.Errorf("wrong client secret: %v", err)
 	}
@@ -429,4 +430,96 @@ func audiences(v any) []string {
 		return out
 	}
 	return nil
+}
+
+// recordingIdP is a token endpoint that records every request it gets and
+// refuses them all: where toolgate must send nothing, it must record nothing.
+func recordingIdP(t *testing.T) (*httptest.Server, func() []string) {
+	var mu sync.Mutex
+	var got []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_ = r.ParseForm()
+		mu.Lock()
+		got = append(got, r.Method+" "+r.URL.Path+" "+r.Form.Encode())
+		mu.Unlock()
+		http.Error(w, `{"error":"invalid_request"}`, http.StatusBadRequest)
+	}))
+	t.Cleanup(srv.Close)
+	return srv, func() []string { mu.Lock(); defer mu.Unlock(); return slices.Clone(got) }
+}
+
+func exchangeMinter(t *testing.T, endpoint string) *credential.Minter {
+	kp, err := keys.OpenFile(t.TempDir(), keys.Config{}, keys.FileOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := func(string) (string, bool) { return "toolgate-client-secret", true }
+	m, err := credential.New(credential.Config{Servers: map[string]credential.ServerConfig{"github": {
+		Exchange: &credential.ExchangeConfig{
+			Issuer: "https://idp.test/", TokenEndpoint: endpoint, ClientID: "toolgate",
+			ClientSecret: credential.SecretRef{Env: "IDP_SECRET"}, Scopes: map[string][]string{"*": {"issues:write"}},
+		},
+	}}}, credential.Options{Keys: kp, Issuer: "toolgate", Env: env})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// TestExchangeNeverSendsAPIKeys: a caller authenticated by an API key has
+// no identity token for the IdP: its key is not sent as the subject token
+// (the IdP receives nothing) and the call is denied with
+// credential.identity_token_required. Neither is a token the identify stage
+// did not verify as coming from a configured issuer.
+func TestExchangeNeverSendsAPIKeys(t *testing.T) {
+	idp, received := recordingIdP(t)
+	m := exchangeMinter(t, idp.URL+"/token")
+	const key = "tgk_0123456789abcdefghijklmnopqrstuvwxyz"
+	v, err := identity.New(identity.Config{APIKeys: []identity.APIKeyConfig{{Hash: identity.HashAPIKey(key), ID: "dev-agent", Owner: "alice"}}}, identity.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stage := &identity.Stage{Verifier: v}
+	for _, presented := range []string{key, " " + key, key + "\n"} {
+		c, d := agentCall("create_issue", `{}`)
+		c.IdentityToken = presented
+		c.IdentityIssuer = "https://idp.test/" // a front door's claim is not the stage's word
+		if err := stage.Identify(context.Background(), c); err != nil {
+			t.Fatal(err)
+		}
+		_, err := m.Mint(context.Background(), c, d)
+		var coded call.Coded
+		if !errors.As(err, &coded) || coded.ErrorCode() != credential.CodeIdentityTokenRequired {
+			t.Fatalf("an API key caller's exchange: %v", err)
+		}
+	}
+	// A call whose token nobody verified (no identify stage ran).
+	c, d := agentCall("create_issue", `{}`)
+	c.IdentityToken = "eyJhbGciOiJub25lIn0.eyJzdWIiOiJhbGljZSJ9."
+	if _, err := m.Mint(context.Background(), c, d); err == nil {
+		t.Fatal("an unverified token was exchanged")
+	}
+	if got := received(); len(got) != 0 {
+		t.Fatalf("the IdP received %q", got)
+	}
+}
+
+// TestExchangeRedirect: a token endpoint that redirects to another origin
+// does not get the user's token and toolgate's client secret re-sent there.
+func TestExchangeRedirect(t *testing.T) {
+	thief, received := recordingIdP(t)
+	idp := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, strings.Replace(thief.URL, "127.0.0.1", "localhost", 1)+"/token", http.StatusTemporaryRedirect)
+	}))
+	defer idp.Close()
+	m := exchangeMinter(t, idp.URL+"/token")
+	c, d := agentCall("create_issue", `{}`)
+	c.IdentityToken, c.IdentityIssuer = "a.user.token", "https://idp.test/"
+	_, err := m.Mint(context.Background(), c, d)
+	if err == nil || !strings.Contains(err.Error(), "another origin") {
+		t.Fatalf("a redirected token exchange: %v", err)
+	}
+	if got := received(); len(got) != 0 {
+		t.Fatalf("the redirect's target received %q", got)
+	}
 }

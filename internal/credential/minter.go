@@ -22,6 +22,7 @@ import (
 	"github.com/toolgate/toolgate/internal/call"
 	"github.com/toolgate/toolgate/internal/credential/scrub"
 	"github.com/toolgate/toolgate/internal/keys"
+	"github.com/toolgate/toolgate/internal/redirect"
 	"github.com/toolgate/toolgate/txntoken"
 )
 
@@ -31,6 +32,10 @@ const (
 	CodeSign      = "credential.sign_failed"
 	CodeSecret    = "credential.secret_unavailable"
 	CodeExchange  = "credential.exchange_failed"
+	// CodeIdentityTokenRequired: the call needs a token exchange, which
+	// needs the caller's identity token from an identity provider, and it
+	// presents none (an API key never leaves toolgate).
+	CodeIdentityTokenRequired = "credential.identity_token_required"
 )
 
 // Options are what a Minter needs besides its configuration.
@@ -89,6 +94,9 @@ func New(cfg Config, o Options) (*Minter, error) {
 	if o.HTTPClient == nil {
 		o.HTTPClient = &http.Client{Timeout: 10 * time.Second}
 	}
+	// Token exchange sends a user's token and toolgate's client secret: a
+	// redirect to another origin is not followed.
+	o.HTTPClient = redirect.Client(o.HTTPClient, redirect.SameOrigin)
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
@@ -287,7 +295,11 @@ func (m *Minter) Mint(ctx context.Context, c *call.Call, d *call.Decision) (*cal
 	cred.Header = h
 	if s.exchange != nil {
 		at, err := s.exchange.token(ctx, c)
-		if err != nil {
+		var coded call.Coded
+		switch {
+		case errors.As(err, &coded):
+			return nil, err
+		case err != nil:
 			return nil, call.Errorf(CodeExchange, "token exchange for server %q: %v", s.name, err)
 		}
 		cred.AccessToken = at

@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"syscall"
 )
 
 // ReadPrivate reads a secret file, refusing one that other users can read
@@ -53,8 +54,7 @@ func WriteAtomic(path string, data []byte) error {
 	if err := os.Rename(tmp, path); err != nil {
 		return err
 	}
-	syncDir(filepath.Dir(path))
-	return nil
+	return syncDir(filepath.Dir(path))
 }
 
 // CreateExclusive writes a new file, mode 0600, atomically; it reports false
@@ -75,7 +75,11 @@ func CreateExclusive(path string, data []byte) (bool, error) {
 		}
 		return false, err
 	}
-	syncDir(filepath.Dir(path))
+	// The file exists now; if it cannot be made durable, say so: the
+	// caller must not count on it surviving a crash.
+	if err := syncDir(filepath.Dir(path)); err != nil {
+		return false, err
+	}
 	return true, nil
 }
 
@@ -108,9 +112,20 @@ func writeTemp(path string, data []byte) (string, error) {
 }
 
 // syncDir makes a rename or link durable: it is only once the directory is.
-func syncDir(dir string) {
-	if d, err := os.Open(dir); err == nil {
-		_ = d.Sync()
-		d.Close()
+// A file system that cannot sync a directory at all (EINVAL, ENOTSUP: some
+// network and FUSE file systems) offers nothing more to wait for; any other
+// error (EIO) means the change may not survive a crash, and is returned.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("open %s to sync it: %w", dir, err)
 	}
+	defer d.Close()
+	if err := dirSync(d); err != nil && !errors.Is(err, syscall.EINVAL) && !errors.Is(err, syscall.ENOTSUP) {
+		return fmt.Errorf("fsync %s: %w", dir, err)
+	}
+	return nil
 }
+
+// dirSync is (*os.File).Sync; tests replace it to make it fail.
+var dirSync = (*os.File).Sync

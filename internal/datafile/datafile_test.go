@@ -1,9 +1,11 @@
 package datafile
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -43,4 +45,24 @@ func TestFiles(t *testing.T) {
 		t.Fatal(err)
 	}
 	unlock()
+}
+
+// TestDirSyncErrorsReported: a directory fsync that fails (an I/O error)
+// fails the write instead of being swallowed: the new file may not survive
+// a crash. A file system that cannot sync directories at all is not an
+// error. The failure is injected (a real disk cannot be made to fail here).
+func TestDirSyncErrorsReported(t *testing.T) {
+	dir := t.TempDir()
+	defer func(f func(*os.File) error) { dirSync = f }(dirSync)
+	dirSync = func(*os.File) error { return syscall.EIO }
+	if err := WriteAtomic(filepath.Join(dir, "a"), []byte("x")); !errors.Is(err, syscall.EIO) {
+		t.Fatalf("WriteAtomic: %v", err)
+	}
+	if ok, err := CreateExclusive(filepath.Join(dir, "b"), []byte("x")); ok || !errors.Is(err, syscall.EIO) {
+		t.Fatalf("CreateExclusive: %v %v", ok, err)
+	}
+	dirSync = func(*os.File) error { return syscall.EINVAL }
+	if err := WriteAtomic(filepath.Join(dir, "c"), []byte("x")); err != nil {
+		t.Fatalf("a file system without directory sync: %v", err)
+	}
 }

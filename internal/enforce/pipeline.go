@@ -68,9 +68,9 @@ type History interface {
 }
 
 // Admitter is implemented by a History that must know a call will be
-// forwarded before it is: to count calls while they run (a window's limit
-// cannot be passed by calls sent side by side), and to make later calls of
-// the task wait for an output the agent may see before Observe runs.
+// forwarded before it is: to count calls while they run, and to make later
+// calls of the task wait for an output the agent may see before Observe
+// runs.
 // Execute calls Admit for an allowed call after its decision record is
 // durable and just before forwarding it; Observe follows for every such
 // call. Admit cannot stop the call; a failure makes the history fail later
@@ -79,10 +79,26 @@ type Admitter interface {
 	Admit(ctx context.Context, c *call.Call)
 }
 
+// Reserver is an Admitter that holds a call's place in the history's
+// windows from the moment it is judged, so that a window's limit cannot be
+// passed by calls sent side by side: each call of a task is judged with the
+// calls judged before it counted. Execute judges with Reserve instead of
+// Recall, and releases a call it does not forward (denied, not approved,
+// its budget, credential or decision record failed); Decide, which
+// forwards nothing, uses Recall.
+type Reserver interface {
+	Admitter
+	Reserve(ctx context.Context, c *call.Call) error
+	Release(ctx context.Context, c *call.Call)
+}
+
 // Budget spends one unit of the task's budget for a call about to be
-// allowed; an error (budget exhausted, store down) denies it.
+// allowed; an error (budget exhausted, store down) denies it. The spend is
+// made before the credential is minted and the decision recorded; if either
+// fails, or the call ends before it is forwarded, the pipeline calls refund
+// (nil when nothing was spent), so budgets are spent only by calls that run.
 type Budget interface {
-	Spend(ctx context.Context, c *call.Call) error
+	Spend(ctx context.Context, c *call.Call) (refund func(context.Context) error, err error)
 }
 
 // Approver settles an "ask": it returns the decision after a human has
@@ -127,9 +143,18 @@ type Config struct {
 	Audit    audit.Sink
 	Limits   cedarjson.Limits
 	Log      *slog.Logger
+	// RecordTimeout bounds each write of a record (decision, outcome) and
+	// each refund. Records are written on a context the call's end cannot
+	// cancel: a client that cancels, a request that times out or a server
+	// that dies must not lose the record of a call that was judged.
+	// Default 10s.
+	RecordTimeout time.Duration
 	// Now is the clock (tests).
 	Now func() time.Time
 }
+
+// DefaultRecordTimeout is Config.RecordTimeout's default.
+const DefaultRecordTimeout = 10 * time.Second
 
 // Pipeline judges calls.
 type Pipeline struct{ cfg Config }
@@ -166,6 +191,9 @@ func New(cfg Config) (*Pipeline, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.RecordTimeout <= 0 {
+		cfg.RecordTimeout = DefaultRecordTimeout
+	}
 	return &Pipeline{cfg: cfg}, nil
 }
 
@@ -174,7 +202,7 @@ func New(cfg Config) (*Pipeline, error) {
 // otherwise it is returned as is: the caller enforces it. With an audit sink the
 // decision is recorded, and a failure to record it denies.
 func (p *Pipeline) Decide(ctx context.Context, c *call.Call) call.Decision {
-	d := p.judge(ctx, c)
+	d := p.judge(ctx, c, false)
 	if s, ok := p.cfg.Approve.(Settler); ok && d.Effect == call.Ask {
 		settled, err := s.Settle(ctx, c, d)
 		switch {
@@ -187,13 +215,48 @@ func (p *Pipeline) Decide(ctx context.Context, c *call.Call) call.Decision {
 			}
 		}
 	}
+	var refund func(context.Context) error
 	if d.Effect == call.Allow {
-		d = p.spend(ctx, c, d)
+		d, refund = p.spend(ctx, c, d)
 	}
 	if p.cfg.Audit != nil {
-		if err := p.cfg.Audit.WriteDecision(ctx, audit.NewRecord(c, &d, nil)); err != nil {
+		rctx, cancel := p.recordContext(ctx)
+		defer cancel()
+		if err := p.cfg.Audit.WriteDecision(rctx, audit.NewRecord(c, &d, nil)); err != nil {
+			p.refund(rctx, c, refund)
 			return p.auditFailed(c, err)
 		}
+	}
+	return d
+}
+
+// recordContext is the context records are written on: it keeps the
+// call's values (trace, logger) but not its end, and is bounded by
+// RecordTimeout.
+func (p *Pipeline) recordContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), p.cfg.RecordTimeout)
+}
+
+// Refuse records a call that a front door refuses before judging it (a
+// tools/call sent as a notification, which no answer could deny): a deny
+// decision with the given code, in the audit trail like any other. The
+// caller is identified when possible, so the record says who tried.
+func (p *Pipeline) Refuse(ctx context.Context, c *call.Call, code, msg string) call.Decision {
+	c.ID = newID()
+	if c.Time.IsZero() {
+		c.Time = p.cfg.Now()
+	}
+	d := deny(c, StageDescribe, code, msg)
+	if err := p.cfg.Identify.Identify(ctx, c); err != nil {
+		d = deny(c, StageIdentify, codeOf(err, "identity.failed"), msg+"; and the caller is not identified: "+err.Error())
+	}
+	if p.cfg.Audit == nil {
+		return d
+	}
+	rctx, cancel := p.recordContext(ctx)
+	defer cancel()
+	if err := p.cfg.Audit.WriteDecision(rctx, audit.NewRecord(c, &d, nil)); err != nil {
+		return p.auditFailed(c, err)
 	}
 	return d
 }
@@ -207,7 +270,15 @@ type Forward func(ctx context.Context, c *call.Call, cred *call.Credential) call
 // The returned decision says whether fwd ran: it ran if and only if the
 // effect is allow.
 func (p *Pipeline) Execute(ctx context.Context, c *call.Call, fwd Forward) call.Decision {
-	d := p.judge(ctx, c)
+	forwarded := false
+	if r, ok := p.cfg.History.(Reserver); ok {
+		defer func() {
+			if !forwarded {
+				r.Release(ctx, c)
+			}
+		}()
+	}
+	d := p.judge(ctx, c, true)
 	// No call may run unrecorded: without a sink, deny before a human is
 	// asked, a budget spent or a credential minted for nothing.
 	if p.cfg.Audit == nil {
@@ -228,9 +299,11 @@ func (p *Pipeline) Execute(ctx context.Context, c *call.Call, fwd Forward) call.
 		}
 	}
 
-	// The task's budget is spent only by calls that will run.
+	// The task's budget is spent only by calls that will run: a unit spent
+	// here is given back if the call does not run after all.
+	var refund func(context.Context) error
 	if d.Effect == call.Allow {
-		d = p.spend(ctx, c, d)
+		d, refund = p.spend(ctx, c, d)
 	}
 
 	// 7. credential: only for allowed calls; failing to mint denies.
@@ -239,19 +312,43 @@ func (p *Pipeline) Execute(ctx context.Context, c *call.Call, fwd Forward) call.
 		var err error
 		cred, err = p.cfg.Mint.Mint(ctx, c, &d)
 		if err != nil {
-			d = deny(c, StageCredential, "credential.mint_failed", "could not mint the per-call credential: "+err.Error())
+			d = deny(c, StageCredential, codeOf(err, "credential.mint_failed"), "could not mint the per-call credential: "+err.Error())
 		}
 	}
 
+	// From here on the call's records are written on a context its end
+	// cannot cancel: once judged, a call keeps its records.
+	rctx, cancel := p.recordContext(ctx)
+	defer cancel()
+	if d.Effect != call.Allow {
+		p.refund(rctx, c, refund)
+	}
+
 	// 9a. audit, write-ahead: no durable record, no call.
-	if err := p.cfg.Audit.WriteDecision(ctx, audit.NewRecord(c, &d, cred)); err != nil {
+	if err := p.cfg.Audit.WriteDecision(rctx, audit.NewRecord(c, &d, cred)); err != nil {
+		if d.Effect == call.Allow {
+			p.refund(rctx, c, refund)
+			if errors.Is(err, context.DeadlineExceeded) {
+				// The sink may have kept the record all the same (a commit
+				// whose answer came too late); say the call did not run.
+				p.writeOutcome(c, &d, call.Outcome{Status: call.OutcomeNotForwarded, Error: "the decision record could not be confirmed in time: " + err.Error()})
+			}
+		}
 		return p.auditFailed(c, err)
 	}
 	if d.Effect != call.Allow {
 		return d
 	}
+	if err := ctx.Err(); err != nil {
+		// Ended (cancelled, timed out) between the decision and the
+		// forwarding: the server never sees it, and the trail says so.
+		p.refund(rctx, c, refund)
+		p.writeOutcome(c, &d, call.Outcome{Status: call.OutcomeNotForwarded, Error: "the call ended before it was forwarded: " + err.Error()})
+		return d
+	}
 
 	// 8. forward & observe.
+	forwarded = true
 	if a, ok := p.cfg.History.(Admitter); ok {
 		a.Admit(ctx, c)
 	}
@@ -260,9 +357,23 @@ func (p *Pipeline) Execute(ctx context.Context, c *call.Call, fwd Forward) call.
 	if out.Duration == 0 {
 		out.Duration = p.cfg.Now().Sub(start)
 	}
+	if err := ctx.Err(); err != nil && out.Status == call.OutcomeUpstreamFailure {
+		// The front door gave up because the call's context ended.
+		out = call.Interrupted(err, out.Error)
+	}
 
 	// 9b. audit, the outcome. The call has happened; a failure here cannot
 	// undo it, so it is logged loudly and the sink's health reports it.
+	p.writeOutcome(c, &d, out)
+	if err := p.cfg.History.Observe(rctx, c, &out); err != nil {
+		p.cfg.Log.Error("history: could not learn from a call; later calls of this task fail closed", "decision_id", d.ID, "error", err)
+	}
+	return d
+}
+
+// writeOutcome appends a forwarded (or allowed and not forwarded) call's
+// outcome record, on a context of its own.
+func (p *Pipeline) writeOutcome(c *call.Call, d *call.Decision, out call.Outcome) {
 	rec := &audit.OutcomeRecord{
 		Type: "outcome", DecisionID: d.ID, Time: p.cfg.Now().UTC(), Status: out.Status,
 		DurationMS: float64(out.Duration.Microseconds()) / 1000, Error: out.Error,
@@ -271,18 +382,27 @@ func (p *Pipeline) Execute(ctx context.Context, c *call.Call, fwd Forward) call.
 		sum := sha256.Sum256(out.Result)
 		rec.ResultSHA256 = hex.EncodeToString(sum[:])
 	}
+	ctx, cancel := p.recordContext(context.Background())
+	defer cancel()
 	if err := p.cfg.Audit.WriteOutcome(ctx, rec); err != nil {
-		p.cfg.Log.Error("audit: could not record the outcome of a forwarded call", "decision_id", d.ID, "error", err)
+		p.cfg.Log.Error("audit: could not record the outcome of a call", "decision_id", d.ID, "status", out.Status, "error", err)
 	}
-	if err := p.cfg.History.Observe(ctx, c, &out); err != nil {
-		p.cfg.Log.Error("history: could not learn from a call; later calls of this task fail closed", "decision_id", d.ID, "error", err)
+}
+
+// refund gives back a budget unit spent for a call that does not run.
+func (p *Pipeline) refund(ctx context.Context, c *call.Call, refund func(context.Context) error) {
+	if refund == nil {
+		return
 	}
-	return d
+	if err := refund(ctx); err != nil {
+		p.cfg.Log.Error("budget: could not give back the unit of a call that did not run", "decision_id", c.ID, "error", err)
+	}
 }
 
 // judge runs stages 1–5 and returns the policy decision, or the deny of the
-// first stage that failed.
-func (p *Pipeline) judge(ctx context.Context, c *call.Call) call.Decision {
+// first stage that failed. forwarding: the call will be forwarded if
+// allowed (Execute), so a Reserver holds its place in the windows.
+func (p *Pipeline) judge(ctx context.Context, c *call.Call, forwarding bool) call.Decision {
 	c.ID = newID()
 	if c.Time.IsZero() {
 		c.Time = p.cfg.Now()
@@ -307,7 +427,11 @@ func (p *Pipeline) judge(ctx context.Context, c *call.Call) call.Decision {
 		return deny(c, StageFacts, codeOf(err, "facts.failed"), err.Error())
 	}
 	// 4. history: what the task has seen before.
-	if err := p.cfg.History.Recall(ctx, c); err != nil {
+	recall := p.cfg.History.Recall
+	if r, ok := p.cfg.History.(Reserver); ok && forwarding {
+		recall = r.Reserve
+	}
+	if err := recall(ctx, c); err != nil {
 		return deny(c, StageHistory, codeOf(err, "history.failed"), err.Error())
 	}
 	// 5. decide: every layer must allow.
@@ -332,14 +456,15 @@ func (p *Pipeline) judge(ctx context.Context, c *call.Call) call.Decision {
 	}
 }
 
-func (p *Pipeline) spend(ctx context.Context, c *call.Call, d call.Decision) call.Decision {
+func (p *Pipeline) spend(ctx context.Context, c *call.Call, d call.Decision) (call.Decision, func(context.Context) error) {
 	if p.cfg.Budget == nil {
-		return d
+		return d, nil
 	}
-	if err := p.cfg.Budget.Spend(ctx, c); err != nil {
-		return deny(c, StageTask, codeOf(err, "task.budget"), err.Error())
+	refund, err := p.cfg.Budget.Spend(ctx, c)
+	if err != nil {
+		return deny(c, StageTask, codeOf(err, "task.budget"), err.Error()), nil
 	}
-	return d
+	return d, refund
 }
 
 func (p *Pipeline) auditFailed(c *call.Call, err error) call.Decision {

@@ -6,7 +6,9 @@ import (
 	"errors"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/toolgate/toolgate/internal/audit"
 	"github.com/toolgate/toolgate/internal/audit/audittest"
@@ -87,6 +89,11 @@ func TestExecuteFailsClosed(t *testing.T) {
 		{"audit write fails", func(c *Config, m *memSink) { m.Fail = errors.New("disk full") }, newCall("fs/read"), StageAudit, "audit.write_failed", ""},
 		{"no audit sink", func(c *Config, m *memSink) { c.Audit = nil }, newCall("fs/read"), StageAudit, "audit.none", ""},
 		{"mint fails", func(c *Config, m *memSink) { c.Mint = mintFunc(func() error { return mintErr }) }, newCall("fs/read"), StageCredential, "credential.mint_failed", "decision:deny"},
+		// The minter's own code reaches the agent and the record (arguments
+		// RFC 8785 cannot represent: credential.arguments, as documented).
+		{"mint fails with a code", func(c *Config, m *memSink) {
+			c.Mint = mintFunc(func() error { return Errorf("credential.arguments", "the per-call token cannot bind the arguments") })
+		}, newCall("fs/read"), StageCredential, "credential.arguments", "decision:deny"},
 		{"identity fails", func(c *Config, m *memSink) {
 			c.Identify = identifyFunc(func() error { return Errorf("identity.expired", "token expired") })
 		}, newCall("fs/read"), StageIdentify, "identity.expired", "decision:deny"},
@@ -202,29 +209,142 @@ func (approveAll) Await(_ context.Context, _ *call.Call, d call.Decision) (call.
 	return d, nil
 }
 
-type budgetFunc func() error
+// countBudget is a budget of limit calls that counts refunds.
+type countBudget struct {
+	mu           sync.Mutex
+	limit, spent int
+	refunds      int
+	err          error // what Spend returns, if set
+}
 
-func (f budgetFunc) Spend(context.Context, *call.Call) error { return f() }
+func (b *countBudget) Spend(context.Context, *call.Call) (func(context.Context) error, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.err != nil {
+		return nil, b.err
+	}
+	if b.spent >= b.limit {
+		return nil, Errorf("task.budget_exhausted", "the task's budget of %d calls is spent", b.limit)
+	}
+	b.spent++
+	return func(ctx context.Context) error {
+		if err := ctx.Err(); err != nil {
+			return err // a store refuses an ended context
+		}
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		b.spent--
+		b.refunds++
+		return nil
+	}, nil
+}
+
+func (b *countBudget) counts() (spent, refunds int) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.spent, b.refunds
+}
 
 func TestBudgetSpentOnlyByAllowedCalls(t *testing.T) {
 	sink := &memSink{}
-	spent := 0
-	budget := budgetFunc(func() error {
-		spent++
-		if spent > 1 {
-			return Errorf("task.budget_exhausted", "the task's budget of 1 call is spent")
-		}
-		return nil
-	})
+	budget := &countBudget{limit: 1}
 	p, _ := New(Config{Policies: engine(t), Audit: sink, Budget: budget})
-	if d := p.Execute(context.Background(), newCall("fs/write"), sink.forward); d.Effect != call.Deny || spent != 0 {
-		t.Fatalf("denied call spent budget: %+v, spent %d", d, spent)
+	if d := p.Execute(context.Background(), newCall("fs/write"), sink.forward); d.Effect != call.Deny || budget.spent != 0 {
+		t.Fatalf("denied call spent budget: %+v, spent %d", d, budget.spent)
 	}
-	if d := p.Execute(context.Background(), newCall("fs/read"), sink.forward); d.Effect != call.Allow || spent != 1 {
+	if d := p.Execute(context.Background(), newCall("fs/read"), sink.forward); d.Effect != call.Allow || budget.spent != 1 {
 		t.Fatalf("first call: %+v", d)
 	}
 	d := p.Execute(context.Background(), newCall("fs/read"), sink.forward)
 	if d.Effect != call.Deny || d.Stage != StageTask || d.Reasons[0].Code != "task.budget_exhausted" {
 		t.Fatalf("exhausted budget: %+v", d)
+	}
+}
+
+// A unit is spent before the credential is minted and the decision
+// recorded; a call that then does not run gives it back. (Fails on the old
+// pipeline: a mint failure or an audit outage drained the budget.)
+func TestBudgetReturnedWhenTheCallDoesNotRun(t *testing.T) {
+	mintErr := errors.New("signer unavailable")
+	tests := []struct {
+		name    string
+		cfg     func(*Config, *memSink)
+		ctx     func() context.Context
+		code    string // the denial's code; "" = allowed but not forwarded
+		outcome string
+	}{
+		{"mint fails", func(c *Config, _ *memSink) { c.Mint = mintFunc(func() error { return mintErr }) }, context.Background, "credential.mint_failed", ""},
+		{"audit fails", func(_ *Config, s *memSink) { s.Fail = errors.New("disk full") }, context.Background, "audit.write_failed", ""},
+		{"ended before forwarding", func(c *Config, _ *memSink) {}, func() context.Context {
+			ctx, cancel := context.WithCancel(context.Background())
+			cancel()
+			return ctx
+		}, "", "not_forwarded"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			sink := &memSink{}
+			budget := &countBudget{limit: 5}
+			cfg := Config{Policies: engine(t), Audit: sink, Budget: budget}
+			tt.cfg(&cfg, sink)
+			p, _ := New(cfg)
+			forwarded := false
+			d := p.Execute(tt.ctx(), newCall("fs/read"), func(context.Context, *call.Call, *call.Credential) call.Outcome {
+				forwarded = true
+				return call.Outcome{Status: call.OutcomeOK}
+			})
+			if forwarded {
+				t.Fatal("the call was forwarded")
+			}
+			if tt.code != "" && (d.Effect != call.Deny || d.Reasons[0].Code != tt.code) {
+				t.Fatalf("decision %+v, want deny %s", d, tt.code)
+			}
+			if spent, refunds := budget.counts(); spent != 0 || refunds != 1 {
+				t.Fatalf("spent %d, refunds %d; want the unit given back", spent, refunds)
+			}
+			if tt.outcome != "" && (len(sink.Outcomes) != 1 || string(sink.Outcomes[0].Status) != tt.outcome) {
+				t.Fatalf("outcomes %+v, want one %s", sink.Outcomes, tt.outcome)
+			}
+		})
+	}
+}
+
+// The records of a call are written on a context its end cannot cancel:
+// a client that cancels or a deadline that passes while the server works
+// loses no record, and the outcome says how the call ended. (Fails on the
+// old pipeline: the outcome was written on the call's ended context.)
+func TestRecordsOutliveTheCall(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		end  func(context.Context) (context.Context, func())
+		want call.OutcomeStatus
+	}{
+		{"cancelled", func(ctx context.Context) (context.Context, func()) {
+			ctx, cancel := context.WithCancel(ctx)
+			return ctx, cancel
+		}, call.OutcomeCancelled},
+		{"deadline", func(ctx context.Context) (context.Context, func()) {
+			// The deadline passes while the server works (the forward step
+			// waits for it); no time is measured.
+			ctx, cancel := context.WithTimeout(ctx, time.Millisecond)
+			return ctx, func() { _ = cancel }
+		}, call.OutcomeTimeout},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			sink := &memSink{}
+			p, _ := New(Config{Policies: engine(t), Audit: sink})
+			ctx, end := tt.end(context.Background())
+			d := p.Execute(ctx, newCall("fs/read"), func(ctx context.Context, _ *call.Call, _ *call.Credential) call.Outcome {
+				end() // the client goes away while the server works
+				<-ctx.Done()
+				return call.Outcome{Status: call.OutcomeUpstreamFailure, Error: "gave up"}
+			})
+			if d.Effect != call.Allow {
+				t.Fatalf("%+v", d)
+			}
+			if len(sink.Decisions) != 1 || len(sink.Outcomes) != 1 || sink.Outcomes[0].Status != tt.want || sink.Outcomes[0].DecisionID != d.ID {
+				t.Fatalf("decisions %d, outcomes %+v; want one %s outcome", len(sink.Decisions), sink.Outcomes, tt.want)
+			}
+		})
 	}
 }

@@ -82,8 +82,9 @@ type Stage struct {
 	log           *slog.Logger
 	gen           *generation
 
-	// Generations of the shared counter: known is the latest this process
-	// has accounted for, foreign the latest that another process caused.
+	// The shared counter: known is its value as this process last
+	// accounted for it, foreign how often it changed by another process's
+	// hand (or could not be trusted) since.
 	genMu   sync.Mutex
 	known   uint64
 	foreign uint64
@@ -91,13 +92,23 @@ type Stage struct {
 	mu     sync.Mutex
 	scopes map[string]*scope
 
-	// inflight holds the calls admitted and not yet observed.
+	// inflight holds the calls admitted and not yet observed; holds the
+	// calls whose places Reserve holds, not yet admitted or released.
 	inflight sync.Map
+	holds    sync.Map
 
 	w *writer
 
 	xpool     sync.Pool
 	closeOnce sync.Once
+
+	// beforeHold, in tests, runs between judging a call's windows and
+	// writing its held place.
+	beforeHold func()
+	// after is the timer a recall gives up waiting for outputs by; waiting,
+	// in tests, runs each time a recall starts to wait for them.
+	after   func(time.Duration) (<-chan time.Time, func())
+	waiting func()
 }
 
 // New builds the stage. cfg must have been validated.
@@ -106,7 +117,7 @@ func New(cfg Config, o Options) (*Stage, error) {
 	if errs := cfg.Validate(); len(errs) > 0 {
 		return nil, fmt.Errorf("history: %s", strings.Join(errs, "; "))
 	}
-	s := &Stage{cfg: cfg, st: o.Store, origin: uuid.NewString(), log: o.Log, scopes: map[string]*scope{}}
+	s := &Stage{cfg: cfg, st: o.Store, origin: uuid.NewString(), log: o.Log, scopes: map[string]*scope{}, after: afterTimer}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -125,13 +136,17 @@ func New(cfg Config, o Options) (*Stage, error) {
 	}
 	s.xpool.New = func() any { return &extractor{} }
 	if s.st != nil {
-		if o.Dir != "" {
-			g, err := openGeneration(o.Dir)
+		// The shared counter needs a store that only this machine's
+		// processes share, and says which counter file they use.
+		if mark, ok := s.st.(store.HistoryCounterMark); ok && o.Dir != "" {
+			g, err := openGeneration(context.Background(), o.Dir, mark)
 			if err != nil {
 				return nil, err
 			}
 			s.gen = g
-			s.known = g.load()
+			if s.known, _, err = g.load(context.Background()); err != nil {
+				s.log.Error("history: the calls of this process are denied", "error", err)
+			}
 		}
 		s.w = newWriter(s)
 	}
@@ -212,6 +227,26 @@ func (s *Stage) labels(c *call.Call) []string {
 
 // Recall implements enforce.History: it fills c.Flow and c.Windows.
 func (s *Stage) Recall(ctx context.Context, c *call.Call) error {
+	return s.recall(ctx, c, false)
+}
+
+// Reserve implements enforce.Reserver: Recall, and, atomically with it, it
+// holds the call's place in the count and sum windows it matches, so that
+// every call of the same task or principal judged after it (in this
+// process or another of the data directory) counts it. Calls sent side by
+// side therefore cannot pass a limit together. The place is held until the
+// call is admitted (Admit: it is counted for good) or released (Release: it
+// was not forwarded). If Reserve fails, nothing is held.
+func (s *Stage) Reserve(ctx context.Context, c *call.Call) error {
+	return s.recall(ctx, c, true)
+}
+
+// maxConflicts bounds how often one call re-judges its windows because
+// another process counted a call in the same history meanwhile; each
+// conflict means another call was counted, so this takes a flood.
+const maxConflicts = 100
+
+func (s *Stage) recall(ctx context.Context, c *call.Call, hold bool) error {
 	labels := s.labels(c)
 	in, err := decodeInput(c.Input)
 	if err != nil {
@@ -220,38 +255,79 @@ func (s *Stage) Recall(ctx context.Context, c *call.Call) error {
 	key, byPrincipal := keyOf(c)
 	pname := principalName(c)
 	now := c.Time.UnixNano()
-	sc, err := s.scopeReady(ctx, key, pname, byPrincipal, now)
-	if err != nil {
-		return err
-	}
-	ps := sc
-	if s.needPrincipal && !byPrincipal {
-		if ps, err = s.scopeReady(ctx, "principal:"+pname, pname, true, now); err != nil {
+	for attempt := 0; ; attempt++ {
+		sc, err := s.scopeReady(ctx, key, pname, byPrincipal, now, attempt > 0)
+		if err != nil {
 			return err
 		}
-	}
-	conservative, err := s.awaitOutputs(ctx, sc, now)
-	if err != nil {
-		return err
-	}
+		ps := sc
+		if s.needPrincipal && !byPrincipal {
+			if ps, err = s.scopeReady(ctx, "principal:"+pname, pname, true, now, attempt > 0); err != nil {
+				return err
+			}
+		}
+		conservative, err := s.awaitOutputs(ctx, sc, now)
+		if err != nil {
+			return err
+		}
 
-	cutoff := now - int64(s.cfg.Retain)
-	sc.mu.Lock()
-	c.Flow.Untrusted = sc.labelAt[idxUntrusted] > cutoff && sc.labelAt[idxUntrusted] != 0
-	c.Flow.Private = sc.labelAt[idxPrivate] > cutoff && sc.labelAt[idxPrivate] != 0
-	conservative = conservative || (sc.overflow != 0 && sc.overflow > cutoff) || (sc.unknown != 0 && sc.unknown > cutoff)
-	if in != nil && (conservative || len(sc.values) > 0) {
-		c.Flow.Tainted = s.tainted(sc, c, in, cutoff, conservative)
-	}
-	sc.mu.Unlock()
+		cutoff := now - int64(s.cfg.Retain)
+		sc.mu.Lock()
+		c.Flow.Untrusted = sc.labelAt[idxUntrusted] > cutoff && sc.labelAt[idxUntrusted] != 0
+		c.Flow.Private = sc.labelAt[idxPrivate] > cutoff && sc.labelAt[idxPrivate] != 0
+		conservative = conservative || (sc.overflow != 0 && sc.overflow > cutoff) || (sc.unknown != 0 && sc.unknown > cutoff)
+		c.Flow.Tainted = nil
+		if in != nil && (conservative || len(sc.values) > 0) {
+			c.Flow.Tainted = s.tainted(sc, c, in, cutoff, conservative)
+		}
+		sc.mu.Unlock()
 
-	if len(s.windows) == 0 {
-		return nil
+		if len(s.windows) == 0 {
+			return nil
+		}
+		req, err := s.windowsOf(c, in, labels, sc, ps, byPrincipal, now, hold)
+		if err != nil || req == nil {
+			return err
+		}
+		if s.beforeHold != nil {
+			s.beforeHold()
+		}
+		switch err := s.commitHold(ctx, req); {
+		case err == nil:
+			return nil
+		case errors.Is(err, errConflict) && attempt < maxConflicts:
+			continue // another process counted a call meanwhile: judge again
+		default:
+			return errf(CodeUnavailable, "the call counts in a window of this %s, and its place there could not be recorded, so it is denied: %v", scopeWord(false, byPrincipal), err)
+		}
 	}
+}
+
+// windowsOf fills c.Windows from the scopes sc (the call's history) and ps
+// (its principal's). With hold, and if the call counts in a count or sum
+// window, it holds the call's place in the scopes' memory before it lets
+// them go, and returns what commitHold must write; the scopes are locked
+// throughout, so no other call of this process is judged in between.
+func (s *Stage) windowsOf(c *call.Call, in map[string]any, labels []string, sc, ps *scope, byPrincipal bool, now int64, hold bool) (*holdReq, error) {
 	if c.Windows == nil {
 		c.Windows = make(map[string]any, len(s.windows))
 	}
+	scopes := []*scope{sc}
+	if ps != sc {
+		scopes = append(scopes, ps)
+	}
+	for _, x := range scopes {
+		x.mu.Lock()
+	}
+	defer func() {
+		for i := len(scopes) - 1; i >= 0; i-- {
+			scopes[i].mu.Unlock()
+		}
+	}()
 	action := c.Action()
+	ev := &event{Kind: kindHold, Ref: c.ID, Action: action, Labels: labels}
+	counts := false // the call counts in a count or sum window
+	retainCutoff := now - int64(s.cfg.Retain)
 	for i, w := range s.windows {
 		from := sc
 		if w.perPrincipal {
@@ -265,18 +341,28 @@ func (s *Stage) Recall(ctx context.Context, c *call.Call) error {
 				cur, err = w.units(raw)
 			}
 			if err != nil {
-				return errf(CodeWindowValue, "the call counts in window %q, which sums %q, but its %s: %v", w.name, w.fieldName, w.fieldName, err)
+				return nil, errf(CodeWindowValue, "the call counts in window %q, which sums %q, but its %s: %v", w.name, w.fieldName, w.fieldName, err)
 			}
+			if ev.Fields == nil {
+				ev.Fields = map[string]string{}
+			}
+			ev.Fields[w.fieldName] = raw
 		}
-		from.mu.Lock()
+		counts = counts || (matches && (w.op == opCount || w.op == opSum))
 		se := &from.series[i]
-		se.prune(cutoff)
-		full := matches && len(se.t) >= s.cfg.MaxEvents
+		se.prune(retainCutoff)
 		count, sum := se.since(now - w.within)
+		hc, hs, hall := from.heldIn(i, now-w.within, retainCutoff)
+		full := matches && int64(len(se.t))+hall >= int64(s.cfg.MaxEvents)
 		last := se.last == from.n && from.n > 0 && len(se.t) > 0 && se.t[len(se.t)-1] > now-w.within
-		from.mu.Unlock()
 		if full {
-			return errf(CodeWindowFull, "window %q already holds %d calls of this %s, its limit (history.max_events)", w.name, s.cfg.MaxEvents, scopeWord(w.perPrincipal, byPrincipal))
+			return nil, errf(CodeWindowFull, "window %q already holds %d calls of this %s, its limit (history.max_events)", w.name, s.cfg.MaxEvents, scopeWord(w.perPrincipal, byPrincipal))
+		}
+		if w.op == opCount || w.op == opSum {
+			// Calls judged and not yet forwarded count too: a limit
+			// holds for calls sent side by side.
+			count += hc
+			sum += hs
 		}
 		if matches && w.includeCurrent {
 			count++
@@ -293,7 +379,84 @@ func (s *Stage) Recall(ctx context.Context, c *call.Call) error {
 			c.Windows[w.name] = last
 		}
 	}
-	return nil
+	if !hold || !counts {
+		return nil, nil
+	}
+	if _, dup := s.holds.LoadOrStore(c.ID, struct{}{}); dup {
+		return nil, errf(CodeUnavailable, "the call %s is already being judged", c.ID)
+	}
+	req := &holdReq{c: c, scopes: scopes}
+	for _, x := range scopes {
+		s.apply(x, ev, now)
+		f := store.HistoryFilter{AfterSeq: x.lastSeq}
+		if x.byPrincipal {
+			f.Principal = x.principal
+		} else {
+			f.Key = x.key
+		}
+		req.unless = append(req.unless, f)
+	}
+	req.ev = ev
+	return req, nil
+}
+
+// holdReq is a held place on its way to the store.
+type holdReq struct {
+	c      *call.Call
+	ev     *event
+	scopes []*scope
+	unless []store.HistoryFilter
+}
+
+// errConflict: another process stored an event in the history after the
+// call was judged, so its place was not recorded.
+var errConflict = errors.New("another process changed this history meanwhile")
+
+// commitHold makes a held place durable, on the condition that no other
+// process changed the call's history since it was judged (then the call
+// is judged again: errConflict). On any failure the place is given up.
+func (s *Stage) commitHold(ctx context.Context, r *holdReq) error {
+	var err error
+	var seq int64
+	if s.w != nil {
+		body, merr := json.Marshal(r.ev)
+		if merr != nil {
+			err = merr
+		} else {
+			done := make(chan error, 1)
+			key, _ := keyOf(r.c)
+			err = s.w.enqueue(ctx, writeReq{
+				ev:   store.HistoryEvent{Time: r.c.Time, Key: key, Principal: principalName(r.c), Origin: s.origin, Body: body, Unless: r.unless},
+				done: done, seq: &seq, cond: true,
+			})
+			if err == nil {
+				select {
+				case err = <-done:
+				case <-ctx.Done():
+					// The write may still happen: the place stays held
+					// (counting it is the safe side) and is released by
+					// the pipeline's Release, which follows a failed Reserve
+					// too.
+					return ctx.Err()
+				}
+			}
+		}
+	}
+	for _, x := range r.scopes {
+		x.mu.Lock()
+		if err != nil {
+			delete(x.held, r.ev.Ref)
+		} else if seq > x.lastSeq {
+			// No other process wrote to this history between what the
+			// scope had seen and the place: the scope has seen up to it.
+			x.lastSeq = seq
+		}
+		x.mu.Unlock()
+	}
+	if err != nil {
+		s.holds.Delete(r.c.ID)
+	}
+	return err
 }
 
 func scopeWord(perPrincipal, byPrincipal bool) string {
@@ -407,7 +570,7 @@ func (s *Stage) extract(run func(*extractor), emit func(uint64)) {
 // whether it gave up (then every argument counts as tainted). An untrusted
 // call whose output has not been seen for OutputTimeout is taken as lost.
 func (s *Stage) awaitOutputs(ctx context.Context, sc *scope, now int64) (bool, error) {
-	var deadline time.Time
+	var giveUp <-chan time.Time
 	for {
 		sc.mu.Lock()
 		live := 0
@@ -426,25 +589,32 @@ func (s *Stage) awaitOutputs(ctx context.Context, sc *scope, now int64) (bool, e
 		if live == 0 {
 			return false, nil
 		}
-		if deadline.IsZero() {
-			deadline = time.Now().Add(s.cfg.PendingWait)
+		if giveUp == nil {
+			c, stop := s.after(s.cfg.PendingWait)
+			defer stop()
+			giveUp = c
 		}
-		wait := time.Until(deadline)
-		if wait <= 0 {
-			return true, nil
+		var poll <-chan time.Time
+		stopPoll := func() bool { return false }
+		if s.st != nil {
+			// Another process's output arrives through the store.
+			t := time.NewTimer(10 * time.Millisecond)
+			poll, stopPoll = t.C, t.Stop
 		}
-		if s.st != nil && wait > 10*time.Millisecond {
-			wait = 10 * time.Millisecond // another process's output arrives through the store
+		if s.waiting != nil {
+			s.waiting()
 		}
-		t := time.NewTimer(wait)
 		select {
 		case <-changed:
-		case <-t.C:
+		case <-poll:
+		case <-giveUp:
+			stopPoll()
+			return true, nil
 		case <-ctx.Done():
-			t.Stop()
+			stopPoll()
 			return false, errf(CodeUnavailable, "gave up waiting for the output of an earlier call of this task: %v", ctx.Err())
 		}
-		t.Stop()
+		stopPoll()
 		if s.st != nil {
 			sc.mu.Lock()
 			err := s.catchUp(ctx, sc, true)
@@ -454,6 +624,12 @@ func (s *Stage) awaitOutputs(ctx context.Context, sc *scope, now int64) (bool, e
 			}
 		}
 	}
+}
+
+// afterTimer is the timer awaitOutputs gives up by.
+func afterTimer(d time.Duration) (<-chan time.Time, func()) {
+	t := time.NewTimer(d)
+	return t.C, func() { t.Stop() }
 }
 
 // scopeGet returns the scope of key, creating it (not loaded).
@@ -470,14 +646,20 @@ func (s *Stage) scopeGet(key, principal string, byPrincipal bool) *scope {
 }
 
 // scopeReady returns the scope of key, loaded from the store and caught up
-// with what other processes wrote.
-func (s *Stage) scopeReady(ctx context.Context, key, principal string, byPrincipal bool, now int64) (*scope, error) {
+// with what other processes wrote (asking the store even if the shared
+// counter says nothing changed, with force).
+func (s *Stage) scopeReady(ctx context.Context, key, principal string, byPrincipal bool, now int64, force bool) (*scope, error) {
 	sc := s.scopeGet(key, principal, byPrincipal)
+	if sc.unwritten.Load() > 0 {
+		// Events the store refused: try them again now, so that a store
+		// that is back lets the calls through at once.
+		_ = s.w.flush(ctx)
+	}
 	sc.mu.Lock()
 	defer sc.mu.Unlock()
 	sc.used = time.Now().UnixNano()
-	if err := sc.err(); err != nil {
-		return nil, errf(CodeUnavailable, "the history of this %s could not be recorded, so its calls are denied: %v", scopeWord(false, byPrincipal), err)
+	if err := sc.err(now); err != nil {
+		return nil, errf(CodeUnavailable, "the history of this %s could not be recorded, so its calls are denied until it is: %v", scopeWord(false, byPrincipal), err)
 	}
 	if s.st == nil {
 		sc.loaded = true
@@ -489,25 +671,32 @@ func (s *Stage) scopeReady(ctx context.Context, key, principal string, byPrincip
 		}
 		return sc, nil
 	}
-	if err := s.catchUp(ctx, sc, false); err != nil {
+	if err := s.catchUp(ctx, sc, force); err != nil {
 		return nil, err
 	}
 	return sc, nil
 }
 
-// foreignGen is the latest generation of the shared counter caused by
-// another process.
-func (s *Stage) foreignGen() uint64 {
+// foreignGen counts the changes of the shared counter that this process
+// did not cause: a scope that has caught up with the current value has
+// seen every other process's commit. A counter that cannot be relied on
+// for a moment counts as a change; one that cannot be trusted at all (its
+// file was replaced under running processes) is an error.
+func (s *Stage) foreignGen(ctx context.Context) (uint64, error) {
 	if s.gen == nil {
-		return ^uint64(0) // no counter: always ask the store
+		return ^uint64(0), nil // no counter: always ask the store
 	}
-	g := s.gen.load()
+	g, changed, err := s.gen.load(ctx)
+	if err != nil {
+		return 0, errf(CodeUnavailable, "%v", err)
+	}
 	s.genMu.Lock()
 	defer s.genMu.Unlock()
-	if g > s.known {
-		s.foreign, s.known = g, g
+	if changed || g != s.known {
+		s.foreign++
+		s.known = g
 	}
-	return s.foreign
+	return s.foreign, nil
 }
 
 // load reads a scope's history from the store; the caller holds sc.mu.
@@ -516,7 +705,10 @@ func (s *Stage) load(ctx context.Context, sc *scope, now int64) error {
 	if err := s.w.flush(ctx); err != nil {
 		return errf(CodeUnavailable, "the history of this task cannot be written: %v", err)
 	}
-	gen := s.foreignGen()
+	gen, err := s.foreignGen(ctx)
+	if err != nil {
+		return err
+	}
 	since := time.Unix(0, now-int64(s.cfg.Retain))
 	if err := s.scan(ctx, sc, 0, since, false); err != nil {
 		return err
@@ -529,7 +721,10 @@ func (s *Stage) load(ctx context.Context, sc *scope, now int64) error {
 // catchUp applies the events other processes wrote since the scope last
 // looked, if the shared counter says there are any (always, when forced).
 func (s *Stage) catchUp(ctx context.Context, sc *scope, force bool) error {
-	gen := s.foreignGen()
+	gen, err := s.foreignGen(ctx)
+	if err != nil {
+		return err
+	}
 	if !force && gen != ^uint64(0) && sc.synced >= gen {
 		return nil
 	}
@@ -576,24 +771,29 @@ func (s *Stage) Admit(ctx context.Context, c *call.Call) {
 	if _, loaded := s.inflight.LoadOrStore(c.ID, struct{}{}); loaded {
 		return
 	}
-	if err := s.admit(ctx, c); err != nil {
+	_, wasHeld := s.holds.LoadAndDelete(c.ID)
+	if err := s.admit(ctx, c, wasHeld); err != nil {
 		s.log.Error("history: could not record a call; later calls of its task fail closed", "decision_id", c.ID, "error", err)
 	}
 }
 
-func (s *Stage) admit(ctx context.Context, c *call.Call) error {
+// admit records the call; wasHeld: Reserve held its place, which is
+// durable already and counts it in every process.
+func (s *Stage) admit(ctx context.Context, c *call.Call, wasHeld bool) error {
 	labels := s.labels(c)
 	ev := &event{Kind: kindCall, Ref: c.ID, Action: c.Action(), Labels: labels}
 	in, _ := decodeInput(c.Input) // Recall decoded it already
 	// A call that changes what later calls see (a flow label, a window) is
 	// durable before it is forwarded, so that the other processes of the
-	// data directory see it before anything can follow from it.
+	// data directory see it before anything can follow from it. A held
+	// place already counts it in the count and sum windows; formerly and
+	// previous see it a moment later.
 	wait := hasLabel(labels, LabelUntrusted) || hasLabel(labels, LabelPrivate)
 	for _, w := range s.windows {
 		if !w.matches(ev.Action, labels) {
 			continue
 		}
-		wait = true
+		wait = wait || !wasHeld
 		if w.op != opSum {
 			continue
 		}
@@ -612,13 +812,29 @@ func (s *Stage) admit(ctx context.Context, c *call.Call) error {
 	return s.record(ctx, c, ev, wait)
 }
 
+// Release implements enforce.Reserver: the call whose place Reserve held
+// is not forwarded (denied, not approved, its credential or decision record
+// failed), so it no longer counts. Releasing a call that holds nothing does
+// nothing.
+func (s *Stage) Release(ctx context.Context, c *call.Call) {
+	if _, ok := s.holds.LoadAndDelete(c.ID); !ok {
+		return
+	}
+	// Nobody waits for the release: until it is stored the call still
+	// counts in other processes, the safe side.
+	if err := s.record(context.WithoutCancel(ctx), c, &event{Kind: kindRelease, Ref: c.ID}, false); err != nil {
+		s.log.Error("history: could not release a call's place in its windows", "decision_id", c.ID, "error", err)
+	}
+}
+
 // Observe implements enforce.History: it indexes the values of an
 // untrusted call's output.
 func (s *Stage) Observe(ctx context.Context, c *call.Call, o *call.Outcome) error {
 	if _, ok := s.inflight.LoadAndDelete(c.ID); !ok {
 		// The pipeline did not admit it (no Admitter support): record the
 		// call now.
-		if err := s.admit(ctx, c); err != nil {
+		_, wasHeld := s.holds.LoadAndDelete(c.ID)
+		if err := s.admit(ctx, c, wasHeld); err != nil {
 			return err
 		}
 	}
@@ -631,6 +847,49 @@ func (s *Stage) Observe(ctx context.Context, c *call.Call, o *call.Outcome) erro
 		ev.Values = s.hashOutput(o.Result)
 	}
 	return s.record(ctx, c, ev, false)
+}
+
+// ObserveOutput records content a server sent the client that is not the
+// result of a tool call the pipeline observes: a resource read
+// (resources/read), a prompt (prompts/get), the result of a task-augmented
+// call (tasks/result), or any other server→client content. c says whose
+// history it belongs to (Principal, Task, Time) and where it came from:
+// Server, and Tool when a tool stands for it (the tool a task ran, or a
+// name the front door gives the resource or prompt), whose labels apply as
+// for a tool call, annotations included. Content labelled untrusted makes
+// the history's flow untrusted and its values count as untrusted
+// provenance; private makes it private; other content changes nothing.
+// content is the result as the server sent it (JSON, else read as text).
+//
+// Call it before the content reaches the client: it returns once the
+// history is durable, so that no call that follows from the content, in
+// this process or another, is judged without it. On an error the content
+// must not reach the client.
+func (s *Stage) ObserveOutput(ctx context.Context, c *call.Call, content []byte) error {
+	labels := s.labels(c)
+	untrusted, private := hasLabel(labels, LabelUntrusted), hasLabel(labels, LabelPrivate)
+	if !untrusted && !private {
+		return nil
+	}
+	if c.Time.IsZero() {
+		c.Time = time.Now()
+	}
+	ev := &event{Kind: kindSeen, Ref: c.ID}
+	if ev.Ref == "" {
+		ev.Ref = uuid.NewString()
+	}
+	for _, l := range []string{LabelUntrusted, LabelPrivate} {
+		if hasLabel(labels, l) {
+			ev.Labels = append(ev.Labels, l)
+		}
+	}
+	if untrusted && len(content) > 0 {
+		ev.Values = s.hashOutput(content)
+	}
+	if err := s.record(ctx, c, ev, true); err != nil {
+		return errf(CodeUnavailable, "content from %s could not be recorded in the history, so it is withheld: %v", c.Server.Name, err)
+	}
+	return nil
 }
 
 // record applies an event to the call's loaded scopes and queues it for the
@@ -672,8 +931,9 @@ func (s *Stage) record(ctx context.Context, c *call.Call, ev *event, wait bool) 
 		scopes[i].mu.Unlock()
 	}
 	if err != nil {
+		// Applied here, never queued: it is lost to the other processes.
 		for _, sc := range scopes {
-			sc.fail(err)
+			sc.lost(at+int64(s.cfg.Retain), err)
 		}
 		return err
 	}

@@ -2,6 +2,8 @@ package history
 
 import (
 	"encoding/binary"
+	"errors"
+	"fmt"
 	"sync"
 	"sync/atomic"
 )
@@ -32,9 +34,11 @@ func labelIndex(l string) int {
 	return -1
 }
 
-// event is what is stored for a call: kind "call" when it is admitted
-// (before it is forwarded), kind "output" when its untrusted output has
-// been read. Its JSON is the store's Body.
+// event is what is stored for a call: kind "hold" when it is judged and
+// counts in a count or sum window (its place is held until it is forwarded
+// or not), kind "call" when it is admitted (before it is forwarded), kind
+// "release" when a held call is not forwarded after all, kind "output" when
+// its untrusted output has been read. Its JSON is the store's Body.
 type event struct {
 	Kind   string   `json:"k"`
 	Ref    string   `json:"r"` // the call's decision id
@@ -50,9 +54,21 @@ type event struct {
 }
 
 const (
-	kindCall   = "call"
-	kindOutput = "output"
+	kindHold    = "hold"
+	kindCall    = "call"
+	kindRelease = "release"
+	kindOutput  = "output"
+	kindSeen    = "seen" // content read outside a tool call (ObserveOutput)
 )
+
+// held is a call judged and not yet forwarded (or known not to be): it
+// counts in the count and sum windows it matches, so that the calls judged
+// after it see it, until it is admitted (then it is in the series) or
+// released. v holds its value for each window, -1 where it does not count.
+type held struct {
+	at int64
+	v  []int64
+}
 
 // scope is the history of one task, or of one principal (all its calls).
 // Everything in it is bounded: labels are three times, the provenance
@@ -76,39 +92,70 @@ type scope struct {
 	pending  map[string]int64 // untrusted calls admitted, output not yet seen: ref → when
 	changed  chan struct{}    // closed when an output arrives
 	series   []series         // one per declared window
+	held     map[string]held  // calls judged, not yet admitted or released: ref → place
 	purpose  string           // the task purpose purposeSet was built from
 	purposeV map[uint64]struct{}
 	used     int64 // last use (Unix ns), for eviction
 
-	writes atomic.Int32          // events queued for the store, not yet committed
-	failed atomic.Pointer[error] // a write failed: the scope denies every call
+	writes atomic.Int32 // events queued for the store, not yet committed
+	// Events of this scope the store refused, waiting to be written again,
+	// and the last error: while there are any, the scope denies its calls
+	// (other processes do not know what this one applied).
+	unwritten atomic.Int32
+	lastErr   atomic.Pointer[error]
+	// lostUntil: events of this scope could not be stored at all; the
+	// scope denies its calls until they have aged out (Unix ns).
+	lostUntil atomic.Int64
 }
 
 func newScope(key, principal string, byPrincipal bool, windows int) *scope {
 	return &scope{
 		key: key, principal: principal, byPrincipal: byPrincipal,
 		values: map[uint64]int64{}, trusted: map[uint64]int64{}, pending: map[string]int64{},
-		changed: make(chan struct{}), series: make([]series, windows),
+		changed: make(chan struct{}), series: make([]series, windows), held: map[string]held{},
 	}
 }
 
-func (sc *scope) fail(err error) {
-	if sc.failed.Load() == nil {
-		sc.failed.Store(&err)
+// refused notes that the store refused n events of the scope; they are
+// written again with the next commit.
+func (sc *scope) refused(n int32, err error) {
+	sc.lastErr.Store(&err)
+	sc.unwritten.Add(n)
+}
+
+// lost notes that an event of the scope (at, Unix ns) will never be
+// stored: the scope denies its calls until it has aged out.
+func (sc *scope) lost(until int64, err error) {
+	err = fmt.Errorf("events of it could not be stored (%v); its calls are denied until those events have aged out of the retention", err)
+	sc.lastErr.Store(&err)
+	for {
+		old := sc.lostUntil.Load()
+		if until <= old || sc.lostUntil.CompareAndSwap(old, until) {
+			return
+		}
 	}
 }
 
-func (sc *scope) err() error {
-	if p := sc.failed.Load(); p != nil {
+// err tells why the scope's calls are denied at now (Unix ns), if they are.
+func (sc *scope) err(now int64) error {
+	if sc.unwritten.Load() == 0 && sc.lostUntil.Load() <= now {
+		return nil
+	}
+	if p := sc.lastErr.Load(); p != nil {
 		return *p
 	}
-	return nil
+	return errors.New("events could not be stored")
 }
 
 // apply adds an event to the scope; the caller holds sc.mu.
 func (s *Stage) apply(sc *scope, ev *event, at int64) {
 	switch ev.Kind {
+	case kindHold:
+		sc.held[ev.Ref] = held{at: at, v: s.holdValues(ev)}
+	case kindRelease:
+		delete(sc.held, ev.Ref)
 	case kindCall:
+		delete(sc.held, ev.Ref) // now in the series
 		sc.n++
 		for _, l := range ev.Labels {
 			if i := labelIndex(l); i >= 0 && at > sc.labelAt[i] {
@@ -137,6 +184,13 @@ func (s *Stage) apply(sc *scope, ev *event, at int64) {
 			}
 			sc.series[i].add(at, v, sc.n)
 		}
+	case kindSeen:
+		for _, l := range ev.Labels {
+			if i := labelIndex(l); i >= 0 && at > sc.labelAt[i] {
+				sc.labelAt[i] = at
+			}
+		}
+		s.addHashes(sc, sc.values, ev.Values, at, true)
 	case kindOutput:
 		if _, ok := sc.pending[ev.Ref]; ok {
 			delete(sc.pending, ev.Ref)
@@ -145,6 +199,52 @@ func (s *Stage) apply(sc *scope, ev *event, at int64) {
 		}
 		s.addHashes(sc, sc.values, ev.Values, at, true)
 	}
+}
+
+// holdValues is what a held call adds to each count and sum window (-1:
+// nothing). formerly and previous do not see held calls: they state that a
+// call happened, and a held call may never run.
+func (s *Stage) holdValues(ev *event) []int64 {
+	v := make([]int64, len(s.windows))
+	for i, w := range s.windows {
+		v[i] = -1
+		if (w.op != opCount && w.op != opSum) || !w.matches(ev.Action, ev.Labels) {
+			continue
+		}
+		if w.op == opCount {
+			v[i] = 1
+			continue
+		}
+		if raw, ok := ev.Fields[w.fieldName]; ok {
+			if u, err := w.units(raw); err == nil {
+				v[i] = u
+			}
+		}
+	}
+	return v
+}
+
+// heldIn returns how many held calls count in window i after cutoff and
+// their sum, and how many count in it at all (for MaxEvents). Held calls
+// older than the retention are forgotten: their process ended without
+// saying what became of them, and they have aged out. The caller holds
+// sc.mu.
+func (sc *scope) heldIn(i int, cutoff, retainCutoff int64) (count, sum, all int64) {
+	for ref, h := range sc.held {
+		if h.at <= retainCutoff {
+			delete(sc.held, ref)
+			continue
+		}
+		if h.v[i] < 0 {
+			continue
+		}
+		all++
+		if h.at > cutoff {
+			count++
+			sum += h.v[i]
+		}
+	}
+	return count, sum, all
 }
 
 // addHashes adds packed hashes to an index, within MaxValues. A full index

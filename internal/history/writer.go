@@ -3,6 +3,7 @@ package history
 import (
 	"context"
 	"errors"
+	"slices"
 	"time"
 
 	"github.com/toolgate/toolgate/internal/store"
@@ -15,6 +16,13 @@ type writeReq struct {
 	scopes []*scope
 	done   chan error
 	flush  bool
+	// cond: ev is conditional (Unless); done gets errConflict if it was
+	// kept out, and seq its Seq once stored. A conditional event the store
+	// refused is not written again: its call is denied instead.
+	cond bool
+	seq  *int64
+	// retried: the store refused ev once; it is in writer.retry.
+	retried bool
 }
 
 // writer commits history events in batches on one goroutine: what queues
@@ -26,6 +34,11 @@ type writer struct {
 	q    chan writeReq
 	stop chan struct{}
 	done chan struct{}
+	// retry holds the events the store refused, oldest first: each commit
+	// writes them again before the new ones, until the store takes them.
+	// At most maxRetry; beyond, the oldest are given up.
+	retry    []writeReq
+	maxRetry int
 }
 
 const (
@@ -44,7 +57,7 @@ const (
 var errClosed = errors.New("history: the stage is closed")
 
 func newWriter(s *Stage) *writer {
-	w := &writer{s: s, q: make(chan writeReq, writeQueue), stop: make(chan struct{}), done: make(chan struct{})}
+	w := &writer{s: s, q: make(chan writeReq, writeQueue), stop: make(chan struct{}), done: make(chan struct{}), maxRetry: writeQueue}
 	go w.run()
 	return w
 }
@@ -104,6 +117,7 @@ func (w *writer) run() {
 		case r := <-w.q:
 			batch = append(batch, r)
 		case <-sweep.C:
+			w.commit(nil) // events the store refused, if any
 			w.s.sweep()
 			if time.Since(lastPrune) >= pruneEvery {
 				lastPrune = time.Now()
@@ -171,12 +185,20 @@ func waited(batch []writeReq) bool {
 }
 
 func (w *writer) commit(batch []writeReq) {
-	if len(batch) == 0 {
+	if len(batch) == 0 && len(w.retry) == 0 {
 		return
 	}
-	evs := make([]store.HistoryEvent, 0, len(batch))
-	for _, r := range batch {
+	reqs := batch
+	if len(w.retry) > 0 {
+		reqs = append(w.retry, batch...)
+		w.retry = nil
+	}
+	evs := make([]store.HistoryEvent, 0, len(reqs))
+	at := make([]int, len(reqs)) // reqs index → evs index
+	for i, r := range reqs {
+		at[i] = -1
 		if !r.flush {
+			at[i] = len(evs)
 			evs = append(evs, r.ev)
 		}
 	}
@@ -188,19 +210,51 @@ func (w *writer) commit(batch []writeReq) {
 		if err == nil {
 			w.s.committed()
 		} else {
-			w.s.log.Error("history: cannot store events; the calls of their tasks are denied", "events", len(evs), "error", err)
+			w.s.log.Error("history: cannot store events; the calls of their tasks are denied until they are stored", "events", len(evs), "error", err)
 		}
 	}
-	for _, r := range batch {
-		for _, sc := range r.scopes {
-			if err != nil {
-				sc.fail(err)
+	for i := range reqs {
+		r := &reqs[i]
+		if r.retried {
+			if err == nil {
+				for _, sc := range r.scopes {
+					sc.unwritten.Add(-1)
+				}
+			} else {
+				w.retry = append(w.retry, *r)
 			}
+			continue
+		}
+		for _, sc := range r.scopes {
 			sc.writes.Add(-1)
 		}
-		if r.done != nil {
-			r.done <- err
+		rerr := err
+		if rerr == nil && at[i] >= 0 {
+			if evs[at[i]].Conflict {
+				rerr = errConflict
+			} else if r.seq != nil {
+				*r.seq = evs[at[i]].Seq
+			}
 		}
+		if r.done != nil {
+			r.done <- rerr
+		}
+		if err != nil && !r.flush && !r.cond {
+			for _, sc := range r.scopes {
+				sc.refused(1, err)
+			}
+			w.retry = append(w.retry, writeReq{ev: r.ev, scopes: r.scopes, retried: true})
+		}
+	}
+	if n := len(w.retry) - w.maxRetry; n > 0 {
+		// Give up the oldest: their scopes deny until they have aged out.
+		for _, r := range w.retry[:n] {
+			for _, sc := range r.scopes {
+				sc.lost(r.ev.Time.UnixNano()+int64(w.s.cfg.Retain), err)
+				sc.unwritten.Add(-1)
+			}
+		}
+		w.retry = slices.Delete(w.retry, 0, n)
 	}
 }
 
@@ -220,9 +274,9 @@ func (s *Stage) committed() {
 	}
 	s.genMu.Lock()
 	defer s.genMu.Unlock()
-	n := s.gen.bump()
-	if n != s.known+1 {
-		s.foreign = n - 1
+	n, changed := s.gen.bump()
+	if changed || n != s.known+1 {
+		s.foreign++
 	}
 	s.known = n
 }
@@ -236,7 +290,7 @@ func (s *Stage) sweep() {
 		if !sc.mu.TryLock() {
 			continue
 		}
-		if sc.used < old && sc.writes.Load() == 0 && len(sc.pending) == 0 && sc.err() == nil {
+		if sc.used < old && sc.writes.Load() == 0 && len(sc.pending) == 0 && sc.err(time.Now().UnixNano()) == nil {
 			delete(s.scopes, k)
 		}
 		sc.mu.Unlock()

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -231,4 +232,67 @@ func TestHangingProvider(t *testing.T) {
 		t.Fatalf("the provider is back: %v", err)
 	}
 	requests(6, "the provider is back")
+}
+
+// TestRedirects: the JWKS and discovery clients follow a redirect only
+// within the origin they asked; one to another origin (another port or
+// host name) fails the fetch, and the other origin receives nothing.
+func TestRedirects(t *testing.T) {
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	set := jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: &key.PublicKey, KeyID: "k1", Algorithm: "ES256", Use: "sig"}}}
+	var thiefGot atomic.Int32
+	thief := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		thiefGot.Add(1)
+		_ = json.NewEncoder(w).Encode(set)
+	}))
+	defer thief.Close()
+	var idp *httptest.Server
+	idp = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/same/.well-known/openid-configuration":
+			_ = json.NewEncoder(w).Encode(map[string]string{"issuer": idp.URL + "/same", "jwks_uri": idp.URL + "/moved"})
+		case "/moved":
+			http.Redirect(w, r, idp.URL+"/keys", http.StatusFound)
+		case "/keys":
+			_ = json.NewEncoder(w).Encode(set)
+		case "/away/.well-known/openid-configuration":
+			http.Redirect(w, r, thief.URL+r.URL.Path, http.StatusTemporaryRedirect)
+		case "/plain/.well-known/openid-configuration":
+			// A discovery document naming plain-http keys elsewhere.
+			_ = json.NewEncoder(w).Encode(map[string]string{"issuer": idp.URL + "/plain", "jwks_uri": "http://keys.example.com/jwks"})
+		case "/jwks-away":
+			http.Redirect(w, r, strings.Replace(thief.URL, "127.0.0.1", "localhost", 1)+"/keys", http.StatusMovedPermanently)
+		}
+	}))
+	defer idp.Close()
+
+	sign := func(iss string) string {
+		sg, _ := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: key}, (&jose.SignerOptions{}).WithHeader("kid", "k1"))
+		raw, _ := jwt.Signed(sg).Claims(map[string]any{"iss": iss, "aud": "toolgate", "sub": "a", "exp": time.Now().Add(time.Hour).Unix()}).Serialize()
+		return raw
+	}
+	v, err := identity.New(identity.Config{Issuers: []identity.IssuerConfig{
+		{Issuer: idp.URL + "/same", Audience: []string{"toolgate"}, IDPrefix: "same:"},
+		{Issuer: idp.URL + "/away", Audience: []string{"toolgate"}, IDPrefix: "away:"},
+		{Issuer: idp.URL + "/jwks", JWKSURI: idp.URL + "/jwks-away", Audience: []string{"toolgate"}, IDPrefix: "jwks:"},
+		{Issuer: idp.URL + "/plain", Audience: []string{"toolgate"}, IDPrefix: "plain:"},
+	}}, identity.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if _, err := v.Verify(ctx, sign(idp.URL+"/same")); err != nil {
+		t.Fatalf("a same-origin redirect of the JWKS: %v", err)
+	}
+	for _, iss := range []string{idp.URL + "/away", idp.URL + "/jwks"} {
+		if _, err := v.Verify(ctx, sign(iss)); code(err) != identity.CodeJWKSUnavailable || !strings.Contains(err.Error(), "another origin") {
+			t.Fatalf("%s: a redirect to another origin: %v", iss, err)
+		}
+	}
+	if n := thiefGot.Load(); n != 0 {
+		t.Fatalf("the other origin received %d requests", n)
+	}
+	if _, err := v.Verify(ctx, sign(idp.URL+"/plain")); code(err) != identity.CodeJWKSUnavailable || !strings.Contains(err.Error(), "not loopback") {
+		t.Fatalf("a discovered plain-http jwks_uri: %v", err)
+	}
 }

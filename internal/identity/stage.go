@@ -25,6 +25,7 @@ type Stage struct {
 
 // Identify implements enforce.Identifier.
 func (s *Stage) Identify(ctx context.Context, c *call.Call) error {
+	c.IdentityIssuer = "" // only a token verified here is vouched for
 	if c.IdentityToken != "" {
 		if s.Verifier == nil {
 			return errorf(CodeMissing, "the call presents an identity credential, but no identity provider or API key is configured")
@@ -35,6 +36,7 @@ func (s *Stage) Identify(ctx context.Context, c *call.Call) error {
 		}
 		c.Principal = id.Principal
 		c.Chain = id.Chain
+		c.IdentityIssuer = id.Issuer
 		return nil
 	}
 	if c.Principal.ID != "" {

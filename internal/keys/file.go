@@ -59,8 +59,49 @@ type File struct {
 	cfg Config
 	opt FileOptions
 
+	held
+}
+
+// held are the keys a provider has read, active first, then retired,
+// newest first.
+type held struct {
+	where  string // where the keys are kept, for messages
+	retain time.Duration
+	now    func() time.Time
+
 	mu   sync.RWMutex
-	keys []*Key // active first, then retired, newest first
+	keys []*Key
+}
+
+func (h *held) set(ks []*Key) {
+	h.mu.Lock()
+	h.keys = ks
+	h.mu.Unlock()
+}
+
+// Active implements Provider.
+func (h *held) Active(context.Context) (*Key, error) {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	if len(h.keys) == 0 || !h.keys[0].Retired.IsZero() {
+		return nil, fmt.Errorf("keys: no active signing key in %s", h.where)
+	}
+	return h.keys[0], nil
+}
+
+// Published implements Provider: the active key and the retired keys that
+// are still within cfg.Retain of their retirement.
+func (h *held) Published(context.Context) ([]*Key, error) {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	now := h.now()
+	out := make([]*Key, 0, len(h.keys))
+	for _, k := range h.keys {
+		if k.Retired.IsZero() || now.Before(k.Retired.Add(h.retain)) {
+			out = append(out, k)
+		}
+	}
+	return out, nil
 }
 
 var (
@@ -80,6 +121,7 @@ func OpenFile(dataDir string, cfg Config, opt FileOptions) (*File, error) {
 		opt.Now = time.Now
 	}
 	f := &File{dir: filepath.Join(dataDir, Dir), cfg: cfg, opt: opt}
+	f.held = held{where: f.dir, retain: cfg.Retain, now: opt.Now}
 	if opt.ReadOnly {
 		return f, f.Reload(context.Background())
 	}
@@ -87,31 +129,6 @@ func OpenFile(dataDir string, cfg Config, opt FileOptions) (*File, error) {
 		return nil, err
 	}
 	return f, nil
-}
-
-// Active implements Provider.
-func (f *File) Active(context.Context) (*Key, error) {
-	f.mu.RLock()
-	defer f.mu.RUnlock()
-	if len(f.keys) == 0 || !f.keys[0].Retired.IsZero() {
-		return nil, fmt.Errorf("keys: no active signing key in %s", f.dir)
-	}
-	return f.keys[0], nil
-}
-
-// Published implements Provider: the active key and the retired keys that
-// are still within cfg.Retain of their retirement.
-func (f *File) Published(context.Context) ([]*Key, error) {
-	f.mu.RLock()
-	defer f.mu.RUnlock()
-	now := f.opt.Now()
-	out := make([]*Key, 0, len(f.keys))
-	for _, k := range f.keys {
-		if k.Retired.IsZero() || now.Before(k.Retired.Add(f.cfg.Retain)) {
-			out = append(out, k)
-		}
-	}
-	return out, nil
 }
 
 // Reload implements Reloader: it reads the index and key files again.
@@ -124,9 +141,7 @@ func (f *File) Reload(context.Context) error {
 	if err != nil {
 		return err
 	}
-	f.mu.Lock()
-	f.keys = ks
-	f.mu.Unlock()
+	f.set(ks)
 	return nil
 }
 
@@ -153,8 +168,7 @@ func (f *File) MaybeRotate(context.Context) error {
 		return nil
 	}
 	return f.locked(func(idx *index) (bool, error) {
-		now := f.opt.Now()
-		if len(idx.Keys) > 0 && idx.Keys[0].Retired.IsZero() && now.Sub(idx.Keys[0].Created) < f.cfg.RotateAfter {
+		if !idx.due(f.cfg, f.opt.Now()) {
 			return f.prune(idx), nil
 		}
 		return true, f.addKey(idx)
@@ -189,40 +203,57 @@ func (f *File) locked(change func(*index) (bool, error)) error {
 	if err != nil {
 		return err
 	}
-	f.mu.Lock()
-	f.keys = ks
-	f.mu.Unlock()
+	f.set(ks)
 	return nil
 }
 
 // addKey generates a key, writes it, retires the active one and prunes.
 func (f *File) addKey(idx *index) error {
-	now := f.opt.Now().UTC().Truncate(time.Second)
-	alg := jose.SignatureAlgorithm(f.cfg.Algorithm)
-	priv, err := generate(alg)
+	e, pemKey, err := newKey(f.cfg, f.opt.Now())
 	if err != nil {
 		return err
 	}
-	pub := priv.(crypto.Signer).Public()
-	kid, err := thumbprint(pub)
-	if err != nil {
+	if err := writePrivate(filepath.Join(f.dir, e.ID+".key"), pemKey); err != nil {
 		return err
+	}
+	idx.add(e)
+	f.prune(idx)
+	return nil
+}
+
+// newKey generates a key of the configured algorithm: its index entry and
+// its private key as PEM (PKCS#8).
+func newKey(cfg Config, now time.Time) (indexEntry, []byte, error) {
+	alg := jose.SignatureAlgorithm(cfg.Algorithm)
+	priv, err := generate(alg)
+	if err != nil {
+		return indexEntry{}, nil, err
+	}
+	kid, err := thumbprint(priv.(crypto.Signer).Public())
+	if err != nil {
+		return indexEntry{}, nil, err
 	}
 	der, err := x509.MarshalPKCS8PrivateKey(priv)
 	if err != nil {
-		return fmt.Errorf("keys: encode: %w", err)
+		return indexEntry{}, nil, fmt.Errorf("keys: encode: %w", err)
 	}
-	if err := writePrivate(filepath.Join(f.dir, kid+".key"), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})); err != nil {
-		return err
-	}
+	e := indexEntry{ID: kid, Algorithm: string(alg), Created: now.UTC().Truncate(time.Second)}
+	return e, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), nil
+}
+
+// add makes e the active key and retires the one before.
+func (idx *index) add(e indexEntry) {
 	for i := range idx.Keys {
 		if idx.Keys[i].Retired.IsZero() {
-			idx.Keys[i].Retired = now
+			idx.Keys[i].Retired = e.Created
 		}
 	}
-	idx.Keys = append([]indexEntry{{ID: kid, Algorithm: string(alg), Created: now}}, idx.Keys...)
-	f.prune(idx)
-	return nil
+	idx.Keys = append([]indexEntry{e}, idx.Keys...)
+}
+
+// due tells whether the index needs a new active key at now.
+func (idx *index) due(cfg Config, now time.Time) bool {
+	return len(idx.Keys) == 0 || !idx.Keys[0].Retired.IsZero() || now.Sub(idx.Keys[0].Created) >= cfg.RotateAfter
 }
 
 // prune drops keys retired longer than cfg.Retain ago; it reports whether
@@ -297,31 +328,41 @@ func (f *File) loadKeys(idx *index) ([]*Key, error) {
 		if err != nil {
 			return nil, fmt.Errorf("keys: %w", err)
 		}
-		signer, ok := priv.(crypto.Signer)
-		if !ok {
-			return nil, fmt.Errorf("keys: %s: not a signing key", path)
+		k, err := checkKey(e, priv, path)
+		if err != nil {
+			return nil, err
 		}
-		pub := signer.Public()
-		alg := jose.SignatureAlgorithm(e.Algorithm)
-		switch k := pub.(type) {
-		case ed25519.PublicKey:
-			if alg != EdDSA {
-				return nil, fmt.Errorf("keys: %s is Ed25519 but indexed as %s", path, alg)
-			}
-		case *ecdsa.PublicKey:
-			if alg != ES256 || k.Curve != elliptic.P256() {
-				return nil, fmt.Errorf("keys: %s is not a P-256 key for %s", path, alg)
-			}
-		default:
-			return nil, fmt.Errorf("keys: %s: unsupported key type %T", path, pub)
-		}
-		// The file name is the thumbprint: a swapped file is caught here.
-		if kid, err := thumbprint(pub); err != nil || kid != e.ID {
-			return nil, fmt.Errorf("keys: %s does not hold the key %s", path, e.ID)
-		}
-		out = append(out, &Key{ID: e.ID, Algorithm: alg, Public: pub, Signing: priv, Created: e.Created, Retired: e.Retired})
+		out = append(out, k)
 	}
 	return out, nil
+}
+
+// checkKey makes the Key of an index entry and its private key, read from
+// where, checking that they agree: the algorithm fits the key, and the kid
+// is the key's thumbprint (a swapped key is caught here).
+func checkKey(e indexEntry, priv crypto.PrivateKey, where string) (*Key, error) {
+	signer, ok := priv.(crypto.Signer)
+	if !ok {
+		return nil, fmt.Errorf("keys: %s: not a signing key", where)
+	}
+	pub := signer.Public()
+	alg := jose.SignatureAlgorithm(e.Algorithm)
+	switch k := pub.(type) {
+	case ed25519.PublicKey:
+		if alg != EdDSA {
+			return nil, fmt.Errorf("keys: %s is Ed25519 but indexed as %s", where, alg)
+		}
+	case *ecdsa.PublicKey:
+		if alg != ES256 || k.Curve != elliptic.P256() {
+			return nil, fmt.Errorf("keys: %s is not a P-256 key for %s", where, alg)
+		}
+	default:
+		return nil, fmt.Errorf("keys: %s: unsupported key type %T", where, pub)
+	}
+	if kid, err := thumbprint(pub); err != nil || kid != e.ID {
+		return nil, fmt.Errorf("keys: %s does not hold the key %s", where, e.ID)
+	}
+	return &Key{ID: e.ID, Algorithm: alg, Public: pub, Signing: priv, Created: e.Created, Retired: e.Retired}, nil
 }
 
 func readPrivate(path string) ([]byte, error) {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/toolgate/toolgate/internal/authzen"
 	"github.com/toolgate/toolgate/internal/call"
+	"github.com/toolgate/toolgate/internal/frontdoor"
 	"github.com/toolgate/toolgate/internal/httpapi"
 )
 
@@ -33,7 +34,13 @@ type Server struct {
 	extra   []route
 	authn   func(http.Handler) http.Handler
 	metrics *Metrics
+	door    *frontdoor.Door
 }
+
+// Door puts every route behind d (Host, Origin, content types, bodies).
+// Without it the routes are behind a door with the defaults, for a
+// listener that is not on loopback. Call it before Handler.
+func (s *Server) Door(d *frontdoor.Door) { s.door = d }
 
 // Authenticate makes the AuthZEN endpoints take only callers that the
 // middleware lets through (auth.Authenticator.Wrap, when identity is
@@ -73,27 +80,72 @@ func New(d Decider, log *slog.Logger, ready map[string]Check) *Server {
 	return &Server{decider: d, log: log, ready: ready, now: time.Now}
 }
 
-// Handler returns the HTTP routes.
+// Handler returns the HTTP routes, every one behind the front door.
 func (s *Server) Handler() http.Handler {
+	door := s.door
+	if door == nil {
+		door = frontdoor.New(frontdoor.Config{}, false, nil)
+	}
 	mux := http.NewServeMux()
+	handle := func(pattern string, h http.Handler) { mux.Handle(pattern, door.Route(h)) }
 	authn := s.authn
 	if authn == nil {
 		authn = func(h http.Handler) http.Handler { return h }
 	}
-	mux.Handle("POST /access/v1/evaluation", authn(http.HandlerFunc(s.evaluation)))
-	mux.Handle("POST /access/v1/evaluations", authn(http.HandlerFunc(s.evaluations)))
+	handle("POST /access/v1/evaluation", authn(http.HandlerFunc(s.evaluation)))
+	handle("POST /access/v1/evaluations", authn(http.HandlerFunc(s.evaluations)))
 	if s.metrics != nil {
-		mux.Handle("GET /metrics", s.metrics.Handler())
+		handle("GET /metrics", s.metrics.Handler())
 	}
-	mux.HandleFunc("GET /.well-known/authzen-configuration", s.discovery)
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+	handle("GET /.well-known/authzen-configuration", http.HandlerFunc(s.discovery))
+	handle("GET /healthz", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		httpapi.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
-	})
-	mux.HandleFunc("GET /readyz", s.readyz)
+	}))
+	handle("GET /readyz", http.HandlerFunc(s.readyz))
 	for _, r := range s.extra {
-		mux.Handle(r.pattern, r.h)
+		handle(r.pattern, r.h)
 	}
-	return requestID(mux)
+	return door.Wrap(requestID(notFound(mux)))
+}
+
+// notFound answers a request that no route takes with the error body of
+// every toolgate API (ServeMux's own answers are plain text).
+func notFound(mux *http.ServeMux) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h, pattern := mux.Handler(r)
+		if pattern != "" {
+			mux.ServeHTTP(w, r)
+			return
+		}
+		// 404, or 405 with the Allow header: let the mux say which.
+		rec := &statusOnly{header: http.Header{}}
+		h.ServeHTTP(rec, r)
+		if allow := rec.header.Get("Allow"); allow != "" {
+			w.Header().Set("Allow", allow)
+		}
+		if rec.status == http.StatusMethodNotAllowed {
+			httpapi.WriteError(w, rec.status, "request.method", r.Method+" is not allowed on "+r.URL.Path)
+			return
+		}
+		httpapi.WriteError(w, http.StatusNotFound, "request.not_found", "there is nothing at "+r.URL.Path)
+	})
+}
+
+// statusOnly keeps the status and headers of a response and drops its body.
+type statusOnly struct {
+	header http.Header
+	status int
+}
+
+func (s *statusOnly) Header() http.Header { return s.header }
+func (s *statusOnly) WriteHeader(code int) {
+	if s.status == 0 {
+		s.status = code
+	}
+}
+func (s *statusOnly) Write(b []byte) (int, error) {
+	s.WriteHeader(http.StatusOK)
+	return len(b), nil
 }
 
 // requestID echoes X-Request-ID, as AuthZEN asks.

@@ -24,6 +24,9 @@ func (fixed) Decide(_ context.Context, c *call.Call) call.Decision {
 func do(t *testing.T, h http.Handler, method, path, body string, hdr ...string) (*http.Response, string) {
 	t.Helper()
 	req := httptest.NewRequest(method, path, strings.NewReader(body))
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	for i := 0; i+1 < len(hdr); i += 2 {
 		req.Header.Set(hdr[i], hdr[i+1])
 	}
@@ -47,7 +50,8 @@ func TestEndpoints(t *testing.T) {
 		{"POST", "/access/v1/evaluation", `{`, 400, `"code":"request.invalid"`},
 		{"POST", "/access/v1/evaluation", `{` + subj + `,"action":{"name":"s/ok"},"context":{"time":"1985-10-26T01:22-07:00"}}`, 200, `"decision":true`},
 		{"POST", "/access/v1/evaluation", `{"subject":{"type":"x","id":"a"},"resource":{},"action":{"name":"s/ok"}}`, 400, `subject.type`},
-		{"GET", "/access/v1/evaluation", ``, 405, ``},
+		{"GET", "/access/v1/evaluation", ``, 405, `"code":"request.method"`},
+		{"GET", "/nowhere", ``, 404, `"code":"request.not_found"`},
 		{"POST", "/access/v1/evaluations", `{` + subj + `,"evaluations":[{"action":{"name":"s/ok"}},{"action":{"name":"s/no"}}]}`, 200, `{"evaluations":[{"decision":true`},
 		{"POST", "/access/v1/evaluations", `{` + subj + `,"action":{"name":"s/ok"}}`, 200, `{"decision":true`},
 		{"POST", "/access/v1/evaluations", `{` + subj + `}`, 400, `required`},

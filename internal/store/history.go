@@ -23,6 +23,17 @@ type HistoryEvent struct {
 	// its own events when it catches up with the others'.
 	Origin string
 	Body   []byte
+	// Unless makes the append conditional: the event is not stored if the
+	// store already holds an event of another Origin that matches one of
+	// these filters (Seq > AfterSeq; Since is ignored). The check and the
+	// append are atomic: no event of another origin can be stored between
+	// them. AppendHistory then sets Conflict instead of Seq and stores the
+	// rest of the batch. This is how a process counts a call in a window
+	// only if no other process counted one it has not seen (a limit is
+	// never passed by processes judging side by side).
+	Unless []HistoryFilter
+	// Conflict is set by AppendHistory when Unless kept the event out.
+	Conflict bool
 }
 
 // HistoryFilter selects events: of one key or of one principal (exactly one
@@ -39,10 +50,25 @@ type HistoryFilter struct {
 // processes of one data directory.
 type History interface {
 	// AppendHistory stores the events in one durable transaction and sets
-	// their Seq.
+	// their Seq; a conditional event (Unless) whose condition fails is left
+	// out and marked Conflict, the others are stored.
 	AppendHistory(ctx context.Context, evs []HistoryEvent) error
 	// ScanHistory calls fn for each event matching f, in Seq order.
 	ScanHistory(ctx context.Context, f HistoryFilter, fn func(*HistoryEvent) error) error
 	// PruneHistory deletes the events older than before and returns how many.
 	PruneHistory(ctx context.Context, before time.Time) (int64, error)
+}
+
+// HistoryCounterMark is implemented by a History store that only the
+// processes of one machine share (SQLite). Those processes learn of each
+// other's history writes through a counter in a file of the data directory
+// (history.gen) instead of asking the store on every call; the mark records
+// which file that is, so that a process started after the file was replaced
+// can tell, and does not count on a file the running processes do not use.
+// A store shared by several machines does not implement it: each of them
+// then asks the store.
+type HistoryCounterMark interface {
+	// HistoryCounterMark returns the mark ("" if none was set).
+	HistoryCounterMark(ctx context.Context) (string, error)
+	SetHistoryCounterMark(ctx context.Context, mark string) error
 }

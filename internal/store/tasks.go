@@ -107,6 +107,11 @@ type Budgets interface {
 	// Concurrent spends (other goroutines, processes, replicas) never
 	// overspend.
 	SpendBudget(ctx context.Context, charges []BudgetCharge) error
+	// RefundBudget gives back one unit of every charge that SpendBudget
+	// spent, atomically, for a call that did not run after all (its
+	// credential or its decision record failed, or it ended before it was
+	// forwarded). A count never goes below zero.
+	RefundBudget(ctx context.Context, charges []BudgetCharge) error
 	// BudgetSpent returns what a task has spent, by key ("" = total).
 	BudgetSpent(ctx context.Context, taskID string) (map[string]int64, error)
 }

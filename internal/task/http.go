@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/toolgate/toolgate/internal/call"
+	"github.com/toolgate/toolgate/internal/frontdoor"
 	"github.com/toolgate/toolgate/internal/httpapi"
 	"github.com/toolgate/toolgate/internal/store"
 )
@@ -47,7 +48,8 @@ func (s *Service) Routes() map[string]http.Handler {
 		"GET /v1/tasks/{id}":           http.HandlerFunc(s.handleGet),
 		"DELETE /v1/tasks/{id}":        http.HandlerFunc(s.handleRevoke),
 		"DELETE /v1/agents/{id}/tasks": http.HandlerFunc(s.handleRevokeAgent),
-		"POST /v1/token":               http.HandlerFunc(s.handleToken),
+		// RFC 8693 §2.1: the request is a form.
+		"POST /v1/token": frontdoor.Accept(http.HandlerFunc(s.handleToken), frontdoor.Form),
 	}
 }
 

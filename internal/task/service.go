@@ -480,7 +480,7 @@ func (s *Service) verify(ctx context.Context, raw string) (*Claims, error) {
 	s.mu.Unlock()
 	if ok {
 		now := s.o.Now()
-		if now.Before(time.Unix(c.Expiry, 0).Add(s.o.Tokens.Leeway)) {
+		if now.Before(time.Unix(c.Expiry, 0)) {
 			return c, nil
 		}
 		s.mu.Lock()
@@ -530,14 +530,15 @@ func (s *Service) layer(i int, h *Hop) (*policy.Set, error) {
 }
 
 // Spend implements enforce.Budget: one unit from the total and the tool's
-// budget of every hop of the call's chain that has one, atomically.
-func (s *Service) Spend(ctx context.Context, c *call.Call) error {
+// budget of every hop of the call's chain that has one, atomically. The
+// refund gives the same units back, atomically too.
+func (s *Service) Spend(ctx context.Context, c *call.Call) (refund func(context.Context) error, err error) {
 	if c.TaskToken == "" {
-		return nil
+		return nil, nil
 	}
 	claims, err := s.verify(ctx, c.TaskToken)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	action := c.Action()
 	var charges []store.BudgetCharge
@@ -553,21 +554,21 @@ func (s *Service) Spend(ctx context.Context, c *call.Call) error {
 		}
 	}
 	if len(charges) == 0 {
-		return nil
+		return nil, nil
 	}
 	err = s.o.Budgets.SpendBudget(ctx, charges)
 	var be *store.BudgetExhaustedError
 	switch {
 	case err == nil:
-		return nil
+		return func(ctx context.Context) error { return s.o.Budgets.RefundBudget(ctx, charges) }, nil
 	case errors.As(err, &be):
 		what := "calls"
 		if be.Charge.Key != "" {
 			what = "calls of " + be.Charge.Key
 		}
-		return errf(CodeBudgetExhausted, "the budget of task %s is used up: %d of %d %s made", be.Charge.TaskID, be.Spent, be.Charge.Limit, what)
+		return nil, errf(CodeBudgetExhausted, "the budget of task %s is used up: %d of %d %s made", be.Charge.TaskID, be.Spent, be.Charge.Limit, what)
 	default:
-		return errf(CodeStore, "the budget of task %s cannot be spent, so the call is denied: %v", claims.ID, err)
+		return nil, errf(CodeStore, "the budget of task %s cannot be spent, so the call is denied: %v", claims.ID, err)
 	}
 }
 

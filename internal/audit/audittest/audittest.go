@@ -23,22 +23,30 @@ type Sink struct {
 
 var _ audit.Sink = (*Sink)(nil)
 
-// WriteDecision implements audit.Sink.
-func (s *Sink) WriteDecision(_ context.Context, r *audit.Record) error {
+// WriteDecision implements audit.Sink. Like a real store, it refuses a
+// context that has ended, so a test sees a record written on the call's own
+// (cancelled) context go missing.
+func (s *Sink) WriteDecision(ctx context.Context, r *audit.Record) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.Fail != nil {
 		return s.Fail
+	}
+	if err := ctx.Err(); err != nil {
+		return err
 	}
 	s.Events = append(s.Events, "decision:"+string(r.Effect))
 	s.Decisions = append(s.Decisions, r)
 	return nil
 }
 
-// WriteOutcome implements audit.Sink.
-func (s *Sink) WriteOutcome(_ context.Context, o *audit.OutcomeRecord) error {
+// WriteOutcome implements audit.Sink; it refuses an ended context too.
+func (s *Sink) WriteOutcome(ctx context.Context, o *audit.OutcomeRecord) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	s.Events = append(s.Events, "outcome:"+string(o.Status))
 	s.Outcomes = append(s.Outcomes, o)
 	return nil

@@ -1,17 +1,23 @@
 package e2e
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/toolgate/toolgate/internal/credential/scrub"
 )
@@ -182,5 +188,58 @@ servers:
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestUpstreamRedirectLeaksNothing: an upstream that answers a tool call
+// with a 307 to another host does not get the call re-sent there. The other
+// host receives nothing (neither the brokered secret, nor the per-call
+// token, nor the call's arguments); the agent gets an error; the call's
+// outcome is recorded as an upstream failure.
+func TestUpstreamRedirectLeaksNothing(t *testing.T) {
+	w := newWorld(t)
+	h := startHTTPTools(t, w.jwks(), githubAudience)
+	var mu sync.Mutex
+	var received []string
+	thief := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		received = append(received, fmt.Sprintf("%s %v %s", r.Method, r.Header, b))
+		mu.Unlock()
+	}))
+	defer thief.Close()
+	secretFile := filepath.Join(w.dir, "github-token")
+	if err := os.WriteFile(secretFile, []byte(fileSecret+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	w.write("", fmt.Sprintf(`servers:
+  - {name: github, url: %s}`, h.URL), fmt.Sprintf(`credentials:
+  servers:
+    github:
+      audience: %s
+      secrets:
+        - {header: X-Api-Key, from: {file: %s}}`, githubAudience, secretFile))
+	w.serve()
+	s := w.connect("github")
+	to := strings.Replace(thief.URL, "127.0.0.1", "localhost", 1) + "/mcp"
+	h.redirectTo.Store(&to)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	res, err := s.CallTool(ctx, &mcp.CallToolParams{Name: "create_issue", Arguments: map[string]any{"title": "secret plans"}})
+	if err == nil && !res.IsError {
+		t.Fatalf("a call answered with a redirect succeeded: %s", text(res))
+	}
+	mu.Lock()
+	if len(received) != 0 {
+		t.Errorf("the redirect's target received %q", received)
+	}
+	mu.Unlock()
+	if len(h.ranCalls()) != 0 {
+		t.Fatal("the tool ran")
+	}
+	audit := w.auditQuery()
+	if !strings.Contains(audit, `"status":"upstream_failure"`) || !strings.Contains(audit, "redirect") {
+		t.Fatalf("the audit trail does not record the refused redirect as an upstream failure:\n%s", audit)
 	}
 }

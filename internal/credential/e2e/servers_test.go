@@ -45,6 +45,9 @@ type httpTools struct {
 
 	hold atomic.Bool
 	held chan heldCall
+	// redirectTo, when set, makes the proxy answer tool calls with a 307
+	// to it (an upstream that points toolgate elsewhere).
+	redirectTo atomic.Pointer[string]
 
 	mu       sync.Mutex
 	seen     []http.Header // headers of the tool calls the server ran
@@ -95,6 +98,14 @@ func startHTTPTools(t *testing.T, jwks, audience string) *httpTools {
 		h.mu.Lock()
 		h.requests = append(h.requests, r.Method+" "+r.Header.Get("X-Api-Key"))
 		h.mu.Unlock()
+		if to := h.redirectTo.Load(); to != nil && r.Method == http.MethodPost {
+			body, _ := io.ReadAll(r.Body)
+			if bytes.Contains(body, []byte(`"tools/call"`)) {
+				http.Redirect(w, r, *to, http.StatusTemporaryRedirect)
+				return
+			}
+			r.Body = io.NopCloser(bytes.NewReader(body))
+		}
 		if r.Method == http.MethodPost && h.hold.Load() {
 			body, _ := io.ReadAll(r.Body)
 			if bytes.Contains(body, []byte(`"tools/call"`)) {

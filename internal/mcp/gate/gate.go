@@ -83,32 +83,46 @@ func (g *Gate) newCall(who Caller, tool string) *call.Call {
 
 // NewCall reads the params of a tools/call by the gate's principal. A
 // malformed request is an invalid-params error (the request is answered,
-// never forwarded).
-func (g *Gate) NewCall(params json.RawMessage) (*call.Call, error) {
+// never forwarded). The call to forward is built from the returned Params
+// (Params.Request).
+func (g *Gate) NewCall(params json.RawMessage) (*call.Call, *Params, error) {
 	return g.NewCallBy(g.caller(), params)
 }
 
 // NewCallBy is NewCall for a call made by who.
-func (g *Gate) NewCallBy(who Caller, params json.RawMessage) (*call.Call, error) {
-	var p map[string]json.RawMessage
-	if err := json.Unmarshal(params, &p); err != nil || p == nil {
-		return nil, errors.New("tools/call params must be an object")
+func (g *Gate) NewCallBy(who Caller, params json.RawMessage) (*call.Call, *Params, error) {
+	p, err := ParseParams(params)
+	if err != nil {
+		return nil, nil, err
 	}
-	var name string
-	if err := json.Unmarshal(p["name"], &name); err != nil || name == "" {
-		return nil, errors.New(`tools/call params need a non-empty string "name"`)
-	}
-	args := p["arguments"]
-	switch c := firstByte(args); {
-	case c == 0 || string(bytes.TrimSpace(args)) == "null":
-		args = json.RawMessage("{}")
-	case c != '{':
-		return nil, errors.New(`tools/call "arguments" must be an object`)
-	}
-	c := g.newCall(who, name)
-	c.Input = args
-	return c, nil
+	c := g.newCall(who, p.Name)
+	c.Input = p.Arguments
+	return c, p, nil
 }
+
+// CallOf starts a call to tool with already parsed params (the HTTP
+// gateway's aggregated endpoint names tools <server><sep><tool>).
+func (g *Gate) CallOf(who Caller, tool string, p *Params) *call.Call {
+	c := g.newCall(who, tool)
+	c.Input = p.Arguments
+	return c
+}
+
+// Refuse records a tools/call that toolgate refuses without judging it (one
+// sent as a notification), so that the attempt is in the audit trail.
+func (g *Gate) Refuse(ctx context.Context, who Caller, params json.RawMessage, code, msg string) call.Decision {
+	tool := "(unreadable)"
+	var input json.RawMessage
+	if p, err := ParseParams(params); err == nil {
+		tool, input = p.Name, p.Arguments
+	}
+	c := g.newCall(who, tool)
+	c.Input = input
+	return g.o.Pipeline.Refuse(ctx, c, code, msg)
+}
+
+// Caller is the gate's own caller (its configured principal and task token).
+func (g *Gate) Caller() Caller { return g.caller() }
 
 // Execute judges a call and forwards it with fwd if, and only if, it is
 // allowed (enforce.Pipeline.Execute).

@@ -100,7 +100,7 @@ func names(t *testing.T, result json.RawMessage) []string {
 // the call was forwarded.
 func (f *fixture) exec(t *testing.T, params string) (call.Decision, *call.Call, bool) {
 	t.Helper()
-	c, err := f.gate.NewCall(json.RawMessage(params))
+	c, _, err := f.gate.NewCall(json.RawMessage(params))
 	if err != nil {
 		t.Fatalf("NewCall(%s): %v", params, err)
 	}
@@ -185,7 +185,7 @@ func TestExecuteEnforcesPolicies(t *testing.T) {
 func TestAnnotationsComeFromTheServerNotTheCaller(t *testing.T) {
 	f := newFixture(t, mcp.PinRefuse, "")
 	f.gate.FilterList(context.Background(), listResult(toolDelete), true, 0)
-	c, _ := f.gate.NewCall(json.RawMessage(`{"name":"delete"}`))
+	c, _, _ := f.gate.NewCall(json.RawMessage(`{"name":"delete"}`))
 	yes := true
 	c.Tool.Annotations.ReadOnly = &yes // a front door bug or a forged hint
 	d := f.gate.Execute(context.Background(), c, nil)
@@ -334,7 +334,7 @@ func TestDenyAnswers(t *testing.T) {
 func TestNewCall(t *testing.T) {
 	f := newFixture(t, mcp.PinRefuse, "")
 	for _, bad := range []string{``, `[]`, `{}`, `{"name":""}`, `{"name":1}`, `{"name":"x","arguments":[1]}`, `{"name":"x","arguments":"a"}`} {
-		if _, err := f.gate.NewCall(json.RawMessage(bad)); err == nil {
+		if _, _, err := f.gate.NewCall(json.RawMessage(bad)); err == nil {
 			t.Errorf("NewCall(%s) accepted it", bad)
 		}
 	}
@@ -344,7 +344,7 @@ func TestNewCall(t *testing.T) {
 		`{"name":"x","arguments":{"a":[1.5]}}`: `{"a":[1.5]}`,
 		`{"name":"x","Name":"y"}`:              `{}`,
 	} {
-		c, err := f.gate.NewCall(json.RawMessage(params))
+		c, _, err := f.gate.NewCall(json.RawMessage(params))
 		if err != nil || c.Tool.Name != "x" || string(c.Input) != input || c.Server.Name != "fs" || c.Principal.ID != "a1" {
 			t.Errorf("NewCall(%s) = %+v, %v", params, c, err)
 		}

@@ -65,7 +65,7 @@ func (g *Gateway) runBatch(who *auth.Caller, task string, s *session, frame *jso
 				s.request(who, task, m, &responder{w: out.w, s: s, sessionID: s.id, batch: out})
 			}(it.Msg)
 		default:
-			if err := s.fromClient(g.ctx, it.Msg); err != nil {
+			if err := s.fromClient(g.ctx, who, task, it.Msg); err != nil {
 				g.metric("upstream")
 				s.g.o.Log.Warn("cannot pass a message of a batch on to the MCP servers", "session", s.id, "error", err)
 			}

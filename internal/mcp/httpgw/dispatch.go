@@ -21,14 +21,17 @@ import (
 )
 
 // TaskMetaKey is the params._meta member that carries a task token (the
-// header X-Toolgate-Task is the other way). It is toolgate's, so it is
-// removed before the request goes upstream.
+// header X-Toolgate-Task is the other way). It is toolgate's (reserved, see
+// gate.IsReserved), so it never goes upstream.
 const TaskMetaKey = "toolgate/task"
 
 // dispatch handles one request of the client.
 type dispatch struct {
-	s          *session
-	m          *jsonrpc.Message
+	s *session
+	m *jsonrpc.Message
+	// raw is the message as it may be forwarded: toolgate's encoding,
+	// without the client's reserved _meta keys (gate.Forwardable).
+	raw        []byte
 	rp         *responder
 	in         *inflight
 	who        *auth.Caller
@@ -53,7 +56,7 @@ func (d *dispatch) run(ctx context.Context) []byte {
 		return d.listAll(ctx, "tools", "name")
 	}
 	if !s.ep.aggregated {
-		return d.forward(ctx, s.ep.servers[0], d.m.Raw)
+		return d.forward(ctx, s.ep.servers[0], d.raw)
 	}
 	switch d.m.Method {
 	case "ping":
@@ -132,7 +135,7 @@ func (d *dispatch) initialize(ctx context.Context) []byte {
 	s := d.s
 	s.clientElicits.Store(mcp.ClientElicits(d.m.Params))
 	if !s.ep.aggregated {
-		resp := d.forward(ctx, s.ep.servers[0], d.m.Raw)
+		resp := d.forward(ctx, s.ep.servers[0], d.raw)
 		s.noteVersion(resp)
 		return resp
 	}
@@ -148,7 +151,7 @@ func (d *dispatch) initialize(ctx context.Context) []byte {
 		go func() {
 			defer wg.Done()
 			answers[i].srv = srv
-			resp, err := d.call(ctx, srv, d.m.Raw, nil)
+			resp, err := d.call(ctx, srv, d.raw, nil)
 			if err == nil {
 				var r struct {
 					Result map[string]json.RawMessage `json:"result"`
@@ -265,8 +268,8 @@ func (d *dispatch) lister(task string) gate.Caller {
 	return gate.Caller{Principal: d.who.Principal, TaskToken: task}
 }
 
-// taskToken reads the task token from params._meta or the header; they
-// must not disagree.
+// taskToken reads the task token from params._meta (the reserved keys the
+// client sent) or the header; they must not disagree.
 func (d *dispatch) taskToken(meta map[string]json.RawMessage) (string, error) {
 	var inMeta string
 	if raw, ok := meta[TaskMetaKey]; ok {
@@ -284,57 +287,38 @@ func (d *dispatch) taskToken(meta map[string]json.RawMessage) (string, error) {
 }
 
 // toolsCall judges a call and forwards it if, and only if, it is allowed.
+// What reaches the server is built from the values judged
+// (gate.Params.Request), never the client's message.
 func (d *dispatch) toolsCall(ctx context.Context) []byte {
 	s := d.s
-	var p map[string]json.RawMessage
-	if err := json.Unmarshal(d.m.Params, &p); err != nil || p == nil {
-		return d.errorf(jsonrpc.CodeInvalidParams, "tools/call params must be an object")
+	p, err := gate.ParseParams(d.m.Params)
+	if err != nil {
+		return d.errorf(jsonrpc.CodeInvalidParams, "%v", err)
 	}
-	var name string
-	if err := json.Unmarshal(p["name"], &name); err != nil || name == "" {
-		return d.errorf(jsonrpc.CodeInvalidParams, `tools/call params need a non-empty string "name"`)
-	}
-	srv, tool := s.route(name)
+	srv, tool := s.route(p.Name)
 	if srv == nil {
-		return d.errorf(jsonrpc.CodeInvalidParams, "unknown tool %q: tools of /mcp are named <server>%s<tool>", name, s.g.sep)
+		return d.errorf(jsonrpc.CodeInvalidParams, "unknown tool %q: tools of /mcp are named <server>%s<tool>", p.Name, s.g.sep)
 	}
-	var meta map[string]json.RawMessage
-	_ = json.Unmarshal(p["_meta"], &meta)
-	task, err := d.taskToken(meta)
+	task, err := d.taskToken(p.Reserved)
 	if err != nil {
 		return d.errorf(jsonrpc.CodeInvalidParams, "%v", err)
 	}
-	raw := d.m.Raw
-	if tool != name || meta[TaskMetaKey] != nil {
-		// Rename for the server, and keep toolgate's task token to itself.
-		if meta[TaskMetaKey] != nil {
-			delete(meta, TaskMetaKey)
-			if len(meta) == 0 {
-				delete(p, "_meta")
-			} else {
-				p["_meta"], _ = json.Marshal(meta)
-			}
-		}
-		p["name"], _ = json.Marshal(tool)
-		raw = rebuild(d.m.Raw, p)
-	}
-	var params json.RawMessage
-	if raw2, err := paramsOf(raw); err == nil {
-		params = raw2
-	}
-	c, err := srv.Gate.NewCallBy(d.caller(task), params)
+	raw, err := p.Request(d.m.ID, tool, nil)
 	if err != nil {
-		return d.errorf(jsonrpc.CodeInvalidParams, "%v", err)
+		return d.errorf(jsonrpc.CodeInternalError, "toolgate cannot encode the call: %v", err)
 	}
+	c := srv.Gate.CallOf(d.caller(task), tool, p)
 	conn, err := s.conn(ctx, srv)
 	if err != nil {
 		return d.errorf(jsonrpc.CodeUpstream, "the MCP server %q cannot be reached: %v", srv.Name, err)
 	}
 	// Know the tool as the server defines it now; a failure is remembered
 	// and the pipeline's describe stage denies the call.
-	if err := srv.Gate.Tools().EnsureFresh(ctx, s.lister(conn, srv, d.m.Params)); err != nil {
+	lctx, cancel := context.WithTimeout(ctx, s.g.o.Config.Gateway.RequestTimeout)
+	if err := srv.Gate.Tools().EnsureFresh(lctx, s.lister(conn, srv, d.m.Params)); err != nil {
 		s.g.o.Log.Error("cannot read the MCP server's tool list", "server", srv.Name, "error", err)
 	}
+	cancel()
 	var answer []byte
 	start := time.Now()
 	// The decision is counted as soon as it is known: a forwarded call is
@@ -350,9 +334,16 @@ func (d *dispatch) toolsCall(ctx context.Context) []byte {
 	ctx = d.withElicitor(ctx)
 	dec := srv.Gate.Execute(ctx, c, func(ctx context.Context, _ *call.Call, cred *call.Credential) call.Outcome {
 		count(call.Allow)
+		// The request timeout bounds the server's work, not the judging:
+		// a wait for a human's approval has its own timeout.
+		ctx, cancel := context.WithTimeout(ctx, s.g.o.Config.Gateway.RequestTimeout)
+		defer cancel()
 		resp, err := d.call(ctx, srv, raw, cred)
 		if err != nil {
 			answer = d.errorf(jsonrpc.CodeUpstream, "the MCP server %q did not answer the call: %v", srv.Name, err)
+			if ctx.Err() != nil {
+				return call.Interrupted(ctx.Err(), err.Error())
+			}
 			return call.Outcome{Status: call.OutcomeUpstreamFailure, Error: err.Error()}
 		}
 		// Answer at once: the client need not wait for the outcome record.
@@ -433,7 +424,7 @@ func (d *dispatch) toolsListOne(ctx context.Context) []byte {
 		return d.errorf(jsonrpc.CodeInvalidParams, "%v", err)
 	}
 	gen := srv.Gate.Tools().Generation()
-	resp, err := d.call(ctx, srv, d.m.Raw, nil)
+	resp, err := d.call(ctx, srv, d.raw, nil)
 	if err != nil {
 		return d.errorf(jsonrpc.CodeUpstream, "the MCP server %q cannot answer: %v", srv.Name, err)
 	}
@@ -582,7 +573,7 @@ func (d *dispatch) routed(ctx context.Context, key string) []byte {
 	if srv == nil {
 		return d.errorf(jsonrpc.CodeInvalidParams, "the %s names no server: names in /mcp are <server>%s<name>", key, d.s.g.sep)
 	}
-	return d.forward(ctx, srv, rebuild(d.m.Raw, p))
+	return d.forward(ctx, srv, rebuild(d.raw, p))
 }
 
 // toAll sends a request to every server (logging/setLevel) and answers {}
@@ -590,7 +581,7 @@ func (d *dispatch) routed(ctx context.Context, key string) []byte {
 func (d *dispatch) toAll(ctx context.Context) []byte {
 	var last []byte
 	for _, sc := range d.s.openConns() {
-		resp := d.forward(ctx, sc.srv, d.m.Raw)
+		resp := d.forward(ctx, sc.srv, d.raw)
 		var r struct {
 			Error json.RawMessage `json:"error"`
 		}
@@ -671,14 +662,6 @@ func rebuild(raw []byte, params map[string]json.RawMessage) []byte {
 	return b
 }
 
-func paramsOf(raw []byte) (json.RawMessage, error) {
-	var m struct {
-		Params json.RawMessage `json:"params"`
-	}
-	err := json.Unmarshal(raw, &m)
-	return m.Params, err
-}
-
 // fromServer adjusts a message a server sends to the client: in the
 // aggregated endpoint a request of the server gets an id that names the
 // server (ids of several servers would collide), and a resource URI is
@@ -694,11 +677,17 @@ func (s *session) fromServer(server string, msg []byte) []byte {
 		}
 	}
 	if !s.ep.aggregated {
+		if m.Kind == jsonrpc.KindRequest && !s.asked.Add(m.ID) {
+			return nil
+		}
 		return msg
 	}
 	switch {
 	case m.Kind == jsonrpc.KindRequest:
 		id, _ := json.Marshal(server + s.g.sep + string(m.ID))
+		if !s.asked.Add(id) {
+			return nil
+		}
 		return withMember(msg, "id", id)
 	case m.Method == "notifications/resources/updated":
 		var p map[string]json.RawMessage

@@ -60,12 +60,9 @@ type Options struct {
 	Servers []Server
 	// Config is the mcp section (limits, denial, gateway settings), with
 	// defaults applied.
-	Config mcp.Config
-	// Loopback says the listener is on a loopback address: only loopback
-	// Host names are accepted then (DNS rebinding protection).
-	Loopback bool
-	Metrics  Metrics
-	Log      *slog.Logger
+	Config  mcp.Config
+	Metrics Metrics
+	Log     *slog.Logger
 	// Version is toolgate's version, for serverInfo.
 	Version string
 	// Elicitation asks the person at the client to approve a call that
@@ -140,7 +137,9 @@ func (g *Gateway) Handler(authn func(http.Handler) http.Handler) http.Handler {
 	mux.Handle("GET /sse", authn(http.HandlerFunc(g.serveLegacySSE)))
 	mux.Handle("GET /sse/{server}", authn(http.HandlerFunc(g.serveLegacySSE)))
 	mux.Handle("POST /message", authn(http.HandlerFunc(g.serveLegacyMessage)))
-	return g.checkOrigin(mux)
+	// Host, Origin and content types are checked by the front door
+	// (internal/frontdoor) that every route of `toolgate serve` is behind.
+	return mux
 }
 
 // Routes are the patterns Handler serves, for a mux that mounts it.
@@ -339,7 +338,7 @@ func (g *Gateway) post(w http.ResponseWriter, r *http.Request, ep *endpoint) {
 	}
 	who := auth.From(r.Context())
 	if m.Kind != jsonrpc.KindRequest {
-		if err := s.fromClient(g.ctx, m); err != nil {
+		if err := s.fromClient(g.ctx, who, r.Header.Get("X-Toolgate-Task"), m); err != nil {
 			g.metric("upstream")
 			writeJSON(w, http.StatusBadGateway, jsonrpc.ErrorResponse(nil, jsonrpc.CodeUpstream, err.Error(), nil))
 			return
@@ -470,4 +469,11 @@ func (g *Gateway) expire() {
 			g.endSession(s)
 		}
 	}
+}
+
+func quote(s string) string {
+	if len(s) > 100 {
+		s = s[:100]
+	}
+	return `"` + s + `"`
 }

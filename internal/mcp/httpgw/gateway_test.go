@@ -86,7 +86,7 @@ func TestNoGoroutineLeaks(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	gw, err := httpgw.New(httpgw.Options{Servers: []httpgw.Server{{Name: "up", Upstream: up, Gate: gt}}, Loopback: true})
+	gw, err := httpgw.New(httpgw.Options{Servers: []httpgw.Server{{Name: "up", Upstream: up, Gate: gt}}})
 	if err != nil {
 		t.Fatal(err)
 	}

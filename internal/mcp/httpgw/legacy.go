@@ -94,7 +94,7 @@ func (g *Gateway) serveLegacyMessage(w http.ResponseWriter, r *http.Request) {
 	m := frame.Items[0].Msg
 	if m.Kind != jsonrpc.KindRequest {
 		defer g.calls.Done()
-		if err := s.fromClient(g.ctx, m); err != nil {
+		if err := s.fromClient(g.ctx, who, task, m); err != nil {
 			writeJSON(w, http.StatusBadGateway, jsonrpc.ErrorResponse(nil, jsonrpc.CodeUpstream, err.Error(), nil))
 			return
 		}

@@ -11,6 +11,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/toolgate/toolgate/internal/mcp"
+	"github.com/toolgate/toolgate/internal/mcp/gate"
 	"github.com/toolgate/toolgate/internal/mcp/jsonrpc"
 	"github.com/toolgate/toolgate/internal/mcp/upstream"
 	"github.com/toolgate/toolgate/internal/server/auth"
@@ -43,6 +45,9 @@ type session struct {
 	// flight (elicit.go); clientElicits: the client declared elicitation.
 	elicits       map[string]chan *jsonrpc.Message
 	clientElicits atomic.Bool
+	// asked: the servers' requests to the client waiting for an answer
+	// (ids as the client sees them); only answers to them go upstream.
+	asked gate.Asked
 }
 
 type inflight struct {
@@ -291,16 +296,23 @@ func (rp *responder) answer(msg []byte) {
 	}
 }
 
-// fromClient routes a notification or a response from the client.
-func (s *session) fromClient(ctx context.Context, m *jsonrpc.Message) error {
+// fromClient routes a notification or a response from the client, as the
+// method table says (mcp.ClientNotification); who sent it is recorded if it
+// is a refused tools/call.
+func (s *session) fromClient(ctx context.Context, who *auth.Caller, task string, m *jsonrpc.Message) error {
 	if m.Kind == jsonrpc.KindResponse {
 		if s.elicitAnswer(m) {
 			return nil // an answer to toolgate's own elicitation
 		}
-		// An answer to a request of a server (sampling, elicitation, roots).
+		// An answer to a request of a server (sampling, elicitation, roots);
+		// one nobody asked for is dropped.
+		if !s.asked.Answered(m.ID) {
+			s.g.o.Log.Warn("dropped a response from the client to a request no MCP server sent", "session", s.id, "id", string(m.ID))
+			return nil
+		}
 		srv, raw, ok := s.serverResponse(m)
 		if !ok {
-			return nil // nobody asked; dropped
+			return nil
 		}
 		c, err := s.conn(ctx, srv)
 		if err != nil {
@@ -308,15 +320,27 @@ func (s *session) fromClient(ctx context.Context, m *jsonrpc.Message) error {
 		}
 		return c.Send(ctx, raw)
 	}
-	switch m.Method {
-	case "notifications/cancelled":
+	switch mcp.ClientNotification(m.Method) {
+	case mcp.Forward:
+	case mcp.RefuseCall:
+		s.refuseCall(ctx, who, task, m)
+		return nil
+	default:
+		s.g.o.Log.Warn("dropped a notification toolgate does not forward", "session", s.id, "method", m.Method)
+		return nil
+	}
+	if m.Method == "notifications/cancelled" {
 		return s.cancelled(ctx, m)
+	}
+	raw, err := gate.Forwardable(m)
+	if err != nil {
+		return err
 	}
 	// Other notifications (initialized, roots/list_changed, progress of a
 	// client's answer) go to every server of the session.
 	var errs []error
 	for _, sc := range s.openConns() {
-		if err := sc.conn.Send(ctx, m.Raw); err != nil {
+		if err := sc.conn.Send(ctx, raw); err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", sc.srv.Name, err))
 		}
 	}
@@ -328,6 +352,25 @@ func (s *session) fromClient(ctx context.Context, m *jsonrpc.Message) error {
 	}
 	return nil
 }
+
+// refuseCall records a tools/call sent as a notification: it could not be
+// answered with a decision, so it is never forwarded.
+func (s *session) refuseCall(ctx context.Context, who *auth.Caller, taskHeader string, m *jsonrpc.Message) {
+	srv := s.ep.servers[0]
+	if p, err := gate.ParseParams(m.Params); err == nil && s.ep.aggregated {
+		if routed, _ := s.route(p.Name); routed != nil {
+			srv = routed
+		}
+	}
+	d := &dispatch{s: s, m: m, who: who, taskHeader: taskHeader}
+	dec := srv.Gate.Refuse(ctx, d.caller(taskHeader), m.Params, CodeNotificationCall,
+		"a tools/call sent as a notification (without an id) is never forwarded: it could not be answered with a decision")
+	s.g.o.Log.Warn("refused a tools/call sent as a notification", "session", s.id, "server", srv.Name, "decision_id", dec.ID)
+}
+
+// CodeNotificationCall is the code of the recorded refusal of a tools/call
+// sent as a notification.
+const CodeNotificationCall = "mcp.notification_call"
 
 // cancelled stops a request the client gave up on: one still being judged
 // is never forwarded; the notification goes to the server that has it.
@@ -353,13 +396,36 @@ func (s *session) cancelled(ctx context.Context, m *jsonrpc.Message) error {
 	if err != nil {
 		return err
 	}
-	return c.Send(ctx, m.Raw)
+	raw, err := gate.Forwardable(m)
+	if err != nil {
+		return err
+	}
+	return c.Send(ctx, raw)
 }
 
 // request handles a request of the client.
 func (s *session) request(who *auth.Caller, taskHeader string, m *jsonrpc.Message, rp *responder) {
 	key, _ := jsonrpc.IDKey(m.ID) // Parse checked it
-	ctx, cancel := context.WithTimeout(s.ctx, s.g.o.Config.Gateway.RequestTimeout)
+	if mcp.ClientRequest(m.Method) == mcp.Refuse {
+		rp.answer(jsonrpc.ErrorResponse(m.ID, jsonrpc.CodeMethodNotFound,
+			fmt.Sprintf("toolgate does not forward method %q: only the methods of the MCP specification reach the server", m.Method), nil))
+		return
+	}
+	raw, err := gate.Forwardable(m)
+	if err != nil {
+		rp.answer(jsonrpc.ErrorResponse(m.ID, jsonrpc.CodeInvalidParams, err.Error(), nil))
+		return
+	}
+	// A tools/call is bounded by the request timeout only while the server
+	// works on it (dispatch.toolsCall): waiting for a human's approval has
+	// its own, longer timeout.
+	var ctx context.Context
+	var cancel context.CancelFunc
+	if m.Method == "tools/call" {
+		ctx, cancel = context.WithCancel(s.ctx)
+	} else {
+		ctx, cancel = context.WithTimeout(s.ctx, s.g.o.Config.Gateway.RequestTimeout)
+	}
 	defer cancel()
 	in := &inflight{cancel: cancel}
 	s.mu.Lock()
@@ -376,6 +442,6 @@ func (s *session) request(who *auth.Caller, taskHeader string, m *jsonrpc.Messag
 		delete(s.inflight, key)
 		s.mu.Unlock()
 	}()
-	d := &dispatch{s: s, m: m, rp: rp, in: in, who: who, taskHeader: taskHeader}
+	d := &dispatch{s: s, m: m, raw: raw, rp: rp, in: in, who: who, taskHeader: taskHeader}
 	rp.answer(d.run(ctx))
 }

@@ -1,8 +1,9 @@
 // Package jsonrpc frames and validates the JSON-RPC 2.0 messages of MCP:
 // newline-delimited framing with a size limit, structural checks (nesting
-// depth, duplicate member names), and the envelope a relay needs to route a
-// message (kind, id, method) — while keeping each message's bytes exactly as
-// received, so that what is not enforced passes unchanged.
+// depth, member names repeated in any letter case), and the envelope a relay
+// needs to route a message (kind, id, method). A message from a peer whose
+// messages are judged is re-encoded: Raw is toolgate's own compact encoding
+// of the envelope members, never the peer's bytes (see canonicalize).
 //
 // Parsing uses encoding/json only. Objects are decoded into maps, never into
 // structs: encoding/json matches struct fields case-insensitively, so a
@@ -42,9 +43,11 @@ func (k Kind) String() string {
 	return "invalid"
 }
 
-// Message is one JSON-RPC message: its bytes as received and the envelope
-// members. Members it does not name (and everything inside params, result
-// and error) are left in Raw untouched.
+// Message is one JSON-RPC message: its envelope members and Raw, the
+// message to pass on. When the message was parsed with a structural walk
+// (Limits.MaxDepth > 0), Raw is re-encoded by toolgate and holds the envelope
+// members only (members JSON-RPC does not define are dropped); otherwise Raw
+// is the bytes as received.
 type Message struct {
 	Raw    []byte
 	Kind   Kind
@@ -91,13 +94,16 @@ func Parse(line []byte, lim Limits) (*Frame, *Error) {
 	if lim.MaxBytes > 0 && len(b) > lim.MaxBytes {
 		return nil, errorf(recoverID(b), CodeInvalidRequest, "message of %d bytes is larger than the limit of %d bytes", len(b), lim.MaxBytes)
 	}
-	if lim.MaxDepth > 0 {
-		if err := checkStructure(b, lim.MaxDepth); err != nil {
+	canonical := lim.MaxDepth > 0
+	if canonical {
+		c, err := canonicalize(b, lim.MaxDepth)
+		if err != nil {
 			if err.Code != CodeParseError {
 				err.ID = recoverID(b)
 			}
 			return nil, err
 		}
+		b = c
 	}
 	if len(b) > 0 && b[0] == '[' {
 		var items []json.RawMessage
@@ -110,12 +116,18 @@ func Parse(line []byte, lim Limits) (*Frame, *Error) {
 		f := &Frame{Batch: true, Items: make([]Item, len(items))}
 		for i, raw := range items {
 			f.Items[i].Msg, f.Items[i].Err = parseMessage(raw)
+			if canonical && f.Items[i].Msg != nil {
+				f.Items[i].Msg.Raw = f.Items[i].Msg.encode()
+			}
 		}
 		return f, nil
 	}
 	m, err := parseMessage(b)
 	if err != nil {
 		return nil, err
+	}
+	if canonical {
+		m.Raw = m.encode()
 	}
 	return &Frame{Items: []Item{{Msg: m}}}, nil
 }
@@ -204,6 +216,32 @@ func parseMessage(raw json.RawMessage) (*Message, *Error) {
 	return m, nil
 }
 
+// Encode writes the message's envelope members, in a fixed order, as
+// toolgate forwards them. Members read by Parse are canonical already
+// (canonicalize) and copied as they are; a relay that replaces one (the
+// params, say) must give it in toolgate's own encoding (Marshal).
+func (m *Message) Encode() []byte { return m.encode() }
+
+func (m *Message) encode() []byte {
+	b := make([]byte, 0, len(m.Params)+len(m.Result)+len(m.Error)+len(m.Method)+len(m.ID)+48)
+	b = append(b, `{"jsonrpc":"2.0"`...)
+	if m.ID != nil {
+		b = append(append(b, `,"id":`...), m.ID...)
+	}
+	if m.Kind != KindResponse {
+		method, _ := Marshal(m.Method) // a string always encodes
+		b = append(append(b, `,"method":`...), method...)
+		if m.Params != nil {
+			b = append(append(b, `,"params":`...), m.Params...)
+		}
+	} else if m.Error != nil {
+		b = append(append(b, `,"error":`...), m.Error...)
+	} else {
+		b = append(append(b, `,"result":`...), m.Result...)
+	}
+	return append(b, '}')
+}
+
 func firstByte(b []byte) byte {
 	b = bytes.TrimSpace(b)
 	if len(b) == 0 {
@@ -255,5 +293,5 @@ func Marshal(v any) (json.RawMessage, error) {
 	if err := enc.Encode(v); err != nil {
 		return nil, err
 	}
-	return bytes.TrimRight(buf.Bytes(), "\n"), nil
+	return escapeLineBreaks(bytes.TrimRight(buf.Bytes(), "\n")), nil
 }

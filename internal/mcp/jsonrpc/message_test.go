@@ -1,7 +1,6 @@
 package jsonrpc
 
 import (
-	"bytes"
 	"encoding/json"
 	"strings"
 	"testing"
@@ -15,19 +14,24 @@ func TestParseValid(t *testing.T) {
 		kind     Kind
 		id       string
 		method   string
+		raw      string // what is passed on ("" = the input, trimmed)
 	}{
-		{"request", `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"x"}}`, KindRequest, "1", "tools/call"},
-		{"string id", `{"jsonrpc":"2.0","id":"a-1","method":"ping"}`, KindRequest, `"a-1"`, "ping"},
-		{"negative id", `{"jsonrpc":"2.0","id":-7,"method":"ping"}`, KindRequest, "-7", "ping"},
-		{"id written as 1.0", `{"jsonrpc":"2.0","id":1.0,"method":"ping"}`, KindRequest, "1.0", "ping"},
-		{"notification", `{"jsonrpc":"2.0","method":"notifications/initialized"}`, KindNotification, "", "notifications/initialized"},
-		{"array params", `{"jsonrpc":"2.0","method":"x","params":[1,2]}`, KindNotification, "", "x"},
-		{"result", `{"jsonrpc":"2.0","id":3,"result":{}}`, KindResponse, "3", ""},
-		{"error", `{"jsonrpc":"2.0","id":"q","error":{"code":-1,"message":"no"}}`, KindResponse, `"q"`, ""},
-		{"error with null id", `{"jsonrpc":"2.0","id":null,"error":{"code":-32700,"message":"parse"}}`, KindResponse, "null", ""},
-		{"unknown members kept", `{"jsonrpc":"2.0","id":1,"method":"m","x-extra":true}`, KindRequest, "1", "m"},
-		{"escaped member names", `{"json\u0072pc":"2.0","id":1,"\u006dethod":"m"}`, KindRequest, "1", "m"},
-		{"whitespace around", "  {\"jsonrpc\":\"2.0\",\"method\":\"m\"}\t", KindNotification, "", "m"},
+		{"request", `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"x"}}`, KindRequest, "1", "tools/call", ""},
+		{"string id", `{"jsonrpc":"2.0","id":"a-1","method":"ping"}`, KindRequest, `"a-1"`, "ping", ""},
+		{"negative id", `{"jsonrpc":"2.0","id":-7,"method":"ping"}`, KindRequest, "-7", "ping", ""},
+		{"id written as 1.0", `{"jsonrpc":"2.0","id":1.0,"method":"ping"}`, KindRequest, "1.0", "ping", ""},
+		{"notification", `{"jsonrpc":"2.0","method":"notifications/initialized"}`, KindNotification, "", "notifications/initialized", ""},
+		{"array params", `{"jsonrpc":"2.0","method":"x","params":[1,2]}`, KindNotification, "", "x", ""},
+		{"result", `{"jsonrpc":"2.0","id":3,"result":{}}`, KindResponse, "3", "", ""},
+		{"error", `{"jsonrpc":"2.0","id":"q","error":{"code":-1,"message":"no"}}`, KindResponse, `"q"`, "", ""},
+		{"error with null id", `{"jsonrpc":"2.0","id":null,"error":{"code":-32700,"message":"parse"}}`, KindResponse, "null", "", ""},
+		{"unknown members dropped", `{"jsonrpc":"2.0","id":1,"method":"m","x-extra":true}`, KindRequest, "1", "m", `{"jsonrpc":"2.0","id":1,"method":"m"}`},
+		{"escaped member names", `{"json\u0072pc":"2.0","id":1,"\u006dethod":"m"}`, KindRequest, "1", "m", `{"jsonrpc":"2.0","id":1,"method":"m"}`},
+		{"whitespace around", "  {\"jsonrpc\":\"2.0\",\"method\":\"m\"}\t", KindNotification, "", "m", ""},
+		{"whitespace inside", "{ \"jsonrpc\" :\r\"2.0\",\n\"method\":\"m\", \"params\" : { \"a\" : [ 1 , 2 ] } }", KindNotification, "", "m", `{"jsonrpc":"2.0","method":"m","params":{"a":[1,2]}}`},
+		{"members reordered", `{"params":{},"method":"m","id":"x","jsonrpc":"2.0"}`, KindRequest, `"x"`, "m", `{"jsonrpc":"2.0","id":"x","method":"m","params":{}}`},
+		{"line breaks escaped", "{\"jsonrpc\":\"2.0\",\"method\":\"m\",\"params\":{\"s\":\"a\u0085b\u2028c\u2029d\\r\\ne\"}}", KindNotification, "", "m", `{"jsonrpc":"2.0","method":"m","params":{"s":"a\u0085b\u2028c\u2029d\r\ne"}}`},
+		{"escapes decoded", `{"jsonrpc":"2.0","method":"m","params":{"p":"\u0061\/b"}}`, KindNotification, "", "m", `{"jsonrpc":"2.0","method":"m","params":{"p":"a/b"}}`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -42,9 +46,13 @@ func TestParseValid(t *testing.T) {
 			if m.Kind != tt.kind || string(m.ID) != tt.id || m.Method != tt.method {
 				t.Errorf("got kind %v id %s method %q; want %v %s %q", m.Kind, m.ID, m.Method, tt.kind, tt.id, tt.method)
 			}
-			// What is relayed is the message exactly as received.
-			if !bytes.Equal(m.Raw, bytes.TrimSpace([]byte(tt.in))) {
-				t.Errorf("Raw = %s", m.Raw)
+			// What is passed on is toolgate's encoding of the members read.
+			want := tt.raw
+			if want == "" {
+				want = strings.TrimSpace(tt.in)
+			}
+			if string(m.Raw) != want {
+				t.Errorf("Raw = %s, want %s", m.Raw, want)
 			}
 		})
 	}
@@ -113,15 +121,28 @@ func TestParseInvalid(t *testing.T) {
 	}
 }
 
-func TestParseCaseVariantsAreDistinctMembers(t *testing.T) {
-	// encoding/json would read "Method" into a field named Method; a server
-	// reads only "method". The relay must see what the server sees.
-	f, err := Parse([]byte(`{"jsonrpc":"2.0","id":1,"method":"tools/call","Method":"ping"}`), lim)
-	if err != nil {
-		t.Fatal(err)
+func TestParseRefusesNamesRepeatedInAnotherCase(t *testing.T) {
+	// A server that matches names case-insensitively (Go's encoding/json
+	// does, last one wins) would act on a member toolgate did not judge.
+	for _, in := range []string{
+		`{"jsonrpc":"2.0","id":1,"method":"tools/call","Method":"ping"}`,
+		`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"read_file","NAME":"delete_file"}}`,
+		`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"r","arguments":{"path":"/ok","Path":"/etc/passwd"}}}`,
+		`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"r","arguments":{"a":{"b":[{"key":1,"KEY":2}]}}}}`,
+		"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"x\",\"params\":{\"k\":1,\"\u212a\":2}}", // Kelvin sign folds to k
+		`{"jsonrpc":"2.0","id":1,"method":"x","params":{"n\u0041me":1,"name":2}}`,
+		`{"jsonrpc":"2.0","id":1,"method":"x","params":{"a0":0,"a1":1,"a2":2,"a3":3,"a4":4,"a5":5,"a6":6,"a7":7,"a8":8,"a9":9,"a10":0,"a11":1,"a12":2,"a13":3,"a14":4,"a15":5,"a16":6,"a17":7,"A3":3}}`,
+	} {
+		_, err := Parse([]byte(in), lim)
+		if err == nil || err.Code != CodeInvalidRequest || !strings.Contains(err.Message, "appears twice") || string(err.ID) != "1" {
+			t.Errorf("Parse(%s) = %v; want invalid request naming the repeated member", in, err)
+		}
 	}
-	if m := f.Items[0].Msg; m.Method != "tools/call" {
-		t.Errorf("Method = %q, want tools/call", m.Method)
+	// The same names in different objects, or differing in more than case,
+	// are fine.
+	ok := `{"jsonrpc":"2.0","id":1,"method":"x","params":{"name":{"name":1},"Names":2,"a":[{"k":1},{"K":2}]}}`
+	if _, err := Parse([]byte(ok), lim); err != nil {
+		t.Errorf("Parse(%s): %v", ok, err)
 	}
 }
 

@@ -5,61 +5,210 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"strings"
 	"sync"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/go-json-experiment/json/jsontext"
 )
 
-// checkStructure walks the JSON value in b token by token and rejects
+// canonicalize walks the JSON value in b token by token, rejects
 //   - invalid JSON, including invalid UTF-8 (CodeParseError),
 //   - nesting deeper than maxDepth (CodeInvalidRequest), and
-//   - an object with the same member name twice (CodeInvalidRequest).
+//   - an object with the same member name twice, also in another letter
+//     case (CodeInvalidRequest),
+//
+// and returns the value re-encoded: compact, with U+0085, U+2028 and U+2029
+// escaped. What a relay forwards is this encoding, never the peer's bytes.
 //
 // Duplicate names are refused because JSON parsers disagree on which value
-// wins: if toolgate judged one "name" or "path" and the server acted on the
-// other, a policy could be bypassed. Invalid UTF-8 is refused for the same
-// reason (parsers replace or reject it differently).
+// wins, and many match names case-insensitively (Go's encoding/json does):
+// if toolgate judged one "name" or "path" and the server acted on the other,
+// a policy could be bypassed. Invalid UTF-8 is refused for the same reason.
+// The re-encoding closes framing smuggling: a server that splits lines on
+// "\r", U+0085, U+2028 or U+2029 (Python's str.splitlines does) sees the
+// message toolgate judged, whole, on one line, and never whitespace or
+// escapes that toolgate did not write.
 //
 // The tokenizer is jsontext, the JSON v2 prototype's (nothing is parsed by
-// hand): it checks names for duplicates as it reads, without allocating per
-// token.
-func checkStructure(b []byte, maxDepth int) *Error {
-	dec := decoders.Get().(*jsontext.Decoder)
-	dec.Reset(bytes.NewReader(b))
+// hand).
+func canonicalize(b []byte, maxDepth int) ([]byte, *Error) {
+	w := walkers.Get().(*walker)
+	w.dec.Reset(bytes.NewReader(b))
+	w.out.Reset()
+	w.enc.Reset(&w.out, jsontext.EscapeForJS(true))
 	defer func() {
 		if len(b) <= 64<<10 { // keep no large buffers around
-			dec.Reset(bytes.NewReader(nil))
-			decoders.Put(dec)
+			w.dec.Reset(bytes.NewReader(nil))
+			w.reset()
+			walkers.Put(w)
 		}
 	}()
 	for {
-		_, err := dec.ReadToken()
+		tok, err := w.dec.ReadToken()
 		if err != nil {
 			var se *jsontext.SyntacticError
 			if errors.Is(err, jsontext.ErrDuplicateName) && errors.As(err, &se) {
-				return errorf(nil, CodeInvalidRequest, "member name %q appears twice in one object (at %s)", lastToken(se.JSONPointer), se.JSONPointer)
+				return nil, errorf(nil, CodeInvalidRequest, "member name %q appears twice in one object (at %s)", lastToken(se.JSONPointer), se.JSONPointer)
 			}
 			if err == io.EOF {
 				err = io.ErrUnexpectedEOF // no value at all
 			}
-			return errorf(nil, CodeParseError, "invalid JSON: %v", err)
+			return nil, errorf(nil, CodeParseError, "invalid JSON: %v", err)
 		}
-		if dec.StackDepth() > maxDepth {
-			return errorf(nil, CodeInvalidRequest, "message is nested deeper than the limit of %d", maxDepth)
+		depth := w.dec.StackDepth()
+		if depth > maxDepth {
+			return nil, errorf(nil, CodeInvalidRequest, "message is nested deeper than the limit of %d", maxDepth)
 		}
-		if dec.StackDepth() == 0 {
+		switch k := tok.Kind(); {
+		case k == '{':
+			w.open()
+		case k == '}':
+			w.close()
+		case k == '"' && isName(w.dec, depth):
+			if err := w.noteName(tok.String()); err != nil {
+				return nil, err
+			}
+		}
+		if err := w.enc.WriteToken(tok); err != nil {
+			return nil, errorf(nil, CodeParseError, "invalid JSON: %v", err)
+		}
+		if depth == 0 {
 			// One whole value; the decoder reads streams, but a message is
 			// one value and nothing more.
-			if _, err := dec.ReadToken(); err != io.EOF {
-				return errorf(nil, CodeParseError, "invalid JSON: more than one value in one message")
+			if _, err := w.dec.ReadToken(); err != io.EOF {
+				return nil, errorf(nil, CodeParseError, "invalid JSON: more than one value in one message")
 			}
-			return nil
+			out := bytes.TrimRight(w.out.Bytes(), "\n")
+			return escapeLineBreaks(bytes.Clone(out)), nil
 		}
 	}
 }
 
-// decoders are reused: a decoder's buffers cost more than the walk.
-var decoders = sync.Pool{New: func() any { return jsontext.NewDecoder(bytes.NewReader(nil)) }}
+// walker holds what canonicalize reuses: a decoder's and an encoder's
+// buffers cost more than the walk.
+type walker struct {
+	dec *jsontext.Decoder
+	enc *jsontext.Encoder
+	out bytes.Buffer
+	// keys holds the folded member names of the open objects, innermost
+	// last; levels says where each object's names start.
+	keys   []string
+	levels []level
+}
+
+type level struct {
+	start int
+	set   map[string]struct{} // the object's names, once it has many
+}
+
+// manyNames is where an object's names move from a list to a map.
+const manyNames = 16
+
+var walkers = sync.Pool{New: func() any {
+	return &walker{dec: jsontext.NewDecoder(bytes.NewReader(nil)), enc: jsontext.NewEncoder(io.Discard)}
+}}
+
+func (w *walker) reset() {
+	w.keys, w.levels = w.keys[:0], w.levels[:0]
+}
+
+func (w *walker) open() { w.levels = append(w.levels, level{start: len(w.keys)}) }
+
+func (w *walker) close() {
+	top := len(w.levels) - 1
+	w.keys = w.keys[:w.levels[top].start]
+	w.levels = w.levels[:top]
+}
+
+// isName tells whether the string just read at depth is a member name: in
+// an object, names are the tokens at even positions (the count is odd once
+// the name is read).
+func isName(d *jsontext.Decoder, depth int) bool {
+	kind, n := d.StackIndex(depth)
+	return kind == '{' && n%2 == 1
+}
+
+// noteName refuses a name that equals an earlier one of the same object up
+// to case (exact repeats are refused by the decoder already).
+func (w *walker) noteName(name string) *Error {
+	l := &w.levels[len(w.levels)-1]
+	key := foldName(name)
+	dup := func() *Error {
+		return errorf(nil, CodeInvalidRequest, "member name %q appears twice in one object, in another letter case", name)
+	}
+	if l.set != nil {
+		if _, ok := l.set[key]; ok {
+			return dup()
+		}
+		l.set[key] = struct{}{}
+		return nil
+	}
+	names := w.keys[l.start:]
+	for _, k := range names {
+		if k == key {
+			return dup()
+		}
+	}
+	if len(names) < manyNames {
+		w.keys = append(w.keys, key)
+		return nil
+	}
+	l.set = make(map[string]struct{}, 2*manyNames)
+	for _, k := range names {
+		l.set[k] = struct{}{}
+	}
+	l.set[key] = struct{}{}
+	w.keys = w.keys[:l.start]
+	return nil
+}
+
+// foldName maps every name to one spelling per case-insensitive class: each
+// letter to the smallest rune of its Unicode simple-folding orbit, the
+// equivalence strings.EqualFold (and encoding/json's name matching) uses, so
+// that "K", "k" and the Kelvin sign fall together.
+func foldName(s string) string {
+	ascii := true
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			ascii = false
+			break
+		}
+	}
+	if ascii {
+		return strings.ToUpper(s) // the least of an ASCII letter's orbit is its capital
+	}
+	var b strings.Builder
+	b.Grow(len(s))
+	for _, r := range s {
+		least := r
+		for f := unicode.SimpleFold(r); f != r; f = unicode.SimpleFold(f) {
+			least = min(least, f)
+		}
+		b.WriteRune(least)
+	}
+	return b.String()
+}
+
+// escapeLineBreaks escapes U+0085, U+2028 and U+2029, which some line
+// readers take for line ends, in compact JSON: there they can only be inside
+// strings, so the escape keeps the value. (The encoder already escapes
+// U+2028 and U+2029; this catches them in text encoded elsewhere too.)
+func escapeLineBreaks(b []byte) []byte {
+	if !bytes.Contains(b, nel) && !bytes.Contains(b, ls[:2]) {
+		return b
+	}
+	b = bytes.ReplaceAll(b, nel, []byte(`\u0085`))
+	b = bytes.ReplaceAll(b, ls, []byte(`\u2028`))
+	return bytes.ReplaceAll(b, ps, []byte(`\u2029`))
+}
+
+var (
+	nel = []byte("\u0085")
+	ls  = []byte("\u2028")
+	ps  = []byte("\u2029")
+)
 
 // lastToken is the last reference token of a JSON pointer (a member name).
 func lastToken(p jsontext.Pointer) string {

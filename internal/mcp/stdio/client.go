@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/toolgate/toolgate/internal/call"
+	"github.com/toolgate/toolgate/internal/mcp"
 	"github.com/toolgate/toolgate/internal/mcp/gate"
 	"github.com/toolgate/toolgate/internal/mcp/jsonrpc"
 )
@@ -75,15 +76,23 @@ func (r *relay) fromClient(line []byte) (judge func()) {
 			answer = b.expect()
 		}
 		if judge := r.clientMessage(it.Msg, answer); judge != nil {
-			go judge() // the batch's calls are judged side by side
+			// The batch's calls are judged side by side, a bounded number
+			// at a time: a batch of thousands must not start thousands.
+			r.batchSlots <- struct{}{}
+			go func() {
+				defer func() { <-r.batchSlots }()
+				judge()
+			}()
 		}
 	}
 	b.seal()
 	return nil
 }
 
-// clientMessage relays one valid message; answer delivers the response to
-// a request. For a tools/call it returns the judgement to run.
+// clientMessage relays one valid message as the method table says
+// (mcp.ClientRequest, mcp.ClientNotification); answer delivers the response
+// to a request. For a tools/call, or one sent as a notification, it returns
+// the work to run (judging, or recording the refusal).
 func (r *relay) clientMessage(m *jsonrpc.Message, answer func([]byte)) (judge func()) {
 	switch m.Kind {
 	case jsonrpc.KindResponse:
@@ -91,18 +100,52 @@ func (r *relay) clientMessage(m *jsonrpc.Message, answer func([]byte)) (judge fu
 			return nil // an answer to toolgate's own elicitation
 		}
 		// An answer to a request of the server (sampling, elicitation,
-		// roots, ping). If the server is gone, nobody waits for it.
-		_ = r.toServer.Write(m.Raw)
-	case jsonrpc.KindNotification:
-		if m.Method == "notifications/cancelled" {
-			r.cancelRequest(m.Params)
+		// roots, ping); one nobody asked for is dropped.
+		if !r.asked.Answered(m.ID) {
+			r.log.Warn("dropped a response from the client to a request the MCP server did not send", "id", string(m.ID))
+			return nil
 		}
-		_ = r.toServer.Write(m.Raw)
+		_ = r.toServer.Write(m.Raw) // if the server is gone, nobody waits for it
+	case jsonrpc.KindNotification:
+		switch mcp.ClientNotification(m.Method) {
+		case mcp.Forward:
+			if m.Method == "notifications/cancelled" {
+				r.cancelRequest(m.Params)
+			}
+			if raw, err := gate.Forwardable(m); err == nil {
+				_ = r.toServer.Write(raw)
+			}
+		case mcp.RefuseCall:
+			r.calls.Add(1)
+			return func() {
+				defer r.calls.Done()
+				r.refuseCall(m)
+			}
+		default:
+			r.log.Warn("dropped a notification toolgate does not forward", "method", m.Method)
+		}
 	case jsonrpc.KindRequest:
+		if mcp.ClientRequest(m.Method) == mcp.Refuse {
+			answer(jsonrpc.ErrorResponse(m.ID, jsonrpc.CodeMethodNotFound,
+				fmt.Sprintf("toolgate does not forward method %q: only the methods of the MCP specification reach the server", m.Method), nil))
+			return nil
+		}
 		return r.clientRequest(m, answer)
 	}
 	return nil
 }
+
+// refuseCall records a tools/call sent as a notification: it cannot be
+// answered, so it cannot be judged and told; it never reaches the server.
+func (r *relay) refuseCall(m *jsonrpc.Message) {
+	d := r.gate.Refuse(r.ctx, r.gate.Caller(), m.Params, CodeNotificationCall,
+		"a tools/call sent as a notification (without an id) is never forwarded: it could not be answered with a decision")
+	r.log.Warn("refused a tools/call sent as a notification", "decision_id", d.ID)
+}
+
+// CodeNotificationCall is the code of the recorded refusal of a tools/call
+// sent as a notification.
+const CodeNotificationCall = "mcp.notification_call"
 
 func (r *relay) clientRequest(m *jsonrpc.Message, answer func([]byte)) (judge func()) {
 	key, _ := jsonrpc.IDKey(m.ID) // Parse checked it
@@ -115,6 +158,11 @@ func (r *relay) clientRequest(m *jsonrpc.Message, answer func([]byte)) (judge fu
 		q.done = make(chan upstreamReply, 1)
 	case "initialize":
 		r.noteClientCapabilities(m.Params)
+	}
+	raw, err := gate.Forwardable(m)
+	if err != nil {
+		answer(jsonrpc.ErrorResponse(m.ID, jsonrpc.CodeInvalidParams, err.Error(), nil))
+		return nil
 	}
 	if err := r.pending.add(key, q); err != nil {
 		code := jsonrpc.CodeInvalidRequest
@@ -136,7 +184,7 @@ func (r *relay) clientRequest(m *jsonrpc.Message, answer func([]byte)) (judge fu
 			r.judge(ctx, key, q, m)
 		}
 	}
-	r.forward(key, q, m.Raw)
+	r.forward(key, q, raw)
 	return nil
 }
 
@@ -153,9 +201,11 @@ func (r *relay) forward(key string, q *request, raw []byte) error {
 
 // judge runs the pipeline on a tools/call. The request reaches the server
 // only from inside the pipeline's forward step, which runs if and only if
-// the call is allowed and its decision record is durable.
+// the call is allowed and its decision record is durable; what reaches it
+// is built from the values judged (Params.Request), never the client's
+// message.
 func (r *relay) judge(ctx context.Context, key string, q *request, m *jsonrpc.Message) {
-	c, err := r.gate.NewCall(m.Params)
+	c, p, err := r.gate.NewCall(m.Params)
 	if err != nil {
 		r.pending.take(key)
 		q.respond(jsonrpc.ErrorResponse(m.ID, jsonrpc.CodeInvalidParams, err.Error(), nil))
@@ -166,14 +216,13 @@ func (r *relay) judge(ctx context.Context, key string, q *request, m *jsonrpc.Me
 	if err := r.tools.EnsureFresh(ctx, r.lister(m.Params)); err != nil {
 		r.log.Error("cannot read the server's tool list", "error", err)
 	}
-	d := r.gate.Execute(ctx, c, func(ctx context.Context, _ *call.Call, cred *call.Credential) call.Outcome {
-		// The per-call credential goes in params._meta (and any the client
-		// put there is removed).
-		raw, err := WithCredential(m.Raw, cred)
+	d := r.gate.Execute(ctx, c, func(ctx context.Context, c *call.Call, cred *call.Credential) call.Outcome {
+		// The per-call credential goes in params._meta.
+		raw, err := p.Request(m.ID, c.Tool.Name, CredentialMeta(cred))
 		if err != nil {
 			r.pending.take(key)
-			q.respond(jsonrpc.ErrorResponse(m.ID, jsonrpc.CodeInvalidParams, "toolgate cannot add the per-call credential: "+err.Error(), nil))
-			return call.Outcome{Status: call.OutcomeUpstreamFailure, Error: "the per-call credential cannot be added: " + err.Error()}
+			q.respond(jsonrpc.ErrorResponse(m.ID, jsonrpc.CodeInternalError, "toolgate cannot encode the call: "+err.Error(), nil))
+			return call.Outcome{Status: call.OutcomeUpstreamFailure, Error: "the call cannot be encoded: " + err.Error()}
 		}
 		return r.forwardCall(ctx, key, q, raw)
 	})
@@ -187,9 +236,9 @@ func (r *relay) judge(ctx context.Context, key string, q *request, m *jsonrpc.Me
 // forwardCall sends an allowed tools/call to the server and waits for its
 // answer, which the server reader has already passed to the client.
 func (r *relay) forwardCall(ctx context.Context, key string, q *request, raw []byte) call.Outcome {
-	if ctx.Err() != nil {
+	if err := ctx.Err(); err != nil {
 		r.pending.take(key)
-		return call.Outcome{Status: call.OutcomeUpstreamFailure, Error: "cancelled before it was forwarded"}
+		return call.Outcome{Status: call.OutcomeNotForwarded, Error: "the call ended before it was forwarded: " + err.Error()}
 	}
 	if err := r.forward(key, q, raw); err != nil {
 		return call.Outcome{Status: call.OutcomeUpstreamFailure, Error: err.Error()}
@@ -198,7 +247,7 @@ func (r *relay) forwardCall(ctx context.Context, key string, q *request, raw []b
 	case rep := <-q.done:
 		return outcome(rep)
 	case <-ctx.Done():
-		return call.Outcome{Status: call.OutcomeUpstreamFailure, Error: "cancelled while the server was working on it"}
+		return call.Interrupted(ctx.Err(), "the call ended while the server was working on it")
 	}
 }
 

@@ -1,25 +1,39 @@
 package stdio
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 
 	"github.com/toolgate/toolgate/internal/call"
+	"github.com/toolgate/toolgate/internal/mcp/gate"
+	"github.com/toolgate/toolgate/internal/mcp/jsonrpc"
 	"github.com/toolgate/toolgate/txntoken"
 )
 
-// WithCredential returns a tools/call request as it goes to a stdio server:
-// with the call's per-call token in params._meta["toolgate/txn-token"] and
-// an exchanged access token in params._meta["toolgate/access-token"]
-// (txntoken.MetaKey, txntoken.AccessTokenMetaKey). Whatever the client put
-// under those keys is removed, with or without a credential: only toolgate
-// puts a credential there. The arguments are not touched, so the token's
+// CredentialMeta is the params._meta of an allowed tools/call to a stdio
+// server: the per-call token under txntoken.MetaKey and an exchanged access
+// token under txntoken.AccessTokenMetaKey (nil for no credential).
+func CredentialMeta(cred *call.Credential) map[string]string {
+	if cred == nil {
+		return nil
+	}
+	meta := map[string]string{}
+	if cred.Token != "" {
+		meta[txntoken.MetaKey] = cred.Token
+	}
+	if cred.AccessToken != "" {
+		meta[txntoken.AccessTokenMetaKey] = cred.AccessToken
+	}
+	return meta
+}
+
+// WithCredential returns a tools/call request (toolgate's encoding) as it
+// goes to a stdio server: with the call's credential in params._meta
+// (CredentialMeta). Every reserved key (gate.IsReserved, any letter case)
+// is removed first, with or without a credential: only toolgate puts a
+// credential there. The arguments are not touched, so the token's
 // input_sha256 still matches them.
 func WithCredential(raw []byte, cred *call.Credential) ([]byte, error) {
-	if cred == nil && !bytes.Contains(raw, []byte("toolgate/")) {
-		return raw, nil // nothing to add, nothing to remove: the common case
-	}
 	var msg map[string]json.RawMessage
 	if err := json.Unmarshal(raw, &msg); err != nil {
 		return nil, err
@@ -34,34 +48,22 @@ func WithCredential(raw []byte, cred *call.Credential) ([]byte, error) {
 			return nil, errors.New("the tools/call's params._meta is not an object")
 		}
 	}
-	delete(meta, txntoken.MetaKey)
-	delete(meta, txntoken.AccessTokenMetaKey)
-	if cred != nil && cred.Token != "" {
-		meta[txntoken.MetaKey], _ = json.Marshal(cred.Token)
+	for k := range meta {
+		if gate.IsReserved(k) {
+			delete(meta, k)
+		}
 	}
-	if cred != nil && cred.AccessToken != "" {
-		meta[txntoken.AccessTokenMetaKey], _ = json.Marshal(cred.AccessToken)
+	for k, v := range CredentialMeta(cred) {
+		meta[k], _ = json.Marshal(v)
 	}
 	var err error
 	if len(meta) == 0 {
 		delete(params, "_meta")
-	} else if params["_meta"], err = encodeRaw(meta); err != nil {
+	} else if params["_meta"], err = jsonrpc.Marshal(meta); err != nil {
 		return nil, err
 	}
-	if msg["params"], err = encodeRaw(params); err != nil {
+	if msg["params"], err = jsonrpc.Marshal(params); err != nil {
 		return nil, err
 	}
-	return encodeRaw(msg)
-}
-
-// encodeRaw marshals without HTML escaping, so that the arguments keep
-// their characters as the client wrote them.
-func encodeRaw(v any) (json.RawMessage, error) {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
-		return nil, err
-	}
-	return bytes.TrimRight(buf.Bytes(), "\n"), nil
+	return jsonrpc.Marshal(msg)
 }

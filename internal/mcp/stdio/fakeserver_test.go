@@ -9,7 +9,6 @@ import (
 	"strings"
 	"syscall"
 	"testing"
-	"time"
 )
 
 // The relay tests start this test binary as the MCP server: with
@@ -21,12 +20,17 @@ import (
 //	FAKE_VERSION  protocol version answered to initialize (2025-06-18)
 //	FAKE_ON_EOF   "hang": ignore the end of stdin; "hang-ignore-term": and SIGTERM
 //
+// The record starts with "pid <pid>"; a SIGTERM is recorded as "SIGTERM".
+//
 // Tools (tools/call name):
 //
 //	echo      answers with its arguments as text
 //	write     the same (not read-only)
 //	secret    the same (no policy permits it)
-//	slow      answers after 1s, or never if cancelled
+//	slow      says "slow started <id>" (notifications/message), then answers
+//	          "slow done" when released or when its input ends; never if
+//	          cancelled
+//	release   answers every slow call, then itself
 //	crash     exits with status 3
 //	rugpull   changes echo's description and sends tools/list_changed
 //	sample    asks the client for sampling/createMessage and answers with the reply
@@ -44,13 +48,22 @@ func TestMain(m *testing.M) {
 }
 
 func fakeServer() {
-	if os.Getenv("FAKE_ON_EOF") == "hang-ignore-term" {
-		signal.Ignore(syscall.SIGTERM)
-	}
 	var record *os.File
 	if p := os.Getenv("FAKE_RECORD"); p != "" {
 		record, _ = os.OpenFile(p, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+		fmt.Fprintf(record, "pid %d\n", os.Getpid())
 	}
+	terms := make(chan os.Signal, 1)
+	signal.Notify(terms, syscall.SIGTERM)
+	go func() {
+		<-terms
+		if record != nil {
+			record.WriteString("SIGTERM\n")
+		}
+		if os.Getenv("FAKE_ON_EOF") != "hang-ignore-term" {
+			os.Exit(143)
+		}
+	}()
 	version := os.Getenv("FAKE_VERSION")
 	if version == "" {
 		version = "2025-06-18"
@@ -76,7 +89,7 @@ func fakeServer() {
 			{"name": "write", "description": "Write", "inputSchema": obj, "annotations": map[string]any{"readOnlyHint": false}},
 			{"name": "secret", "description": "Secret", "inputSchema": obj},
 		}
-		for _, n := range []string{"slow", "crash", "rugpull", "sample", "big", "progress", "garbage"} {
+		for _, n := range []string{"slow", "release", "crash", "rugpull", "sample", "big", "progress", "garbage"} {
 			list = append(list, map[string]any{"name": n, "inputSchema": obj, "annotations": ro})
 		}
 		return list
@@ -93,20 +106,16 @@ func fakeServer() {
 	}()
 	slow := map[string]json.RawMessage{} // id key → id, of slow calls not yet answered
 	var sampleFor json.RawMessage        // the tools/call waiting for the client's sampling answer
-	tick := time.NewTicker(time.Second)
-	for {
-		var line string
-		var ok bool
-		select {
-		case line, ok = <-lines:
-		case <-tick.C:
-			for k, id := range slow {
-				reply(id, text("slow done"))
-				delete(slow, k)
-			}
-			continue
+	release := func() {
+		for k, id := range slow {
+			reply(id, text("slow done"))
+			delete(slow, k)
 		}
+	}
+	for {
+		line, ok := <-lines
 		if !ok {
+			release()
 			if strings.HasPrefix(os.Getenv("FAKE_ON_EOF"), "hang") {
 				select {}
 			}
@@ -155,6 +164,11 @@ func fakeServer() {
 				reply(id, text(string(args)))
 			case "slow":
 				slow[string(id)] = id
+				send(map[string]any{"jsonrpc": "2.0", "method": "notifications/message",
+					"params": map[string]any{"level": "info", "data": "slow started " + string(id)}})
+			case "release":
+				release()
+				reply(id, text("released"))
 			case "crash":
 				os.Exit(3)
 			case "rugpull":

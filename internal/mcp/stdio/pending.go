@@ -62,6 +62,10 @@ func (r *request) notify(rep upstreamReply) {
 	}
 }
 
+// maxPending bounds the requests in flight, so that a client cannot make
+// toolgate hold an unbounded number of them.
+const maxPending = 4096
+
 // pendingTable maps the ids of requests in flight to the upstream to their
 // requests. Client and internal requests share it, so an id can never mean
 // two requests at once.
@@ -83,6 +87,9 @@ func (p *pendingTable) add(key string, r *request) error {
 	}
 	if _, dup := p.m[key]; dup {
 		return fmt.Errorf("request id %s is already in use by a request that has not been answered yet", key[2:])
+	}
+	if len(p.m) >= maxPending {
+		return fmt.Errorf("too many requests are in flight (%d); wait for answers before sending more", maxPending)
 	}
 	p.m[key] = r
 	return nil

@@ -1,21 +1,35 @@
 // Package stdio is toolgate's drop-in proxy for MCP servers that speak stdio
 // (`toolgate run -- CMD`): it starts the server and relays JSON-RPC messages
-// between the client (toolgate's stdin/stdout) and the server, unchanged,
-// except where enforcement must act:
+// between the client (toolgate's stdin/stdout) and the server. What reaches
+// the server is toolgate's own encoding of what it parsed (package jsonrpc),
+// one message per line, and only what the method table allows
+// (mcp.ClientRequest, mcp.ClientNotification). Enforcement acts where:
 //
 //   - tools/call is judged by the pipeline and forwarded only if allowed; a
 //     denial is answered by toolgate and never reaches the server;
+//
 //   - tools/list results lose the tools the principal can never call and the
 //     tools whose definition changed since it was pinned;
+//
 //   - notifications/tools/list_changed makes toolgate re-read the tool list
 //     before the next call;
+//
 //   - a message from the client that is not valid JSON-RPC, too large or too
 //     deeply nested is answered with a JSON-RPC error and dropped.
 //
-// Everything else — notifications, progress, cancellation, ping, resources,
-// prompts, completion, logging, requests from the server to the client
-// (sampling, elicitation, roots) and methods toolgate does not know — passes
-// through byte for byte.
+//   - a tools/call sent as a notification is never forwarded, and the
+//     refusal is recorded;
+//
+//   - a request of a method toolgate does not know is answered "method not
+//     found"; such a notification is dropped;
+//
+//   - a response from the client reaches the server only if it answers a
+//     request of the server.
+//
+// The rest of the specification's methods — notifications, progress,
+// cancellation, ping, resources, prompts, completion, logging, tasks,
+// requests from the server to the client (sampling, elicitation, roots) —
+// pass through, without the client's reserved _meta keys (toolgate/…).
 package stdio
 
 import (
@@ -65,6 +79,9 @@ type Options struct {
 	Scrub *scrub.Set
 }
 
+// maxBatchCalls bounds the calls of a client's batches judged at once.
+const maxBatchCalls = 16
+
 // listTimeout bounds toolgate's own tools/list requests.
 const listTimeout = 30 * time.Second
 
@@ -96,6 +113,10 @@ type relay struct {
 	toServer *jsonrpc.Writer
 	pending  *pendingTable
 	calls    sync.WaitGroup // tools/call being judged or forwarded
+	// asked: the server's requests to the client waiting for an answer.
+	asked gate.Asked
+	// batchSlots bounds the calls of batches judged at once.
+	batchSlots chan struct{}
 
 	// ctx ends when the relay stops; judgements and waits end with it.
 	ctx  context.Context
@@ -139,15 +160,16 @@ func Run(ctx context.Context, o Options, in io.Reader, out io.Writer) error {
 	var rnd [4]byte
 	_, _ = rand.Read(rnd[:])
 	r := &relay{
-		o:        o,
-		log:      o.Log,
-		gate:     o.Gate,
-		tools:    o.Gate.Tools(),
-		client:   jsonrpc.Limits{MaxBytes: o.Config.MaxMessageBytes, MaxDepth: o.Config.MaxDepth},
-		server:   jsonrpc.Limits{MaxBytes: o.Config.MaxResponseBytes},
-		toClient: jsonrpc.NewWriter(out),
-		pending:  newPendingTable(),
-		idPrefix: "toolgate-" + hex.EncodeToString(rnd[:]) + "-",
+		o:          o,
+		log:        o.Log,
+		gate:       o.Gate,
+		tools:      o.Gate.Tools(),
+		client:     jsonrpc.Limits{MaxBytes: o.Config.MaxMessageBytes, MaxDepth: o.Config.MaxDepth},
+		server:     jsonrpc.Limits{MaxBytes: o.Config.MaxResponseBytes},
+		toClient:   jsonrpc.NewWriter(out),
+		pending:    newPendingTable(),
+		batchSlots: make(chan struct{}, maxBatchCalls),
+		idPrefix:   "toolgate-" + hex.EncodeToString(rnd[:]) + "-",
 	}
 	r.ctx, r.stop = context.WithCancel(context.Background())
 	defer r.stop()

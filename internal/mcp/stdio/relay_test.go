@@ -5,10 +5,12 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -132,6 +134,41 @@ func (h *harness) recv() string {
 	return ""
 }
 
+// started waits for the fake server's word that the slow call with the
+// given id (raw JSON) has reached it, keeping other messages for recv.
+func (h *harness) started(id string) {
+	h.t.Helper()
+	want := "slow started " + id
+	has := func(l string) bool {
+		var m struct {
+			Method string
+			Params struct{ Data string }
+		}
+		return json.Unmarshal([]byte(l), &m) == nil && m.Method == "notifications/message" && m.Params.Data == want
+	}
+	for i, l := range h.seen {
+		if has(l) {
+			h.seen = append(h.seen[:i:i], h.seen[i+1:]...)
+			return
+		}
+	}
+	deadline := time.After(20 * time.Second)
+	for {
+		select {
+		case l, ok := <-h.lines:
+			if !ok {
+				h.t.Fatalf("the relay's output ended before %q", want)
+			}
+			if has(l) {
+				return
+			}
+			h.seen = append(h.seen, l)
+		case <-deadline:
+			h.t.Fatalf("no %q within 20s (seen %q)", want, h.seen)
+		}
+	}
+}
+
 // recvID returns the response with the given id (raw JSON), keeping other
 // messages for recv.
 func (h *harness) recvID(id string) string {
@@ -246,24 +283,39 @@ func toolText(t *testing.T, resp map[string]json.RawMessage) (string, bool) {
 	return r.Content[0].Text, r.IsError
 }
 
+// sameJSON tells whether a and b mean the same JSON value.
+func sameJSON(a, b string) bool {
+	var x, y any
+	if json.Unmarshal([]byte(a), &x) != nil || json.Unmarshal([]byte(b), &y) != nil {
+		return false
+	}
+	xa, _ := json.Marshal(x)
+	ya, _ := json.Marshal(y)
+	return string(xa) == string(ya)
+}
+
 func noLeaks(t *testing.T) {
 	t.Helper()
 	goleak.VerifyNone(t, goleak.IgnoreCurrent())
 }
 
-func TestRelayPassesEverythingElseThroughUnchanged(t *testing.T) {
+// What reaches the server is toolgate's encoding of what it read: compact,
+// members JSON-RPC does not define dropped, escapes decoded, line breaks of
+// every reader escaped, toolgate's reserved _meta keys removed in any
+// spelling. (Fails on the old relay, which passed the client's bytes on.)
+func TestRelayPassesWhatItReadReEncoded(t *testing.T) {
 	defer noLeaks(t)
 	h := startRelay(t, setup{})
 	h.initialize()
 
-	// An unknown method, odd formatting and members: the server reads the
-	// line exactly as the client wrote it.
-	odd := `{"id":"r1", "method":"vendor/thing","jsonrpc":"2.0","params":{"b":1,"a":[1,2.50,"\u00e9"]},"x-extra":true}`
+	odd := "{\"id\":\"r1\", \"method\":\"resources/read\",\r\"jsonrpc\":\"2.0\",\"params\":{\"b\":1,\"a\":[1,2.50,\"\\u00e9\\u2028x\u0085\"]," +
+		`"_meta":{"toolgate\/txn-token":"forged","Toolgate/Access-Token":"forged","\u0074oolgate/task":"forged","progressToken":"p"}},"x-extra":true}`
+	want := `{"jsonrpc":"2.0","id":"r1","method":"resources/read","params":{"a":[1,2.50,"é\u2028x\u0085"],"b":1,"_meta":{"progressToken":"p"}}}`
 	h.send(odd)
 	var raw struct{ Raw string }
 	json.Unmarshal(fields(t, h.recvID(`"r1"`))["result"], &raw)
-	if raw.Raw != odd {
-		t.Errorf("the server read %q\nthe client sent %q", raw.Raw, odd)
+	if !sameJSON(raw.Raw, want) || strings.ContainsAny(raw.Raw, "\r\n\u0085\u2028") || strings.Contains(raw.Raw, " ") || strings.Contains(raw.Raw, "forged") {
+		t.Errorf("the server read %q\nwant (in meaning) %q", raw.Raw, want)
 	}
 	if r := h.request("2", "ping", ""); string(r["result"]) != "{}" {
 		t.Errorf("ping = %v", r)
@@ -362,7 +414,9 @@ func TestRelayRejectsBadMessages(t *testing.T) {
 		{"too large, id last", `{"method":"tools/call","params":{"name":"echo","arguments":{"x":"` + big + `"}},"jsonrpc":"2.0","id":"big2"}`, "null", jsonrpc.CodeInvalidRequest, "larger than the limit"},
 		{"too deep", `{"jsonrpc":"2.0","id":"deep","method":"tools/call","params":{"name":"echo","arguments":{"x":[[[[[[[[[[1]]]]]]]]]]}}}`, `"deep"`, jsonrpc.CodeInvalidRequest, "nested deeper than the limit of 10"},
 		{"duplicate name", `{"jsonrpc":"2.0","id":"dup","method":"tools/call","params":{"name":"write","arguments":{"path":"/tmp/ok","path":"/etc/shadow"}}}`, `"dup"`, jsonrpc.CodeInvalidRequest, `"path" appears twice`},
-		{"case variant", `{"jsonrpc":"2.0","id":"cv","method":"tools/call","Method":"ping","params":{}}`, `"cv"`, jsonrpc.CodeInvalidParams, "name"},
+		{"case variant", `{"jsonrpc":"2.0","id":"cv","method":"tools/call","Method":"ping","params":{}}`, `"cv"`, jsonrpc.CodeInvalidRequest, "appears twice"},
+		{"case variant argument", `{"jsonrpc":"2.0","id":"cva","method":"tools/call","params":{"name":"echo","NAME":"write","arguments":{}}}`, `"cva"`, jsonrpc.CodeInvalidRequest, "appears twice"},
+		{"unknown method", `{"jsonrpc":"2.0","id":"um","method":"vendor/run","params":{}}`, `"um"`, jsonrpc.CodeMethodNotFound, "does not forward"},
 		{"bad version", `{"jsonrpc":"1.0","id":"v","method":"ping"}`, `"v"`, jsonrpc.CodeInvalidRequest, `"jsonrpc" must be "2.0"`},
 		{"null id", `{"jsonrpc":"2.0","id":null,"method":"ping"}`, "null", jsonrpc.CodeInvalidRequest, "string or an integer"},
 		{"bad params", `{"jsonrpc":"2.0","id":"p","method":"tools/call","params":{"name":"echo","arguments":[1]}}`, `"p"`, jsonrpc.CodeInvalidParams, `"arguments" must be an object`},
@@ -384,7 +438,7 @@ func TestRelayRejectsBadMessages(t *testing.T) {
 		t.Fatal(err)
 	}
 	rec := h.recorded()
-	for _, bad := range []string{big[:100], "/etc/shadow", `"jsonrpc":"1.0"`, `"Method"`, `"arguments":[1]`, `"id":"b"`} {
+	for _, bad := range []string{big[:100], "/etc/shadow", `"jsonrpc":"1.0"`, `"Method"`, `"NAME"`, `vendor/run`, `"arguments":[1]`, `"id":"b"`} {
 		if strings.Contains(rec, bad) {
 			t.Errorf("a rejected message reached the server (%q):\n%s", bad, rec)
 		}
@@ -396,13 +450,14 @@ func TestRelayRequestIDCollision(t *testing.T) {
 	h := startRelay(t, setup{})
 	h.initialize()
 	h.send(`{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"slow"}}`)
-	time.Sleep(100 * time.Millisecond) // let it be taken
+	h.started("7")
 	h.send(`{"jsonrpc":"2.0","id":7,"method":"ping"}`)
 	first := fields(t, h.recvID("7"))
 	code, msg := errorCode(t, first)
 	if code != jsonrpc.CodeInvalidRequest || !strings.Contains(msg, "already in use") {
 		t.Errorf("colliding request: %d %q", code, msg)
 	}
+	h.send(`{"jsonrpc":"2.0","id":"rel","method":"tools/call","params":{"name":"release"}}`)
 	if text, _ := toolText(t, fields(t, h.recvID("7"))); text != "slow done" {
 		t.Errorf("the first request's answer = %q", text)
 	}
@@ -423,14 +478,14 @@ func TestRelayCancellation(t *testing.T) {
 	h := startRelay(t, setup{})
 	h.initialize()
 	h.send(`{"jsonrpc":"2.0","id":8,"method":"tools/call","params":{"name":"slow"}}`)
-	time.Sleep(100 * time.Millisecond)
+	h.started("8")
 	cancel := `{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":8,"reason":"user"}}`
 	h.send(cancel)
-	// No answer to 8 (the server drops it too); the next request is
-	// answered after 1s of waiting at most.
-	time.Sleep(1500 * time.Millisecond)
-	if r := h.request("9", "ping", ""); string(r["result"]) != "{}" {
-		t.Errorf("ping = %v", r)
+	// No answer to 8 (the server drops it too): releasing the slow calls
+	// answers none.
+	h.send(`{"jsonrpc":"2.0","id":9,"method":"tools/call","params":{"name":"release"}}`)
+	if text, _ := toolText(t, fields(t, h.recvID("9"))); text != "released" {
+		t.Errorf("release = %q", text)
 	}
 	if len(h.seen) != 0 {
 		t.Errorf("unexpected messages: %q", h.seen)
@@ -441,8 +496,13 @@ func TestRelayCancellation(t *testing.T) {
 	if !strings.Contains(h.recorded(), cancel) {
 		t.Error("the cancellation did not reach the server")
 	}
-	if len(h.sink.Outcomes) != 1 || h.sink.Outcomes[0].Status != call.OutcomeUpstreamFailure {
-		t.Errorf("outcome of a cancelled call: %+v", h.sink.Outcomes)
+	// The trail says the call was cancelled while the server had it.
+	statuses := map[call.OutcomeStatus]int{}
+	for _, o := range h.sink.Outcomes {
+		statuses[o.Status]++
+	}
+	if len(h.sink.Outcomes) != 2 || statuses[call.OutcomeCancelled] != 1 || statuses[call.OutcomeOK] != 1 {
+		t.Errorf("outcomes %+v; want the slow call cancelled and the release ok", h.sink.Outcomes)
 	}
 }
 
@@ -518,7 +578,7 @@ func TestRelayUpstreamCrash(t *testing.T) {
 	h := startRelay(t, setup{})
 	h.initialize()
 	h.send(`{"jsonrpc":"2.0","id":"pending","method":"tools/call","params":{"name":"slow"}}`)
-	time.Sleep(100 * time.Millisecond)
+	h.started(`"pending"`)
 	h.send(`{"jsonrpc":"2.0","id":"boom","method":"tools/call","params":{"name":"crash"}}`)
 	for _, id := range []string{`"pending"`, `"boom"`} {
 		code, msg := errorCode(t, fields(t, h.recvID(id)))
@@ -534,28 +594,42 @@ func TestRelayUpstreamCrash(t *testing.T) {
 	h.in.Close()
 }
 
+// The server is stopped in steps: its input closed, then SIGTERM, then
+// SIGKILL; the record tells which steps it saw, and the relay returns only
+// once the process is gone.
 func TestRelayStopsTheServer(t *testing.T) {
 	for _, tc := range []struct {
-		name string
-		env  string
-		min  time.Duration
+		name, env string
+		sigterm   bool
 	}{
-		{"on stdin close", "", 0},
-		{"with SIGTERM", "FAKE_ON_EOF=hang", 300 * time.Millisecond},
-		{"with SIGKILL", "FAKE_ON_EOF=hang-ignore-term", 600 * time.Millisecond},
+		{"on stdin close", "", false},
+		{"with SIGTERM", "FAKE_ON_EOF=hang", true},
+		{"with SIGKILL", "FAKE_ON_EOF=hang-ignore-term", true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			defer noLeaks(t)
 			h := startRelay(t, setup{env: []string{tc.env}, config: mcp.Config{ShutdownTimeout: 300 * time.Millisecond}})
 			h.initialize()
-			start := time.Now()
 			if err := h.close(); err != nil {
 				t.Fatalf("Run = %v", err)
 			}
-			if d := time.Since(start); d < tc.min || d > tc.min+5*time.Second {
-				t.Errorf("stopped after %v; want about %v", d, tc.min)
+			if got := strings.Contains(h.recorded(), "SIGTERM\n"); got != tc.sigterm {
+				t.Errorf("the server saw SIGTERM: %v, want %v", got, tc.sigterm)
 			}
+			h.serverGone()
 		})
+	}
+}
+
+// serverGone checks that the fake server's process no longer exists.
+func (h *harness) serverGone() {
+	h.t.Helper()
+	var pid int
+	if _, err := fmt.Sscanf(h.recorded(), "pid %d", &pid); err != nil {
+		h.t.Fatalf("no pid in the record: %v", err)
+	}
+	if err := syscall.Kill(pid, 0); !errors.Is(err, syscall.ESRCH) {
+		h.t.Errorf("the server (pid %d) still exists: kill 0 = %v", pid, err)
 	}
 }
 
@@ -569,6 +643,7 @@ func TestRelayContextEndStopsTheServer(t *testing.T) {
 		t.Fatalf("Run = %v", err)
 	}
 	h.in.Close()
+	h.serverGone()
 }
 
 func TestRelayFinishesCallsInFlightWhenTheClientCloses(t *testing.T) {

@@ -64,6 +64,10 @@ func (r *relay) serverMessage(m *jsonrpc.Message) {
 		if m.Method == "notifications/tools/list_changed" {
 			r.tools.ListChanged()
 		}
+		if m.Kind == jsonrpc.KindRequest && !r.asked.Add(m.ID) {
+			_ = r.toServer.Write(jsonrpc.ErrorResponse(m.ID, jsonrpc.CodeInternalError, "too many requests to the client wait for an answer", nil))
+			return
+		}
 		r.writeClient(m.Raw)
 		return
 	}

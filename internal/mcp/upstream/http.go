@@ -16,6 +16,7 @@ import (
 	"github.com/toolgate/toolgate/internal/call"
 	"github.com/toolgate/toolgate/internal/credential/scrub"
 	"github.com/toolgate/toolgate/internal/mcp/jsonrpc"
+	"github.com/toolgate/toolgate/internal/redirect"
 )
 
 // HTTPOptions configure a remote Streamable HTTP server.
@@ -23,7 +24,8 @@ type HTTPOptions struct {
 	Name string
 	URL  string
 	// Client sends the requests (default: a client without overall timeout,
-	// since SSE streams are long).
+	// since SSE streams are long). Redirects are never followed, whatever
+	// the client's own policy.
 	Client *http.Client
 	// Credential is CredentialTxnToken (default) or CredentialBearer.
 	Credential string
@@ -61,6 +63,11 @@ func NewHTTP(o HTTPOptions) (*HTTP, error) {
 			IdleConnTimeout:     90 * time.Second,
 		}}
 	}
+	// A redirect would re-send the call — its body, the per-call token and
+	// the brokered secrets — to wherever the server points: none is
+	// followed, whichever client sends (the call fails as an upstream
+	// failure).
+	o.Client = redirect.Client(o.Client, redirect.Never)
 	if o.Credential == "" {
 		o.Credential = CredentialTxnToken
 	}

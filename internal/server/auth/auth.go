@@ -11,6 +11,7 @@ package auth
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"slices"
 	"strings"
@@ -87,16 +88,21 @@ func (a *Authenticator) Wrap(next http.Handler) http.Handler {
 		}
 		raw, ok := httpapi.Bearer(r)
 		if !ok {
-			a.challenge(w, r, http.StatusUnauthorized, "", "")
+			a.challenge(w, r, http.StatusUnauthorized, "", identity.CodeMissing, "")
 			return
 		}
 		id, err := a.o.Verifier.Verify(r.Context(), raw)
 		if err != nil {
-			a.challenge(w, r, http.StatusUnauthorized, "invalid_token", err.Error())
+			code := identity.CodeMalformed
+			var c call.Coded
+			if errors.As(err, &c) {
+				code = c.ErrorCode()
+			}
+			a.challenge(w, r, http.StatusUnauthorized, "invalid_token", code, err.Error())
 			return
 		}
 		if missing := a.missingScopes(raw, id); len(missing) > 0 {
-			a.challenge(w, r, http.StatusForbidden, "insufficient_scope", "the token lacks the scopes "+strings.Join(missing, " "))
+			a.challenge(w, r, http.StatusForbidden, "insufficient_scope", CodeScope, "the token lacks the scopes "+strings.Join(missing, " "))
 			return
 		}
 		c := &Caller{Token: raw, Principal: id.Principal, Chain: id.Chain}
@@ -133,8 +139,8 @@ func (a *Authenticator) missingScopes(_ string, id *identity.Identity) []string 
 }
 
 // challenge answers 401 or 403 with the WWW-Authenticate header of RFC 6750
-// and RFC 9728 §5.1.
-func (a *Authenticator) challenge(w http.ResponseWriter, r *http.Request, status int, code, desc string) {
+// and RFC 9728 §5.1 (code is RFC 6750's error code; stable toolgate's).
+func (a *Authenticator) challenge(w http.ResponseWriter, r *http.Request, status int, code, stable, desc string) {
 	parts := []string{`resource_metadata="` + a.metadataURL(r) + `"`}
 	if code != "" {
 		parts = append(parts, `error="`+code+`"`)
@@ -146,17 +152,19 @@ func (a *Authenticator) challenge(w http.ResponseWriter, r *http.Request, status
 		parts = append(parts, `scope="`+strings.Join(a.o.Scopes, " ")+`"`)
 	}
 	w.Header().Set("WWW-Authenticate", "Bearer "+strings.Join(parts, ", "))
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
 	msg := desc
 	if msg == "" {
 		msg = "authentication required: present a bearer token (Authorization: Bearer …)"
 	}
-	if code == "" {
-		code = "unauthorized"
-	}
-	_ = json.NewEncoder(w).Encode(map[string]any{"error": code, "error_description": msg})
+	// The body has the error shape of every toolgate API; the RFC 6750
+	// error code is in WWW-Authenticate, where clients look for it.
+	var b httpapi.ErrorBody
+	b.Error.Code, b.Error.Message = stable, msg
+	httpapi.WriteJSON(w, status, b)
 }
+
+// CodeScope is the stable code of a token without the required scopes.
+const CodeScope = "identity.insufficient_scope"
 
 // quoteSafe keeps a description inside a quoted-string.
 func quoteSafe(s string) string {

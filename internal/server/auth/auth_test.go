@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/toolgate/toolgate/internal/httpapi"
 	"github.com/toolgate/toolgate/internal/identity"
 )
 
@@ -38,11 +39,17 @@ func TestMiddleware(t *testing.T) {
 		return rec.Result()
 	}
 	meta := `resource_metadata="http://gw.example:8470/.well-known/oauth-protected-resource"`
-	for _, authz := range []string{"", "Basic dXNlcjpwdw==", "Bearer", "Bearer tgk_wrong"} {
+	for authz, code := range map[string]string{"": "identity.missing", "Basic dXNlcjpwdw==": "identity.missing",
+		"Bearer": "identity.missing", "Bearer tgk_wrong": identity.CodeAPIKey} {
 		resp := run(authz)
 		if resp.StatusCode != 401 || !strings.HasPrefix(resp.Header.Get("WWW-Authenticate"), "Bearer ") ||
 			!strings.Contains(resp.Header.Get("WWW-Authenticate"), meta) || seen != nil {
 			t.Errorf("%q: %d %q", authz, resp.StatusCode, resp.Header.Get("WWW-Authenticate"))
+		}
+		// The error body of every toolgate API.
+		var b httpapi.ErrorBody
+		if err := json.NewDecoder(resp.Body).Decode(&b); err != nil || b.Error.Code != code || b.Error.Message == "" {
+			t.Errorf("%q: body %+v (%v), want code %s", authz, b, err, code)
 		}
 	}
 	if resp := run("bearer " + key); resp.StatusCode != 200 || seen == nil || seen.Principal.ID != "bot" || seen.Token != key {

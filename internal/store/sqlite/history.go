@@ -27,6 +27,10 @@ CREATE TABLE IF NOT EXISTS history_events (
 CREATE INDEX IF NOT EXISTS history_events_key ON history_events(key, seq);
 CREATE INDEX IF NOT EXISTS history_events_principal ON history_events(principal, seq);
 CREATE INDEX IF NOT EXISTS history_events_time ON history_events(time);
+CREATE TABLE IF NOT EXISTS history_meta (
+	name  TEXT PRIMARY KEY,
+	value TEXT NOT NULL
+);
 `
 
 const insertHistory = `INSERT INTO history_events (time, key, principal, origin, body) VALUES (?,?,?,?,?)`
@@ -36,7 +40,31 @@ func init() {
 	hot = append(hot, insertHistory)
 }
 
-var _ store.History = (*DB)(nil)
+var (
+	_ store.History            = (*DB)(nil)
+	_ store.HistoryCounterMark = (*DB)(nil)
+)
+
+// HistoryCounterMark implements store.HistoryCounterMark.
+func (d *DB) HistoryCounterMark(ctx context.Context) (string, error) {
+	var v string
+	err := d.db.QueryRowContext(ctx, `SELECT value FROM history_meta WHERE name = 'counter'`).Scan(&v)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("sqlite: history: %w", err)
+	}
+	return v, nil
+}
+
+// SetHistoryCounterMark implements store.HistoryCounterMark.
+func (d *DB) SetHistoryCounterMark(ctx context.Context, mark string) error {
+	if _, err := d.exec(ctx, `INSERT INTO history_meta (name, value) VALUES ('counter', ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value`, mark); err != nil {
+		return fmt.Errorf("sqlite: history: %w", err)
+	}
+	return nil
+}
 
 // AppendHistory implements store.History.
 func (d *DB) AppendHistory(ctx context.Context, evs []store.HistoryEvent) error {
@@ -55,6 +83,15 @@ func (d *DB) AppendHistory(ctx context.Context, evs []store.HistoryEvent) error 
 	defer st.Close()
 	for i := range evs {
 		e := &evs[i]
+		e.Seq, e.Conflict = 0, false
+		// The write lock is held (BEGIN IMMEDIATE): nothing can be stored
+		// between this check and the insert.
+		if conflict, err := d.historyConflict(ctx, tx, e); err != nil {
+			return err
+		} else if conflict {
+			e.Conflict = true
+			continue
+		}
 		res, err := st.ExecContext(ctx, e.Time.UnixNano(), e.Key, e.Principal, e.Origin, e.Body)
 		if err != nil {
 			return fmt.Errorf("sqlite: append history: %w", err)
@@ -67,6 +104,30 @@ func (d *DB) AppendHistory(ctx context.Context, evs []store.HistoryEvent) error 
 		return fmt.Errorf("sqlite: commit history: %w", err)
 	}
 	return nil
+}
+
+// historyConflict tells whether an event of another origin matches one of
+// e.Unless.
+func (d *DB) historyConflict(ctx context.Context, tx *sql.Tx, e *store.HistoryEvent) (bool, error) {
+	for _, f := range e.Unless {
+		var q, who string
+		switch {
+		case f.Key != "" && f.Principal == "":
+			q, who = `SELECT 1 FROM history_events WHERE key = ? AND seq > ? AND origin <> ? LIMIT 1`, f.Key
+		case f.Principal != "" && f.Key == "":
+			q, who = `SELECT 1 FROM history_events WHERE principal = ? AND seq > ? AND origin <> ? LIMIT 1`, f.Principal
+		default:
+			return false, errors.New("sqlite: history: a condition selects one key or one principal")
+		}
+		var one int
+		switch err := tx.QueryRowContext(ctx, q, who, f.AfterSeq, e.Origin).Scan(&one); {
+		case err == nil:
+			return true, nil
+		case !errors.Is(err, sql.ErrNoRows):
+			return false, fmt.Errorf("sqlite: history: %w", err)
+		}
+	}
+	return false, nil
 }
 
 // ScanHistory implements store.History.
@@ -107,9 +168,13 @@ func (d *DB) ScanHistory(ctx context.Context, f store.HistoryFilter, fn func(*st
 	return nil
 }
 
-// PruneHistory implements store.History.
+// PruneHistory implements store.History. It never deletes the newest event:
+// SQLite numbers a new row max(seq)+1, so an empty table would start again
+// at 1, and a process that had read up to seq N would skip every event
+// numbered up to N.
 func (d *DB) PruneHistory(ctx context.Context, before time.Time) (int64, error) {
-	res, err := d.exec(ctx, `DELETE FROM history_events WHERE time < ?`, before.UnixNano())
+	res, err := d.exec(ctx, `DELETE FROM history_events WHERE time < ?
+		AND seq < (SELECT max(seq) FROM history_events)`, before.UnixNano())
 	if err != nil {
 		return 0, fmt.Errorf("sqlite: prune history: %w", err)
 	}

@@ -9,67 +9,6 @@ import (
 	"github.com/toolgate/toolgate/internal/store"
 )
 
-func TestHistoryAppendScanPrune(t *testing.T) {
-	db, path := openTest(t)
-	ctx := context.Background()
-	t0 := time.Unix(1_800_000_000, 0)
-	evs := []store.HistoryEvent{
-		{Time: t0, Key: "task:a", Principal: "p1", Origin: "o1", Body: []byte("1")},
-		{Time: t0.Add(time.Second), Key: "principal:p1", Principal: "p1", Origin: "o1", Body: []byte("2")},
-		{Time: t0.Add(2 * time.Second), Key: "task:b", Principal: "p2", Origin: "o2", Body: []byte("3")},
-		{Time: t0.Add(3 * time.Second), Key: "task:a", Principal: "p1", Origin: "o2", Body: []byte("4")},
-	}
-	if err := db.AppendHistory(ctx, evs); err != nil {
-		t.Fatal(err)
-	}
-	for i := 1; i < len(evs); i++ {
-		if evs[i].Seq <= evs[i-1].Seq {
-			t.Fatalf("seq not increasing: %+v", evs)
-		}
-	}
-	scan := func(f store.HistoryFilter) string {
-		t.Helper()
-		var out string
-		if err := db.ScanHistory(ctx, f, func(e *store.HistoryEvent) error {
-			out += string(e.Body)
-			return nil
-		}); err != nil {
-			t.Fatal(err)
-		}
-		return out
-	}
-	if got := scan(store.HistoryFilter{Key: "task:a"}); got != "14" {
-		t.Fatalf("key scan: %q", got)
-	}
-	if got := scan(store.HistoryFilter{Principal: "p1"}); got != "124" {
-		t.Fatalf("principal scan: %q", got)
-	}
-	if got := scan(store.HistoryFilter{Key: "task:a", AfterSeq: evs[0].Seq}); got != "4" {
-		t.Fatalf("after seq: %q", got)
-	}
-	if got := scan(store.HistoryFilter{Principal: "p1", Since: t0.Add(time.Second)}); got != "24" {
-		t.Fatalf("since: %q", got)
-	}
-	if err := db.ScanHistory(ctx, store.HistoryFilter{}, func(*store.HistoryEvent) error { return nil }); err == nil {
-		t.Fatal("a scan without key or principal was accepted")
-	}
-	n, err := db.PruneHistory(ctx, t0.Add(2*time.Second))
-	if err != nil || n != 2 {
-		t.Fatalf("prune: %d %v", n, err)
-	}
-	// Survives reopening.
-	db.Close()
-	db2, err := Open(path, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db2.Close()
-	db = db2
-	if got := scan(store.HistoryFilter{Principal: "p1"}); got != "4" {
-		t.Fatalf("after reopen: %q", got)
-	}
-}
-
 // BenchmarkHistoryCatchUp is what a history recall pays to learn that no
 // other process wrote to a task's history: one indexed scan that finds
 // nothing, on a table of 100,000 events.

@@ -235,6 +235,27 @@ func (d *DB) SpendBudget(ctx context.Context, charges []store.BudgetCharge) erro
 	return nil
 }
 
+// RefundBudget implements store.Budgets.
+func (d *DB) RefundBudget(ctx context.Context, charges []store.BudgetCharge) error {
+	if len(charges) == 0 {
+		return nil
+	}
+	tx, done, err := d.beginWrite(ctx)
+	if err != nil {
+		return err
+	}
+	defer done()
+	for _, c := range charges {
+		if _, err := tx.ExecContext(ctx, `UPDATE task_budget_spent SET spent = spent - 1 WHERE task_id = ? AND key = ? AND spent > 0`, c.TaskID, c.Key); err != nil {
+			return fmt.Errorf("sqlite: refund budget: %w", err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("sqlite: commit budget refund: %w", err)
+	}
+	return nil
+}
+
 // BudgetSpent implements store.Budgets.
 func (d *DB) BudgetSpent(ctx context.Context, taskID string) (map[string]int64, error) {
 	rows, err := d.db.QueryContext(ctx, `SELECT key, spent FROM task_budget_spent WHERE task_id = ?`, taskID)

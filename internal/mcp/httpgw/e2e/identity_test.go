@@ -92,6 +92,7 @@ servers:
 	// A token that does not verify is refused the same way.
 	req, _ := http.NewRequest(http.MethodPost, base+"/mcp", strings.NewReader(`{}`))
 	req.Header.Set("Authorization", "Bearer not.a.jwt")
+	req.Header.Set("Content-Type", "application/json")
 	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != http.StatusUnauthorized ||
 		!strings.Contains(resp.Header.Get("WWW-Authenticate"), `error="invalid_token"`) {
 		t.Errorf("bad token: %v %v", resp.StatusCode, resp.Header.Get("WWW-Authenticate"))
