@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 	"sort"
 	"strings"
@@ -17,7 +18,8 @@ func newPinCmd(g *globals) *cobra.Command {
 		Short: "List and accept pinned MCP tool definitions",
 		Long: `toolgate pins each tool's definition (name, title, description, input and
 output schema, annotations) the first time it sees it, in the data
-directory (pins/<server>.json). A later, different definition is refused
+directory (pins/<server>.json), or with a PostgreSQL store in the database
+(document pins/<server>). A later, different definition is refused
 (mcp.pinning: refuse) or only logged (mcp.pinning: warn) until it is
 accepted here.`,
 	}
@@ -25,21 +27,57 @@ accepted here.`,
 	return cmd
 }
 
-func (g *globals) pinStore(server string) (*pin.Store, string, error) {
+// pinPlace is where the pins are: files in the data directory, or
+// documents in the store replicas share.
+type pinPlace struct {
+	dataDir string
+	st      *state // nil: the data directory's files
+}
+
+func (g *globals) pinPlace() (*pinPlace, error) {
 	cfg, err := g.loadConfig()
 	if err != nil {
-		return nil, "", err
+		return nil, err
 	}
 	dataDir, err := config.ResolveDataDir(g.dataDir, cfg)
 	if err != nil {
-		return nil, "", err
+		return nil, err
 	}
-	if server == "" {
-		return nil, dataDir, nil
+	spec, err := config.ResolveStore(cfg)
+	if err != nil {
+		return nil, err
 	}
-	s, err := pin.Open(dataDir, server)
-	return s, dataDir, err
+	p := &pinPlace{dataDir: dataDir}
+	if config.IsPostgres(spec) {
+		if p.st, err = openState(cfg, dataDir, false); err != nil {
+			return nil, err
+		}
+	}
+	return p, nil
 }
+
+func (p *pinPlace) open(server string) (*pin.Store, error) {
+	if p.st != nil {
+		return p.st.pins(server)
+	}
+	return pin.Open(p.dataDir, server)
+}
+
+func (p *pinPlace) servers() ([]string, error) {
+	if p.st != nil {
+		return pin.SharedServers(context.Background(), p.st.db)
+	}
+	return pin.Servers(p.dataDir)
+}
+
+func (p *pinPlace) String() string {
+	if p.st != nil {
+		return p.st.String()
+	}
+	return pin.Dir(p.dataDir)
+}
+
+func (p *pinPlace) Close() { p.st.Close() }
 
 func newPinListCmd(g *globals) *cobra.Command {
 	return &cobra.Command{
@@ -47,22 +85,23 @@ func newPinListCmd(g *globals) *cobra.Command {
 		Short: "List pinned tools and the changed definitions waiting to be accepted",
 		Args:  cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			_, dataDir, err := g.pinStore("")
+			place, err := g.pinPlace()
 			if err != nil {
 				return err
 			}
+			defer place.Close()
 			servers := args
 			if len(servers) == 0 {
-				if servers, err = pin.Servers(dataDir); err != nil {
+				if servers, err = place.servers(); err != nil {
 					return err
 				}
 				if len(servers) == 0 {
-					fmt.Fprintf(g.stdout, "no pins in %s\n", pin.Dir(dataDir))
+					fmt.Fprintf(g.stdout, "no pins in %s\n", place)
 					return nil
 				}
 			}
 			for _, server := range servers {
-				s, err := pin.Open(dataDir, server)
+				s, err := place.open(server)
 				if err != nil {
 					return err
 				}
@@ -97,7 +136,12 @@ func newPinAcceptCmd(g *globals) *cobra.Command {
 		Short: "Accept the changed definitions of a server's tools (all changed tools if none is named)",
 		Args:  cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			s, _, err := g.pinStore(args[0])
+			place, err := g.pinPlace()
+			if err != nil {
+				return err
+			}
+			defer place.Close()
+			s, err := place.open(args[0])
 			if err != nil {
 				return err
 			}

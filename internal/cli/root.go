@@ -80,6 +80,7 @@ audit trail.`,
 		newAuditCmd(g),
 		newTaskCmd(g),
 		newApprovalCmd(g),
+		newStoreCmd(g),
 	)
 
 	err := root.Execute()
