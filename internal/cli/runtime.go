@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 
 	"github.com/toolgate/toolgate/internal/approval"
 	"github.com/toolgate/toolgate/internal/audit"
@@ -45,16 +44,13 @@ func openRuntime(g *globals, cfg *config.Config) (_ *runtime, err error) {
 			r.Close()
 		}
 	}()
-	if r.dataDir, err = config.ResolveDataDir(g.dataDir, cfg); err != nil {
+	if r.dataDir, err = g.dataDirFor(cfg, createData); err != nil {
 		return nil, err
-	}
-	if err := os.MkdirAll(r.dataDir, 0o700); err != nil {
-		return nil, fmt.Errorf("data directory: %w", err)
 	}
 	if r.engine, err = policy.NewEngine(cfg.Policy, r.log); err != nil {
 		return nil, err
 	}
-	if r.tasks, err = openTaskParts(cfg, r.dataDir, r.log, false); err != nil {
+	if r.tasks, err = openTaskParts(cfg, r.dataDir, r.log, createData); err != nil {
 		return nil, err
 	}
 	if r.sink, err = openSink(cfg, r.tasks.st, r.log); err != nil {
@@ -120,11 +116,23 @@ func (r *runtime) auditReady() error {
 // openApprovals opens the approve stage over the task parts' database
 // (pending approvals), identity verifier (approvers on the admin API) and
 // keys (links), with the organisation's policies deciding who may answer.
+//
+// What is stored of a call is redacted by the trail's rules and key
+// (audit.redact), so equal secrets give equal tokens in both.
 func openApprovals(cfg *config.Config, tp *taskParts, engine *policy.Engine, log *slog.Logger) (*approval.Service, error) {
 	links := keys.NewTokens(tp.keys, cfg.Keys.Issuer)
 	links.Leeway = 0 // links expire when they say; this toolgate signs and checks them
+	key, err := tp.st.redactionKey()
+	if err != nil {
+		return nil, err
+	}
+	red, err := audit.NewRedactor(cfg.Audit.Redact, key)
+	if err != nil {
+		return nil, err
+	}
 	return approval.New(cfg.Approvals, approval.Options{
 		Store: tp.db, Policies: engine, Identity: tp.ids, Links: links, Limits: cfg.InputLimits(), Log: log,
+		Redactor: red,
 	})
 }
 

@@ -3,8 +3,8 @@ package cli
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 
+	"github.com/toolgate/toolgate/internal/audit"
 	"github.com/toolgate/toolgate/internal/config"
 	"github.com/toolgate/toolgate/internal/keys"
 	"github.com/toolgate/toolgate/internal/mcp/pin"
@@ -35,24 +35,29 @@ type keyStore interface {
 	MaybeRotate(ctx context.Context) error
 }
 
-// openState opens the configured store. readOnly opens for reading only
-// (check, verify, query): nothing is created or migrated.
-func openState(cfg *config.Config, dataDir string, readOnly bool) (*state, error) {
+// openState opens the configured store for what the command does there:
+// readData writes nothing (check, verify, query); only createData creates
+// the SQLite database (a PostgreSQL database is the operator's, and its
+// schema is migrated unless store_migrate: off or readData).
+func openState(cfg *config.Config, dataDir string, access dataAccess) (*state, error) {
 	spec, err := config.ResolveStore(cfg)
 	if err != nil {
 		return nil, err
 	}
 	st := &state{dataDir: dataDir}
 	if !config.IsPostgres(spec) {
-		path := filepath.Join(dataDir, sqlite.FileName)
-		db, err := sqlite.Open(path, sqlite.Options{ReadOnly: readOnly})
+		path, err := databaseIn(dataDir, access)
+		if err != nil {
+			return nil, err
+		}
+		db, err := sqlite.Open(path, sqlite.Options{ReadOnly: access == readData})
 		if err != nil {
 			return nil, err
 		}
 		st.db, st.where = db, path
 		return st, nil
 	}
-	db, err := postgres.Open(context.Background(), spec, postgres.Options{ReadOnly: readOnly, NoMigrate: cfg.StoreMigrate == "off"})
+	db, err := postgres.Open(context.Background(), spec, postgres.Options{ReadOnly: access == readData, NoMigrate: cfg.StoreMigrate == "off"})
 	if err != nil {
 		return nil, err
 	}
@@ -64,12 +69,22 @@ func openState(cfg *config.Config, dataDir string, readOnly bool) (*state, error
 func (s *state) shared() bool { return s.pg != nil }
 
 // keys opens the signing keys: in the shared store, or in the data
-// directory.
-func (s *state) keys(cfg *config.Config, readOnly bool) (keyStore, error) {
+// directory. Only createData creates the first key.
+func (s *state) keys(cfg *config.Config, access dataAccess) (keyStore, error) {
+	readOnly := access != createData
 	if s.shared() {
 		return keys.OpenStored(context.Background(), s.db, s.where, cfg.Keys, keys.FileOptions{ReadOnly: readOnly})
 	}
 	return keys.OpenFile(s.dataDir, cfg.Keys, keys.FileOptions{ReadOnly: readOnly})
+}
+
+// redactionKey is the audit trail's redaction key (created on first use),
+// which the approvals' stored calls share.
+func (s *state) redactionKey() ([]byte, error) {
+	if s.shared() {
+		return audit.LoadOrCreateSharedRedactionKey(context.Background(), s.db)
+	}
+	return audit.LoadOrCreateRedactionKey(s.dataDir)
 }
 
 // pins opens one server's tool pins.

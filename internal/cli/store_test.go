@@ -24,11 +24,11 @@ func TestPostgresStoreCLI(t *testing.T) {
 	data := filepath.Join(t.TempDir(), "data")
 	dd := "--data-dir=" + data
 
-	out, stderr, code := taskCLI(t, "", dd, "store", "migrate")
+	out, stderr, code := taskCLI(t, "", "store", "migrate")
 	if code != 0 || !strings.Contains(out, "migrated from version 0 to") || strings.Contains(out, "password") {
 		t.Fatalf("migrate: %d %s %s", code, out, stderr)
 	}
-	if out, _, _ := taskCLI(t, "", dd, "store", "migrate"); !strings.Contains(out, "up to date") {
+	if out, _, _ := taskCLI(t, "", "store", "migrate"); !strings.Contains(out, "up to date") {
 		t.Fatalf("migrate again: %s", out)
 	}
 

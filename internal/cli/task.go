@@ -38,19 +38,20 @@ type taskParts struct {
 	svc  *task.Service
 }
 
-// openTaskParts opens the parts in dataDir or the configured store.
-// readOnly creates nothing (no key, no database): `toolgate check` only
-// verifies.
-func openTaskParts(cfg *config.Config, dataDir string, log *slog.Logger, readOnly bool) (*taskParts, error) {
+// openTaskParts opens the parts in dataDir or the configured store. Only
+// createData creates a key or the database; readData also writes nothing
+// (`toolgate check` only verifies, `task list` only reads); updateData
+// writes the database but creates neither it nor a key.
+func openTaskParts(cfg *config.Config, dataDir string, log *slog.Logger, access dataAccess) (*taskParts, error) {
 	ids, err := identity.New(cfg.Identity, identity.Options{})
 	if err != nil {
 		return nil, err
 	}
-	st, err := openState(cfg, dataDir, readOnly)
+	st, err := openState(cfg, dataDir, access)
 	if err != nil {
 		return nil, err
 	}
-	kp, err := st.keys(cfg, readOnly)
+	kp, err := st.keys(cfg, access)
 	if err != nil {
 		st.Close()
 		return nil, err
@@ -202,20 +203,19 @@ DELETE /v1/tasks/{id}); see docs/tasks.md.`,
 	return cmd
 }
 
-// openLocal opens the task parts of the data directory for the operator.
-func (g *globals) openLocal() (*taskParts, error) {
+// openLocal opens the task parts of the data directory for the operator,
+// for what the command does there.
+func (g *globals) openLocal(access dataAccess) (*taskParts, *config.Config, error) {
 	cfg, err := g.loadConfig()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	dataDir, err := config.ResolveDataDir(g.dataDir, cfg)
+	dataDir, err := g.dataDirFor(cfg, access)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	if err := os.MkdirAll(dataDir, 0o700); err != nil {
-		return nil, fmt.Errorf("data directory: %w", err)
-	}
-	return openTaskParts(cfg, dataDir, nil, false)
+	p, err := openTaskParts(cfg, dataDir, nil, access)
+	return p, cfg, err
 }
 
 func (g *globals) printIssued(iss *task.Issued, asJSON bool) error {
@@ -250,7 +250,7 @@ func newTaskCreateCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return usageError{err}
 			}
-			p, err := g.openLocal()
+			p, _, err := g.openLocal(createData)
 			if err != nil {
 				return err
 			}
@@ -302,7 +302,7 @@ POST /v1/token.`,
 			if err != nil {
 				return usageError{err}
 			}
-			p, err := g.openLocal()
+			p, _, err := g.openLocal(updateData)
 			if err != nil {
 				return err
 			}
@@ -336,7 +336,7 @@ func newTaskRevokeCmd(g *globals) *cobra.Command {
 			if (len(args) == 1) == (agent != "") {
 				return usageError{errors.New("give a task id or --agent, not both")}
 			}
-			p, err := g.openLocal()
+			p, _, err := g.openLocal(updateData)
 			if err != nil {
 				return err
 			}
@@ -372,7 +372,7 @@ func newTaskListCmd(g *globals) *cobra.Command {
 		Short: "Show the tasks as trees of delegation",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			p, err := g.openLocal()
+			p, _, err := g.openLocal(readData)
 			if err != nil {
 				return err
 			}
@@ -491,10 +491,10 @@ func (p *taskParts) serve(ctx context.Context, api *server.Server, log *slog.Log
 // budget. If the data directory's keys or store cannot be opened, a task
 // token is denied with the reason (a decision, not an error).
 func (g *globals) checkTasks(cfg *config.Config) (func(*enforce.Config), func()) {
-	dataDir, err := config.ResolveDataDir(g.dataDir, cfg)
+	dataDir, err := g.dataDirFor(cfg, readData)
 	var p *taskParts
 	if err == nil {
-		p, err = openTaskParts(cfg, dataDir, nil, true)
+		p, err = openTaskParts(cfg, dataDir, nil, readData)
 	}
 	if err != nil {
 		return func(ec *enforce.Config) { ec.Task = failedTasks{err} }, func() {}
