@@ -87,6 +87,10 @@ type Tool struct {
 	// InputSchema is the tool's JSON Schema, when known; numbers in the
 	// arguments convert by it.
 	InputSchema json.RawMessage
+	// Outputs label fields of the tool's output by path
+	// ("transactions[].subject": "untrusted", "[].iban": "trusted"), for
+	// the history stage's provenance.
+	Outputs map[string]string
 }
 
 // Task is the task a call serves.
