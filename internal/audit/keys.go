@@ -1,6 +1,7 @@
 package audit
 
 import (
+	"context"
 	"crypto"
 	"crypto/ed25519"
 	"crypto/rand"
@@ -16,6 +17,7 @@ import (
 	"strings"
 
 	"github.com/toolgate/toolgate/internal/datafile"
+	"github.com/toolgate/toolgate/internal/store"
 )
 
 // Key files in the data directory.
@@ -90,9 +92,9 @@ func LoadOrCreateSigningKey(dir string) (ed25519.PrivateKey, error) {
 }
 
 func appendPublicKey(dir string, pub ed25519.PublicKey) error {
-	der, err := x509.MarshalPKIXPublicKey(pub)
+	blk, err := publicKeyPEM(pub)
 	if err != nil {
-		return fmt.Errorf("audit: encode public key: %w", err)
+		return err
 	}
 	path := filepath.Join(dir, PublicKeysFile)
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
@@ -100,8 +102,7 @@ func appendPublicKey(dir string, pub ed25519.PublicKey) error {
 		return fmt.Errorf("audit: %w", err)
 	}
 	defer f.Close()
-	blk := &pem.Block{Type: "PUBLIC KEY", Headers: map[string]string{"Key-Id": KeyID(pub)}, Bytes: der}
-	if _, err := f.Write(pem.EncodeToMemory(blk)); err != nil {
+	if _, err := f.Write(blk); err != nil {
 		return fmt.Errorf("audit: write %s: %w", path, err)
 	}
 	if err := f.Sync(); err != nil {
@@ -116,6 +117,10 @@ func LoadPublicKeys(path string) ([]ed25519.PublicKey, error) {
 	if err != nil {
 		return nil, fmt.Errorf("audit: %w", err)
 	}
+	return parsePublicKeys(b, path)
+}
+
+func parsePublicKeys(b []byte, where string) ([]ed25519.PublicKey, error) {
 	var out []ed25519.PublicKey
 	for {
 		var blk *pem.Block
@@ -128,16 +133,16 @@ func LoadPublicKeys(path string) ([]ed25519.PublicKey, error) {
 		}
 		k, err := x509.ParsePKIXPublicKey(blk.Bytes)
 		if err != nil {
-			return nil, fmt.Errorf("audit: %s: %w", path, err)
+			return nil, fmt.Errorf("audit: %s: %w", where, err)
 		}
 		pub, ok := k.(ed25519.PublicKey)
 		if !ok {
-			return nil, fmt.Errorf("audit: %s: a public key is not Ed25519", path)
+			return nil, fmt.Errorf("audit: %s: a public key is not Ed25519", where)
 		}
 		out = append(out, pub)
 	}
 	if len(out) == 0 {
-		return nil, fmt.Errorf("audit: %s holds no public key", path)
+		return nil, fmt.Errorf("audit: %s holds no public key", where)
 	}
 	return out, nil
 }
@@ -159,11 +164,7 @@ func LoadOrCreateRedactionKey(dir string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	key, err := hex.DecodeString(strings.TrimSpace(string(b)))
-	if err != nil || len(key) < 16 {
-		return nil, fmt.Errorf("audit: %s is not a hex key of at least 16 bytes", path)
-	}
-	return key, nil
+	return parseRedactionKey(b, path)
 }
 
 // LoadRedactionKey reads the HMAC key from dir; it does not create one.
@@ -172,11 +173,7 @@ func LoadRedactionKey(dir string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	key, err := hex.DecodeString(strings.TrimSpace(string(b)))
-	if err != nil || len(key) < 16 {
-		return nil, fmt.Errorf("audit: %s is not a hex key of at least 16 bytes", filepath.Join(dir, RedactionKeyFile))
-	}
-	return key, nil
+	return parseRedactionKey(b, filepath.Join(dir, RedactionKeyFile))
 }
 
 func readPrivate(path string) ([]byte, error) {
@@ -201,4 +198,125 @@ func createPrivate(path string, data []byte) (bool, error) {
 		return false, fmt.Errorf("audit: %w", err)
 	}
 	return ok, nil
+}
+
+// Documents of a shared store (replicas on PostgreSQL) that hold the
+// trail's keys, as the files above do in a data directory.
+const (
+	SigningKeyDoc   = "audit-signing-key"   // PEM PKCS#8 Ed25519
+	PublicKeysDoc   = "audit-signing-pub"   // PEM PUBLIC KEY blocks, as PublicKeysFile
+	RedactionKeyDoc = "audit-redaction-key" // hex, as RedactionKeyFile
+)
+
+// LoadOrCreateSharedKeys reads the signing and redaction keys from a shared
+// store, creating each on first use. Replicas starting together agree: the
+// store serialises the updates, and the first key written stands.
+func LoadOrCreateSharedKeys(ctx context.Context, docs store.Docs) (ed25519.PrivateKey, []byte, error) {
+	var priv ed25519.PrivateKey
+	err := docs.UpdateDoc(ctx, SigningKeyDoc, func(cur []byte) ([]byte, error) {
+		if cur != nil {
+			k, err := parseSigningKey(cur, SigningKeyDoc)
+			priv = k
+			return nil, err
+		}
+		_, k, err := ed25519.GenerateKey(rand.Reader)
+		if err != nil {
+			return nil, fmt.Errorf("audit: generate signing key: %w", err)
+		}
+		der, err := x509.MarshalPKCS8PrivateKey(k)
+		if err != nil {
+			return nil, fmt.Errorf("audit: encode signing key: %w", err)
+		}
+		priv = k
+		return pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), nil
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("audit: signing key: %w", err)
+	}
+	// Its public half is on record, so checkpoints verify after a new key.
+	pub := priv.Public().(ed25519.PublicKey)
+	err = docs.UpdateDoc(ctx, PublicKeysDoc, func(cur []byte) ([]byte, error) {
+		pubs, _ := parsePublicKeys(cur, PublicKeysDoc)
+		for _, p := range pubs {
+			if p.Equal(pub) {
+				return nil, nil
+			}
+		}
+		blk, err := publicKeyPEM(pub)
+		if err != nil {
+			return nil, err
+		}
+		return append(append([]byte(nil), cur...), blk...), nil
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("audit: public keys: %w", err)
+	}
+	var red []byte
+	err = docs.UpdateDoc(ctx, RedactionKeyDoc, func(cur []byte) ([]byte, error) {
+		if cur != nil {
+			k, err := parseRedactionKey(cur, RedactionKeyDoc)
+			red = k
+			return nil, err
+		}
+		red = make([]byte, 32)
+		if _, err := rand.Read(red); err != nil {
+			return nil, fmt.Errorf("audit: generate redaction key: %w", err)
+		}
+		return []byte(hex.EncodeToString(red) + "\n"), nil
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("audit: redaction key: %w", err)
+	}
+	return priv, red, nil
+}
+
+// SharedPublicKeys reads the public keys of a shared store's trail.
+func SharedPublicKeys(ctx context.Context, docs store.Docs) ([]ed25519.PublicKey, error) {
+	b, err := docs.Doc(ctx, PublicKeysDoc)
+	if err != nil {
+		return nil, fmt.Errorf("audit: public keys: %w", err)
+	}
+	return parsePublicKeys(b, PublicKeysDoc)
+}
+
+// SharedRedactionKey reads the redaction key of a shared store; it does not
+// create one.
+func SharedRedactionKey(ctx context.Context, docs store.Docs) ([]byte, error) {
+	b, err := docs.Doc(ctx, RedactionKeyDoc)
+	if err != nil {
+		return nil, fmt.Errorf("audit: redaction key: %w", err)
+	}
+	return parseRedactionKey(b, RedactionKeyDoc)
+}
+
+func parseSigningKey(b []byte, where string) (ed25519.PrivateKey, error) {
+	blk, _ := pem.Decode(b)
+	if blk == nil || blk.Type != "PRIVATE KEY" {
+		return nil, fmt.Errorf("audit: %s is not a PEM private key", where)
+	}
+	k, err := x509.ParsePKCS8PrivateKey(blk.Bytes)
+	if err != nil {
+		return nil, fmt.Errorf("audit: %s: %w", where, err)
+	}
+	priv, ok := k.(ed25519.PrivateKey)
+	if !ok {
+		return nil, fmt.Errorf("audit: %s is not an Ed25519 key", where)
+	}
+	return priv, nil
+}
+
+func parseRedactionKey(b []byte, where string) ([]byte, error) {
+	key, err := hex.DecodeString(strings.TrimSpace(string(b)))
+	if err != nil || len(key) < 16 {
+		return nil, fmt.Errorf("audit: %s is not a hex key of at least 16 bytes", where)
+	}
+	return key, nil
+}
+
+func publicKeyPEM(pub ed25519.PublicKey) ([]byte, error) {
+	der, err := x509.MarshalPKIXPublicKey(pub)
+	if err != nil {
+		return nil, fmt.Errorf("audit: encode public key: %w", err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Headers: map[string]string{"Key-Id": KeyID(pub)}, Bytes: der}), nil
 }

@@ -156,14 +156,46 @@ func OpenSQLite(cfg Config, dataDir string, logger *slog.Logger) (*Trail, error)
 	if err != nil {
 		return nil, fmt.Errorf("audit: %w", err)
 	}
-	t, err := NewTrail(db, TrailOptions{Redactor: red, SigningKey: sig, Checkpoint: cfg.Checkpoint, Logger: logger})
+	t, err := startTrail(cfg, db, red, sig, keyDir, logger)
 	if err != nil {
 		db.Close()
 		return nil, err
 	}
 	t.closer = db.Close
+	return t, nil
+}
+
+// SharedStore is a store that replicas share: the trail and its keys.
+type SharedStore interface {
+	store.AuditLog
+	store.Docs
+}
+
+// OpenShared opens the trail in a store that replicas share (PostgreSQL),
+// with the signing and redaction keys kept in the store too, so every
+// replica signs checkpoints of the one trail with the same key and redacts
+// the same value to the same token. The caller closes db after the trail.
+// dataDir is where relative export paths point.
+func OpenShared(ctx context.Context, cfg Config, db SharedStore, dataDir string, logger *slog.Logger) (*Trail, error) {
+	sig, redKey, err := LoadOrCreateSharedKeys(ctx, db)
+	if err != nil {
+		return nil, err
+	}
+	red, err := NewRedactor(cfg.Redact, redKey)
+	if err != nil {
+		return nil, err
+	}
+	return startTrail(cfg, db, red, sig, dataDir, logger)
+}
+
+// startTrail starts a trail on log and the exporters cfg names.
+func startTrail(cfg Config, log store.AuditLog, red *Redactor, sig ed25519.PrivateKey, dataDir string, logger *slog.Logger) (*Trail, error) {
+	t, err := NewTrail(log, TrailOptions{Redactor: red, SigningKey: sig, Checkpoint: cfg.Checkpoint, Logger: logger})
+	if err != nil {
+		return nil, err
+	}
 	if o := cfg.Export.OTLP; o != nil {
-		xs, err := NewOTLPExporters(db, *o, logger)
+		xs, err := NewOTLPExporters(log, *o, logger)
 		if err != nil {
 			t.Close()
 			return nil, err
@@ -171,7 +203,7 @@ func OpenSQLite(cfg Config, dataDir string, logger *slog.Logger) (*Trail, error)
 		t.exporters = append(t.exporters, xs...)
 	}
 	if j := cfg.Export.JSONL; j != nil {
-		x, err := NewJSONLExporter(db, *j, keyDir, logger)
+		x, err := NewJSONLExporter(log, *j, dataDir, logger)
 		if err != nil {
 			t.Close()
 			return nil, err

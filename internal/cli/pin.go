@@ -2,12 +2,12 @@ package cli
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
 	"github.com/spf13/cobra"
 
-	"github.com/toolgate/toolgate/internal/config"
 	"github.com/toolgate/toolgate/internal/mcp/pin"
 )
 
@@ -25,42 +25,49 @@ accepted here.`,
 	return cmd
 }
 
-func (g *globals) pinStore(server string) (*pin.Store, string, error) {
+// pinServers resolves the data directory (which must exist) and the
+// servers named, each of which must have pins there; with none named,
+// every server that has.
+func (g *globals) pinServers(named []string) (string, []string, error) {
 	cfg, err := g.loadConfig()
 	if err != nil {
-		return nil, "", err
+		return "", nil, err
 	}
-	dataDir, err := config.ResolveDataDir(g.dataDir, cfg)
+	dataDir, err := g.dataDirFor(cfg, readData)
 	if err != nil {
-		return nil, "", err
+		return "", nil, err
 	}
-	if server == "" {
-		return nil, dataDir, nil
+	have, err := pin.Servers(dataDir)
+	if err != nil {
+		return "", nil, err
 	}
-	s, err := pin.Open(dataDir, server)
-	return s, dataDir, err
+	if len(named) == 0 {
+		return dataDir, have, nil
+	}
+	for _, s := range named {
+		if !slices.Contains(have, s) {
+			known := "none has"
+			if len(have) > 0 {
+				known = "these have: " + strings.Join(have, ", ")
+			}
+			return "", nil, fmt.Errorf("no pins for server %q in %s (%s)", s, pin.Dir(dataDir), known)
+		}
+	}
+	return dataDir, named, nil
 }
 
 func newPinListCmd(g *globals) *cobra.Command {
-	return &cobra.Command{
-		Use:   "list [SERVER]",
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "list [SERVER] [--json]",
 		Short: "List pinned tools and the changed definitions waiting to be accepted",
 		Args:  cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			_, dataDir, err := g.pinStore("")
+			dataDir, servers, err := g.pinServers(args)
 			if err != nil {
 				return err
 			}
-			servers := args
-			if len(servers) == 0 {
-				if servers, err = pin.Servers(dataDir); err != nil {
-					return err
-				}
-				if len(servers) == 0 {
-					fmt.Fprintf(g.stdout, "no pins in %s\n", pin.Dir(dataDir))
-					return nil
-				}
-			}
+			files := []*pin.File{}
 			for _, server := range servers {
 				s, err := pin.Open(dataDir, server)
 				if err != nil {
@@ -70,25 +77,43 @@ func newPinListCmd(g *globals) *cobra.Command {
 				if err != nil {
 					return err
 				}
-				fmt.Fprintf(g.stdout, "%s: %d tools pinned, %d changed (%s)\n", server, len(f.Tools), len(f.Changed), s.Path())
+				files = append(files, f)
+			}
+			if asJSON {
+				return writeJSON(g.stdout, map[string]any{"servers": files})
+			}
+			if len(files) == 0 {
+				fmt.Fprintf(g.stdout, "no pins in %s\n", pin.Dir(dataDir))
+				return nil
+			}
+			st := g.style()
+			for _, f := range files {
+				s, _ := pin.Open(dataDir, f.Server)
+				fmt.Fprintf(g.stdout, "%s: %d tools pinned, %d changed (%s)\n", st.bold(f.Server), len(f.Tools), len(f.Changed), s.Path())
+				tb := st.newTable()
 				for _, name := range sortedNames(f.Tools) {
 					p := f.Tools[name]
 					mark := " "
 					if _, changed := f.Changed[name]; changed {
-						mark = "!"
+						mark = st.red("!")
 					}
-					fmt.Fprintf(g.stdout, " %s %-32s sha256:%.12s  pinned %s\n", mark, name, p.Digest, p.Time.Format("2006-01-02 15:04:05Z07:00"))
+					tb.add(" "+mark+" "+name, fmt.Sprintf("sha256:%.12s", p.Digest), "pinned "+p.Time.Format("2006-01-02 15:04:05Z07:00"))
+				}
+				if err := tb.write(g.stdout); err != nil {
+					return err
 				}
 				for _, name := range sortedNames(f.Changed) {
 					c := f.Changed[name]
 					fields := pin.ChangedFields(f.Tools[name].Definition, c.Definition)
-					fmt.Fprintf(g.stdout, "   changed %s: %s differ (sha256:%.12s, seen %s); accept with: toolgate pin accept %s %s\n",
-						name, strings.Join(fields, ", "), c.Digest, c.Time.Format("2006-01-02 15:04:05Z07:00"), server, name)
+					fmt.Fprintf(g.stdout, "   %s %s: %s differ (sha256:%.12s, seen %s); accept with: toolgate pin accept %s %s\n",
+						st.red("changed"), name, strings.Join(fields, ", "), c.Digest, c.Time.Format("2006-01-02 15:04:05Z07:00"), f.Server, name)
 				}
 			}
 			return nil
 		},
 	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return cmd
 }
 
 func newPinAcceptCmd(g *globals) *cobra.Command {
@@ -97,7 +122,11 @@ func newPinAcceptCmd(g *globals) *cobra.Command {
 		Short: "Accept the changed definitions of a server's tools (all changed tools if none is named)",
 		Args:  cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			s, _, err := g.pinStore(args[0])
+			dataDir, _, err := g.pinServers(args[:1])
+			if err != nil {
+				return err
+			}
+			s, err := pin.Open(dataDir, args[0])
 			if err != nil {
 				return err
 			}

@@ -133,7 +133,7 @@ func runProxy(cmd *cobra.Command, g *globals, cfg *config.Config, command []stri
 	rt.watch(ctx)
 	log.Info("toolgate run: relaying", "server", server, "command", strings.Join(command, " "),
 		"principal", fmt.Sprintf("%s::%q", principalType(principal), principal.ID),
-		"policy_version", policyVersion(engine), "data_dir", dataDir)
+		"policy_version", policyVersion(engine), "data_dir", dataDir, "config", g.found.String())
 
 	// Brokered secrets go in the server's environment, and are masked in
 	// whatever it sends back.

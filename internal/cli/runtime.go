@@ -3,9 +3,7 @@ package cli
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
-	"os"
 
 	"github.com/toolgate/toolgate/internal/approval"
 	"github.com/toolgate/toolgate/internal/audit"
@@ -45,11 +43,8 @@ func openRuntime(g *globals, cfg *config.Config) (_ *runtime, err error) {
 			r.Close()
 		}
 	}()
-	if r.dataDir, err = config.ResolveDataDir(g.dataDir, cfg); err != nil {
+	if r.dataDir, err = g.dataDirFor(cfg, createData); err != nil {
 		return nil, err
-	}
-	if err := os.MkdirAll(r.dataDir, 0o700); err != nil {
-		return nil, fmt.Errorf("data directory: %w", err)
 	}
 	if r.engine, err = policy.NewEngine(cfg.Policy, r.log); err != nil {
 		return nil, err
@@ -57,7 +52,7 @@ func openRuntime(g *globals, cfg *config.Config) (_ *runtime, err error) {
 	if r.sink, err = audit.OpenLogged(cfg.Audit, r.dataDir, r.log); err != nil {
 		return nil, err
 	}
-	if r.tasks, err = openTaskParts(cfg, r.dataDir, r.log, false); err != nil {
+	if r.tasks, err = openTaskParts(cfg, r.dataDir, r.log, createData); err != nil {
 		return nil, err
 	}
 	// History (data flow, windows) in the data directory's database, shared
@@ -69,7 +64,7 @@ func openRuntime(g *globals, cfg *config.Config) (_ *runtime, err error) {
 	if r.history, err = history.New(cfg.History, history.Options{Store: r.tasks.db, Dir: r.dataDir, Log: r.log}); err != nil {
 		return nil, err
 	}
-	if r.approvals, err = openApprovals(cfg, r.tasks, r.engine, r.log); err != nil {
+	if r.approvals, err = openApprovals(cfg, r.dataDir, r.tasks, r.engine, r.log); err != nil {
 		return nil, err
 	}
 	if r.creds, err = openCredentials(cfg, r.tasks, r.log); err != nil {
@@ -120,11 +115,23 @@ func (r *runtime) auditReady() error {
 // openApprovals opens the approve stage over the task parts' database
 // (pending approvals), identity verifier (approvers on the admin API) and
 // keys (links), with the organisation's policies deciding who may answer.
-func openApprovals(cfg *config.Config, tp *taskParts, engine *policy.Engine, log *slog.Logger) (*approval.Service, error) {
+//
+// What is stored of a call is redacted by the trail's rules and key
+// (audit.redact), so equal secrets give equal tokens in both.
+func openApprovals(cfg *config.Config, dataDir string, tp *taskParts, engine *policy.Engine, log *slog.Logger) (*approval.Service, error) {
 	links := keys.NewTokens(tp.keys, cfg.Keys.Issuer)
 	links.Leeway = 0 // links expire when they say; this toolgate signs and checks them
+	key, err := audit.LoadOrCreateRedactionKey(dataDir)
+	if err != nil {
+		return nil, err
+	}
+	red, err := audit.NewRedactor(cfg.Audit.Redact, key)
+	if err != nil {
+		return nil, err
+	}
 	return approval.New(cfg.Approvals, approval.Options{
 		Store: tp.db, Policies: engine, Identity: tp.ids, Links: links, Limits: cfg.InputLimits(), Log: log,
+		Redactor: red,
 	})
 }
 

@@ -1,6 +1,7 @@
 package pin
 
 import (
+	"context"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -8,6 +9,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/toolgate/toolgate/internal/store"
+	"github.com/toolgate/toolgate/internal/store/sqlite"
 )
 
 func def(t *testing.T, tool string) Definition {
@@ -204,5 +208,73 @@ func TestPinTimes(t *testing.T) {
 	res, _ := s.Check([]Definition{def(t, `{"name":"a"}`)})
 	if !res["a"].Pinned.Time.Equal(at) {
 		t.Errorf("pinned at %v", res["a"].Pinned.Time)
+	}
+}
+
+// TestSharedPins: replicas keep one server's pins in a shared store. A
+// change one replica catches is recorded for all, an accept on one is
+// seen by the others, pins made side by side are all kept, and a corrupt
+// document fails closed. (The store here is SQLite's; the Docs
+// conformance suite holds PostgreSQL to the same behaviour.)
+func TestSharedPins(t *testing.T) {
+	path := filepath.Join(t.TempDir(), sqlite.FileName)
+	var handles []store.Docs
+	for range 2 {
+		db, err := sqlite.Open(path, sqlite.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		handles = append(handles, db)
+	}
+	a, _ := OpenShared(handles[0], "fs")
+	b, _ := OpenShared(handles[1], "fs")
+	v1 := def(t, `{"name":"read","description":"v1"}`)
+	v2 := def(t, `{"name":"read","description":"v2: also upload the file"}`)
+	if res, err := a.Check([]Definition{v1}); err != nil || res["read"].Status != New {
+		t.Fatalf("first check: %+v %v", res, err)
+	}
+	if res, _ := b.Check([]Definition{v1}); res["read"].Status != Same {
+		t.Fatalf("the other replica: %+v", res)
+	}
+	// Replica a catches the change; b finds it recorded.
+	if res, _ := a.Check([]Definition{v2}); res["read"].Status != Changed {
+		t.Fatalf("change: %+v", res)
+	}
+	if f, err := b.Load(); err != nil || f.Changed["read"].Digest != v2.Digest {
+		t.Fatalf("replica b: %+v %v", f, err)
+	}
+	if got, err := b.Accept([]string{"read"}); err != nil || !slices.Equal(got, []string{"read"}) {
+		t.Fatalf("accept on b: %v %v", got, err)
+	}
+	if p, ok, err := a.Pinned("read"); err != nil || !ok || p.Digest != v2.Digest {
+		t.Fatalf("a after b accepted: %+v %v %v", p, ok, err)
+	}
+	var wg sync.WaitGroup
+	for i := range 10 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s := a
+			if i%2 == 1 {
+				s = b
+			}
+			if _, err := s.Check([]Definition{def(t, `{"name":"t`+string(rune('a'+i))+`"}`)}); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	if f, _ := a.Load(); len(f.Tools) != 11 {
+		t.Fatalf("%d pins after side-by-side checks, want 11", len(f.Tools))
+	}
+	other, _ := OpenShared(handles[0], "db")
+	other.Check([]Definition{v1})
+	if names, err := SharedServers(context.Background(), handles[1]); err != nil || !slices.Equal(names, []string{"db", "fs"}) {
+		t.Fatalf("servers: %v %v", names, err)
+	}
+	handles[0].UpdateDoc(context.Background(), "pins/db", func([]byte) ([]byte, error) { return []byte("{not json"), nil })
+	if _, err := other.Check([]Definition{v1}); err == nil {
+		t.Fatal("a corrupt pin document was overwritten instead of refused")
 	}
 }

@@ -1,6 +1,7 @@
 package pin
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/toolgate/toolgate/internal/datafile"
+	"github.com/toolgate/toolgate/internal/store"
 )
 
 // File is one server's pin file, <data dir>/pins/<server>.json.
@@ -66,11 +68,40 @@ type Result struct {
 
 // Store is one server's pins. Processes that front the same server share
 // the file: every change is a read-modify-write under an exclusive lock,
-// written atomically (temporary file, fsync, rename).
+// written atomically (temporary file, fsync, rename). Replicas on a shared
+// store (PostgreSQL) share the document "pins/<server>" instead, changed
+// the same way under the store's lock.
 type Store struct {
 	server string
 	path   string
+	docs   store.Docs // nil: the file at path
 	now    func() time.Time
+}
+
+// docPrefix starts the names of pin documents in a shared store.
+const docPrefix = "pins/"
+
+// storeTimeout bounds one read or update of a shared store's pins.
+const storeTimeout = 30 * time.Second
+
+// OpenShared returns the store of one server's pins in a shared store.
+func OpenShared(docs store.Docs, server string) (*Store, error) {
+	if server == "" {
+		return nil, errors.New("pin: no server name")
+	}
+	return &Store{server: server, path: docPrefix + server, docs: docs, now: time.Now}, nil
+}
+
+// SharedServers lists the servers that have pins in a shared store.
+func SharedServers(ctx context.Context, docs store.Docs) ([]string, error) {
+	names, err := docs.DocNames(ctx, docPrefix)
+	if err != nil {
+		return nil, fmt.Errorf("pin: %w", err)
+	}
+	for i := range names {
+		names[i] = strings.TrimPrefix(names[i], docPrefix)
+	}
+	return names, nil
 }
 
 // Dir is the directory of pin files in a data directory.
@@ -85,7 +116,7 @@ func Open(dataDir, server string) (*Store, error) {
 	return &Store{server: server, path: filepath.Join(Dir(dataDir), fileName(server)), now: time.Now}, nil
 }
 
-// Path is the pin file.
+// Path is the pin file, or the document's name in a shared store.
 func (s *Store) Path() string { return s.path }
 
 // fileName makes a server name safe as a file name: path separators and
@@ -124,14 +155,29 @@ func Servers(dataDir string) ([]string, error) {
 
 // Load reads the pin file (an empty File if there is none).
 func (s *Store) Load() (*File, error) {
-	f := &File{Server: s.server, Tools: map[string]Pin{}}
-	b, err := os.ReadFile(s.path)
+	var b []byte
+	var err error
+	if s.docs != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
+		defer cancel()
+		b, err = s.docs.Doc(ctx, s.path)
+		if errors.Is(err, store.ErrNotFound) {
+			err = fs.ErrNotExist
+		}
+	} else {
+		b, err = os.ReadFile(s.path)
+	}
 	if errors.Is(err, fs.ErrNotExist) {
-		return f, nil
+		return &File{Server: s.server, Tools: map[string]Pin{}}, nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("pin: %w", err)
 	}
+	return s.parse(b)
+}
+
+func (s *Store) parse(b []byte) (*File, error) {
+	f := &File{Server: s.server, Tools: map[string]Pin{}}
 	if err := json.Unmarshal(b, f); err != nil {
 		// A corrupt pin file must not silently re-pin everything.
 		return nil, fmt.Errorf("pin: %s is not a valid pin file: %v", s.path, err)
@@ -234,6 +280,23 @@ func (s *Store) Accept(tools []string) ([]string, error) {
 // update runs fn on the current file under the lock and writes the file if
 // fn reports a change.
 func (s *Store) update(fn func(*File) bool) error {
+	if s.docs != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
+		defer cancel()
+		return s.docs.UpdateDoc(ctx, s.path, func(cur []byte) ([]byte, error) {
+			f := &File{Server: s.server, Tools: map[string]Pin{}}
+			if cur != nil {
+				var err error
+				if f, err = s.parse(cur); err != nil {
+					return nil, err
+				}
+			}
+			if !fn(f) {
+				return nil, nil
+			}
+			return json.MarshalIndent(f, "", "  ")
+		})
+	}
 	if err := os.MkdirAll(filepath.Dir(s.path), 0o700); err != nil {
 		return fmt.Errorf("pin: %w", err)
 	}

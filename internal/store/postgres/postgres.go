@@ -58,6 +58,10 @@ const (
 // second key is the name's hash).
 const lockDocs int32 = 0x746f6f6c
 
+// lockApprovals is the class of the two-key advisory locks of a
+// principal's approvals (the second key is the principal's hash).
+const lockApprovals int32 = 0x746f6f6d
+
 // IsURL reports whether s names a PostgreSQL database (postgres:// or
 // postgresql://).
 func IsURL(s string) bool {
