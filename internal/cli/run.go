@@ -130,7 +130,9 @@ func runProxy(cmd *cobra.Command, g *globals, cfg *config.Config, command []stri
 	// not inherited by the server.
 	signal.Notify(make(chan os.Signal, 1), syscall.SIGPIPE)
 	rt.approvals.Lifetime(ctx) // a stop keeps pending approvals
-	rt.watch(ctx)
+	if err := rt.watch(ctx, nil); err != nil {
+		return err
+	}
 	log.Info("toolgate run: relaying", "server", server, "command", strings.Join(command, " "),
 		"principal", fmt.Sprintf("%s::%q", principalType(principal), principal.ID),
 		"policy_version", policyVersion(engine), "data_dir", dataDir, "config", g.found.String())

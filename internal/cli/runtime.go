@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 
 	"github.com/toolgate/toolgate/internal/approval"
@@ -90,17 +91,28 @@ func (r *runtime) pipeline(opts ...func(*enforce.Config)) (*enforce.Pipeline, er
 	return newPipeline(r.cfg, r.engine, append(base, opts...)...)
 }
 
-// watch reloads the policies on change until ctx ends, if configured.
-func (r *runtime) watch(ctx context.Context) {
-	if r.cfg.Policy.WatchEnabled() {
-		go func() { _ = r.engine.Watch(ctx) }()
+// watch reloads the policies on change until ctx ends, if configured. If
+// the watch cannot start, toolgate does not start: an operator who edits a
+// policy must not be left believing it took effect (policy.watch: false
+// runs without hot reload, knowingly). onError (nil: none) counts the
+// errors of a running watch.
+func (r *runtime) watch(ctx context.Context, onError func(error)) error {
+	if !r.cfg.Policy.WatchEnabled() {
+		return nil
 	}
+	if err := r.engine.StartWatch(ctx, policy.WatchOptions{OnError: onError}); err != nil {
+		return fmt.Errorf("%v (set policy.watch: false to run without hot reload)", err)
+	}
+	return nil
 }
 
 // ready are the readiness checks of /readyz.
 func (r *runtime) policiesReady() error {
 	if r.engine.Current() == nil {
 		return errors.New("no policies loaded")
+	}
+	if msg := r.engine.WatchError(); msg != "" {
+		return errors.New(msg)
 	}
 	return nil
 }
