@@ -155,19 +155,19 @@ func TestCallAs(t *testing.T) {
 	}
 	const rest = `"action":{"name":"fs/read"},"resource":{"type":"server","id":"fs"}`
 
-	c, err := parse(`{` + rest + `}`).CallAs(now, bot)
+	c, err := parse(`{`+rest+`}`).CallAs(now, bot)
 	if err != nil || c.Principal.ID != "bot" || c.Principal.Owner != "alice" || c.Caller == nil || c.Caller.ID != "bot" {
 		t.Fatalf("no subject: %+v %v", c, err)
 	}
-	c, err = parse(`{"subject":{"type":"agent","id":"bot","properties":{"groups":["admins"],"owner":"root"}},` + rest + `}`).CallAs(now, bot)
+	c, err = parse(`{"subject":{"type":"agent","id":"bot","properties":{"groups":["admins"],"owner":"root"}},`+rest+`}`).CallAs(now, bot)
 	if err != nil || len(c.Principal.Groups) != 1 || c.Principal.Groups[0] != "agents" || c.Principal.Owner != "alice" {
 		t.Fatalf("self with stated groups: %+v %v", c.Principal, err)
 	}
-	c, err = parse(`{"subject":{"type":"user","id":"bot"},` + rest + `}`).CallAs(now, bot)
+	c, err = parse(`{"subject":{"type":"user","id":"bot"},`+rest+`}`).CallAs(now, bot)
 	if err != nil || c.Principal.Kind != call.KindUser || c.Caller.Kind != call.KindAgent {
 		t.Fatalf("User::\"bot\" is not Agent::\"bot\": %+v %v", c, err)
 	}
-	c, err = parse(`{"subject":{"type":"user","id":"carol","properties":{"groups":["finance"]}},` + rest + `}`).CallAs(now, bot)
+	c, err = parse(`{"subject":{"type":"user","id":"carol","properties":{"groups":["finance"]}},`+rest+`}`).CallAs(now, bot)
 	if err != nil || c.Principal.ID != "carol" || c.Principal.Groups[0] != "finance" || c.Caller.ID != "bot" {
 		t.Fatalf("another subject: %+v %v", c, err)
 	}
@@ -176,7 +176,7 @@ func TestCallAs(t *testing.T) {
 	if bot.Groups[0] != "agents" {
 		t.Fatal("the caller was shared with the call")
 	}
-	if c, err := parse(`{"subject":{"type":"agent","id":"x"},` + rest + `}`).CallAs(now, nil); err != nil || c.Caller != nil {
+	if c, err := parse(`{"subject":{"type":"agent","id":"x"},`+rest+`}`).CallAs(now, nil); err != nil || c.Caller != nil {
 		t.Fatalf("unauthenticated: %+v %v", c, err)
 	}
 }
