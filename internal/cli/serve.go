@@ -150,7 +150,9 @@ func serve(ctx context.Context, g *globals, cfg *config.Config) error {
 	// http.max_body_bytes); calls are bounded by mcp.gateway.request_timeout.
 	srv := door.Server(api.Handler())
 	srv.RegisterOnShutdown(gw.CloseStreams)
-	rt.watch(ctx)
+	if err := rt.watch(ctx, func(error) { metrics.Error("policy_watch") }); err != nil {
+		return err
+	}
 	policies := "built-in"
 	if len(cfg.Policy.Dirs) > 0 {
 		policies = strings.Join(cfg.Policy.Dirs, ",")

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -37,7 +38,16 @@ const DefaultListen = "127.0.0.1:8470"
 type Config struct {
 	// DataDir holds toolgate's state (audit trail, keys, database).
 	DataDir string `yaml:"data_dir"`
-	Listen  string `yaml:"listen"`
+	// Store is where the state lives: "sqlite" (the default: the SQLite
+	// database and key files of the data directory, for one host) or a
+	// PostgreSQL URL (postgres://…), shared by replicas. TOOLGATE_STORE
+	// overrides it.
+	Store string `yaml:"store"`
+	// StoreMigrate is "auto" (the default: a PostgreSQL store's schema is
+	// brought up to date at start) or "off" (an operator runs `toolgate
+	// store migrate`; toolgate refuses to start on an outdated schema).
+	StoreMigrate string `yaml:"store_migrate"`
+	Listen       string `yaml:"listen"`
 	// HTTP is the front door of `toolgate serve`: Host and Origin policy,
 	// content types, read timeouts and body limits, for every route.
 	HTTP   frontdoor.Config `yaml:"http"`
@@ -319,6 +329,14 @@ func (c *Config) problems() []string {
 	if err := c.Policy.Validate(); err != nil {
 		errs = append(errs, err.Error())
 	}
+	if err := checkStore(c.Store); err != nil {
+		bad("store", "%v", err)
+	}
+	switch c.StoreMigrate {
+	case "", "auto", "off":
+	default:
+		bad("store_migrate", "%q is not auto or off", c.StoreMigrate)
+	}
 	if !contains(audit.Names(), c.Audit.Sink) {
 		bad("audit.sink", "unknown sink %q (known: %s)", c.Audit.Sink, strings.Join(audit.Names(), ", "))
 	}
@@ -424,6 +442,44 @@ func contains(list []string, s string) bool {
 		}
 	}
 	return false
+}
+
+// StoreEnv names the environment variable that overrides store:.
+const StoreEnv = "TOOLGATE_STORE"
+
+// StoreSQLite is the embedded store, in the data directory.
+const StoreSQLite = "sqlite"
+
+// ResolveStore is the store to use: TOOLGATE_STORE, else the config's
+// store:, else sqlite. It is "sqlite" or a PostgreSQL URL.
+func ResolveStore(cfg *Config) (string, error) {
+	s := os.Getenv(StoreEnv)
+	where := StoreEnv
+	if s == "" && cfg != nil {
+		s, where = cfg.Store, "store"
+	}
+	if s == "" {
+		return StoreSQLite, nil
+	}
+	if err := checkStore(s); err != nil {
+		return "", fmt.Errorf("%s: %v", where, err)
+	}
+	return s, nil
+}
+
+// IsPostgres tells whether a resolved store is a PostgreSQL URL.
+func IsPostgres(store string) bool { return store != "" && store != StoreSQLite }
+
+func checkStore(s string) error {
+	if s == "" || s == StoreSQLite {
+		return nil
+	}
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
+		// The value may hold a password: do not repeat it.
+		return errors.New(`is neither "sqlite" nor a postgres:// URL`)
+	}
+	return nil
 }
 
 // DataDirEnv names the environment variable for the data directory.

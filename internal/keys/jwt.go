@@ -260,9 +260,19 @@ func JWKS(ctx context.Context, p Provider) (jose.JSONWebKeySet, error) {
 
 // JWKSHandler serves the published keys (GET /.well-known/jwks.json). A
 // retired key stays in the set until tokens signed with it have expired.
+// The keys are refreshed first when p can tell they changed (another
+// process sharing the data directory rotated): a stale set would make
+// verifiers refuse the new key's tokens.
 func JWKSHandler(p Provider) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		set, err := JWKS(r.Context(), p)
+		var err error
+		if rf, ok := p.(Refresher); ok {
+			err = rf.Refresh(r.Context())
+		}
+		var set jose.JSONWebKeySet
+		if err == nil {
+			set, err = JWKS(r.Context(), p)
+		}
 		if err != nil {
 			http.Error(w, `{"error":{"code":"keys.unavailable","message":"signing keys cannot be read"}}`, http.StatusServiceUnavailable)
 			return
