@@ -29,20 +29,43 @@ func newAuditCmd(g *globals) *cobra.Command {
 		Use:   "audit verify|tail|query|export",
 		Short: "Read and check the audit trail",
 		Long: `audit reads the tamper-evident audit trail in the data directory (the sqlite
-sink; see docs/audit.md): verify checks its hash chain and signed
+sink) or, with a PostgreSQL store, the one trail of every replica in the
+database (see docs/audit.md and docs/scale-out.md): verify checks its hash chain and signed
 checkpoints, tail shows the newest records (and follows with -f), query
 selects records, export writes the whole trail as an archive that verify
 checks on its own (--archive). Records are printed as JSON lines, byte for byte as stored,
 so their hashes can be checked by other tools; --format table is for people.`,
 	}
 	var db string
-	cmd.PersistentFlags().StringVar(&db, "db", "", "trail database (default: the configured one, toolgate.db in the data directory)")
+	cmd.PersistentFlags().StringVar(&db, "db", "", "trail database (default: the configured one, toolgate.db in the data directory or the PostgreSQL store)")
 	// open opens the trail for reading; it creates nothing, so a mistyped
 	// --data-dir or --db is an error.
-	open := func() (*sqlite.DB, string, error) {
+	open := func() (*trailSource, error) {
 		cfg, err := g.loadConfig()
 		if err != nil {
-			return nil, "", err
+			return nil, err
+		}
+		spec, err := config.ResolveStore(cfg)
+		if err != nil {
+			return nil, err
+		}
+		if db == "" && config.IsPostgres(spec) && (cfg.Audit.Sink == "" || cfg.Audit.Sink == "sqlite") {
+			// The one trail of every replica, with its keys, in the
+			// database.
+			st, err := openState(cfg, "", readData)
+			if err != nil {
+				return nil, fmt.Errorf("audit trail: %w", err)
+			}
+			return &trailSource{AuditLog: st.db, closer: st.Close, where: st.String(),
+				publicKeys: func(ctx context.Context) ([]ed25519.PublicKey, string, error) {
+					k, err := audit.SharedPublicKeys(ctx, st.db)
+					if errors.Is(err, store.ErrNotFound) {
+						return nil, "the public keys (" + audit.PublicKeysDoc + ") in " + st.String(), nil
+					}
+					return k, "", err
+				},
+				redactionKey: func(ctx context.Context) ([]byte, error) { return audit.SharedRedactionKey(ctx, st.db) },
+			}, nil
 		}
 		path := db
 		var dataDir string
@@ -50,33 +73,61 @@ so their hashes can be checked by other tools; --format table is for people.`,
 			// The data directory holds the default keys of verify and
 			// --secret; the trail is the file named.
 			if dataDir, err = config.ResolveDataDir(g.dataDir, cfg); err != nil {
-				return nil, "", err
+				return nil, err
 			}
 		} else {
 			if cfg.Audit.Sink != "sqlite" {
-				return nil, "", fmt.Errorf("the audit sink is %q; only the sqlite trail can be read here (or name a trail with --db)", cfg.Audit.Sink)
+				return nil, fmt.Errorf("the audit sink is %q; only the sqlite trail can be read here (or name a trail with --db)", cfg.Audit.Sink)
 			}
 			if dataDir, err = g.dataDirFor(cfg, readData); err != nil {
-				return nil, "", err
+				return nil, err
 			}
 			if path, err = audit.DBPath(cfg.Audit, dataDir); err != nil {
-				return nil, "", err
+				return nil, err
 			}
 		}
 		if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
-			return nil, "", fmt.Errorf("no audit trail at %s: nothing has been recorded there yet", path)
+			return nil, fmt.Errorf("no audit trail at %s: nothing has been recorded there yet", path)
 		}
 		d, err := sqlite.Open(path, sqlite.Options{ReadOnly: true})
 		if err != nil {
-			return nil, "", fmt.Errorf("audit trail: %w", err)
+			return nil, fmt.Errorf("audit trail: %w", err)
 		}
-		return d, dataDir, nil
+		return &trailSource{AuditLog: d, closer: d.Close, where: path,
+			publicKeys: func(context.Context) ([]ed25519.PublicKey, string, error) {
+				// A trail nothing was written to yet has no key, and
+				// nothing to vouch for.
+				def := filepath.Join(dataDir, audit.PublicKeysFile)
+				if _, err := os.Stat(def); errors.Is(err, fs.ErrNotExist) {
+					return nil, def, nil
+				} else if err != nil {
+					return nil, "", err
+				}
+				k, err := audit.LoadPublicKeys(def)
+				return k, "", err
+			},
+			redactionKey: func(context.Context) ([]byte, error) { return audit.LoadRedactionKey(dataDir) },
+		}, nil
 	}
 	cmd.AddCommand(newAuditVerifyCmd(g, open), newAuditTailCmd(g, open), newAuditQueryCmd(g, open), newAuditExportCmd(g, open))
 	return cmd
 }
 
-type openTrailFunc func() (*sqlite.DB, string, error)
+// trailSource is a trail to read, with the keys its store trusts: the data
+// directory's files for SQLite, the documents of a PostgreSQL store.
+type trailSource struct {
+	store.AuditLog
+	closer func() error
+	where  string
+	// publicKeys are the trusted keys by default; with none, it names
+	// what is missing.
+	publicKeys   func(context.Context) ([]ed25519.PublicKey, string, error)
+	redactionKey func(context.Context) ([]byte, error)
+}
+
+func (t *trailSource) Close() error { return t.closer() }
+
+type openTrailFunc func() (*trailSource, error)
 
 func newAuditVerifyCmd(g *globals, open openTrailFunc) *cobra.Command {
 	var keyFiles []string
@@ -97,8 +148,10 @@ for them yet; verify reports how many, since a truncation among them cannot
 be detected. A running trail signs every 1000 records or 5 s and at shutdown.
 
 By default the public keys in the data directory (audit-signing.pub) are
-trusted. Anyone who can write the data directory can replace them: for a
-check that means something, keep a copy elsewhere and pass --public-key.
+trusted (with a PostgreSQL store, the public keys kept in the database).
+Anyone who can write the data directory (or the database) can replace them:
+for a check that means something, keep a copy elsewhere and pass
+--public-key.
 
 --archive checks an archive written by 'toolgate audit export' instead of
 the database, from the file alone (pass the public keys with --public-key).
@@ -108,6 +161,7 @@ Exit status: 0 if the trail verifies, 1 if it does not or cannot be read.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			var log store.AuditLog
 			var where, noKey string
+			var trusted []ed25519.PublicKey
 			if archive != "" {
 				if len(keyFiles) == 0 {
 					return usageError{errors.New("--archive needs the trusted public keys: --public-key FILE")}
@@ -118,26 +172,19 @@ Exit status: 0 if the trail verifies, 1 if it does not or cannot be read.`,
 				}
 				log, where = a, archive
 			} else {
-				db, dataDir, err := open()
+				src, err := open()
 				if err != nil {
 					return err
 				}
-				defer db.Close()
+				defer src.Close()
 				if len(keyFiles) == 0 {
-					// The data directory's keys. A trail nothing was
-					// written to yet has none, and nothing to vouch for.
-					def := filepath.Join(dataDir, audit.PublicKeysFile)
-					if _, err := os.Stat(def); err == nil {
-						keyFiles = []string{def}
-					} else if !errors.Is(err, fs.ErrNotExist) {
+					if trusted, noKey, err = src.publicKeys(cmd.Context()); err != nil {
 						return err
-					} else {
-						noKey = def
 					}
 				}
-				log, where = db, db.Path()
+				log, where = src, src.where
 			}
-			var keys []ed25519.PublicKey
+			keys := trusted
 			for _, f := range keyFiles {
 				k, err := audit.LoadPublicKeys(f)
 				if err != nil {
@@ -187,7 +234,7 @@ To stdout, or to --out (written to a temporary file and renamed, so a
 partial archive is never left under the name).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			db, _, err := open()
+			db, err := open()
 			if err != nil {
 				return err
 			}
@@ -323,10 +370,10 @@ type printer struct {
 	token  []byte
 }
 
-func newPrinter(g *globals, q *queryFlags, dataDir string) (*printer, error) {
+func newPrinter(g *globals, q *queryFlags, src *trailSource) (*printer, error) {
 	p := &printer{w: g.stdout, st: g.style()}
 	if q.secret != "" {
-		key, err := audit.LoadRedactionKey(dataDir)
+		key, err := src.redactionKey(context.Background())
 		if err != nil {
 			return nil, fmt.Errorf("--secret needs the redaction key: %w", err)
 		}
@@ -404,12 +451,12 @@ directory's redaction key.`,
 				return err
 			}
 			f.Limit = limit
-			db, dataDir, err := open()
+			db, err := open()
 			if err != nil {
 				return err
 			}
 			defer db.Close()
-			p, err := newPrinter(g, &q, dataDir)
+			p, err := newPrinter(g, &q, db)
 			if err != nil {
 				return err
 			}
@@ -437,12 +484,12 @@ func newAuditTailCmd(g *globals, open openTrailFunc) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			db, dataDir, err := open()
+			db, err := open()
 			if err != nil {
 				return err
 			}
 			defer db.Close()
-			p, err := newPrinter(g, &q, dataDir)
+			p, err := newPrinter(g, &q, db)
 			if err != nil {
 				return err
 			}

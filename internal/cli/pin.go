@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 	"slices"
 	"sort"
@@ -8,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/toolgate/toolgate/internal/config"
 	"github.com/toolgate/toolgate/internal/mcp/pin"
 )
 
@@ -17,7 +19,8 @@ func newPinCmd(g *globals) *cobra.Command {
 		Short: "List and accept pinned MCP tool definitions",
 		Long: `toolgate pins each tool's definition (name, title, description, input and
 output schema, annotations) the first time it sees it, in the data
-directory (pins/<server>.json). A later, different definition is refused
+directory (pins/<server>.json), or with a PostgreSQL store in the database
+(document pins/<server>). A later, different definition is refused
 (mcp.pinning: refuse) or only logged (mcp.pinning: warn) until it is
 accepted here.`,
 	}
@@ -25,24 +28,61 @@ accepted here.`,
 	return cmd
 }
 
-// pinServers resolves the data directory (which must exist) and the
-// servers named, each of which must have pins there; with none named,
-// every server that has.
-func (g *globals) pinServers(named []string) (string, []string, error) {
+// pinPlace is where the pins are: files in the data directory, or
+// documents in the store replicas share.
+type pinPlace struct {
+	dataDir string
+	st      *state // nil: the data directory's files
+}
+
+func (p *pinPlace) open(server string) (*pin.Store, error) {
+	if p.st != nil {
+		return p.st.pins(server)
+	}
+	return pin.Open(p.dataDir, server)
+}
+
+func (p *pinPlace) String() string {
+	if p.st != nil {
+		return p.st.String()
+	}
+	return pin.Dir(p.dataDir)
+}
+
+func (p *pinPlace) Close() { p.st.Close() }
+
+// pinServers resolves where the pins are (the data directory, which must
+// exist, or the PostgreSQL store) and the servers named, each of which must
+// have pins there; with none named, every server that has. The caller
+// closes the place.
+func (g *globals) pinServers(named []string) (*pinPlace, []string, error) {
 	cfg, err := g.loadConfig()
 	if err != nil {
-		return "", nil, err
+		return nil, nil, err
 	}
-	dataDir, err := g.dataDirFor(cfg, readData)
+	spec, err := config.ResolveStore(cfg)
 	if err != nil {
-		return "", nil, err
+		return nil, nil, err
 	}
-	have, err := pin.Servers(dataDir)
+	place := &pinPlace{}
+	var have []string
+	if config.IsPostgres(spec) {
+		if place.st, err = openState(cfg, "", updateData); err != nil {
+			return nil, nil, err
+		}
+		have, err = pin.SharedServers(context.Background(), place.st.db)
+	} else {
+		if place.dataDir, err = g.dataDirFor(cfg, readData); err != nil {
+			return nil, nil, err
+		}
+		have, err = pin.Servers(place.dataDir)
+	}
 	if err != nil {
-		return "", nil, err
+		place.Close()
+		return nil, nil, err
 	}
 	if len(named) == 0 {
-		return dataDir, have, nil
+		return place, have, nil
 	}
 	for _, s := range named {
 		if !slices.Contains(have, s) {
@@ -50,10 +90,11 @@ func (g *globals) pinServers(named []string) (string, []string, error) {
 			if len(have) > 0 {
 				known = "these have: " + strings.Join(have, ", ")
 			}
-			return "", nil, fmt.Errorf("no pins for server %q in %s (%s)", s, pin.Dir(dataDir), known)
+			place.Close()
+			return nil, nil, fmt.Errorf("no pins for server %q in %s (%s)", s, place, known)
 		}
 	}
-	return dataDir, named, nil
+	return place, named, nil
 }
 
 func newPinListCmd(g *globals) *cobra.Command {
@@ -63,13 +104,14 @@ func newPinListCmd(g *globals) *cobra.Command {
 		Short: "List pinned tools and the changed definitions waiting to be accepted",
 		Args:  cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			dataDir, servers, err := g.pinServers(args)
+			place, servers, err := g.pinServers(args)
 			if err != nil {
 				return err
 			}
+			defer place.Close()
 			files := []*pin.File{}
 			for _, server := range servers {
-				s, err := pin.Open(dataDir, server)
+				s, err := place.open(server)
 				if err != nil {
 					return err
 				}
@@ -83,12 +125,12 @@ func newPinListCmd(g *globals) *cobra.Command {
 				return writeJSON(g.stdout, map[string]any{"servers": files})
 			}
 			if len(files) == 0 {
-				fmt.Fprintf(g.stdout, "no pins in %s\n", pin.Dir(dataDir))
+				fmt.Fprintf(g.stdout, "no pins in %s\n", place)
 				return nil
 			}
 			st := g.style()
 			for _, f := range files {
-				s, _ := pin.Open(dataDir, f.Server)
+				s, _ := place.open(f.Server)
 				fmt.Fprintf(g.stdout, "%s: %d tools pinned, %d changed (%s)\n", st.bold(f.Server), len(f.Tools), len(f.Changed), s.Path())
 				tb := st.newTable()
 				for _, name := range sortedNames(f.Tools) {
@@ -122,11 +164,12 @@ func newPinAcceptCmd(g *globals) *cobra.Command {
 		Short: "Accept the changed definitions of a server's tools (all changed tools if none is named)",
 		Args:  cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			dataDir, _, err := g.pinServers(args[:1])
+			place, _, err := g.pinServers(args[:1])
 			if err != nil {
 				return err
 			}
-			s, err := pin.Open(dataDir, args[0])
+			defer place.Close()
+			s, err := place.open(args[0])
 			if err != nil {
 				return err
 			}

@@ -146,6 +146,7 @@ else the config's data_dir, else ~/.local/share/toolgate ($XDG_DATA_HOME).`,
 		uses(newAuditCmd(g), useConfig, useDataDir),
 		uses(newTaskCmd(g), useConfig, useDataDir),
 		uses(newApprovalCmd(g), useConfig, useDataDir),
+		uses(newStoreCmd(g), useConfig),
 	)
 
 	root.SetHelpCommand(newHelpCmd(root))

@@ -19,7 +19,6 @@ import (
 	"github.com/toolgate/toolgate/internal/credential/scrub"
 	"github.com/toolgate/toolgate/internal/enforce"
 	"github.com/toolgate/toolgate/internal/mcp/gate"
-	"github.com/toolgate/toolgate/internal/mcp/pin"
 	"github.com/toolgate/toolgate/internal/mcp/stdio"
 	"github.com/toolgate/toolgate/internal/policy"
 )
@@ -100,7 +99,7 @@ func runProxy(cmd *cobra.Command, g *globals, cfg *config.Config, command []stri
 	}
 	defer func() { err = errors.Join(err, rt.Close()) }()
 	log, engine, dataDir := rt.log, rt.engine, rt.dataDir
-	pins, err := pin.Open(dataDir, server)
+	pins, err := rt.tasks.st.pins(server)
 	if err != nil {
 		return err
 	}

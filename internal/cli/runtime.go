@@ -50,10 +50,10 @@ func openRuntime(g *globals, cfg *config.Config) (_ *runtime, err error) {
 	if r.engine, err = policy.NewEngine(cfg.Policy, r.log); err != nil {
 		return nil, err
 	}
-	if r.sink, err = audit.OpenLogged(cfg.Audit, r.dataDir, r.log); err != nil {
+	if r.tasks, err = openTaskParts(cfg, r.dataDir, r.log, createData); err != nil {
 		return nil, err
 	}
-	if r.tasks, err = openTaskParts(cfg, r.dataDir, r.log, createData); err != nil {
+	if r.sink, err = openSink(cfg, r.tasks.st, r.log); err != nil {
 		return nil, err
 	}
 	// History (data flow, windows) in the data directory's database, shared
@@ -62,10 +62,10 @@ func openRuntime(g *globals, cfg *config.Config) (_ *runtime, err error) {
 	if err := cfg.LoadPolicyWindows(); err != nil {
 		return nil, err
 	}
-	if r.history, err = history.New(cfg.History, history.Options{Store: r.tasks.db, Dir: r.dataDir, Log: r.log}); err != nil {
+	if r.history, err = history.New(cfg.History, history.Options{Store: r.tasks.db, Dir: r.tasks.st.historyDir(), Log: r.log}); err != nil {
 		return nil, err
 	}
-	if r.approvals, err = openApprovals(cfg, r.dataDir, r.tasks, r.engine, r.log); err != nil {
+	if r.approvals, err = openApprovals(cfg, r.tasks, r.engine, r.log); err != nil {
 		return nil, err
 	}
 	if r.creds, err = openCredentials(cfg, r.tasks, r.log); err != nil {
@@ -130,10 +130,10 @@ func (r *runtime) auditReady() error {
 //
 // What is stored of a call is redacted by the trail's rules and key
 // (audit.redact), so equal secrets give equal tokens in both.
-func openApprovals(cfg *config.Config, dataDir string, tp *taskParts, engine *policy.Engine, log *slog.Logger) (*approval.Service, error) {
+func openApprovals(cfg *config.Config, tp *taskParts, engine *policy.Engine, log *slog.Logger) (*approval.Service, error) {
 	links := keys.NewTokens(tp.keys, cfg.Keys.Issuer)
 	links.Leeway = 0 // links expire when they say; this toolgate signs and checks them
-	key, err := audit.LoadOrCreateRedactionKey(dataDir)
+	key, err := tp.st.redactionKey()
 	if err != nil {
 		return nil, err
 	}
@@ -170,17 +170,30 @@ func (r *runtime) Close() error {
 	if r.history != nil {
 		errs = append(errs, r.history.Close()) // before the database it writes to
 	}
-	if r.tasks != nil {
-		errs = append(errs, r.tasks.Close())
-	}
-	if r.sink != nil {
+	if r.sink != nil { // it flushes its queue, possibly into the store below
 		if err := r.sink.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("the audit trail did not close cleanly; its last records may be missing: %w", err))
 		}
+	}
+	if r.tasks != nil {
+		errs = append(errs, r.tasks.Close())
 	}
 	err := errors.Join(errs...)
 	if err != nil {
 		r.log.Error("closing", "error", err)
 	}
 	return err
+}
+
+// openSink opens the audit sink. The default sink keeps the tamper-evident
+// trail in the store: the data directory's SQLite database, or, on a shared
+// store, the one trail of every replica (with its keys in the store).
+func openSink(cfg *config.Config, st *state, log *slog.Logger) (audit.Sink, error) {
+	if !st.shared() || (cfg.Audit.Sink != "" && cfg.Audit.Sink != "sqlite") {
+		return audit.OpenLogged(cfg.Audit, st.dataDir, log)
+	}
+	if cfg.Audit.Path != "" {
+		return nil, fmt.Errorf("audit.path names a SQLite file, but the store is %s: the trail is kept there (remove audit.path)", st)
+	}
+	return audit.OpenShared(context.Background(), cfg.Audit, st.db, st.dataDir, log)
 }

@@ -23,52 +23,50 @@ import (
 	"github.com/toolgate/toolgate/internal/policy"
 	"github.com/toolgate/toolgate/internal/server"
 	"github.com/toolgate/toolgate/internal/store"
-	"github.com/toolgate/toolgate/internal/store/sqlite"
 	"github.com/toolgate/toolgate/internal/task"
 )
 
 // taskParts are what the identify and task stages work with: the identity
-// verifier, toolgate's signing keys and the task store in the data
-// directory, and the task service over them.
+// verifier, toolgate's signing keys and the task store (in the data
+// directory, or the PostgreSQL database replicas share), and the task
+// service over them.
 type taskParts struct {
 	ids  *identity.Verifier
-	keys *keys.File
-	db   *sqlite.DB
+	keys keyStore
+	st   *state
+	db   store.Backend
 	svc  *task.Service
 }
 
-// openTaskParts opens the parts in dataDir. Only createData creates a key
-// or the database; readData also writes nothing (`toolgate check` only
-// verifies, `task list` only reads); updateData writes the database but
-// creates neither it nor a key.
+// openTaskParts opens the parts in dataDir or the configured store. Only
+// createData creates a key or the database; readData also writes nothing
+// (`toolgate check` only verifies, `task list` only reads); updateData
+// writes the database but creates neither it nor a key.
 func openTaskParts(cfg *config.Config, dataDir string, log *slog.Logger, access dataAccess) (*taskParts, error) {
 	ids, err := identity.New(cfg.Identity, identity.Options{})
 	if err != nil {
 		return nil, err
 	}
-	path, err := databaseIn(dataDir, access)
+	st, err := openState(cfg, dataDir, access)
 	if err != nil {
 		return nil, err
 	}
-	kp, err := keys.OpenFile(dataDir, cfg.Keys, keys.FileOptions{ReadOnly: access != createData})
+	kp, err := st.keys(cfg, access)
 	if err != nil {
-		return nil, err
-	}
-	db, err := sqlite.Open(path, sqlite.Options{ReadOnly: access == readData})
-	if err != nil {
+		st.Close()
 		return nil, err
 	}
 	svc, err := task.New(cfg.Tasks, task.Options{
-		Tokens: keys.NewTokens(kp, cfg.Keys.Issuer), Tasks: db, Budgets: db, Identity: ids, Log: log,
+		Tokens: keys.NewTokens(kp, cfg.Keys.Issuer), Tasks: st.db, Budgets: st.db, Identity: ids, Log: log,
 	})
 	if err != nil {
-		db.Close()
+		st.Close()
 		return nil, err
 	}
-	return &taskParts{ids: ids, keys: kp, db: db, svc: svc}, nil
+	return &taskParts{ids: ids, keys: kp, st: st, db: st.db, svc: svc}, nil
 }
 
-func (p *taskParts) Close() error { return p.db.Close() }
+func (p *taskParts) Close() error { return p.st.Close() }
 
 // stages wires the identify stage (with the local default principal, nil
 // for none), the task stage and, if spend, the task budget.

@@ -7,10 +7,13 @@ package config
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 
@@ -37,7 +40,16 @@ const DefaultListen = "127.0.0.1:8470"
 type Config struct {
 	// DataDir holds toolgate's state (audit trail, keys, database).
 	DataDir string `yaml:"data_dir"`
-	Listen  string `yaml:"listen"`
+	// Store is where the state lives: "sqlite" (the default: the SQLite
+	// database and key files of the data directory, for one host) or a
+	// PostgreSQL URL (postgres://…), shared by replicas. TOOLGATE_STORE
+	// overrides it.
+	Store string `yaml:"store"`
+	// StoreMigrate is "auto" (the default: a PostgreSQL store's schema is
+	// brought up to date at start) or "off" (an operator runs `toolgate
+	// store migrate`; toolgate refuses to start on an outdated schema).
+	StoreMigrate string `yaml:"store_migrate"`
+	Listen       string `yaml:"listen"`
 	// HTTP is the front door of `toolgate serve`: Host and Origin policy,
 	// content types, read timeouts and body limits, for every route.
 	HTTP   frontdoor.Config `yaml:"http"`
@@ -117,6 +129,10 @@ type ToolConfig struct {
 	Labels []string `yaml:"labels"`
 	// Facts binds classifiers to arguments: {sql: [query]}.
 	Facts facts.Bindings `yaml:"facts"`
+	// Outputs label fields of the tool's output for the history stage:
+	// {"transactions[].subject": untrusted, "transactions[].recipient":
+	// trusted} (docs/history.md).
+	Outputs map[string]string `yaml:"outputs"`
 }
 
 // Default returns the configuration used when no file is given.
@@ -319,6 +335,14 @@ func (c *Config) problems() []string {
 	if err := c.Policy.Validate(); err != nil {
 		errs = append(errs, err.Error())
 	}
+	if err := checkStore(c.Store); err != nil {
+		bad("store", "%v", err)
+	}
+	switch c.StoreMigrate {
+	case "", "auto", "off":
+	default:
+		bad("store_migrate", "%q is not auto or off", c.StoreMigrate)
+	}
 	if !contains(audit.Names(), c.Audit.Sink) {
 		bad("audit.sink", "unknown sink %q (known: %s)", c.Audit.Sink, strings.Join(audit.Names(), ", "))
 	}
@@ -412,6 +436,16 @@ func (c *Config) problems() []string {
 					bad(fmt.Sprintf("%s.tools.%s.labels[%d]", at, n, j), "%v", err)
 				}
 			}
+			for _, f := range slices.Sorted(maps.Keys(s.Tools[n].Outputs)) {
+				if err := history.CheckFieldPattern(f); err != nil {
+					bad(fmt.Sprintf("%s.tools.%s.outputs", at, n), "%v", err)
+				}
+				switch l := s.Tools[n].Outputs[f]; l {
+				case history.FieldUntrusted, history.FieldTrusted:
+				default:
+					bad(fmt.Sprintf("%s.tools.%s.outputs[%q]", at, n, f), "%q is not %s or %s", l, history.FieldUntrusted, history.FieldTrusted)
+				}
+			}
 		}
 	}
 	return errs
@@ -424,6 +458,44 @@ func contains(list []string, s string) bool {
 		}
 	}
 	return false
+}
+
+// StoreEnv names the environment variable that overrides store:.
+const StoreEnv = "TOOLGATE_STORE"
+
+// StoreSQLite is the embedded store, in the data directory.
+const StoreSQLite = "sqlite"
+
+// ResolveStore is the store to use: TOOLGATE_STORE, else the config's
+// store:, else sqlite. It is "sqlite" or a PostgreSQL URL.
+func ResolveStore(cfg *Config) (string, error) {
+	s := os.Getenv(StoreEnv)
+	where := StoreEnv
+	if s == "" && cfg != nil {
+		s, where = cfg.Store, "store"
+	}
+	if s == "" {
+		return StoreSQLite, nil
+	}
+	if err := checkStore(s); err != nil {
+		return "", fmt.Errorf("%s: %v", where, err)
+	}
+	return s, nil
+}
+
+// IsPostgres tells whether a resolved store is a PostgreSQL URL.
+func IsPostgres(store string) bool { return store != "" && store != StoreSQLite }
+
+func checkStore(s string) error {
+	if s == "" || s == StoreSQLite {
+		return nil
+	}
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
+		// The value may hold a password: do not repeat it.
+		return errors.New(`is neither "sqlite" nor a postgres:// URL`)
+	}
+	return nil
 }
 
 // DataDirEnv names the environment variable for the data directory.

@@ -29,6 +29,8 @@ type Options struct {
 	// NoMigrate does not apply migrations at Open; Open fails unless the
 	// schema is current (an operator runs `toolgate store migrate`).
 	NoMigrate bool
+	// SkipSchemaCheck opens whatever the schema's version (for Migrate).
+	SkipSchemaCheck bool
 	// OpTimeout bounds each store operation that has no earlier deadline,
 	// so a replica that lost its database fails (closed) instead of
 	// hanging; default 10 s.
@@ -109,6 +111,7 @@ func Open(ctx context.Context, connURL string, opt Options) (*DB, error) {
 		return nil, fmt.Errorf("postgres: connect to %s: %w", d.url, err)
 	}
 	switch {
+	case opt.SkipSchemaCheck:
 	case opt.ReadOnly || opt.NoMigrate:
 		err = d.checkSchema(ctx)
 	default:
