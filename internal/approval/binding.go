@@ -71,13 +71,7 @@ func digestOf(parts ...string) string {
 	return hex.EncodeToString(sum[:])
 }
 
-func principalUID(p call.Principal) types.EntityUID {
-	t := policy.TypeAgent
-	if p.Kind == call.KindUser {
-		t = policy.TypeUser
-	}
-	return types.NewEntityUID(t, types.String(p.ID))
-}
+func principalUID(p call.Principal) types.EntityUID { return policy.PrincipalUID(p) }
 
 // Record is what toolgate keeps about the call an approval is for: what an
 // approver is shown, and what the Cedar entity of the pending call is built
