@@ -337,7 +337,7 @@ func TestRecordsOutliveTheCall(t *testing.T) {
 			d := p.Execute(ctx, newCall("fs/read"), func(ctx context.Context, _ *call.Call, _ *call.Credential) call.Outcome {
 				end() // the client goes away while the server works
 				<-ctx.Done()
-				return call.Outcome{Status: call.OutcomeUpstreamFailure, Error: "gave up"}
+				return call.Interrupted(ctx.Err(), "gave up")
 			})
 			if d.Effect != call.Allow {
 				t.Fatalf("%+v", d)
