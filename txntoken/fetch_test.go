@@ -279,3 +279,19 @@ func TestJWKSRedirect(t *testing.T) {
 		t.Fatalf("the other origin received %d requests", n)
 	}
 }
+
+// TestJWKSURLMustBeSecure: toolgate's keys are fetched over https, or over
+// plain http from this machine only.
+func TestJWKSURLMustBeSecure(t *testing.T) {
+	for url, ok := range map[string]bool{
+		"https://toolgate.example.com/.well-known/jwks.json": true,
+		"http://127.0.0.1:8470/.well-known/jwks.json":        true,
+		"http://toolgate.internal/.well-known/jwks.json":     false,
+		"toolgate.internal/.well-known/jwks.json":            false,
+	} {
+		_, err := txntoken.New(txntoken.Options{JWKSURL: url, Audience: "https://tools.test/mcp"})
+		if (err == nil) != ok {
+			t.Errorf("%s: %v", url, err)
+		}
+	}
+}

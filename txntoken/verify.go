@@ -19,6 +19,7 @@ import (
 	"github.com/go-jose/go-jose/v4/jwt"
 
 	"github.com/toolgate/toolgate/internal/redirect"
+	"github.com/toolgate/toolgate/internal/safeurl"
 )
 
 // algorithms are the only signature algorithms toolgate signs with. Nothing
@@ -41,7 +42,9 @@ const (
 // Options configure a Verifier. Audience and one of JWKSURL or KeySet are
 // required.
 type Options struct {
-	// JWKSURL is toolgate's JWKS: <toolgate serve>/.well-known/jwks.json.
+	// JWKSURL is toolgate's JWKS: <toolgate serve>/.well-known/jwks.json;
+	// https, or plain http only to a loopback host (keys fetched over plain
+	// HTTP from elsewhere could be replaced on the way).
 	JWKSURL string
 	// KeySet is a fixed set of keys to use instead of fetching (tests, or a
 	// server that gets toolgate's JWKS some other way).
@@ -93,6 +96,11 @@ func New(o Options) (*Verifier, error) {
 	}
 	if (o.JWKSURL == "") == (o.KeySet == nil) {
 		return nil, errors.New("txntoken: give exactly one of JWKSURL and KeySet")
+	}
+	if o.JWKSURL != "" {
+		if err := safeurl.Check(o.JWKSURL); err != nil {
+			return nil, fmt.Errorf("txntoken: JWKSURL: %w", err)
+		}
 	}
 	if o.Issuer == "" {
 		o.Issuer = DefaultIssuer

@@ -2,7 +2,6 @@ package approval
 
 import (
 	"encoding/json"
-	"fmt"
 	"time"
 
 	"github.com/cedar-policy/cedar-go"
@@ -21,7 +20,7 @@ const (
 )
 
 // ActionApprove is the action of every answer, approve or deny.
-var ActionApprove = types.NewEntityUID(policy.TypeAction, "Approve")
+var ActionApprove = policy.ActionApprove
 
 // Channels an answer comes through.
 const (
@@ -117,16 +116,9 @@ func (s *Service) authorize(a *store.Approval, rec *Record, who Approver, ans An
 }
 
 // mayAnswer evaluates Action::"Approve" against the organisation's policy
-// set. cedar-go skips a policy whose evaluation errors; like the call
-// decisions, an erroring forbid refuses instead, and a forbid with
-// @approval refuses too (an answer cannot wait for another answer).
+// set (policy.Set.Authorize: only a permit that names the action grants
+// it; a forbid that errors, or one with @approval, refuses).
 func (s *Service) mayAnswer(set *policy.Set, a *store.Approval, rec *Record, who Approver, ans Answer, now time.Time) (bool, string, error) {
-	ps := cedar.NewPolicySet()
-	forbids := map[cedar.PolicyID]bool{}
-	for _, p := range set.Policies() {
-		ps.Add(cedar.PolicyID(p.ID), p.Cedar())
-		forbids[cedar.PolicyID(p.ID)] = p.Forbid
-	}
 	entities, err := s.entities(a, rec, who)
 	if err != nil {
 		return false, "", err
@@ -143,21 +135,8 @@ func (s *Service) mayAnswer(set *policy.Set, a *store.Approval, rec *Record, who
 		"system":   types.NewRecord(types.RecordMap{"now": types.NewDatetime(now)}),
 	})
 	req := cedar.Request{Principal: who.UID(), Action: ActionApprove, Resource: types.NewEntityUID(TypeApproval, types.String(a.ID)), Context: ctx}
-	dec, diag := cedar.Authorize(ps, entities, req)
-	for _, e := range diag.Errors {
-		if forbids[e.PolicyID] {
-			return false, fmt.Sprintf("forbid policy %q failed to evaluate (%s), so the answer is refused", e.PolicyID, e.Message), nil
-		}
-	}
-	if dec != cedar.Allow {
-		for _, r := range diag.Reasons {
-			if forbids[r.PolicyID] {
-				return false, fmt.Sprintf("policy %q forbids it", r.PolicyID), nil
-			}
-		}
-		return false, "no policy permits it (Action::\"Approve\")", nil
-	}
-	return true, "", nil
+	ok, why := set.Authorize(req, entities)
+	return ok, why, nil
 }
 
 // entities builds the request's entities: the approver, the pending call

@@ -71,13 +71,7 @@ func digestOf(parts ...string) string {
 	return hex.EncodeToString(sum[:])
 }
 
-func principalUID(p call.Principal) types.EntityUID {
-	t := policy.TypeAgent
-	if p.Kind == call.KindUser {
-		t = policy.TypeUser
-	}
-	return types.NewEntityUID(t, types.String(p.ID))
-}
+func principalUID(p call.Principal) types.EntityUID { return policy.PrincipalUID(p) }
 
 // Record is what toolgate keeps about the call an approval is for: what an
 // approver is shown, and what the Cedar entity of the pending call is built
@@ -108,10 +102,21 @@ type Record struct {
 	Reasons  []string `json:"reasons"`
 }
 
-func recordOf(c *call.Call, d *call.Decision) *Record {
-	r := &Record{Chain: c.Chain, Task: c.Task, Tool: c.Tool.Name, Arguments: c.Input, Policies: slices.Clone(d.Policies)}
-	if len(r.Arguments) == 0 || !json.Valid(r.Arguments) {
-		r.Arguments = json.RawMessage("{}")
+// recordOf builds the record of a call that needs approval, redacted as
+// the audit trail is (audit.redact): nothing written for approvers — the
+// store, the API, the CLI, webhooks, elicitation — carries a secret the
+// trail would not.
+func (s *Service) recordOf(c *call.Call, d *call.Decision) *Record {
+	red := s.o.Redactor
+	r := &Record{Chain: c.Chain, Tool: c.Tool.Name, Policies: slices.Clone(d.Policies)}
+	r.Arguments = json.RawMessage("{}")
+	if len(c.Input) > 0 && json.Valid(c.Input) {
+		r.Arguments = red.Arguments(c.Server.Name, c.Tool.Name, c.Input)
+	}
+	if c.Task != nil {
+		t := *c.Task
+		t.Purpose, _ = red.Text(t.Purpose)
+		r.Task = &t
 	}
 	r.Principal.Kind, r.Principal.ID, r.Principal.Groups, r.Principal.Owner = c.Principal.Kind, c.Principal.ID, c.Principal.Groups, c.Principal.Owner
 	r.Server.Name, r.Server.Trust, r.Server.Labels = c.Server.Name, c.Server.Trust, c.Server.Labels
@@ -130,7 +135,8 @@ func recordOf(c *call.Call, d *call.Decision) *Record {
 	r.ActionGroups = append(r.ActionGroups, c.Tool.Labels...)
 	for _, reason := range d.Reasons {
 		if reason.Kind == call.ReasonApproval {
-			r.Reasons = append(r.Reasons, reason.Message)
+			msg, _ := red.Text(reason.Message)
+			r.Reasons = append(r.Reasons, msg)
 		}
 	}
 	return r

@@ -54,6 +54,11 @@ type Config struct {
 	// PollInterval is how often a waiting call looks for an answer given
 	// by another toolgate process (default 500ms).
 	PollInterval time.Duration `yaml:"poll_interval"`
+	// MaxPendingPerPrincipal bounds the approvals one caller may have
+	// waiting at once (default 20): beyond it a call that needs approval
+	// is denied (approval.too_many_pending), so one agent cannot flood the
+	// people who answer.
+	MaxPendingPerPrincipal int `yaml:"max_pending_per_principal"`
 }
 
 // WebhookConfig is one outgoing webhook.
@@ -87,6 +92,8 @@ const (
 	DefaultTimeout      = 5 * time.Minute
 	DefaultSimilarTTL   = time.Hour
 	DefaultPollInterval = 500 * time.Millisecond
+
+	DefaultMaxPendingPerPrincipal = 20
 )
 
 // ApplyDefaults fills in every unset field.
@@ -105,6 +112,9 @@ func (c *Config) ApplyDefaults() {
 	}
 	if c.PollInterval == 0 {
 		c.PollInterval = DefaultPollInterval
+	}
+	if c.MaxPendingPerPrincipal == 0 {
+		c.MaxPendingPerPrincipal = DefaultMaxPendingPerPrincipal
 	}
 	for i := range c.Webhooks {
 		if c.Webhooks[i].Format == "" {
@@ -133,6 +143,9 @@ func (c *Config) Validate() []string {
 	}
 	if c.PollInterval < 10*time.Millisecond || c.PollInterval > time.Minute {
 		bad("poll_interval", "%s is not between 10ms and 1m", c.PollInterval)
+	}
+	if c.MaxPendingPerPrincipal < 1 || c.MaxPendingPerPrincipal > 100000 {
+		bad("max_pending_per_principal", "%d is not between 1 and 100000", c.MaxPendingPerPrincipal)
 	}
 	if c.PublicURL != "" {
 		if u, err := url.Parse(c.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {

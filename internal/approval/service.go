@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/toolgate/toolgate/internal/audit"
 	"github.com/toolgate/toolgate/internal/call"
 	"github.com/toolgate/toolgate/internal/cedarjson"
 	"github.com/toolgate/toolgate/internal/enforce"
@@ -35,6 +36,10 @@ type Options struct {
 	// and no webhooks).
 	Links  *keys.Tokens
 	Limits cedarjson.Limits
+	// Redactor redacts what is stored and shown of a call (arguments,
+	// purpose, reasons, comments) as the audit trail does; default: the
+	// built-in detection with a key of this process.
+	Redactor *audit.Redactor
 	// Client sends webhooks (default: a client with a 10s timeout).
 	Client *http.Client
 	Log    *slog.Logger
@@ -75,6 +80,17 @@ func New(cfg Config, o Options) (*Service, error) {
 	}
 	if o.Limits == (cedarjson.Limits{}) {
 		o.Limits = cedarjson.DefaultLimits()
+	}
+	if o.Redactor == nil {
+		key := make([]byte, 32)
+		if _, err := rand.Read(key); err != nil {
+			return nil, fmt.Errorf("approvals: %w", err)
+		}
+		red, err := audit.NewRedactor(audit.RedactConfig{}, key)
+		if err != nil {
+			return nil, err
+		}
+		o.Redactor = red
 	}
 	if o.Client == nil {
 		o.Client = &http.Client{Timeout: 10 * time.Second}
@@ -232,34 +248,47 @@ func (s *Service) useGrant(ctx context.Context, b Binding, d call.Decision) (cal
 }
 
 // open finds the approval a call joins — pending, or answered and not yet
-// used — or makes a new one and tells the humans about it.
+// used — or makes a new one and tells the humans about it. The store keeps
+// one open approval per binding: identical calls arriving at the same
+// moment join one approval, whichever creates it.
 func (s *Service) open(ctx context.Context, c *call.Call, d *call.Decision, b Binding) (*store.Approval, error) {
-	now := s.now()
-	a, err := s.o.Store.OpenApproval(ctx, b.Key(), now)
-	if err == nil {
+	for range 3 {
+		now := s.now()
+		a, err := s.o.Store.OpenApproval(ctx, b.Key(), now)
+		if err == nil {
+			return a, nil
+		}
+		if !errors.Is(err, store.ErrNotFound) {
+			return nil, errorf(CodeStore, "the approval store cannot be read: %v", err)
+		}
+		rec := s.recordOf(c, d)
+		raw, err := json.Marshal(rec)
+		if err != nil {
+			return nil, errorf(CodeStore, "the call cannot be recorded for approval: %v", err)
+		}
+		a = &store.Approval{
+			ID: newApprovalID(), Key: b.Key(), SimilarKey: b.SimilarKey(),
+			Principal: b.Principal, Owner: b.Owner, TaskID: b.TaskID, Tool: b.Tool, ArgsSHA256: b.ArgsSHA256,
+			PolicyVersion: b.PolicyVersion, DecisionID: d.ID, Call: raw,
+			CreatedAt: now, ExpiresAt: now.Add(s.cfg.Timeout), State: store.ApprovalPending,
+		}
+		switch err := s.o.Store.CreateApproval(ctx, a, s.cfg.MaxPendingPerPrincipal); {
+		case errors.Is(err, store.ErrApprovalOpen):
+			continue // an identical call made it just now: join it
+		case errors.Is(err, store.ErrTooManyPending):
+			s.o.Log.Warn("a call that needs approval is denied: its caller has too many pending approvals",
+				"principal", a.Principal, "tool", a.Tool, "max", s.cfg.MaxPendingPerPrincipal)
+			return nil, errorf(CodeTooMany, "%s already has %d calls waiting for approval (approvals.max_pending_per_principal); wait for them to be answered",
+				a.Principal, s.cfg.MaxPendingPerPrincipal)
+		case err != nil:
+			return nil, errorf(CodeStore, "the approval cannot be stored: %v", err)
+		}
+		s.o.Log.Info("a call waits for approval", "approval", a.ID, "tool", a.Tool, "principal", a.Principal,
+			"task", a.TaskID, "expires", a.ExpiresAt.UTC().Format(time.RFC3339))
+		s.announce(ctx, a, rec)
 		return a, nil
 	}
-	if !errors.Is(err, store.ErrNotFound) {
-		return nil, errorf(CodeStore, "the approval store cannot be read: %v", err)
-	}
-	rec := recordOf(c, d)
-	raw, err := json.Marshal(rec)
-	if err != nil {
-		return nil, errorf(CodeStore, "the call cannot be recorded for approval: %v", err)
-	}
-	a = &store.Approval{
-		ID: newApprovalID(), Key: b.Key(), SimilarKey: b.SimilarKey(),
-		Principal: b.Principal, Owner: b.Owner, TaskID: b.TaskID, Tool: b.Tool, ArgsSHA256: b.ArgsSHA256,
-		PolicyVersion: b.PolicyVersion, DecisionID: d.ID, Call: raw,
-		CreatedAt: now, ExpiresAt: now.Add(s.cfg.Timeout), State: store.ApprovalPending,
-	}
-	if err := s.o.Store.CreateApproval(ctx, a); err != nil {
-		return nil, errorf(CodeStore, "the approval cannot be stored: %v", err)
-	}
-	s.o.Log.Info("a call waits for approval", "approval", a.ID, "tool", a.Tool, "principal", a.Principal,
-		"task", a.TaskID, "expires", a.ExpiresAt.UTC().Format(time.RFC3339))
-	s.announce(ctx, a, rec)
-	return a, nil
+	return nil, errorf(CodeStore, "the approval of this call kept changing while it was opened; try again")
 }
 
 // wait waits until the approval is answered, expires, or the client goes
@@ -363,8 +392,9 @@ func (s *Service) Decide(ctx context.Context, id string, who Approver, ans Answe
 		s.o.Log.Warn("an answer to an approval was refused", "approval", id, "approver", who.UID().String(), "channel", who.Channel, "error", err)
 		return nil, err
 	}
+	comment, _ := s.o.Redactor.Text(ans.Comment)
 	dec := store.ApprovalDecision{State: store.ApprovalDenied, At: now, Approver: who.UID().String(), Channel: who.Channel,
-		Comment: ans.Comment, ExpiresAt: now.Add(s.cfg.Timeout)}
+		Comment: comment, ExpiresAt: now.Add(s.cfg.Timeout)}
 	if ans.Approve {
 		dec.State = store.ApprovalApproved
 		if ans.Similar {

@@ -3,6 +3,9 @@ package approval
 import (
 	"context"
 	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -11,6 +14,7 @@ import (
 	"github.com/toolgate/toolgate/internal/audit"
 	"github.com/toolgate/toolgate/internal/call"
 	"github.com/toolgate/toolgate/internal/enforce"
+	"github.com/toolgate/toolgate/internal/keys"
 	"github.com/toolgate/toolgate/internal/policy"
 	"github.com/toolgate/toolgate/internal/store"
 	"github.com/toolgate/toolgate/internal/store/sqlite"
@@ -33,7 +37,7 @@ type env struct {
 	db   *sqlite.DB
 }
 
-func newEnv(t *testing.T, cfg Config) *env {
+func newEnv(t *testing.T, cfg Config, opts ...func(*Options)) *env {
 	t.Helper()
 	set, err := policy.NewSet("org", []policy.Source{{Name: "org.cedar", Text: []byte(orgPolicies)}})
 	if err != nil {
@@ -49,7 +53,11 @@ func newEnv(t *testing.T, cfg Config) *env {
 		cfg.PollInterval = 20 * time.Millisecond
 	}
 	cfg.ApplyDefaults()
-	svc, err := New(cfg, Options{Store: db, Policies: engine})
+	o := Options{Store: db, Policies: engine}
+	for _, f := range opts {
+		f(&o)
+	}
+	svc, err := New(cfg, o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -250,4 +258,188 @@ func TestUnbindableArguments(t *testing.T) {
 	if d.Effect != call.Deny || d.Reasons[len(d.Reasons)-1].Code != CodeArguments {
 		t.Fatalf("%+v", d)
 	}
+}
+
+// TestIdenticalAsksShareOneApproval: identical asks arriving at the same
+// moment (AuthZEN, and calls that wait) join one pending approval, so
+// once a person approves the one the agent was told about, asking again
+// is allowed.
+func TestIdenticalAsksShareOneApproval(t *testing.T) {
+	e := newEnv(t, Config{})
+	ctx := context.Background()
+	const n = 8
+	start := make(chan struct{})
+	ids := make(chan string, n)
+	for range n {
+		go func() {
+			<-start
+			d := e.pipe.Decide(ctx, payCall(42))
+			ids <- d.ReasonText()
+		}()
+	}
+	close(start)
+	var first string
+	for range n {
+		text := <-ids
+		id := text[strings.Index(text, "apv_"):][:20]
+		if first == "" {
+			first = id
+		} else if id != first {
+			t.Fatalf("two approvals for one call: %s and %s", first, id)
+		}
+	}
+	all, err := e.db.Approvals(ctx, store.ApprovalFilter{})
+	if err != nil || len(all) != 1 {
+		t.Fatalf("%d approvals for %d identical asks (%v)", len(all), n, err)
+	}
+	if _, err := e.svc.Decide(ctx, first, carol, Answer{Approve: true}); err != nil {
+		t.Fatal(err)
+	}
+	if d := e.pipe.Decide(ctx, payCall(42)); d.Effect != call.Allow {
+		t.Fatalf("after the approval: %+v", d)
+	}
+
+	// Calls that wait join one approval too.
+	outs := make([]<-chan call.Decision, 4)
+	start = make(chan struct{})
+	for i := range outs {
+		out := make(chan call.Decision, 1)
+		outs[i] = out
+		go func() {
+			<-start
+			d, _ := e.execute(payCall(43))
+			out <- <-d
+		}()
+	}
+	close(start)
+	p := e.pending(t) // exactly one, or it fails
+	if _, err := e.svc.Decide(ctx, p.ID, carol, Answer{Comment: "no"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, out := range outs {
+		if d := <-out; d.Effect != call.Deny {
+			t.Fatalf("a waiting call: %+v", d)
+		}
+	}
+}
+
+// TestPendingCapPerPrincipal: one agent cannot flood the approvers; the
+// call beyond the cap is denied with a clear code, others are not held.
+func TestPendingCapPerPrincipal(t *testing.T) {
+	e := newEnv(t, Config{MaxPendingPerPrincipal: 3})
+	ctx := context.Background()
+	start := make(chan struct{})
+	codes := make(chan string, 10)
+	for i := range 10 {
+		go func() {
+			<-start
+			d := e.pipe.Decide(ctx, payCall(100+i))
+			codes <- string(d.Effect) + " " + d.Reasons[len(d.Reasons)-1].Code
+		}()
+	}
+	close(start)
+	got := map[string]int{}
+	for range 10 {
+		got[<-codes]++
+	}
+	if got["ask "+CodePending] != 3 || got["deny "+CodeTooMany] != 7 {
+		t.Fatalf("10 asks under a cap of 3: %v", got)
+	}
+	// Asking again about a pending call is not a new approval.
+	if d := e.pipe.Decide(ctx, payCall(100)); d.Effect != call.Ask && d.Reasons[len(d.Reasons)-1].Code != CodeTooMany {
+		t.Fatalf("again: %+v", d)
+	}
+	// Another agent is not affected.
+	other := payCall(1)
+	other.Principal.ID = "other-bot"
+	if d := e.pipe.Decide(ctx, other); d.Effect != call.Ask {
+		t.Fatalf("another agent: %+v", d)
+	}
+	// Once one is answered, there is room again.
+	ps, _ := e.svc.List(ctx, nil, store.ApprovalFilter{State: store.ApprovalPending, Principal: `Agent::"bot"`})
+	if _, err := e.svc.Decide(ctx, ps[0].ID, carol, Answer{}); err != nil {
+		t.Fatal(err)
+	}
+	if d := e.pipe.Decide(ctx, payCall(500)); d.Effect != call.Ask {
+		t.Fatalf("after an answer: %+v", d)
+	}
+}
+
+// TestRedactedBeforeWritten: the arguments of a call that waits for
+// approval are redacted before anything is written — the store, the API
+// view, webhooks, elicitation — by the trail's rules (secret names, shapes,
+// configured paths), while the approval stays bound to the real arguments
+// and Approve policies still read the values that are not secret.
+func TestRedactedBeforeWritten(t *testing.T) {
+	red, err := audit.NewRedactor(audit.RedactConfig{Arguments: map[string][]string{"bank/pay": {"to"}}}, []byte("0123456789abcdef0123456789abcdef"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	hook := make(chan []byte, 1)
+	wh := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		hook <- b
+	}))
+	defer wh.Close()
+	ks, err := keys.OpenFile(t.TempDir(), keys.Config{}, keys.FileOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := newEnv(t, Config{Elicitation: true, PublicURL: "http://toolgate.test", Webhooks: []WebhookConfig{{Name: "ops", URL: wh.URL, IncludeArguments: true}}},
+		func(o *Options) { o.Redactor = red; o.Links = keys.NewTokens(ks, "toolgate") })
+	secrets := []string{"acct-9", "hunter2hunter2", "sk-ant-api03-abcdefghijklmnopqrstuvwxyz", "s3cr3tpw", "rentkey12345"}
+	c := payCall(100)
+	c.Input = json.RawMessage(`{"amount": 100, "to": "acct-9", "db_password": "hunter2hunter2",
+		"headers": {"X-Api-Key": "sk-ant-api03-abcdefghijklmnopqrstuvwxyz"}, "note": "postgres://u:s3cr3tpw@db/x"}`)
+	c.Task.Purpose = "pay rent, api_key=rentkey12345"
+	elicited := make(chan string, 1)
+	ctx := WithElicitor(context.Background(), elicitFunc(func(msg string) { elicited <- msg }))
+	out := make(chan call.Decision, 1)
+	go func() {
+		out <- e.pipe.Execute(ctx, c, func(context.Context, *call.Call, *call.Credential) call.Outcome { return call.Outcome{} })
+	}()
+	p := e.pending(t)
+
+	var webhook []byte
+	select {
+	case webhook = <-hook:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no webhook")
+	}
+	stored, err := e.db.Approval(context.Background(), p.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	view, _ := json.Marshal(p)
+	written := map[string]string{"store": string(stored.Call), "view": string(view), "webhook": string(webhook), "elicitation": <-elicited}
+	for where, text := range written {
+		for _, s := range secrets {
+			if strings.Contains(text, s) {
+				t.Errorf("%s carries %q: %s", where, s, text)
+			}
+		}
+		if !strings.Contains(text, audit.RedactedPrefix) {
+			t.Errorf("%s shows no redaction: %s", where, text)
+		}
+	}
+	// Bound to the real arguments, and the policy on the amount still
+	// decides who may answer.
+	if want, _ := ArgsDigest(c.Input); p.ArgsSHA256 != want {
+		t.Errorf("bound to %s, want %s", p.ArgsSHA256, want)
+	}
+	if _, err := e.svc.Decide(context.Background(), p.ID, carol, Answer{Approve: true, Comment: "ok, password=hunter2hunter2"}); err != nil {
+		t.Fatal(err)
+	}
+	<-out
+	if a, _ := e.db.Approval(context.Background(), p.ID); strings.Contains(a.Comment, "hunter2hunter2") {
+		t.Errorf("the comment was stored in the clear: %q", a.Comment)
+	}
+}
+
+type elicitFunc func(msg string)
+
+func (f elicitFunc) Elicit(ctx context.Context, msg string, _ json.RawMessage) (string, json.RawMessage, error) {
+	f(msg)
+	<-ctx.Done()
+	return "", nil, ctx.Err()
 }

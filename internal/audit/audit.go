@@ -26,6 +26,10 @@ type Record struct {
 		ID     string   `json:"id"`
 		Groups []string `json:"groups,omitempty"`
 	} `json:"principal"`
+	// Caller is the authenticated caller that asked about the call, when
+	// the front door states the principal (AuthZEN): the principal itself,
+	// or another party that policy permits to ask for it.
+	Caller     *Caller         `json:"caller,omitempty"`
 	OnBehalfOf string          `json:"on_behalf_of,omitempty"`
 	Chain      []string        `json:"chain,omitempty"`
 	TaskID     string          `json:"task_id,omitempty"`
@@ -44,6 +48,12 @@ type Record struct {
 	// Approval is set when a human settled an "ask".
 	Approval     *Approval `json:"approval,omitempty"`
 	CredentialID string    `json:"credential_id,omitempty"`
+}
+
+// Caller names an authenticated caller.
+type Caller struct {
+	Kind string `json:"kind"`
+	ID   string `json:"id"`
 }
 
 // Approval is a human's answer to an "ask" (the approve stage fills it).
@@ -95,6 +105,9 @@ func NewRecord(c *call.Call, d *call.Decision, cred *call.Credential) *Record {
 	r.Principal.Kind = string(c.Principal.Kind)
 	r.Principal.ID = c.Principal.ID
 	r.Principal.Groups = c.Principal.Groups
+	if c.Caller != nil {
+		r.Caller = &Caller{Kind: string(c.Caller.Kind), ID: c.Caller.ID}
+	}
 	if c.Task != nil {
 		r.TaskID, r.Purpose = c.Task.ID, c.Task.Purpose
 	}

@@ -251,8 +251,18 @@ func LoadOrCreateSharedKeys(ctx context.Context, docs store.Docs) (ed25519.Priva
 	if err != nil {
 		return nil, nil, fmt.Errorf("audit: public keys: %w", err)
 	}
+	red, err := LoadOrCreateSharedRedactionKey(ctx, docs)
+	if err != nil {
+		return nil, nil, err
+	}
+	return priv, red, nil
+}
+
+// LoadOrCreateSharedRedactionKey reads the redaction key from a shared
+// store, creating it on first use.
+func LoadOrCreateSharedRedactionKey(ctx context.Context, docs store.Docs) ([]byte, error) {
 	var red []byte
-	err = docs.UpdateDoc(ctx, RedactionKeyDoc, func(cur []byte) ([]byte, error) {
+	err := docs.UpdateDoc(ctx, RedactionKeyDoc, func(cur []byte) ([]byte, error) {
 		if cur != nil {
 			k, err := parseRedactionKey(cur, RedactionKeyDoc)
 			red = k
@@ -265,9 +275,9 @@ func LoadOrCreateSharedKeys(ctx context.Context, docs store.Docs) (ed25519.Priva
 		return []byte(hex.EncodeToString(red) + "\n"), nil
 	})
 	if err != nil {
-		return nil, nil, fmt.Errorf("audit: redaction key: %w", err)
+		return nil, fmt.Errorf("audit: redaction key: %w", err)
 	}
-	return priv, red, nil
+	return red, nil
 }
 
 // SharedPublicKeys reads the public keys of a shared store's trail.

@@ -122,9 +122,9 @@ func (r *Redactor) clean(args []byte) bool {
 		return false
 	}
 	lower := toLowerASCII(string(args))
-	// Key names are compared without '-' and '_' ("pass_word" is a
+	// Key names are compared without their separators ("pass_word" is a
 	// password): look for the stems in a copy without them.
-	squashed := dropDashes.Replace(lower)
+	squashed := squash(lower)
 	for _, stem := range secretKeyStems {
 		if strings.Contains(squashed, stem) {
 			return false
@@ -141,10 +141,9 @@ func (r *Redactor) clean(args []byte) bool {
 	return true
 }
 
-var dropDashes = strings.NewReplacer("-", "", "_", "")
-
-// secretKeyStems: every name secretKey accepts contains one of these.
-var secretKeyStems = []string{"pass", "pwd", "secret", "token", "key", "auth", "credential", "cookie"}
+// secretKeyStems: every name secretKey accepts contains one of these, so
+// text without any (separators dropped, see squash) has no secret key.
+var secretKeyStems = []string{"pass", "pwd", "secret", "token", "key", "auth", "credential", "cookie", "jwt"}
 
 func (r *Redactor) whole(args []byte) json.RawMessage {
 	b, _ := json.Marshal(map[string]string{"_redacted": r.Token(args)})
@@ -294,32 +293,103 @@ func replaceGroup(p *regexp.Regexp, s string, r *Redactor) string {
 	return b.String()
 }
 
-// secretKey tells whether an object key names a secret by itself.
+// secretNames are the words that make a key name a secret (see secretKey).
+// Each contains one of secretKeyStems.
+var secretNames = []string{
+	"password", "passwords", "passwd", "pwd", "passphrase", "secret", "secrets", "token",
+	"credential", "credentials", "cookie", "cookies", "authorization", "jwt",
+	"apikey", "apikeys", "accesskey", "privatekey", "secretkey", "sessionkey", "signingkey",
+	"encryptionkey", "masterkey", "sshkey",
+}
+
+// secretKey tells whether an object key names a secret by itself. The key
+// is read as words — split at every character that is not an ASCII letter
+// or digit ("_", "-", ".", " ", …) and where camelCase changes case
+// ("userPassword", "XAuthToken", "APIKey") — in lower case. It names a
+// secret when one of these ends with a secret name:
+//   - a word ("db_password", "githubToken", "X-Auth-Token", "topsecret");
+//   - two adjacent words run together ("x-api-key", "private.key",
+//     "aws_access_key_id", "pass_word");
+//   - the whole key without separators ("github_token", "pass.word").
+//
+// So "auth_token", "db_password", "x-api-key", "aws_secret_access_key",
+// "userPassword" and "X-Auth-Token" are secrets; "max_tokens", "key",
+// "tokenizer" and "secretary" are not.
 func secretKey(k string) bool {
-	if len(k) > 32 {
-		return false
+	if endsWithSecret(squash(toLowerASCII(k))) {
+		return true
 	}
-	// Normalise without allocating: lower-case ASCII, drop '-' and '_'.
-	var buf [32]byte
-	n := 0
+	prev := ""
+	for _, w := range words(k) {
+		if endsWithSecret(w) || (prev != "" && endsWithSecret(prev+w)) {
+			return true
+		}
+		prev = w
+	}
+	return false
+}
+
+func endsWithSecret(s string) bool {
+	for _, n := range secretNames {
+		if strings.HasSuffix(s, n) {
+			return true
+		}
+	}
+	return false
+}
+
+// squash drops every ASCII character that is not a letter or a digit
+// (bytes of other characters stay).
+func squash(s string) string {
+	keep := func(c byte) bool {
+		return c >= 0x80 || ('a' <= c && c <= 'z') || ('A' <= c && c <= 'Z') || ('0' <= c && c <= '9')
+	}
+	i := 0
+	for i < len(s) && keep(s[i]) {
+		i++
+	}
+	if i == len(s) {
+		return s
+	}
+	b := []byte(s[:i])
+	for ; i < len(s); i++ {
+		if keep(s[i]) {
+			b = append(b, s[i])
+		}
+	}
+	return string(b)
+}
+
+// words splits a key into lower-case words: at ASCII characters that are
+// neither letters nor digits, before an upper-case letter that follows a
+// lower-case letter or a digit ("userPassword"), and before the last
+// upper-case letter of a run followed by a lower-case one ("APIKey").
+func words(k string) []string {
+	var out []string
+	var w []byte
+	flush := func() {
+		if len(w) > 0 {
+			out = append(out, toLowerASCII(string(w)))
+			w = w[:0]
+		}
+	}
+	isUpper := func(c byte) bool { return 'A' <= c && c <= 'Z' }
+	isLower := func(c byte) bool { return 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || c >= 0x80 }
 	for i := 0; i < len(k); i++ {
 		c := k[i]
 		switch {
-		case c == '-' || c == '_':
+		case !isUpper(c) && !isLower(c):
+			flush()
 			continue
-		case 'A' <= c && c <= 'Z':
-			c += 'a' - 'A'
+		case isUpper(c) && i > 0 && isLower(k[i-1]) && k[i-1] < 0x80:
+			flush()
+		case isUpper(c) && i > 0 && isUpper(k[i-1]) && i+1 < len(k) && isLower(k[i+1]) && k[i+1] < 0x80:
+			flush()
 		}
-		buf[n] = c
-		n++
+		w = append(w, c)
 	}
-	switch string(buf[:n]) {
-	case "password", "passwd", "pwd", "secret", "clientsecret", "token", "accesstoken", "refreshtoken",
-		"idtoken", "apikey", "apitoken", "authorization", "privatekey", "secretkey", "secretaccesskey",
-		"sessiontoken", "passphrase", "credentials", "cookie", "setcookie":
-		return true
-	}
-	return false
+	flush()
+	return out
 }
 
 // credentialPattern recognises one kind of credential by its shape. Each is

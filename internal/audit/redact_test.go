@@ -217,3 +217,53 @@ func BenchmarkRedactArgumentsClean(b *testing.B) {
 		r.Arguments("db", "query", args)
 	}
 }
+
+// TestRedactSecretKeyNames: keys are read by their words, whatever the
+// case and separators, with prefixes and suffixes around the secret word;
+// the values of secret-named keys are redacted at any depth, and ordinary
+// keys that merely contain a stem are not.
+func TestRedactSecretKeyNames(t *testing.T) {
+	r := redactor(t, audit.RedactConfig{})
+	secret := []string{
+		"password", "PASSWORD", "Password", "pass_word", "pass-word", "pass.word", "passwd", "pwd", "passphrase",
+		"auth_token", "authToken", "AuthToken", "AUTH_TOKEN", "auth-token", "auth.token", "auth token",
+		"db_password", "dbPassword", "DB_PASSWORD", "db-password", "dbpassword", "mysql_root_password",
+		"x-api-key", "X-API-Key", "X-Api-Key", "x_api_key", "apiKey", "APIKey", "api.key", "apikey", "api_keys", "openaiApiKey",
+		"github_token", "githubToken", "GITHUB_TOKEN", "gh-token", "pageToken", "id_token", "refresh_token", "access_token",
+		"aws_secret_access_key", "AWS_SECRET_ACCESS_KEY", "awsSecretAccessKey", "aws_access_key_id", "secretAccessKey",
+		"userPassword", "user_password", "UserPassword", "newPassword", "password_confirmation", "passwords",
+		"X-Auth-Token", "x-auth-token", "Authorization", "proxy-authorization", "Proxy-Authorization",
+		"client_secret", "clientSecret", "topsecret", "secrets", "webhook_secret", "SECRET_KEY", "private_key",
+		"privateKey", "ssh_key", "signing_key", "encryptionKey", "master-key", "session_key",
+		"credentials", "credential", "gcpCredentials", "cookie", "Set-Cookie", "cookies", "jwt", "id_jwt",
+		"oauth2Token", "OAuth2Token", "token", "bearer_token", "SlackBotToken", "HTTP_PASSWORD",
+		// A secret word is enough, whatever follows: redacting a count
+		// loses a detail, missing a secret leaks it.
+		"token_count", "password_policy_url",
+		// Long keys are read whole.
+		"a_very_long_prefix_that_goes_on_and_on_and_on_database_password",
+	}
+	for _, k := range secret {
+		for _, doc := range []string{
+			`{"` + k + `":"hunter2hunter2"}`,
+			`{"outer":{"headers":{"` + k + `":"hunter2hunter2"}}}`,
+			`{"list":[{"x":1},{"` + k + `":"hunter2hunter2"}]}`,
+		} {
+			out := string(r.Arguments("s", "t", json.RawMessage(doc)))
+			if strings.Contains(out, "hunter2hunter2") || !strings.Contains(out, audit.RedactedPrefix) {
+				t.Errorf("key %q: %s → %s", k, doc, out)
+			}
+		}
+	}
+	plain := []string{
+		"max_tokens", "maxTokens", "tokens", "tokenizer", "key", "keys", "primary_key_column",
+		"monkey", "keyword", "secretary", "passage", "compass", "bypass", "path", "author", "auth_method",
+		"cwd", "name", "id", "query", "content",
+	}
+	for _, k := range plain {
+		doc := `{"` + k + `":"hunter2hunter2"}`
+		if out := string(r.Arguments("s", "t", json.RawMessage(doc))); out != doc {
+			t.Errorf("key %q was redacted: %s", k, out)
+		}
+	}
+}

@@ -16,6 +16,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -118,10 +120,12 @@ func ParseEvaluation(b []byte) (*EvaluationRequest, error) {
 	if err := jsonv2.Unmarshal(b, &req, strict); err != nil {
 		return nil, decodeError(err)
 	}
+	// The subject may be left out by an authenticated caller asking about
+	// itself (CallAs).
 	for _, e := range []struct {
 		ok    bool
 		field string
-	}{{req.Subject != nil, "subject"}, {req.Action != nil, "action"}, {req.Resource != nil, "resource"}} {
+	}{{req.Action != nil, "action"}, {req.Resource != nil, "resource"}} {
 		if !e.ok {
 			return nil, invalid(e.field, "is required")
 		}
@@ -136,8 +140,45 @@ func decodeError(err error) error {
 }
 
 // Call maps a request to a tool call. now is the decision time.
-func (r *EvaluationRequest) Call(now time.Time) (*call.Call, error) {
+func (r *EvaluationRequest) Call(now time.Time) (*call.Call, error) { return r.CallAs(now, nil) }
+
+// CallAs maps a request that caller (authenticated; nil if nobody is)
+// sent. The caller is recorded on the call. A request without a subject is
+// about the caller, and so is a subject that names the caller: then the
+// principal is the caller as its credential proves it, and properties the
+// request states (groups, owner, …) are not believed. A subject that is
+// someone else is judged as stated, if policy lets the caller ask for it
+// (Action::"Evaluate", checked by the pipeline).
+func (r *EvaluationRequest) CallAs(now time.Time, caller *call.Principal) (*call.Call, error) {
+	c, err := r.call(now, caller)
+	if err != nil {
+		return nil, err
+	}
+	if caller != nil {
+		self := clonePrincipal(*caller)
+		c.Caller = &self
+		if c.Principal.Kind == caller.Kind && c.Principal.ID == caller.ID {
+			c.Principal = clonePrincipal(*caller)
+		}
+	}
+	return c, nil
+}
+
+func clonePrincipal(p call.Principal) call.Principal {
+	p.Groups = slices.Clone(p.Groups)
+	p.Claims = maps.Clone(p.Claims)
+	return p
+}
+
+func (r *EvaluationRequest) call(now time.Time, caller *call.Principal) (*call.Call, error) {
 	c := &call.Call{Time: now}
+	if r.Subject == nil {
+		if caller == nil {
+			return nil, invalid("subject", "is required")
+		}
+		c.Principal = clonePrincipal(*caller)
+		return r.mapRest(c)
+	}
 	switch r.Subject.Type {
 	case "agent":
 		c.Principal.Kind = call.KindAgent
@@ -172,6 +213,11 @@ func (r *EvaluationRequest) Call(now time.Time) (*call.Call, error) {
 		}
 	}
 
+	return r.mapRest(c)
+}
+
+// mapRest maps the action, resource and context.
+func (r *EvaluationRequest) mapRest(c *call.Call) (*call.Call, error) {
 	server, tool, hasSep := strings.Cut(r.Action.Name, "/")
 	if r.Action.Name == "" {
 		return nil, invalid("action.name", "is required")

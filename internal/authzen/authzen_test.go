@@ -45,7 +45,6 @@ func TestParseErrors(t *testing.T) {
 		{`{`, "invalid request"},
 		{`{"subject":{"type":"agent","id":"a"},"action":{"name":"a/b"},"resource":{"type":"server","id":"a"},"extra":1}`, "extra"},
 		{`{"subject":{"type":"agent","id":"a","id":"b"},"action":{"name":"a/b"},"resource":{"type":"server","id":"a"}}`, "duplicate"},
-		{`{"action":{"name":"a/b"},"resource":{"type":"server"}}`, "subject: is required"},
 		{`{"subject":{"type":"agent","id":"a"},"resource":{"type":"server"}}`, "action: is required"},
 		{"{\"subject\":{\"type\":\"agent\",\"id\":\"\xff\"},\"action\":{\"name\":\"a/b\"},\"resource\":{}}", "UTF-8"},
 		{`{"subject":{"type":"agent","id":"a"},"action":{"name":"a/b"},"resource":{},"context":{"task_token":1}}`, "task_token"},
@@ -64,6 +63,7 @@ func TestParseErrors(t *testing.T) {
 
 func TestCallErrors(t *testing.T) {
 	tests := []struct{ in, want string }{
+		{`{"action":{"name":"a/b"},"resource":{"type":"server"}}`, "subject: is required"},
 		{`{"subject":{"type":"bot","id":"a"},"action":{"name":"a/b"},"resource":{}}`, "subject.type"},
 		{`{"subject":{"type":"agent","id":"a","properties":{"groups":"g"}},"action":{"name":"a/b"},"resource":{}}`, "subject.properties.groups"},
 		{`{"subject":{"type":"agent","id":"a","properties":{"owner":1}},"action":{"name":"a/b"},"resource":{}}`, "subject.properties.owner"},
@@ -119,7 +119,7 @@ func TestBatchSemantics(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		resp := req.Evaluate(context.Background(), now, decide)
+		resp := req.Evaluate(context.Background(), now, nil, decide)
 		var got []bool
 		for _, e := range resp.Evaluations {
 			got = append(got, e.Decision)
@@ -135,5 +135,48 @@ func TestBatchSemantics(t *testing.T) {
 	}
 	if _, err := ParseEvaluations([]byte(`{"options":{"evaluations_semantic":"sometimes"}}`)); err == nil {
 		t.Fatal("unknown semantic accepted")
+	}
+}
+
+// TestCallAs: who is asking. The authenticated caller is on every call; a
+// request without a subject, or whose subject names the caller, is the
+// caller as its credential proves it (stated groups are not believed);
+// another subject is as stated (the pipeline checks Action::"Evaluate").
+func TestCallAs(t *testing.T) {
+	now := time.Now()
+	bot := &call.Principal{Kind: call.KindAgent, ID: "bot", Groups: []string{"agents"}, Owner: "alice", Claims: map[string]any{"team": "x"}}
+	parse := func(s string) *EvaluationRequest {
+		t.Helper()
+		r, err := ParseEvaluation([]byte(s))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	const rest = `"action":{"name":"fs/read"},"resource":{"type":"server","id":"fs"}`
+
+	c, err := parse(`{`+rest+`}`).CallAs(now, bot)
+	if err != nil || c.Principal.ID != "bot" || c.Principal.Owner != "alice" || c.Caller == nil || c.Caller.ID != "bot" {
+		t.Fatalf("no subject: %+v %v", c, err)
+	}
+	c, err = parse(`{"subject":{"type":"agent","id":"bot","properties":{"groups":["admins"],"owner":"root"}},`+rest+`}`).CallAs(now, bot)
+	if err != nil || len(c.Principal.Groups) != 1 || c.Principal.Groups[0] != "agents" || c.Principal.Owner != "alice" {
+		t.Fatalf("self with stated groups: %+v %v", c.Principal, err)
+	}
+	c, err = parse(`{"subject":{"type":"user","id":"bot"},`+rest+`}`).CallAs(now, bot)
+	if err != nil || c.Principal.Kind != call.KindUser || c.Caller.Kind != call.KindAgent {
+		t.Fatalf("User::\"bot\" is not Agent::\"bot\": %+v %v", c, err)
+	}
+	c, err = parse(`{"subject":{"type":"user","id":"carol","properties":{"groups":["finance"]}},`+rest+`}`).CallAs(now, bot)
+	if err != nil || c.Principal.ID != "carol" || c.Principal.Groups[0] != "finance" || c.Caller.ID != "bot" {
+		t.Fatalf("another subject: %+v %v", c, err)
+	}
+	// The call's principal is a copy: the pipeline may change it.
+	c.Caller.Groups[0] = "changed"
+	if bot.Groups[0] != "agents" {
+		t.Fatal("the caller was shared with the call")
+	}
+	if c, err := parse(`{"subject":{"type":"agent","id":"x"},`+rest+`}`).CallAs(now, nil); err != nil || c.Caller != nil {
+		t.Fatalf("unauthenticated: %+v %v", c, err)
 	}
 }

@@ -98,12 +98,13 @@ func (r *EvaluationsRequest) Items() []*EvaluationRequest {
 // Decider judges one call.
 type Decider func(ctx context.Context, c *call.Call) call.Decision
 
-// Evaluate runs a batch with its semantics. An item that is not a valid
-// request is a deny with the reason (it does not fail the batch).
-func (r *EvaluationsRequest) Evaluate(ctx context.Context, now time.Time, decide Decider) *EvaluationsResponse {
+// Evaluate runs a batch with its semantics, for caller (see CallAs; nil
+// if nobody authenticated). An item that is not a valid request is a deny
+// with the reason (it does not fail the batch).
+func (r *EvaluationsRequest) Evaluate(ctx context.Context, now time.Time, caller *call.Principal, decide Decider) *EvaluationsResponse {
 	out := &EvaluationsResponse{Evaluations: []*EvaluationResponse{}}
 	for i, item := range r.Items() {
-		resp := evaluateOne(ctx, item, now, decide, fmt.Sprintf("evaluations[%d].", i))
+		resp := evaluateOne(ctx, item, now, caller, decide, fmt.Sprintf("evaluations[%d].", i))
 		out.Evaluations = append(out.Evaluations, resp)
 		switch sem := r.semantic(); {
 		case sem == DenyOnFirstDeny && !resp.Decision:
@@ -115,18 +116,18 @@ func (r *EvaluationsRequest) Evaluate(ctx context.Context, now time.Time, decide
 	return out
 }
 
-func evaluateOne(ctx context.Context, item *EvaluationRequest, now time.Time, decide Decider, prefix string) *EvaluationResponse {
+func evaluateOne(ctx context.Context, item *EvaluationRequest, now time.Time, caller *call.Principal, decide Decider, prefix string) *EvaluationResponse {
 	var c *call.Call
 	var err error
 	switch {
-	case item.Subject == nil:
+	case item.Subject == nil && caller == nil:
 		err = invalid(prefix+"subject", "is required")
 	case item.Action == nil:
 		err = invalid(prefix+"action", "is required")
 	case item.Resource == nil:
 		err = invalid(prefix+"resource", "is required")
 	default:
-		c, err = item.Call(now)
+		c, err = item.CallAs(now, caller)
 	}
 	if err != nil {
 		code := CodeInvalidRequest

@@ -30,7 +30,7 @@ func FuzzParse(f *testing.F) {
 			check(err)
 		}
 		if req, err := ParseEvaluations(b); err == nil {
-			req.Evaluate(context.Background(), now, func(context.Context, *call.Call) call.Decision { return call.Decision{Effect: call.Deny} })
+			req.Evaluate(context.Background(), now, nil, func(context.Context, *call.Call) call.Decision { return call.Decision{Effect: call.Deny} })
 		} else {
 			check(err)
 		}

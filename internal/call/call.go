@@ -125,6 +125,12 @@ type Call struct {
 	// from a configured issuer (never for an API key). Only such a token
 	// may leave toolgate (token exchange).
 	IdentityIssuer string
+	// Caller is who asked about the call, authenticated, when the front
+	// door states the principal for someone (the AuthZEN caller, whose
+	// subject may be another principal); nil when nobody authenticated.
+	// A caller that is not the principal may ask only where policy permits
+	// Action::"Evaluate" on the principal.
+	Caller *Principal
 	// Chain is the delegation chain, outermost (current) actor first.
 	Chain []string
 	// Task is nil when the call serves no task.

@@ -39,14 +39,9 @@ see docs/approvals.md.`,
 
 // openApprovalsLocal opens the approval service of the data directory for
 // the operator. No policies are loaded: the operator is not asked about.
-func (g *globals) openApprovalsLocal() (*approval.Service, func(), error) {
-	p, err := g.openLocal()
+func (g *globals) openApprovalsLocal(access dataAccess) (*approval.Service, func(), error) {
+	p, cfg, err := g.openLocal(access)
 	if err != nil {
-		return nil, nil, err
-	}
-	cfg, err := g.loadConfig()
-	if err != nil {
-		p.Close()
 		return nil, nil, err
 	}
 	ac := cfg.Approvals
@@ -85,7 +80,7 @@ func newApprovalListCmd(g *globals) *cobra.Command {
 			} else if state != "" {
 				f.State = state
 			}
-			svc, done, err := g.openApprovalsLocal()
+			svc, done, err := g.openApprovalsLocal(readData)
 			if err != nil {
 				return err
 			}
@@ -122,7 +117,7 @@ func newApprovalShowCmd(g *globals) *cobra.Command {
 		Short: "Show one approval with the call's arguments",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			svc, done, err := g.openApprovalsLocal()
+			svc, done, err := g.openApprovalsLocal(readData)
 			if err != nil {
 				return err
 			}
@@ -156,7 +151,7 @@ func newApprovalAnswerCmd(g *globals, approve bool) *cobra.Command {
 		Short: short,
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			svc, done, err := g.openApprovalsLocal()
+			svc, done, err := g.openApprovalsLocal(updateData)
 			if err != nil {
 				return err
 			}

@@ -8,12 +8,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/signal"
 	"path/filepath"
 	"strings"
 	"syscall"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -29,43 +29,105 @@ func newAuditCmd(g *globals) *cobra.Command {
 		Use:   "audit verify|tail|query|export",
 		Short: "Read and check the audit trail",
 		Long: `audit reads the tamper-evident audit trail in the data directory (the sqlite
-sink; see docs/audit.md): verify checks its hash chain and signed
+sink) or, with a PostgreSQL store, the one trail of every replica in the
+database (see docs/audit.md and docs/scale-out.md): verify checks its hash chain and signed
 checkpoints, tail shows the newest records (and follows with -f), query
 selects records, export writes the whole trail as an archive that verify
 checks on its own (--archive). Records are printed as JSON lines, byte for byte as stored,
 so their hashes can be checked by other tools; --format table is for people.`,
 	}
 	var db string
-	cmd.PersistentFlags().StringVar(&db, "db", "", "trail database (default: the configured one, toolgate.db in the data directory)")
-	open := func() (*sqlite.DB, string, error) {
+	cmd.PersistentFlags().StringVar(&db, "db", "", "trail database (default: the configured one, toolgate.db in the data directory or the PostgreSQL store)")
+	// open opens the trail for reading; it creates nothing, so a mistyped
+	// --data-dir or --db is an error.
+	open := func() (*trailSource, error) {
 		cfg, err := g.loadConfig()
 		if err != nil {
-			return nil, "", err
+			return nil, err
 		}
-		dataDir, err := config.ResolveDataDir(g.dataDir, cfg)
+		spec, err := config.ResolveStore(cfg)
 		if err != nil {
-			return nil, "", err
+			return nil, err
+		}
+		if db == "" && config.IsPostgres(spec) && (cfg.Audit.Sink == "" || cfg.Audit.Sink == "sqlite") {
+			// The one trail of every replica, with its keys, in the
+			// database.
+			st, err := openState(cfg, "", readData)
+			if err != nil {
+				return nil, fmt.Errorf("audit trail: %w", err)
+			}
+			return &trailSource{AuditLog: st.db, closer: st.Close, where: st.String(),
+				publicKeys: func(ctx context.Context) ([]ed25519.PublicKey, string, error) {
+					k, err := audit.SharedPublicKeys(ctx, st.db)
+					if errors.Is(err, store.ErrNotFound) {
+						return nil, "the public keys (" + audit.PublicKeysDoc + ") in " + st.String(), nil
+					}
+					return k, "", err
+				},
+				redactionKey: func(ctx context.Context) ([]byte, error) { return audit.SharedRedactionKey(ctx, st.db) },
+			}, nil
 		}
 		path := db
-		if path == "" {
+		var dataDir string
+		if path != "" {
+			// The data directory holds the default keys of verify and
+			// --secret; the trail is the file named.
+			if dataDir, err = config.ResolveDataDir(g.dataDir, cfg); err != nil {
+				return nil, err
+			}
+		} else {
 			if cfg.Audit.Sink != "sqlite" {
-				return nil, "", fmt.Errorf("the audit sink is %q; only the sqlite trail can be read here (or name a trail with --db)", cfg.Audit.Sink)
+				return nil, fmt.Errorf("the audit sink is %q; only the sqlite trail can be read here (or name a trail with --db)", cfg.Audit.Sink)
+			}
+			if dataDir, err = g.dataDirFor(cfg, readData); err != nil {
+				return nil, err
 			}
 			if path, err = audit.DBPath(cfg.Audit, dataDir); err != nil {
-				return nil, "", err
+				return nil, err
 			}
+		}
+		if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("no audit trail at %s: nothing has been recorded there yet", path)
 		}
 		d, err := sqlite.Open(path, sqlite.Options{ReadOnly: true})
 		if err != nil {
-			return nil, "", fmt.Errorf("audit trail: %w", err)
+			return nil, fmt.Errorf("audit trail: %w", err)
 		}
-		return d, dataDir, nil
+		return &trailSource{AuditLog: d, closer: d.Close, where: path,
+			publicKeys: func(context.Context) ([]ed25519.PublicKey, string, error) {
+				// A trail nothing was written to yet has no key, and
+				// nothing to vouch for.
+				def := filepath.Join(dataDir, audit.PublicKeysFile)
+				if _, err := os.Stat(def); errors.Is(err, fs.ErrNotExist) {
+					return nil, def, nil
+				} else if err != nil {
+					return nil, "", err
+				}
+				k, err := audit.LoadPublicKeys(def)
+				return k, "", err
+			},
+			redactionKey: func(context.Context) ([]byte, error) { return audit.LoadRedactionKey(dataDir) },
+		}, nil
 	}
 	cmd.AddCommand(newAuditVerifyCmd(g, open), newAuditTailCmd(g, open), newAuditQueryCmd(g, open), newAuditExportCmd(g, open))
 	return cmd
 }
 
-type openTrailFunc func() (*sqlite.DB, string, error)
+// trailSource is a trail to read, with the keys its store trusts: the data
+// directory's files for SQLite, the documents of a PostgreSQL store.
+type trailSource struct {
+	store.AuditLog
+	closer func() error
+	where  string
+	// publicKeys are the trusted keys by default; with none, it names
+	// what is missing.
+	publicKeys   func(context.Context) ([]ed25519.PublicKey, string, error)
+	redactionKey func(context.Context) ([]byte, error)
+}
+
+func (t *trailSource) Close() error { return t.closer() }
+
+type openTrailFunc func() (*trailSource, error)
 
 func newAuditVerifyCmd(g *globals, open openTrailFunc) *cobra.Command {
 	var keyFiles []string
@@ -86,8 +148,10 @@ for them yet; verify reports how many, since a truncation among them cannot
 be detected. A running trail signs every 1000 records or 5 s and at shutdown.
 
 By default the public keys in the data directory (audit-signing.pub) are
-trusted. Anyone who can write the data directory can replace them: for a
-check that means something, keep a copy elsewhere and pass --public-key.
+trusted (with a PostgreSQL store, the public keys kept in the database).
+Anyone who can write the data directory (or the database) can replace them:
+for a check that means something, keep a copy elsewhere and pass
+--public-key.
 
 --archive checks an archive written by 'toolgate audit export' instead of
 the database, from the file alone (pass the public keys with --public-key).
@@ -96,7 +160,8 @@ Exit status: 0 if the trail verifies, 1 if it does not or cannot be read.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			var log store.AuditLog
-			var where string
+			var where, noKey string
+			var trusted []ed25519.PublicKey
 			if archive != "" {
 				if len(keyFiles) == 0 {
 					return usageError{errors.New("--archive needs the trusted public keys: --public-key FILE")}
@@ -107,17 +172,19 @@ Exit status: 0 if the trail verifies, 1 if it does not or cannot be read.`,
 				}
 				log, where = a, archive
 			} else {
-				db, dataDir, err := open()
+				src, err := open()
 				if err != nil {
 					return err
 				}
-				defer db.Close()
+				defer src.Close()
 				if len(keyFiles) == 0 {
-					keyFiles = []string{filepath.Join(dataDir, audit.PublicKeysFile)}
+					if trusted, noKey, err = src.publicKeys(cmd.Context()); err != nil {
+						return err
+					}
 				}
-				log, where = db, db.Path()
+				log, where = src, src.where
 			}
-			var keys []ed25519.PublicKey
+			keys := trusted
 			for _, f := range keyFiles {
 				k, err := audit.LoadPublicKeys(f)
 				if err != nil {
@@ -129,11 +196,17 @@ Exit status: 0 if the trail verifies, 1 if it does not or cannot be read.`,
 			if err != nil {
 				return err
 			}
+			if noKey != "" && (rep.Records > 0 || rep.Checkpoints > 0) {
+				// Without the key, unsigned records would "verify": a trail
+				// whose key and checkpoints were removed must not.
+				return fmt.Errorf("%s: %d records and %d checkpoints, but no public key to check them: %s is missing (pass --public-key)",
+					where, rep.Records, rep.Checkpoints, noKey)
+			}
 			if asJSON {
 				b, _ := json.MarshalIndent(rep, "", "  ")
 				fmt.Fprintln(g.stdout, string(b))
 			} else {
-				printReport(g.stdout, where, rep)
+				printReport(g.stdout, g.style(), where, rep)
 			}
 			if !rep.OK {
 				return &exitError{code: ExitError}
@@ -161,7 +234,7 @@ To stdout, or to --out (written to a temporary file and renamed, so a
 partial archive is never left under the name).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			db, _, err := open()
+			db, err := open()
 			if err != nil {
 				return err
 			}
@@ -196,11 +269,14 @@ partial archive is never left under the name).`,
 	return cmd
 }
 
-func printReport(w io.Writer, path string, rep *audit.Report) {
-	if rep.OK {
-		fmt.Fprintf(w, "OK: %s: %d records, %d checkpoints; the last checkpoint signs record %d\n", path, rep.Records, rep.Checkpoints, rep.LastCheckpoint)
-	} else {
-		fmt.Fprintf(w, "FAILED: %s: the first bad record is %d\n", path, rep.FirstBad)
+func printReport(w io.Writer, st style, path string, rep *audit.Report) {
+	switch {
+	case rep.OK && rep.Records == 0 && rep.Checkpoints == 0:
+		fmt.Fprintf(w, "%s: %s: an empty trail (nothing recorded yet)\n", st.green("OK"), path)
+	case rep.OK:
+		fmt.Fprintf(w, "%s: %s: %d records, %d checkpoints; the last checkpoint signs record %d\n", st.green("OK"), path, rep.Records, rep.Checkpoints, rep.LastCheckpoint)
+	default:
+		fmt.Fprintf(w, "%s: %s: the first bad record is %d\n", st.red("FAILED"), path, rep.FirstBad)
 		for _, p := range rep.Problems {
 			fmt.Fprintf(w, "  record %d: %s: %s\n", p.Seq, p.Kind, p.Message)
 		}
@@ -215,7 +291,7 @@ func printReport(w io.Writer, path string, rep *audit.Report) {
 // queryFlags are the record filters of tail and query.
 type queryFlags struct {
 	principal, user, task, server, tool, effect, decision, since, until, secret, format string
-	noOutcomes                                                                          bool
+	noOutcomes, json                                                                    bool
 }
 
 func (q *queryFlags) add(cmd *cobra.Command) {
@@ -231,7 +307,8 @@ func (q *queryFlags) add(cmd *cobra.Command) {
 	f.StringVar(&q.until, "until", "", "records before this time (RFC 3339, or a duration ago)")
 	f.StringVar(&q.secret, "secret", "", "records that carry this (redacted) secret value")
 	f.BoolVar(&q.noOutcomes, "no-outcomes", false, "leave out the outcome records of matching decisions")
-	f.StringVar(&q.format, "format", "json", "output: json (the records as stored, one per line) or table")
+	f.StringVar(&q.format, "format", "", "output: json (the records as stored, one per line) or table (default: table on a terminal, else json)")
+	f.BoolVar(&q.json, "json", false, "the same as --format json")
 }
 
 func (q *queryFlags) filter(now time.Time) (store.AuditFilter, error) {
@@ -248,9 +325,15 @@ func (q *queryFlags) filter(now time.Time) (store.AuditFilter, error) {
 		return f, usageError{fmt.Errorf("--effect %q: want allow, deny or ask", q.effect)}
 	}
 	switch q.format {
-	case "json", "table":
+	case "", "json", "table":
 	default:
 		return f, usageError{fmt.Errorf("--format %q: want json or table", q.format)}
+	}
+	if q.json {
+		if q.format == "table" {
+			return f, usageError{errors.New("--json and --format table contradict each other")}
+		}
+		q.format = "json"
 	}
 	var err error
 	if f.Since, err = parseWhen(q.since, now); err != nil {
@@ -280,15 +363,17 @@ func parseWhen(s string, now time.Time) (time.Time, error) {
 // printer writes records in the chosen format; for the secret filter it
 // drops the records that do not carry the token.
 type printer struct {
-	w     io.Writer
-	table *tabwriter.Writer
-	token []byte
+	w      io.Writer
+	st     style
+	table  *table // nil: JSON lines
+	header bool   // the table's header is written
+	token  []byte
 }
 
-func newPrinter(g *globals, q *queryFlags, dataDir string) (*printer, error) {
-	p := &printer{w: g.stdout}
+func newPrinter(g *globals, q *queryFlags, src *trailSource) (*printer, error) {
+	p := &printer{w: g.stdout, st: g.style()}
 	if q.secret != "" {
-		key, err := audit.LoadRedactionKey(dataDir)
+		key, err := src.redactionKey(context.Background())
 		if err != nil {
 			return nil, fmt.Errorf("--secret needs the redaction key: %w", err)
 		}
@@ -298,12 +383,13 @@ func newPrinter(g *globals, q *queryFlags, dataDir string) (*printer, error) {
 		}
 		p.token = []byte(red.Token([]byte(q.secret)))
 	}
-	if q.format == "table" {
-		p.table = tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(p.table, "SEQ\tTIME\tTYPE\tEFFECT\tPRINCIPAL\tTOOL\tTASK\tDECISION")
+	if q.format == "table" || q.format == "" && p.st.tty {
+		p.table = p.st.newTable(auditColumns...)
 	}
 	return p, nil
 }
+
+var auditColumns = []string{"SEQ", "TIME", "TYPE", "EFFECT", "PRINCIPAL", "TOOL", "TASK", "DECISION"}
 
 func (p *printer) print(e *store.AuditEntry) error {
 	if p.token != nil && !bytes.Contains(e.Body, p.token) {
@@ -320,16 +406,23 @@ func (p *printer) print(e *store.AuditEntry) error {
 	if e.Server != "" || e.Tool != "" {
 		tool = e.Server + "/" + e.Tool
 	}
-	_, err := fmt.Fprintf(p.table, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", e.Seq, e.Time.Format(time.RFC3339), e.Kind, what,
+	p.table.add(fmt.Sprint(e.Seq), e.Time.Local().Format(time.RFC3339), p.st.dim(e.Kind), p.st.effect(what),
 		dash(e.Principal), dash(tool), dash(e.TaskID), e.DecisionID)
-	return err
+	return nil
 }
 
+// flush writes the table rows collected so far (the header once).
 func (p *printer) flush() error {
-	if p.table != nil {
-		return p.table.Flush()
+	if p.table == nil {
+		return nil
 	}
-	return nil
+	t := p.table
+	if p.header && len(t.rows) == 0 {
+		return nil
+	}
+	p.table = p.st.newTable()
+	p.header = true
+	return t.write(p.w)
 }
 
 func dash(s string) string {
@@ -358,12 +451,12 @@ directory's redaction key.`,
 				return err
 			}
 			f.Limit = limit
-			db, dataDir, err := open()
+			db, err := open()
 			if err != nil {
 				return err
 			}
 			defer db.Close()
-			p, err := newPrinter(g, &q, dataDir)
+			p, err := newPrinter(g, &q, db)
 			if err != nil {
 				return err
 			}
@@ -391,12 +484,12 @@ func newAuditTailCmd(g *globals, open openTrailFunc) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			db, dataDir, err := open()
+			db, err := open()
 			if err != nil {
 				return err
 			}
 			defer db.Close()
-			p, err := newPrinter(g, &q, dataDir)
+			p, err := newPrinter(g, &q, db)
 			if err != nil {
 				return err
 			}
@@ -406,7 +499,12 @@ func newAuditTailCmd(g *globals, open openTrailFunc) *cobra.Command {
 				ctx, stop = signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 				defer stop()
 			}
-			return tailAudit(ctx, db, f, n, follow, 250*time.Millisecond, p)
+			if !follow {
+				return tailAudit(ctx, db, f, n, nil, p)
+			}
+			t := time.NewTicker(250 * time.Millisecond)
+			defer t.Stop()
+			return tailAudit(ctx, db, f, n, t.C, p)
 		},
 	}
 	q.add(cmd)
@@ -415,9 +513,10 @@ func newAuditTailCmd(g *globals, open openTrailFunc) *cobra.Command {
 	return cmd
 }
 
-// tailAudit prints the last n matching records and, with follow, every
-// matching record written after them, polling the store, until ctx ends.
-func tailAudit(ctx context.Context, db store.AuditLog, f store.AuditFilter, n int, follow bool, poll time.Duration, p *printer) error {
+// tailAudit prints the last n matching records and, if polls is not nil,
+// every matching record written after them, looking for them at each value
+// polls delivers, until ctx ends.
+func tailAudit(ctx context.Context, db store.AuditLog, f store.AuditFilter, n int, polls <-chan time.Time, p *printer) error {
 	// end is how far the trail has been read: each pass prints matching
 	// records up to the trail's end when it began, and the next pass starts
 	// after it, so nothing is skipped or printed twice.
@@ -441,16 +540,14 @@ func tailAudit(ctx context.Context, db store.AuditLog, f store.AuditFilter, n in
 			return err
 		}
 	}
-	if err := p.flush(); err != nil || !follow {
+	if err := p.flush(); err != nil || polls == nil {
 		return err
 	}
-	t := time.NewTicker(poll)
-	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-t.C:
+		case <-polls:
 		}
 		newEnd, err := lastSeq(ctx, db, end)
 		if err != nil || newEnd == end {

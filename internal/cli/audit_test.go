@@ -140,30 +140,36 @@ func TestAuditQueryCLI(t *testing.T) {
 func TestAuditTailCLI(t *testing.T) {
 	dir := t.TempDir()
 	tr := seedTrail(t, dir)
-	defer tr.Close()
-	// Outcomes are committed after WriteOutcome returns: wait for the last.
-	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
-		if _, out, _ := runCLI(t, "audit", "query", "--data-dir", dir); len(seqs(out)) == 6 {
-			break
-		}
+	// Outcomes are committed after WriteOutcome returns; Close commits
+	// every queued record.
+	if err := tr.Close(); err != nil {
+		t.Fatal(err)
 	}
 	code, out, _ := runCLI(t, "audit", "tail", "--data-dir", dir, "-n", "2")
 	if code != 0 || fmt.Sprint(seqs(out)) != "[5 6]" {
 		t.Fatalf("tail: %d %v", code, seqs(out))
 	}
-	// Follow: records written while following are printed once each.
+	// Follow: records written while following are printed once each. The
+	// test delivers the polls itself: once tailAudit has taken poll k+1,
+	// its pass k is done.
+	tr, err := audit.OpenSQLite(audit.Config{}, dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tr.Close()
 	db, _ := sqlite.Open(filepath.Join(dir, sqlite.FileName), sqlite.Options{ReadOnly: true})
 	defer db.Close()
 	var buf testutil.SyncBuffer
 	p := &printer{w: &buf}
 	ctx, cancel := context.WithCancel(context.Background())
+	polls := make(chan time.Time)
 	done := make(chan error)
 	go func() {
-		done <- tailAudit(ctx, db, store.AuditFilter{Effect: "allow", WithOutcomes: true}, 1, true, 10*time.Millisecond, p)
+		done <- tailAudit(ctx, db, store.AuditFilter{Effect: "allow", WithOutcomes: true}, 1, polls, p)
 	}()
-	// The first pass prints the last matching record.
-	for deadline := time.Now().Add(5 * time.Second); len(seqs(buf.String())) == 0 && time.Now().Before(deadline); {
-		time.Sleep(5 * time.Millisecond)
+	polls <- time.Time{} // taken: the first pass is done
+	if got := fmt.Sprint(seqs(buf.String())); got != "[6]" {
+		t.Fatalf("first pass printed %s: %s", got, buf.String())
 	}
 	for i := 10; i < 13; i++ {
 		c := &call.Call{ID: fmt.Sprintf("f%d", i), Time: time.Now(), Principal: call.Principal{Kind: call.KindAgent, ID: "a"},
@@ -172,13 +178,13 @@ func TestAuditTailCLI(t *testing.T) {
 		if i == 11 {
 			eff = call.Deny
 		}
-		tr.WriteDecision(context.Background(), audit.NewRecord(c, &call.Decision{ID: c.ID, Effect: eff}, nil))
-		time.Sleep(30 * time.Millisecond)
+		// WriteDecision returns once the record is committed.
+		if err := tr.WriteDecision(context.Background(), audit.NewRecord(c, &call.Decision{ID: c.ID, Effect: eff}, nil)); err != nil {
+			t.Fatal(err)
+		}
+		polls <- time.Time{} // a pass after each record
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for fmt.Sprint(seqs(buf.String())) != "[6 7 9]" && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
+	polls <- time.Time{} // the last record's pass is done
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)

@@ -13,7 +13,6 @@ import (
 	"github.com/toolgate/toolgate/internal/mcp"
 	"github.com/toolgate/toolgate/internal/mcp/gate"
 	"github.com/toolgate/toolgate/internal/mcp/httpgw"
-	"github.com/toolgate/toolgate/internal/mcp/pin"
 	"github.com/toolgate/toolgate/internal/mcp/upstream"
 	"github.com/toolgate/toolgate/internal/server"
 	"github.com/toolgate/toolgate/internal/server/auth"
@@ -62,7 +61,7 @@ func openGateway(rt *runtime, cfg *config.Config, metrics *server.Metrics, log *
 		}
 		opts := cfg.MCP.Gateway.Servers[sc.Name]
 		slog := log.With("server", sc.Name)
-		pins, err := pin.Open(rt.dataDir, sc.Name)
+		pins, err := rt.tasks.st.pins(sc.Name)
 		if err != nil {
 			return nil, err
 		}

@@ -16,7 +16,7 @@ func newPolicyCmd(g *globals) *cobra.Command {
 		Use:   "policy",
 		Short: "Validate and test Cedar policies",
 	}
-	cmd.AddCommand(newPolicyValidateCmd(g), newPolicyTestCmd(g))
+	cmd.AddCommand(uses(newPolicyValidateCmd(g), useConfig), uses(newPolicyTestCmd(g), useConfig))
 	return cmd
 }
 

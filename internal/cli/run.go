@@ -19,7 +19,6 @@ import (
 	"github.com/toolgate/toolgate/internal/credential/scrub"
 	"github.com/toolgate/toolgate/internal/enforce"
 	"github.com/toolgate/toolgate/internal/mcp/gate"
-	"github.com/toolgate/toolgate/internal/mcp/pin"
 	"github.com/toolgate/toolgate/internal/mcp/stdio"
 	"github.com/toolgate/toolgate/internal/policy"
 )
@@ -100,7 +99,7 @@ func runProxy(cmd *cobra.Command, g *globals, cfg *config.Config, command []stri
 	}
 	defer rt.Close()
 	log, engine, dataDir := rt.log, rt.engine, rt.dataDir
-	pins, err := pin.Open(dataDir, server)
+	pins, err := rt.tasks.st.pins(server)
 	if err != nil {
 		return err
 	}
@@ -130,10 +129,12 @@ func runProxy(cmd *cobra.Command, g *globals, cfg *config.Config, command []stri
 	// not inherited by the server.
 	signal.Notify(make(chan os.Signal, 1), syscall.SIGPIPE)
 	rt.approvals.Lifetime(ctx) // a stop keeps pending approvals
-	rt.watch(ctx)
+	if err := rt.watch(ctx, nil); err != nil {
+		return err
+	}
 	log.Info("toolgate run: relaying", "server", server, "command", strings.Join(command, " "),
 		"principal", fmt.Sprintf("%s::%q", principalType(principal), principal.ID),
-		"policy_version", policyVersion(engine), "data_dir", dataDir)
+		"policy_version", policyVersion(engine), "data_dir", dataDir, "config", g.found.String())
 
 	// Brokered secrets go in the server's environment, and are masked in
 	// whatever it sends back.

@@ -3,12 +3,15 @@ package cli
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"io"
 	"os"
 	"path/filepath"
 	"reflect"
 	"slices"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -172,8 +175,15 @@ func TestPinCommands(t *testing.T) {
 	if p, _, _ := s.Pinned("read"); p.Digest != d2.Digest {
 		t.Error("the change was not accepted")
 	}
-	if code, out, _ := run("pin", "list", "other"); code != 0 || !strings.Contains(out, "other: 0 tools pinned") {
-		t.Errorf("pin list other: %d %s", code, out)
+	// A server without pins is an error, and looking creates nothing.
+	for _, args := range [][]string{{"pin", "list", "other"}, {"pin", "accept", "other"}, {"pin", "accept", "other", "read"}} {
+		if code, out, errs := run(args...); code != ExitError || out != "" ||
+			!strings.Contains(errs, `no pins for server "other"`) || !strings.Contains(errs, "these have: fs") {
+			t.Errorf("%v: %d %q %q", args, code, out, errs)
+		}
+	}
+	if entries, _ := os.ReadDir(pin.Dir(dir)); len(entries) != 2 { // fs.json and its lock
+		t.Errorf("pins dir after looking for other: %v", entries)
 	}
 	empty := t.TempDir()
 	var o bytes.Buffer
@@ -207,12 +217,27 @@ func TestRunServerExit(t *testing.T) {
 }
 
 // The client closes stdin: the server's stdin is closed, it exits, and so
-// does toolgate, with 0.
+// does toolgate, with 0, leaving no server process behind. (A toolgate that
+// did not stop would hang the test until go test's own timeout: no clock
+// here.)
 func TestRunStopsWhenTheClientCloses(t *testing.T) {
+	pidFile := filepath.Join(t.TempDir(), "server.pid")
 	var out, errb bytes.Buffer
-	start := time.Now()
-	code := Main([]string{"--data-dir", t.TempDir(), "run", "--", "sh", "-c", "cat >/dev/null"}, strings.NewReader(""), &out, &errb)
-	if code != ExitOK || out.Len() != 0 || time.Since(start) > 4*time.Second {
-		t.Errorf("exit %d after %v\nstdout %q\nstderr %s", code, time.Since(start), out.String(), errb.String())
+	code := Main([]string{"--data-dir", t.TempDir(), "run", "--", "sh", "-c", `echo $$ > "$0"; cat >/dev/null`, pidFile}, strings.NewReader(""), &out, &errb)
+	if code != ExitOK || out.Len() != 0 {
+		t.Errorf("exit %d\nstdout %q\nstderr %s", code, out.String(), errb.String())
+	}
+	b, err := os.ReadFile(pidFile)
+	if err != nil {
+		t.Fatalf("the server did not start: %v", err)
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// toolgate waited for its child: the process is gone (not even a
+	// zombie, which signal 0 would still find).
+	if err := syscall.Kill(pid, 0); !errors.Is(err, syscall.ESRCH) {
+		t.Errorf("the server (pid %d) is still there after toolgate returned: %v", pid, err)
 	}
 }

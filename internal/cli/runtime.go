@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 
 	"github.com/toolgate/toolgate/internal/approval"
 	"github.com/toolgate/toolgate/internal/audit"
@@ -45,19 +44,16 @@ func openRuntime(g *globals, cfg *config.Config) (_ *runtime, err error) {
 			r.Close()
 		}
 	}()
-	if r.dataDir, err = config.ResolveDataDir(g.dataDir, cfg); err != nil {
+	if r.dataDir, err = g.dataDirFor(cfg, createData); err != nil {
 		return nil, err
-	}
-	if err := os.MkdirAll(r.dataDir, 0o700); err != nil {
-		return nil, fmt.Errorf("data directory: %w", err)
 	}
 	if r.engine, err = policy.NewEngine(cfg.Policy, r.log); err != nil {
 		return nil, err
 	}
-	if r.sink, err = audit.OpenLogged(cfg.Audit, r.dataDir, r.log); err != nil {
+	if r.tasks, err = openTaskParts(cfg, r.dataDir, r.log, createData); err != nil {
 		return nil, err
 	}
-	if r.tasks, err = openTaskParts(cfg, r.dataDir, r.log, false); err != nil {
+	if r.sink, err = openSink(cfg, r.tasks.st, r.log); err != nil {
 		return nil, err
 	}
 	// History (data flow, windows) in the data directory's database, shared
@@ -66,7 +62,7 @@ func openRuntime(g *globals, cfg *config.Config) (_ *runtime, err error) {
 	if err := cfg.LoadPolicyWindows(); err != nil {
 		return nil, err
 	}
-	if r.history, err = history.New(cfg.History, history.Options{Store: r.tasks.db, Dir: r.dataDir, Log: r.log}); err != nil {
+	if r.history, err = history.New(cfg.History, history.Options{Store: r.tasks.db, Dir: r.tasks.st.historyDir(), Log: r.log}); err != nil {
 		return nil, err
 	}
 	if r.approvals, err = openApprovals(cfg, r.tasks, r.engine, r.log); err != nil {
@@ -95,17 +91,28 @@ func (r *runtime) pipeline(opts ...func(*enforce.Config)) (*enforce.Pipeline, er
 	return newPipeline(r.cfg, r.engine, append(base, opts...)...)
 }
 
-// watch reloads the policies on change until ctx ends, if configured.
-func (r *runtime) watch(ctx context.Context) {
-	if r.cfg.Policy.WatchEnabled() {
-		go func() { _ = r.engine.Watch(ctx) }()
+// watch reloads the policies on change until ctx ends, if configured. If
+// the watch cannot start, toolgate does not start: an operator who edits a
+// policy must not be left believing it took effect (policy.watch: false
+// runs without hot reload, knowingly). onError (nil: none) counts the
+// errors of a running watch.
+func (r *runtime) watch(ctx context.Context, onError func(error)) error {
+	if !r.cfg.Policy.WatchEnabled() {
+		return nil
 	}
+	if err := r.engine.StartWatch(ctx, policy.WatchOptions{OnError: onError}); err != nil {
+		return fmt.Errorf("%v (set policy.watch: false to run without hot reload)", err)
+	}
+	return nil
 }
 
 // ready are the readiness checks of /readyz.
 func (r *runtime) policiesReady() error {
 	if r.engine.Current() == nil {
 		return errors.New("no policies loaded")
+	}
+	if msg := r.engine.WatchError(); msg != "" {
+		return errors.New(msg)
 	}
 	return nil
 }
@@ -120,11 +127,23 @@ func (r *runtime) auditReady() error {
 // openApprovals opens the approve stage over the task parts' database
 // (pending approvals), identity verifier (approvers on the admin API) and
 // keys (links), with the organisation's policies deciding who may answer.
+//
+// What is stored of a call is redacted by the trail's rules and key
+// (audit.redact), so equal secrets give equal tokens in both.
 func openApprovals(cfg *config.Config, tp *taskParts, engine *policy.Engine, log *slog.Logger) (*approval.Service, error) {
 	links := keys.NewTokens(tp.keys, cfg.Keys.Issuer)
 	links.Leeway = 0 // links expire when they say; this toolgate signs and checks them
+	key, err := tp.st.redactionKey()
+	if err != nil {
+		return nil, err
+	}
+	red, err := audit.NewRedactor(cfg.Audit.Redact, key)
+	if err != nil {
+		return nil, err
+	}
 	return approval.New(cfg.Approvals, approval.Options{
 		Store: tp.db, Policies: engine, Identity: tp.ids, Links: links, Limits: cfg.InputLimits(), Log: log,
+		Redactor: red,
 	})
 }
 
@@ -148,10 +167,23 @@ func (r *runtime) Close() {
 	if r.history != nil {
 		r.history.Close() // before the database it writes to
 	}
+	if r.sink != nil {
+		r.sink.Close() // flushes its queue, possibly into the store below
+	}
 	if r.tasks != nil {
 		r.tasks.Close()
 	}
-	if r.sink != nil {
-		r.sink.Close()
+}
+
+// openSink opens the audit sink. The default sink keeps the tamper-evident
+// trail in the store: the data directory's SQLite database, or, on a shared
+// store, the one trail of every replica (with its keys in the store).
+func openSink(cfg *config.Config, st *state, log *slog.Logger) (audit.Sink, error) {
+	if !st.shared() || (cfg.Audit.Sink != "" && cfg.Audit.Sink != "sqlite") {
+		return audit.OpenLogged(cfg.Audit, st.dataDir, log)
 	}
+	if cfg.Audit.Path != "" {
+		return nil, fmt.Errorf("audit.path names a SQLite file, but the store is %s: the trail is kept there (remove audit.path)", st)
+	}
+	return audit.OpenShared(context.Background(), cfg.Audit, st.db, st.dataDir, log)
 }

@@ -47,10 +47,10 @@ and the previous policies stay in force.`,
 				return err
 			}
 			if listen != "" {
-				cfg.Listen = listen
-				if err := cfg.Validate(); err != nil {
-					return err
+				if _, _, err := net.SplitHostPort(listen); err != nil {
+					return usageError{fmt.Errorf("--listen %q is not host:port", listen)}
 				}
+				cfg.Listen = listen
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
@@ -150,7 +150,9 @@ func serve(ctx context.Context, g *globals, cfg *config.Config) error {
 	// http.max_body_bytes); calls are bounded by mcp.gateway.request_timeout.
 	srv := door.Server(api.Handler())
 	srv.RegisterOnShutdown(gw.CloseStreams)
-	rt.watch(ctx)
+	if err := rt.watch(ctx, func(error) { metrics.Error("policy_watch") }); err != nil {
+		return err
+	}
 	policies := "built-in"
 	if len(cfg.Policy.Dirs) > 0 {
 		policies = strings.Join(cfg.Policy.Dirs, ",")
@@ -164,7 +166,7 @@ func serve(ctx context.Context, g *globals, cfg *config.Config) error {
 	rt.approvals.Lifetime(ctx)      // a stop keeps pending approvals
 	log.Info("toolgate serving", "url", base, "mcp", base+"/mcp", "servers", serverNames(cfg),
 		"authzen", base+"/access/v1/evaluation", "authentication", authn.Enabled(),
-		"policies", policies, "policy_version", rt.engine.Version(), "data_dir", rt.dataDir)
+		"policies", policies, "policy_version", rt.engine.Version(), "data_dir", rt.dataDir, "config", g.found.String())
 
 	errc := make(chan error, 1)
 	go func() {

@@ -8,7 +8,6 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -24,46 +23,50 @@ import (
 	"github.com/toolgate/toolgate/internal/policy"
 	"github.com/toolgate/toolgate/internal/server"
 	"github.com/toolgate/toolgate/internal/store"
-	"github.com/toolgate/toolgate/internal/store/sqlite"
 	"github.com/toolgate/toolgate/internal/task"
 )
 
 // taskParts are what the identify and task stages work with: the identity
-// verifier, toolgate's signing keys and the task store in the data
-// directory, and the task service over them.
+// verifier, toolgate's signing keys and the task store (in the data
+// directory, or the PostgreSQL database replicas share), and the task
+// service over them.
 type taskParts struct {
 	ids  *identity.Verifier
-	keys *keys.File
-	db   *sqlite.DB
+	keys keyStore
+	st   *state
+	db   store.Backend
 	svc  *task.Service
 }
 
-// openTaskParts opens the parts in dataDir. readOnly creates nothing (no
-// key, no database): `toolgate check` only verifies.
-func openTaskParts(cfg *config.Config, dataDir string, log *slog.Logger, readOnly bool) (*taskParts, error) {
+// openTaskParts opens the parts in dataDir or the configured store. Only
+// createData creates a key or the database; readData also writes nothing
+// (`toolgate check` only verifies, `task list` only reads); updateData
+// writes the database but creates neither it nor a key.
+func openTaskParts(cfg *config.Config, dataDir string, log *slog.Logger, access dataAccess) (*taskParts, error) {
 	ids, err := identity.New(cfg.Identity, identity.Options{})
 	if err != nil {
 		return nil, err
 	}
-	kp, err := keys.OpenFile(dataDir, cfg.Keys, keys.FileOptions{ReadOnly: readOnly})
+	st, err := openState(cfg, dataDir, access)
 	if err != nil {
 		return nil, err
 	}
-	db, err := sqlite.Open(filepath.Join(dataDir, sqlite.FileName), sqlite.Options{ReadOnly: readOnly})
+	kp, err := st.keys(cfg, access)
 	if err != nil {
+		st.Close()
 		return nil, err
 	}
 	svc, err := task.New(cfg.Tasks, task.Options{
-		Tokens: keys.NewTokens(kp, cfg.Keys.Issuer), Tasks: db, Budgets: db, Identity: ids, Log: log,
+		Tokens: keys.NewTokens(kp, cfg.Keys.Issuer), Tasks: st.db, Budgets: st.db, Identity: ids, Log: log,
 	})
 	if err != nil {
-		db.Close()
+		st.Close()
 		return nil, err
 	}
-	return &taskParts{ids: ids, keys: kp, db: db, svc: svc}, nil
+	return &taskParts{ids: ids, keys: kp, st: st, db: st.db, svc: svc}, nil
 }
 
-func (p *taskParts) Close() error { return p.db.Close() }
+func (p *taskParts) Close() error { return p.st.Close() }
 
 // stages wires the identify stage (with the local default principal, nil
 // for none), the task stage and, if spend, the task budget.
@@ -200,20 +203,19 @@ DELETE /v1/tasks/{id}); see docs/tasks.md.`,
 	return cmd
 }
 
-// openLocal opens the task parts of the data directory for the operator.
-func (g *globals) openLocal() (*taskParts, error) {
+// openLocal opens the task parts of the data directory for the operator,
+// for what the command does there.
+func (g *globals) openLocal(access dataAccess) (*taskParts, *config.Config, error) {
 	cfg, err := g.loadConfig()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	dataDir, err := config.ResolveDataDir(g.dataDir, cfg)
+	dataDir, err := g.dataDirFor(cfg, access)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	if err := os.MkdirAll(dataDir, 0o700); err != nil {
-		return nil, fmt.Errorf("data directory: %w", err)
-	}
-	return openTaskParts(cfg, dataDir, nil, false)
+	p, err := openTaskParts(cfg, dataDir, nil, access)
+	return p, cfg, err
 }
 
 func (g *globals) printIssued(iss *task.Issued, asJSON bool) error {
@@ -248,7 +250,7 @@ func newTaskCreateCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return usageError{err}
 			}
-			p, err := g.openLocal()
+			p, _, err := g.openLocal(createData)
 			if err != nil {
 				return err
 			}
@@ -300,7 +302,7 @@ POST /v1/token.`,
 			if err != nil {
 				return usageError{err}
 			}
-			p, err := g.openLocal()
+			p, _, err := g.openLocal(updateData)
 			if err != nil {
 				return err
 			}
@@ -334,7 +336,7 @@ func newTaskRevokeCmd(g *globals) *cobra.Command {
 			if (len(args) == 1) == (agent != "") {
 				return usageError{errors.New("give a task id or --agent, not both")}
 			}
-			p, err := g.openLocal()
+			p, _, err := g.openLocal(updateData)
 			if err != nil {
 				return err
 			}
@@ -370,7 +372,7 @@ func newTaskListCmd(g *globals) *cobra.Command {
 		Short: "Show the tasks as trees of delegation",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			p, err := g.openLocal()
+			p, _, err := g.openLocal(readData)
 			if err != nil {
 				return err
 			}
@@ -489,10 +491,10 @@ func (p *taskParts) serve(ctx context.Context, api *server.Server, log *slog.Log
 // budget. If the data directory's keys or store cannot be opened, a task
 // token is denied with the reason (a decision, not an error).
 func (g *globals) checkTasks(cfg *config.Config) (func(*enforce.Config), func()) {
-	dataDir, err := config.ResolveDataDir(g.dataDir, cfg)
+	dataDir, err := g.dataDirFor(cfg, readData)
 	var p *taskParts
 	if err == nil {
-		p, err = openTaskParts(cfg, dataDir, nil, true)
+		p, err = openTaskParts(cfg, dataDir, nil, readData)
 	}
 	if err != nil {
 		return func(ec *enforce.Config) { ec.Task = failedTasks{err} }, func() {}

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -37,7 +38,16 @@ const DefaultListen = "127.0.0.1:8470"
 type Config struct {
 	// DataDir holds toolgate's state (audit trail, keys, database).
 	DataDir string `yaml:"data_dir"`
-	Listen  string `yaml:"listen"`
+	// Store is where the state lives: "sqlite" (the default: the SQLite
+	// database and key files of the data directory, for one host) or a
+	// PostgreSQL URL (postgres://…), shared by replicas. TOOLGATE_STORE
+	// overrides it.
+	Store string `yaml:"store"`
+	// StoreMigrate is "auto" (the default: a PostgreSQL store's schema is
+	// brought up to date at start) or "off" (an operator runs `toolgate
+	// store migrate`; toolgate refuses to start on an outdated schema).
+	StoreMigrate string `yaml:"store_migrate"`
+	Listen       string `yaml:"listen"`
 	// HTTP is the front door of `toolgate serve`: Host and Origin policy,
 	// content types, read timeouts and body limits, for every route.
 	HTTP   frontdoor.Config `yaml:"http"`
@@ -145,13 +155,34 @@ func Load(path string) (*Config, error) {
 // Parse reads a config from bytes; name is used in messages.
 func Parse(name string, b []byte) (*Config, error) {
 	c := &Config{file: name}
-	if err := DecodeStrict(name, b, c); err != nil {
+	root, err := decodeStrict(name, b, c)
+	if err != nil {
 		return nil, err
 	}
 	c.resolvePaths(filepath.Dir(name))
 	c.applyDefaults()
-	if err := c.Validate(); err != nil {
-		return nil, err
+	if probs := c.problems(); len(probs) > 0 {
+		// Each problem where its key is in the file (or its parent, for a
+		// required key that is missing).
+		type placed struct {
+			line, col int
+			text      string
+		}
+		out := make([]placed, len(probs))
+		for i, p := range probs {
+			path, _, _ := strings.Cut(p, ": ")
+			out[i] = placed{text: name + ": " + p}
+			if n := locate(root, path); n != nil {
+				out[i] = placed{n.Line, n.Column, fmt.Sprintf("%s:%d:%d: %s", name, n.Line, n.Column, p)}
+			}
+		}
+		sort.SliceStable(out, func(i, j int) bool {
+			return out[i].line < out[j].line || out[i].line == out[j].line && out[i].col < out[j].col
+		})
+		for i := range out {
+			probs[i] = out[i].text
+		}
+		return nil, errors.New(strings.Join(probs, "\n"))
 	}
 	return c, nil
 }
@@ -262,6 +293,22 @@ var toolName = regexp.MustCompile(`^[A-Za-z0-9_.\-/]{1,128}$`)
 
 // Validate checks the whole config and reports every problem.
 func (c *Config) Validate() error {
+	errs := c.problems()
+	if len(errs) == 0 {
+		return nil
+	}
+	prefix := c.file
+	if prefix == "" {
+		prefix = "config"
+	}
+	for i := range errs {
+		errs[i] = prefix + ": " + errs[i]
+	}
+	return errors.New(strings.Join(errs, "\n"))
+}
+
+// problems are the config's problems, each "key.path: message".
+func (c *Config) problems() []string {
 	var errs []string
 	bad := func(path, format string, args ...any) {
 		errs = append(errs, path+": "+fmt.Sprintf(format, args...))
@@ -281,6 +328,14 @@ func (c *Config) Validate() error {
 	}
 	if err := c.Policy.Validate(); err != nil {
 		errs = append(errs, err.Error())
+	}
+	if err := checkStore(c.Store); err != nil {
+		bad("store", "%v", err)
+	}
+	switch c.StoreMigrate {
+	case "", "auto", "off":
+	default:
+		bad("store_migrate", "%q is not auto or off", c.StoreMigrate)
 	}
 	if !contains(audit.Names(), c.Audit.Sink) {
 		bad("audit.sink", "unknown sink %q (known: %s)", c.Audit.Sink, strings.Join(audit.Names(), ", "))
@@ -377,17 +432,7 @@ func (c *Config) Validate() error {
 			}
 		}
 	}
-	if len(errs) > 0 {
-		prefix := c.file
-		if prefix == "" {
-			prefix = "config"
-		}
-		for i := range errs {
-			errs[i] = prefix + ": " + errs[i]
-		}
-		return errors.New(strings.Join(errs, "\n"))
-	}
-	return nil
+	return errs
 }
 
 func contains(list []string, s string) bool {
@@ -397,6 +442,44 @@ func contains(list []string, s string) bool {
 		}
 	}
 	return false
+}
+
+// StoreEnv names the environment variable that overrides store:.
+const StoreEnv = "TOOLGATE_STORE"
+
+// StoreSQLite is the embedded store, in the data directory.
+const StoreSQLite = "sqlite"
+
+// ResolveStore is the store to use: TOOLGATE_STORE, else the config's
+// store:, else sqlite. It is "sqlite" or a PostgreSQL URL.
+func ResolveStore(cfg *Config) (string, error) {
+	s := os.Getenv(StoreEnv)
+	where := StoreEnv
+	if s == "" && cfg != nil {
+		s, where = cfg.Store, "store"
+	}
+	if s == "" {
+		return StoreSQLite, nil
+	}
+	if err := checkStore(s); err != nil {
+		return "", fmt.Errorf("%s: %v", where, err)
+	}
+	return s, nil
+}
+
+// IsPostgres tells whether a resolved store is a PostgreSQL URL.
+func IsPostgres(store string) bool { return store != "" && store != StoreSQLite }
+
+func checkStore(s string) error {
+	if s == "" || s == StoreSQLite {
+		return nil
+	}
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
+		// The value may hold a password: do not repeat it.
+		return errors.New(`is neither "sqlite" nor a postgres:// URL`)
+	}
+	return nil
 }
 
 // DataDirEnv names the environment variable for the data directory.
@@ -453,4 +536,70 @@ func (c *Config) FactServers() []facts.ServerFacts {
 		out = append(out, sf)
 	}
 	return out
+}
+
+// ConfigEnv names the environment variable that names the config file.
+const ConfigEnv = "TOOLGATE_CONFIG"
+
+// FileName is the config file's name where toolgate looks for it.
+const FileName = "toolgate.yaml"
+
+// Found is where the configuration comes from.
+type Found struct {
+	// Path is the file; "" means the built-in defaults.
+	Path string
+	// Source says how the file was found: "--config", "$TOOLGATE_CONFIG",
+	// "./toolgate.yaml" or "the user's config directory".
+	Source string
+}
+
+func (f Found) String() string {
+	if f.Path == "" {
+		return "built-in defaults (no " + FileName + " found)"
+	}
+	return f.Path + " (from " + f.Source + ")"
+}
+
+// Discover finds the config file: flag (--config), else $TOOLGATE_CONFIG,
+// else toolgate.yaml in the working directory, else toolgate.yaml in the
+// user's config directory ($XDG_CONFIG_HOME/toolgate, i.e.
+// ~/.config/toolgate); with none of them, the built-in defaults. A file
+// named by the flag or the variable must exist (Load says so); one found by
+// looking is used only if it is there.
+func Discover(flag string) (Found, error) {
+	if flag != "" {
+		return Found{Path: flag, Source: "--config"}, nil
+	}
+	if env := os.Getenv(ConfigEnv); env != "" {
+		return Found{Path: env, Source: "$" + ConfigEnv}, nil
+	}
+	look := func(path, source string) (Found, bool, error) {
+		st, err := os.Stat(path)
+		if errors.Is(err, os.ErrNotExist) {
+			return Found{}, false, nil
+		}
+		if err != nil {
+			return Found{}, false, fmt.Errorf("config: %w", err)
+		}
+		if st.IsDir() {
+			return Found{}, false, fmt.Errorf("config: %s is a directory", path)
+		}
+		return Found{Path: path, Source: source}, true, nil
+	}
+	if f, ok, err := look(FileName, "./"+FileName); ok || err != nil {
+		if abs, aerr := filepath.Abs(f.Path); aerr == nil {
+			f.Path = abs
+		}
+		return f, err
+	}
+	dir := os.Getenv("XDG_CONFIG_HOME")
+	if dir == "" || !filepath.IsAbs(dir) {
+		home, err := os.UserHomeDir()
+		if err != nil {
+			return Found{}, nil // no home: the defaults
+		}
+		dir = filepath.Join(home, ".config")
+	}
+	f, _, err := look(filepath.Join(dir, "toolgate", FileName), "the user's config directory")
+	return f, err
 }

@@ -1,10 +1,13 @@
 package config
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"go.yaml.in/yaml/v3"
 )
 
 func TestParseDefaultsAndPaths(t *testing.T) {
@@ -82,8 +85,9 @@ func TestValidation(t *testing.T) {
 		{"servers: [{name: a, tools: {'bad tool': {}}}]", `not a valid tool name`},
 		{"policy: {layers: [{name: org, dirs: [x]}]}", `defined twice`},
 		{"policy: {layers: [{name: team}]}", `needs at least one directory`},
-		{`listen: [1, 2]`, `c.yaml: line 1: cannot unmarshal`},
-		{"a: b: c", `c.yaml:`},
+		{`listen: [1, 2]`, `c.yaml:1:9: listen: want a single value, not a list`},
+		{"a: b: c", `c.yaml: mapping values are not allowed`},
+		{"a: [b\n", `c.yaml:1: did not find expected`},
 	}
 	for _, tt := range tests {
 		_, err := Parse("c.yaml", []byte(tt.yaml))
@@ -91,6 +95,112 @@ func TestValidation(t *testing.T) {
 			t.Errorf("%q: error %v, want %q", tt.yaml, err, tt.want)
 		}
 	}
+}
+
+// Values that do not fit their key's type are reported like unknown keys:
+// file:line:col, key path, and what was wanted, in words.
+func TestValueErrorsNamePathLineAndColumn(t *testing.T) {
+	_, err := Parse("c.yaml", []byte(`mcp:
+  shutdown_timeout: 5
+  max_message_bytes: lots
+  gateway:
+    request_timeout: 10x
+approvals: {timeout: 3}
+servers:
+  - name: fs
+    args: {a: 1}
+policy:
+  watch: maybe
+  dirs: nodir
+limits: 7
+`))
+	if err == nil {
+		t.Fatal("bad values accepted")
+	}
+	want := []string{
+		`c.yaml:2:21: mcp.shutdown_timeout: "5" is not a duration: write a number with a unit, such as 30s, 5m or 1h`,
+		`c.yaml:3:22: mcp.max_message_bytes: "lots" is not a whole number in range`,
+		`c.yaml:5:22: mcp.gateway.request_timeout: "10x" is not a duration`,
+		`c.yaml:6:22: approvals.timeout: "3" is not a duration`,
+		`c.yaml:9:11: servers[0].args: want a list, not a mapping`,
+		`c.yaml:11:10: policy.watch: "maybe" is not true or false`,
+		`c.yaml:12:9: policy.dirs: want a list, not "nodir"`,
+		`c.yaml:13:9: limits: want a mapping of keys (input_bytes, input_depth, input_values), not "7"`,
+	}
+	lines := strings.Split(err.Error(), "\n")
+	if len(lines) != len(want) {
+		t.Errorf("%d errors, want %d:\n%v", len(lines), len(want), err)
+	}
+	for i, w := range want {
+		if i >= len(lines) || !strings.HasPrefix(lines[i], w) {
+			t.Errorf("error %d lacks %q:\n%v", i, w, err)
+		}
+	}
+}
+
+// Checks on values (done after decoding) are placed at their key too, in
+// the file's order; a required key that is missing at its parent.
+func TestValidationErrorsArePlaced(t *testing.T) {
+	_, err := Parse("c.yaml", []byte(`servers:
+  - name: a/b
+    trust: maybe
+identity:
+  issuers:
+    - issuer: https://idp.example
+listen: nohost
+`))
+	want := []string{
+		`c.yaml:2:11: servers[0].name: server name "a/b" contains "/"`,
+		`c.yaml:3:12: servers[0].trust: "maybe" is not trusted or untrusted`,
+		`c.yaml:6:7: identity.issuers[0].audience: is required`,
+		`c.yaml:7:9: listen: "nohost" is not host:port`,
+	}
+	if err == nil {
+		t.Fatal("accepted")
+	}
+	lines := strings.Split(err.Error(), "\n")
+	for i, w := range want {
+		if i >= len(lines) || !strings.HasPrefix(lines[i], w) {
+			t.Errorf("error %d lacks %q:\n%v", i, w, err)
+		}
+	}
+}
+
+func TestLocate(t *testing.T) {
+	var doc yaml.Node
+	if err := yaml.Unmarshal([]byte("a:\n  b.c: {d: [x, y]}\n  b: 1\n"), &doc); err != nil {
+		t.Fatal(err)
+	}
+	root := doc.Content[0]
+	for path, want := range map[string]string{
+		"a.b.c.d[1]": "2:16", // the longest key wins: "b.c", not "b"
+		"a.b":        "3:6",
+		"a.b.c.e":    "2:8",  // missing: its parent
+		"a.b.c.d[7]": "2:12", // out of range: the list
+		"z":          "1:1",
+	} {
+		n := locate(root, path)
+		if got := fmt.Sprintf("%d:%d", n.Line, n.Column); got != want {
+			t.Errorf("locate(%q) at %s, want %s", path, got, want)
+		}
+	}
+}
+
+// FuzzParse: any input either parses or fails with every problem placed in
+// the named file; it never panics.
+func FuzzParse(f *testing.F) {
+	f.Add([]byte("listen: 127.0.0.1:1\nmcp: {shutdown_timeout: 5}\n"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		_, err := Parse("f.yaml", b)
+		if err == nil {
+			return
+		}
+		for _, line := range strings.Split(err.Error(), "\n") {
+			if !strings.HasPrefix(line, "f.yaml:") {
+				t.Fatalf("unplaced error %q in:\n%v", line, err)
+			}
+		}
+	})
 }
 
 func TestEmptyFileIsDefaults(t *testing.T) {

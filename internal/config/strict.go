@@ -5,54 +5,97 @@ import (
 	"fmt"
 	"reflect"
 	"sort"
+	"strconv"
 	"strings"
+	"time"
 
 	"go.yaml.in/yaml/v3"
 )
 
 // DecodeStrict decodes YAML into out and rejects every key that out does not
-// have, naming the key's path and position: a misspelt key silently ignored
-// in a security product's config is a policy nobody meant.
+// have and every value that does not fit its key's type, naming the file,
+// line, column and key path of each: a misspelt key silently ignored in a
+// security product's config is a policy nobody meant, and "cannot
+// unmarshal !!int into time.Duration" with no place helps nobody.
 func DecodeStrict(name string, b []byte, out any) error {
+	_, err := decodeStrict(name, b, out)
+	return err
+}
+
+// decodeStrict is DecodeStrict that also returns the document's root node
+// (nil for an empty document), to place later errors.
+func decodeStrict(name string, b []byte, out any) (*yaml.Node, error) {
 	var doc yaml.Node
 	if err := yaml.Unmarshal(b, &doc); err != nil {
-		return fmt.Errorf("%s: %s", name, strings.TrimPrefix(err.Error(), "yaml: "))
+		return nil, syntaxError(name, err)
 	}
 	if len(doc.Content) == 0 {
-		return nil // empty file: all defaults
+		return nil, nil // empty file: all defaults
 	}
 	root := doc.Content[0]
 	var errs []string
-	checkKeys(root, reflect.TypeOf(out).Elem(), "", func(n *yaml.Node, path, msg string) {
-		errs = append(errs, fmt.Sprintf("%s:%d:%d: %s: %s", name, n.Line, n.Column, path, msg))
+	checkNode(root, reflect.TypeOf(out).Elem(), "", func(n *yaml.Node, path, msg string) {
+		errs = append(errs, fmt.Sprintf("%s:%d:%d: %s: %s", name, n.Line, n.Column, orTop(path), msg))
 	})
 	if len(errs) > 0 {
-		return errors.New(strings.Join(errs, "\n"))
+		return nil, errors.New(strings.Join(errs, "\n"))
 	}
 	if err := root.Decode(out); err != nil {
+		// checkNode decodes every leaf the way Decode does, so this is
+		// not expected; report it with the decoder's own line numbers.
 		var te *yaml.TypeError
 		if errors.As(err, &te) {
 			for i, e := range te.Errors {
 				te.Errors[i] = name + ": " + e
 			}
-			return errors.New(strings.Join(te.Errors, "\n"))
+			return nil, errors.New(strings.Join(te.Errors, "\n"))
 		}
-		return fmt.Errorf("%s: %w", name, err)
+		return nil, fmt.Errorf("%s: %w", name, err)
 	}
-	return nil
+	return root, nil
 }
 
-func checkKeys(n *yaml.Node, t reflect.Type, path string, report func(*yaml.Node, string, string)) {
+// syntaxError turns the parser's "yaml: line 3: …" into "name:3: …" (the
+// parser does not report a column).
+func syntaxError(name string, err error) error {
+	msg := strings.TrimPrefix(err.Error(), "yaml: ")
+	if rest, ok := strings.CutPrefix(msg, "line "); ok {
+		if n, tail, ok := strings.Cut(rest, ": "); ok {
+			if _, err := strconv.Atoi(n); err == nil {
+				return fmt.Errorf("%s:%s: %s", name, n, tail)
+			}
+		}
+	}
+	return fmt.Errorf("%s: %s", name, msg)
+}
+
+var (
+	durationType    = reflect.TypeOf(time.Duration(0))
+	unmarshalerType = reflect.TypeOf((*yaml.Unmarshaler)(nil)).Elem()
+)
+
+// checkNode checks n against the Go type t: keys that t does not have,
+// a mapping or list where t wants something else, and every leaf value
+// decoded on its own into t, so its error has a place.
+func checkNode(n *yaml.Node, t reflect.Type, path string, report func(*yaml.Node, string, string)) {
 	for t.Kind() == reflect.Pointer {
 		t = t.Elem()
 	}
 	if n.Kind == yaml.AliasNode {
 		n = n.Alias
 	}
+	if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
+		return // "key:" with nothing: the zero value
+	}
+	if reflect.PointerTo(t).Implements(unmarshalerType) || t.Kind() == reflect.Interface {
+		checkLeaf(n, t, path, report)
+		return
+	}
 	switch t.Kind() {
 	case reflect.Struct:
 		if n.Kind != yaml.MappingNode {
-			return // the decoder reports the type mismatch
+			report(n, path, "want a mapping of keys ("+strings.Join(sortedKeys(yamlFields(t)), ", ")+"), not "+describe(n))
+			return
 		}
 		fields := yamlFields(t)
 		for i := 0; i+1 < len(n.Content); i += 2 {
@@ -62,23 +105,80 @@ func checkKeys(n *yaml.Node, t reflect.Type, path string, report func(*yaml.Node
 				report(k, join(path, k.Value), "unknown key (known: "+strings.Join(sortedKeys(fields), ", ")+")")
 				continue
 			}
-			checkKeys(v, ft, join(path, k.Value), report)
+			checkNode(v, ft, join(path, k.Value), report)
 		}
 	case reflect.Map:
 		if n.Kind != yaml.MappingNode {
+			report(n, path, "want a mapping, not "+describe(n))
 			return
 		}
 		for i := 0; i+1 < len(n.Content); i += 2 {
-			checkKeys(n.Content[i+1], t.Elem(), join(path, n.Content[i].Value), report)
+			k := n.Content[i]
+			checkLeaf(k, t.Key(), join(path, k.Value), report)
+			checkNode(n.Content[i+1], t.Elem(), join(path, k.Value), report)
 		}
-	case reflect.Slice:
+	case reflect.Slice, reflect.Array:
 		if n.Kind != yaml.SequenceNode {
+			report(n, path, "want a list, not "+describe(n))
 			return
 		}
 		for i, item := range n.Content {
-			checkKeys(item, t.Elem(), fmt.Sprintf("%s[%d]", path, i), report)
+			checkNode(item, t.Elem(), fmt.Sprintf("%s[%d]", path, i), report)
 		}
+	default:
+		checkLeaf(n, t, path, report)
 	}
+}
+
+// checkLeaf decodes n into a new t and reports why it does not fit.
+func checkLeaf(n *yaml.Node, t reflect.Type, path string, report func(*yaml.Node, string, string)) {
+	err := n.Decode(reflect.New(t).Interface())
+	if err == nil {
+		return
+	}
+	var te *yaml.TypeError
+	if !errors.As(err, &te) {
+		report(n, path, err.Error())
+		return
+	}
+	if n.Kind != yaml.ScalarNode {
+		report(n, path, "want a single value, not "+describe(n))
+		return
+	}
+	v := strconv.Quote(n.Value)
+	switch {
+	case t == durationType:
+		report(n, path, v+" is not a duration: write a number with a unit, such as 30s, 5m or 1h")
+	case t.Kind() >= reflect.Int && t.Kind() <= reflect.Uint64:
+		report(n, path, v+" is not a whole number in range")
+	case t.Kind() == reflect.Float32 || t.Kind() == reflect.Float64:
+		report(n, path, v+" is not a number")
+	case t.Kind() == reflect.Bool:
+		report(n, path, v+" is not true or false")
+	default:
+		msg := te.Errors[0]
+		if i := strings.Index(msg, ": "); strings.HasPrefix(msg, "line ") && i > 0 {
+			msg = msg[i+2:]
+		}
+		report(n, path, msg)
+	}
+}
+
+func describe(n *yaml.Node) string {
+	switch n.Kind {
+	case yaml.MappingNode:
+		return "a mapping"
+	case yaml.SequenceNode:
+		return "a list"
+	}
+	return strconv.Quote(n.Value)
+}
+
+func orTop(path string) string {
+	if path == "" {
+		return "(top level)"
+	}
+	return path
 }
 
 func yamlFields(t reflect.Type) map[string]reflect.Type {
@@ -114,4 +214,44 @@ func join(path, key string) string {
 		return key
 	}
 	return path + "." + key
+}
+
+// locate finds the node of a key path ("servers[0].tools.read.labels[1]")
+// in the document, or the nearest ancestor the document has (a required key
+// that is missing is reported where its parent is). Map keys may contain
+// dots: the longest key that matches wins.
+func locate(root *yaml.Node, path string) *yaml.Node {
+	n := root
+	rest := path
+	for n != nil && rest != "" {
+		if n.Kind == yaml.AliasNode {
+			n = n.Alias
+		}
+		switch {
+		case strings.HasPrefix(rest, "["):
+			end := strings.IndexByte(rest, ']')
+			i, err := strconv.Atoi(rest[1:max(end, 1)])
+			if end < 0 || err != nil || n.Kind != yaml.SequenceNode || i < 0 || i >= len(n.Content) {
+				return n
+			}
+			n, rest = n.Content[i], strings.TrimPrefix(rest[end+1:], ".")
+		case n.Kind == yaml.MappingNode:
+			var best *yaml.Node
+			bestLen := -1
+			for i := 0; i+1 < len(n.Content); i += 2 {
+				k := n.Content[i].Value
+				if strings.HasPrefix(rest, k) && len(k) > bestLen &&
+					(len(rest) == len(k) || rest[len(k)] == '.' || rest[len(k)] == '[') {
+					best, bestLen = n.Content[i+1], len(k)
+				}
+			}
+			if best == nil {
+				return n
+			}
+			n, rest = best, strings.TrimPrefix(rest[bestLen:], ".")
+		default:
+			return n
+		}
+	}
+	return n
 }

@@ -413,6 +413,10 @@ func (p *Pipeline) judge(ctx context.Context, c *call.Call, forwarding bool) cal
 	if err := p.cfg.Identify.Identify(ctx, c); err != nil {
 		return deny(c, StageIdentify, codeOf(err, "identity.failed"), err.Error())
 	}
+	// A caller asking for another principal needs Action::"Evaluate".
+	if err := p.checkCaller(c); err != nil {
+		return deny(c, StageIdentify, codeOf(err, CodeOnBehalf), err.Error())
+	}
 	// 2. task: the task's scope and each delegation hop become layers.
 	layers, err := p.cfg.Task.ResolveTask(ctx, c)
 	if err != nil {

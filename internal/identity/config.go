@@ -18,6 +18,8 @@ import (
 	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
+
+	"github.com/toolgate/toolgate/internal/safeurl"
 )
 
 // Config is the `identity:` part of toolgate's configuration.
@@ -32,13 +34,16 @@ type Config struct {
 // IssuerConfig is one trusted identity provider and how its claims map to a
 // principal.
 type IssuerConfig struct {
-	// Issuer is the provider's issuer URL, exactly as in its tokens' "iss".
+	// Issuer is the provider's issuer URL, exactly as in its tokens' "iss":
+	// https, or http only to a loopback host.
 	Issuer string `yaml:"issuer"`
 	// Audience lists the accepted "aud" values (at least one); a token must
 	// name one of them, so a token minted for another service is refused.
 	Audience []string `yaml:"audience"`
-	// JWKSURI is where the provider publishes its keys. Default: the
-	// jwks_uri of its discovery document (<issuer>/.well-known/openid-configuration).
+	// JWKSURI is where the provider publishes its keys (https, or http only
+	// to a loopback host). Default: the jwks_uri of its discovery document
+	// (<issuer>/.well-known/openid-configuration), which is held to the same
+	// rule.
 	JWKSURI string `yaml:"jwks_uri"`
 	// Algorithms are the accepted signature algorithms (default: RS256,
 	// RS384, RS512, PS256, PS384, PS512, ES256, ES384, ES512, EdDSA). Only
@@ -58,14 +63,16 @@ type IssuerConfig struct {
 	JWKSMaxStale time.Duration `yaml:"jwks_max_stale"`
 
 	// Kind is the principal's kind: "agent", "user" or "auto" (default):
-	// auto makes a token whose subject is the client itself (client
-	// credentials: sub equals client_id, azp or cid) an Agent, and any other
-	// token a User.
+	// auto makes a token a User only when it shows a person (a login
+	// session, a person's authentication, Entra ID's idtyp "user" or
+	// delegated scopes, Okta's uid: see showsHuman), and every other token
+	// an Agent.
 	Kind string `yaml:"kind"`
 	// IDClaim names the claim that is the principal's id (default "sub").
 	IDClaim string `yaml:"id_claim"`
 	// IDPrefix is put before every id from this issuer, to keep the ids of
-	// several providers apart (e.g. "okta:").
+	// several providers apart (e.g. "okta:"). Required, and distinct, when
+	// more than one issuer is configured.
 	IDPrefix string `yaml:"id_prefix"`
 	// GroupsClaim names the claim whose values become Group parents
 	// (default "groups"); a dotted path reaches into objects
@@ -149,6 +156,7 @@ func (c *Config) Validate() []string {
 		errs = append(errs, path+": "+fmt.Sprintf(format, args...))
 	}
 	seen := map[string]int{}
+	prefixes := map[string]int{}
 	for i, is := range c.Issuers {
 		at := fmt.Sprintf("issuers[%d]", i)
 		if is.Issuer == "" {
@@ -157,6 +165,27 @@ func (c *Config) Validate() []string {
 			bad(at+".issuer", "%q is already issuers[%d]", is.Issuer, j)
 		} else {
 			seen[is.Issuer] = i
+		}
+		if is.Issuer != "" {
+			if err := safeurl.Check(is.Issuer); err != nil {
+				bad(at+".issuer", "%v (%s)", err, CodeInsecureURL)
+			}
+		}
+		if is.JWKSURI != "" {
+			if err := safeurl.Check(is.JWKSURI); err != nil {
+				bad(at+".jwks_uri", "%v (%s)", err, CodeInsecureURL)
+			}
+		}
+		// With several providers, one's "alice" is not another's: ids
+		// (and owners, and delegation chains) would merge across them.
+		if len(c.Issuers) > 1 {
+			if is.IDPrefix == "" {
+				bad(at+".id_prefix", "is required when more than one issuer is configured, so that the ids of different providers never merge, e.g. \"okta:\" (%s)", CodeIDPrefixRequired)
+			} else if j, dup := prefixes[is.IDPrefix]; dup {
+				bad(at+".id_prefix", "%q is already the prefix of issuers[%d] (%s)", is.IDPrefix, j, CodeIDPrefixRequired)
+			} else {
+				prefixes[is.IDPrefix] = i
+			}
 		}
 		if len(is.Audience) == 0 {
 			bad(at+".audience", "is required: without it a token minted for any other service would be accepted")
@@ -205,6 +234,12 @@ func (c *Config) Validate() []string {
 	}
 	return errs
 }
+
+// Stable codes of configuration errors (in the message of Validate).
+const (
+	CodeInsecureURL      = "identity.insecure_url"
+	CodeIDPrefixRequired = "identity.id_prefix_required"
+)
 
 func (is *IssuerConfig) algorithms() []jose.SignatureAlgorithm {
 	out := make([]jose.SignatureAlgorithm, len(is.Algorithms))

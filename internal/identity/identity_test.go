@@ -48,8 +48,8 @@ func startProviders(t *testing.T) *providers {
 		stranger: idptest.Start(t, idptest.Client{ID: "intruder", Secret: "s4"}),
 	}
 	p.cfg = identity.Config{Issuers: []identity.IssuerConfig{
-		{Issuer: p.a.Issuer, Audience: []string{"toolgate"}, OwnerClaim: "act_for"},
-		{Issuer: p.b.Issuer, Audience: []string{"toolgate"}, GroupsClaim: "realm_access.roles", OwnerClaim: "owner",
+		{Issuer: p.a.Issuer, Audience: []string{"toolgate"}, OwnerClaim: "act_for", IDPrefix: "a:"},
+		{Issuer: p.b.Issuer, Audience: []string{"toolgate"}, GroupsClaim: "realm_access.roles", OwnerClaim: "owner", IDPrefix: "b:",
 			Tags: map[string]string{"client": "client_id"}},
 	}}
 	return p
@@ -76,7 +76,7 @@ func TestRealProvider(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		want := call.Principal{Kind: call.KindAgent, ID: "researcher", Groups: []string{"research", "readers"}, Owner: "alice"}
+		want := call.Principal{Kind: call.KindAgent, ID: "a:researcher", Groups: []string{"research", "readers"}, Owner: "a:alice"}
 		if r.Principal.Kind != want.Kind || r.Principal.ID != want.ID || !slices.Equal(r.Principal.Groups, want.Groups) || r.Principal.Owner != want.Owner {
 			t.Fatalf("researcher: %+v", r.Principal)
 		}
@@ -97,7 +97,7 @@ func TestRealProvider(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if s.Principal.Kind != call.KindAgent || s.Principal.ID != "summariser" || !slices.Equal(s.Principal.Groups, []string{"writers"}) || s.Principal.Owner != "bob" {
+		if s.Principal.Kind != call.KindAgent || s.Principal.ID != "b:summariser" || !slices.Equal(s.Principal.Groups, []string{"writers"}) || s.Principal.Owner != "b:bob" {
 			t.Fatalf("summariser: %+v", s.Principal)
 		}
 		// Configured tags: only those.
@@ -266,6 +266,61 @@ func TestConfigValidation(t *testing.T) {
 		if !strings.Contains(errs, want) {
 			t.Errorf("missing %q in:\n%s", want, errs)
 		}
+	}
+}
+
+// TestIssuerURLsAndPrefixes: issuers and JWKS URIs are https, or plain
+// http to this machine only; with several issuers each has its own
+// id_prefix, so "alice" of one provider is never "alice" of another.
+func TestIssuerURLsAndPrefixes(t *testing.T) {
+	valid := func(url string) identity.IssuerConfig {
+		return identity.IssuerConfig{Issuer: url, Audience: []string{"toolgate"}}
+	}
+	for _, tc := range []struct {
+		issuer, jwks string
+		ok           bool
+	}{
+		{"https://idp.example.com/", "", true},
+		{"HTTPS://idp.example.com/", "https://keys.example.com/jwks", true},
+		{"http://127.0.0.1:8080/", "http://[::1]:8080/jwks", true},
+		{"http://localhost/realms/a", "http://127.9.9.9/jwks", true},
+		{"http://idp.example.com/", "", false},
+		{"https://idp.example.com/", "http://keys.example.com/jwks", false},
+		{"http://localhost.evil.example/", "", false},
+		{"http://127.0.0.1.nip.io/", "", false},
+		{"http://10.0.0.1/", "", false},
+		{"ftp://idp.example.com/", "", false},
+		{"idp.example.com", "", false},
+		{"https://idp.example.com/", "file:///etc/jwks.json", false},
+	} {
+		is := valid(tc.issuer)
+		is.JWKSURI = tc.jwks
+		cfg := identity.Config{Issuers: []identity.IssuerConfig{is}}
+		cfg.ApplyDefaults()
+		errs := strings.Join(cfg.Validate(), "\n")
+		if tc.ok != (errs == "") || (!tc.ok && !strings.Contains(errs, identity.CodeInsecureURL)) {
+			t.Errorf("issuer %q, jwks_uri %q: %q", tc.issuer, tc.jwks, errs)
+		}
+	}
+
+	two := identity.Config{Issuers: []identity.IssuerConfig{valid("https://a.example/"), valid("https://b.example/")}}
+	two.ApplyDefaults()
+	errs := strings.Join(two.Validate(), "\n")
+	if !strings.Contains(errs, "issuers[0].id_prefix: is required") || !strings.Contains(errs, "issuers[1].id_prefix: is required") || !strings.Contains(errs, identity.CodeIDPrefixRequired) {
+		t.Fatalf("two issuers without id_prefix: %q", errs)
+	}
+	two.Issuers[0].IDPrefix, two.Issuers[1].IDPrefix = "a:", "a:"
+	if errs := strings.Join(two.Validate(), "\n"); !strings.Contains(errs, `issuers[1].id_prefix: "a:" is already the prefix of issuers[0]`) {
+		t.Fatalf("two issuers with one id_prefix: %q", errs)
+	}
+	two.Issuers[1].IDPrefix = "b:"
+	if errs := two.Validate(); len(errs) != 0 {
+		t.Fatalf("two issuers with their own prefixes: %q", errs)
+	}
+	one := identity.Config{Issuers: []identity.IssuerConfig{valid("https://a.example/")}}
+	one.ApplyDefaults()
+	if errs := one.Validate(); len(errs) != 0 {
+		t.Fatalf("one issuer without id_prefix: %q", errs)
 	}
 }
 

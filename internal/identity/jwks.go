@@ -11,6 +11,8 @@ import (
 	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
+
+	"github.com/toolgate/toolgate/internal/safeurl"
 )
 
 // maxDocBytes bounds a discovery document or JWKS.
@@ -246,6 +248,9 @@ func (s *keySet) discover(ctx context.Context) (string, error) {
 	}
 	if doc.JWKSURI == "" {
 		return "", fmt.Errorf("the discovery document at %s has no jwks_uri", u)
+	}
+	if err := safeurl.Check(doc.JWKSURI); err != nil {
+		return "", fmt.Errorf("the discovery document at %s names a jwks_uri toolgate will not use: %v", u, err)
 	}
 	return doc.JWKSURI, nil
 }

@@ -257,6 +257,9 @@ func TestRedirects(t *testing.T) {
 			_ = json.NewEncoder(w).Encode(set)
 		case "/away/.well-known/openid-configuration":
 			http.Redirect(w, r, thief.URL+r.URL.Path, http.StatusTemporaryRedirect)
+		case "/plain/.well-known/openid-configuration":
+			// A discovery document naming plain-http keys elsewhere.
+			_ = json.NewEncoder(w).Encode(map[string]string{"issuer": idp.URL + "/plain", "jwks_uri": "http://keys.example.com/jwks"})
 		case "/jwks-away":
 			http.Redirect(w, r, strings.Replace(thief.URL, "127.0.0.1", "localhost", 1)+"/keys", http.StatusMovedPermanently)
 		}
@@ -272,6 +275,7 @@ func TestRedirects(t *testing.T) {
 		{Issuer: idp.URL + "/same", Audience: []string{"toolgate"}, IDPrefix: "same:"},
 		{Issuer: idp.URL + "/away", Audience: []string{"toolgate"}, IDPrefix: "away:"},
 		{Issuer: idp.URL + "/jwks", JWKSURI: idp.URL + "/jwks-away", Audience: []string{"toolgate"}, IDPrefix: "jwks:"},
+		{Issuer: idp.URL + "/plain", Audience: []string{"toolgate"}, IDPrefix: "plain:"},
 	}}, identity.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -287,5 +291,8 @@ func TestRedirects(t *testing.T) {
 	}
 	if n := thiefGot.Load(); n != 0 {
 		t.Fatalf("the other origin received %d requests", n)
+	}
+	if _, err := v.Verify(ctx, sign(idp.URL+"/plain")); code(err) != identity.CodeJWKSUnavailable || !strings.Contains(err.Error(), "not loopback") {
+		t.Fatalf("a discovered plain-http jwks_uri: %v", err)
 	}
 }

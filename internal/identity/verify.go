@@ -315,12 +315,9 @@ func (is *issuer) mapClaims(all map[string]any) (*Identity, error) {
 	case "user":
 		p.Kind = call.KindUser
 	default:
-		// Client credentials: the subject is the client itself.
-		p.Kind = call.KindUser
-		for _, k := range []string{"client_id", "azp", "cid"} {
-			if s, ok := all[k].(string); ok && s != "" && s == sub {
-				p.Kind = call.KindAgent
-			}
+		p.Kind = call.KindAgent
+		if showsHuman(all) {
+			p.Kind = call.KindUser
 		}
 	}
 	p.Groups = stringsOf(lookup(all, c.GroupsClaim))
@@ -364,6 +361,41 @@ func (is *issuer) mapClaims(all map[string]any) (*Identity, error) {
 		ident.Chain = chain
 	}
 	return ident, nil
+}
+
+// humanClaims are claims that only a token issued to a person carries: a
+// login session (sid, session_state: Keycloak and other OIDC providers),
+// the time and methods of a person's authentication (auth_time, amr), an
+// OIDC login's nonce, Okta's user id (uid).
+var humanClaims = []string{"sid", "session_state", "auth_time", "amr", "nonce", "uid"}
+
+// showsHuman tells, for kind auto, whether a token was issued to a person.
+// Anything else is an Agent: a service account's token (client
+// credentials) often has a subject other than its client id (Entra ID's
+// service principal, Keycloak's service-account user), so only positive
+// evidence of a person makes a User — a User's arguments count as trusted
+// and a User may answer approvals.
+func showsHuman(all map[string]any) bool {
+	// Entra ID says it outright when asked to (the idtyp optional claim).
+	switch all["idtyp"] {
+	case "app", "device":
+		return false
+	case "user":
+		return true
+	}
+	for _, k := range humanClaims {
+		if v, ok := all[k]; ok && v != nil && v != "" {
+			return true
+		}
+	}
+	// Entra ID (tid): delegated permissions (scp) exist only in a token
+	// issued for a signed-in user; an application's token has roles only.
+	if _, entra := all["tid"].(string); entra {
+		if s, _ := all["scp"].(string); s != "" {
+			return true
+		}
+	}
+	return false
 }
 
 func actChain(act map[string]any, prefix string) ([]string, error) {

@@ -16,6 +16,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"regexp"
 	"sync"
 	"time"
 
@@ -60,6 +61,7 @@ type File struct {
 	opt FileOptions
 
 	held
+	seen os.FileInfo // the index the keys were read from (nil: none); guarded by held.mu
 }
 
 // held are the keys a provider has read, active first, then retired,
@@ -105,9 +107,10 @@ func (h *held) Published(context.Context) ([]*Key, error) {
 }
 
 var (
-	_ Provider = (*File)(nil)
-	_ Reloader = (*File)(nil)
-	_ Rotator  = (*File)(nil)
+	_ Provider  = (*File)(nil)
+	_ Reloader  = (*File)(nil)
+	_ Rotator   = (*File)(nil)
+	_ Refresher = (*File)(nil)
 )
 
 // OpenFile opens the keys in dataDir/keys, creating the first key (unless
@@ -133,7 +136,7 @@ func OpenFile(dataDir string, cfg Config, opt FileOptions) (*File, error) {
 
 // Reload implements Reloader: it reads the index and key files again.
 func (f *File) Reload(context.Context) error {
-	idx, err := f.readIndex()
+	idx, fi, err := f.readIndex()
 	if err != nil {
 		return err
 	}
@@ -141,8 +144,34 @@ func (f *File) Reload(context.Context) error {
 	if err != nil {
 		return err
 	}
-	f.set(ks)
+	f.setFrom(ks, fi)
 	return nil
+}
+
+func (f *File) setFrom(ks []*Key, index os.FileInfo) {
+	f.mu.Lock()
+	f.keys, f.seen = ks, index
+	f.mu.Unlock()
+}
+
+// Refresh implements Refresher: it reloads the keys if the index on disk is
+// not the one they were read from (another process rotated or pruned). The
+// index is replaced by a rename whenever it changes, so a stat tells.
+func (f *File) Refresh(ctx context.Context) error {
+	fi, err := os.Stat(filepath.Join(f.dir, indexFile))
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("keys: %w", err)
+	}
+	f.mu.RLock()
+	seen := f.seen
+	f.mu.RUnlock()
+	switch {
+	case fi == nil && seen == nil:
+		return nil
+	case fi != nil && seen != nil && os.SameFile(fi, seen) && fi.ModTime().Equal(seen.ModTime()) && fi.Size() == seen.Size():
+		return nil
+	}
+	return f.Reload(ctx)
 }
 
 // Rotate implements Rotator: a new key becomes active, the previous active
@@ -186,7 +215,7 @@ func (f *File) locked(change func(*index) (bool, error)) error {
 		return fmt.Errorf("keys: lock %s: %w", f.dir, err)
 	}
 	defer unlock()
-	idx, err := f.readIndex()
+	idx, fi, err := f.readIndex()
 	if err != nil {
 		return err
 	}
@@ -198,12 +227,15 @@ func (f *File) locked(change func(*index) (bool, error)) error {
 		if err := f.writeIndex(idx); err != nil {
 			return err
 		}
+		if fi, err = os.Stat(filepath.Join(f.dir, indexFile)); err != nil {
+			return fmt.Errorf("keys: %w", err)
+		}
 	}
 	ks, err := f.loadKeys(idx)
 	if err != nil {
 		return err
 	}
-	f.set(ks)
+	f.setFrom(ks, fi)
 	return nil
 }
 
@@ -295,19 +327,51 @@ func thumbprint(pub crypto.PublicKey) (string, error) {
 	return base64.RawURLEncoding.EncodeToString(tp), nil
 }
 
-func (f *File) readIndex() (*index, error) {
+// readIndex reads the index and returns it with the file's stat, taken
+// before it was read (nil if there is none): if the file changes in
+// between, the next Refresh reads it again.
+func (f *File) readIndex() (*index, os.FileInfo, error) {
 	idx := &index{}
-	b, err := readPrivate(filepath.Join(f.dir, indexFile))
+	path := filepath.Join(f.dir, indexFile)
+	fi, err := os.Stat(path)
 	if errors.Is(err, fs.ErrNotExist) {
-		return idx, nil
+		return idx, nil, nil
 	}
 	if err != nil {
-		return nil, err
+		return nil, nil, fmt.Errorf("keys: %w", err)
+	}
+	b, err := readPrivate(path)
+	if err != nil {
+		return nil, nil, err
 	}
 	if err := json.Unmarshal(b, idx); err != nil {
-		return nil, fmt.Errorf("keys: %s: %w", filepath.Join(f.dir, indexFile), err)
+		return nil, nil, fmt.Errorf("keys: %s: %w", path, err)
 	}
-	return idx, nil
+	if err := idx.check(); err != nil {
+		return nil, nil, fmt.Errorf("keys: %s: %w", path, err)
+	}
+	return idx, fi, nil
+}
+
+// kidRE is the form of a key id: an RFC 7638 SHA-256 thumbprint, base64url.
+// Key ids name files, so nothing else is accepted from an index.
+var kidRE = regexp.MustCompile(`^[A-Za-z0-9_-]{43}$`)
+
+// check refuses an index with a key id that is not a thumbprint (it would
+// be joined into a path: "../x" reads or deletes a file elsewhere) or that
+// is listed twice.
+func (idx *index) check() error {
+	seen := map[string]bool{}
+	for _, e := range idx.Keys {
+		if !kidRE.MatchString(e.ID) {
+			return fmt.Errorf("%q is not a key id (a base64url SHA-256 thumbprint): the index was not written by toolgate", e.ID)
+		}
+		if seen[e.ID] {
+			return fmt.Errorf("key %s is listed twice", e.ID)
+		}
+		seen[e.ID] = true
+	}
+	return nil
 }
 
 func (f *File) writeIndex(idx *index) error {

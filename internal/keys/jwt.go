@@ -19,8 +19,9 @@ import (
 // scope of every hop, but nothing legitimate comes near this.
 const MaxTokenBytes = 256 << 10
 
-// DefaultLeeway is the clock skew tolerated on exp, nbf and iat of toolgate's
-// own tokens (replicas' clocks differ a little).
+// DefaultLeeway is the clock skew tolerated on nbf and iat of toolgate's own
+// tokens (a replica whose clock runs a little ahead may have signed it).
+// Never on exp: toolgate's own tokens expire exactly when they say.
 const DefaultLeeway = 30 * time.Second
 
 // reloadEvery bounds how often an unknown kid makes the provider re-read its
@@ -57,7 +58,7 @@ func verr(reason, format string, args ...any) error {
 type Tokens struct {
 	p      Provider
 	issuer string
-	// Leeway is the clock skew tolerated on time claims.
+	// Leeway is the clock skew tolerated on nbf and iat (not on exp).
 	Leeway time.Duration
 	// Now is the clock (tests).
 	Now func() time.Time
@@ -146,7 +147,7 @@ type StandardClaims struct {
 }
 
 // Verify checks a token toolgate signed: its type, algorithm, key, signature,
-// issuer and times (exp is required). It then decodes the claims into out
+// issuer and times (exp is required, and exact). It then decodes the claims into out
 // (any JSON target) and returns the key id it was signed with.
 func (t *Tokens) Verify(ctx context.Context, raw, typ string, out any) (string, error) {
 	alg, htyp, kid, err := ParseHeader(raw)
@@ -188,7 +189,7 @@ func (t *Tokens) Verify(ctx context.Context, raw, typ string, out any) (string, 
 	if std.Expiry == nil {
 		return "", verr(ReasonClaims, "the token has no expiry (exp)")
 	}
-	if exp := std.Expiry.Time(); !now.Before(exp.Add(t.Leeway)) {
+	if exp := std.Expiry.Time(); !now.Before(exp) {
 		return "", verr(ReasonExpired, "the token expired at %s", exp.UTC().Format(time.RFC3339))
 	}
 	if std.NotBefore != nil && now.Add(t.Leeway).Before(std.NotBefore.Time()) {
@@ -259,9 +260,19 @@ func JWKS(ctx context.Context, p Provider) (jose.JSONWebKeySet, error) {
 
 // JWKSHandler serves the published keys (GET /.well-known/jwks.json). A
 // retired key stays in the set until tokens signed with it have expired.
+// The keys are refreshed first when p can tell they changed (another
+// process sharing the data directory rotated): a stale set would make
+// verifiers refuse the new key's tokens.
 func JWKSHandler(p Provider) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		set, err := JWKS(r.Context(), p)
+		var err error
+		if rf, ok := p.(Refresher); ok {
+			err = rf.Refresh(r.Context())
+		}
+		var set jose.JSONWebKeySet
+		if err == nil {
+			set, err = JWKS(r.Context(), p)
+		}
 		if err != nil {
 			http.Error(w, `{"error":{"code":"keys.unavailable","message":"signing keys cannot be read"}}`, http.StatusServiceUnavailable)
 			return

@@ -66,6 +66,12 @@ type Reloader interface {
 	Reload(ctx context.Context) error
 }
 
+// Refresher is a Provider that can tell cheaply whether its keys changed
+// outside this process, and reload them if so.
+type Refresher interface {
+	Refresh(ctx context.Context) error
+}
+
 // Rotator is a Provider that can rotate: a new key becomes active and the
 // previous one is retired (still published).
 type Rotator interface {

@@ -182,6 +182,7 @@ type Engine struct {
 	mu        sync.Mutex // serialises reloads
 	lastError atomic.Pointer[string]
 	reloads   atomic.Int64
+	watchErr  atomic.Pointer[string]
 }
 
 // NewEngine loads the policies once; an invalid set is an error.
@@ -262,67 +263,149 @@ func (e *Engine) Reload() error {
 	return nil
 }
 
-// Watch reloads on changes below the policy directories until ctx ends.
-// Changes are debounced so that an editor's save (often several events) is
-// one reload.
-func (e *Engine) Watch(ctx context.Context) error {
+// WatchOptions tune StartWatch.
+type WatchOptions struct {
+	// OnError is told of every watch error while running (a metric).
+	OnError func(error)
+	// reloaded is told of every reload the watch makes (tests).
+	reloaded func(error)
+}
+
+// ErrWatch marks the errors of StartWatch: hot reload cannot be set up.
+var ErrWatch = errors.New("policy watch")
+
+// StartWatch watches the policy directories and reloads on changes until ctx
+// ends. It returns once every directory is watched, or an error if any
+// cannot be (no watcher, a directory that cannot be watched): hot reload
+// that silently does not work would leave policies in force that their
+// files no longer say, so the caller must not go on as if it did.
+//
+// While it runs, a watch error (events lost, a new subdirectory that cannot
+// be watched) is logged, told to OnError, and answered by a full reload, so
+// that a lost event is not a lost change; if the watcher stops, WatchError
+// says so. Changes are debounced so that an editor's save (often several
+// events) is one reload.
+func (e *Engine) StartWatch(ctx context.Context, o WatchOptions) error {
 	dirs := e.cfg.allDirs()
 	if len(dirs) == 0 {
-		<-ctx.Done()
-		return nil
+		return nil // the built-in set does not change
 	}
 	w, err := fsnotify.NewWatcher()
 	if err != nil {
-		return fmt.Errorf("policy watch: %w", err)
+		return fmt.Errorf("%w: cannot start: %v", ErrWatch, err)
 	}
-	defer w.Close()
-	add := func() {
-		for _, dir := range dirs {
-			_ = filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
-				if err == nil && d.IsDir() {
-					_ = w.Add(path)
-				}
-				return nil
-			})
-			if st, err := os.Stat(dir); err == nil && !st.IsDir() {
-				_ = w.Add(filepath.Dir(dir))
+	if err := watchDirs(w, dirs); err != nil {
+		w.Close()
+		return fmt.Errorf("%w: %v", ErrWatch, err)
+	}
+	go e.watch(ctx, w, dirs, o)
+	return nil
+}
+
+// watchDirs adds every directory below dirs (and the directory of a single
+// .cedar file) to the watcher; it is called again for new subdirectories.
+func watchDirs(w *fsnotify.Watcher, dirs []string) error {
+	for _, dir := range dirs {
+		if st, err := os.Stat(dir); err == nil && !st.IsDir() {
+			if err := w.Add(filepath.Dir(dir)); err != nil {
+				return fmt.Errorf("cannot watch %s: %v", filepath.Dir(dir), err)
 			}
+			continue
+		}
+		err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+			if err != nil {
+				return fmt.Errorf("cannot watch %s: %v", path, errText(err))
+			}
+			if !d.IsDir() {
+				return nil
+			}
+			if err := w.Add(path); err != nil {
+				return fmt.Errorf("cannot watch %s: %v", path, err)
+			}
+			return nil
+		})
+		if err != nil {
+			return err
 		}
 	}
-	add()
+	return nil
+}
+
+// WatchError says why hot reload stopped ("" while it works, or when it
+// was never started).
+func (e *Engine) WatchError() string {
+	if p := e.watchErr.Load(); p != nil {
+		return *p
+	}
+	return ""
+}
+
+func (e *Engine) watch(ctx context.Context, w *fsnotify.Watcher, dirs []string, o WatchOptions) {
+	defer w.Close()
+	report := func(err error) {
+		e.log.Error("policy watch error", "error", err)
+		if o.OnError != nil {
+			o.OnError(err)
+		}
+	}
 	const debounce = 150 * time.Millisecond
 	var timer *time.Timer
 	fire := make(chan struct{}, 1)
+	schedule := func() {
+		if timer != nil {
+			timer.Stop()
+		}
+		timer = time.AfterFunc(debounce, func() {
+			select {
+			case fire <- struct{}{}:
+			default:
+			}
+		})
+	}
+	defer func() {
+		if timer != nil {
+			timer.Stop()
+		}
+	}()
 	for {
 		select {
 		case <-ctx.Done():
-			if timer != nil {
-				timer.Stop()
-			}
-			return nil
+			return
 		case ev, ok := <-w.Events:
 			if !ok {
-				return nil
+				e.stopped(errors.New("the file watcher stopped"), report)
+				return
 			}
 			if ev.Has(fsnotify.Create) {
-				add() // new subdirectories
-			}
-			if timer != nil {
-				timer.Stop()
-			}
-			timer = time.AfterFunc(debounce, func() {
-				select {
-				case fire <- struct{}{}:
-				default:
+				if err := watchDirs(w, dirs); err != nil { // new subdirectories
+					report(err)
 				}
-			})
+			}
+			schedule()
 		case err, ok := <-w.Errors:
 			if !ok {
-				return nil
+				e.stopped(errors.New("the file watcher stopped"), report)
+				return
 			}
-			e.log.Warn("policy watch error", "error", err)
+			// Events may have been lost (a full queue): read every file
+			// again rather than miss a change.
+			report(fmt.Errorf("%v; reloading every policy file", err))
+			if err := watchDirs(w, dirs); err != nil {
+				report(err)
+			}
+			schedule()
 		case <-fire:
-			_ = e.Reload()
+			err := e.Reload()
+			if o.reloaded != nil {
+				o.reloaded(err)
+			}
 		}
 	}
+}
+
+// stopped records that hot reload ended while toolgate runs.
+func (e *Engine) stopped(err error, report func(error)) {
+	msg := "policy hot reload stopped: " + err.Error() + "; policy changes no longer take effect until toolgate restarts"
+	e.watchErr.Store(&msg)
+	report(err)
 }

@@ -3,6 +3,7 @@ package policy
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -355,19 +356,28 @@ func TestReloadKeepsLastGoodSet(t *testing.T) {
 	v1 := e.Version()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	done := make(chan struct{})
-	go func() { _ = e.Watch(ctx); close(done) }()
+	reloads := make(chan error, 64)
+	if err := e.StartWatch(ctx, WatchOptions{reloaded: func(err error) { reloads <- err }}); err != nil {
+		t.Fatal(err)
+	}
+	// The watch is in place when StartWatch returns; each reload it makes
+	// is signalled, and the test waits for the one that shows the change.
 	waitFor := func(cond func() bool, what string) {
 		t.Helper()
-		deadline := time.Now().Add(10 * time.Second)
+		var deadline <-chan time.Time
+		if d, ok := t.Deadline(); ok { // a hang detector, not a timing threshold
+			timer := time.NewTimer(time.Until(d) - 5*time.Second)
+			defer timer.Stop()
+			deadline = timer.C
+		}
 		for !cond() {
-			if time.Now().After(deadline) {
-				t.Fatalf("timed out waiting for %s", what)
+			select {
+			case <-reloads:
+			case <-deadline:
+				t.Fatalf("no reload brought %s", what)
 			}
-			time.Sleep(20 * time.Millisecond)
 		}
 	}
-	time.Sleep(100 * time.Millisecond) // let the watcher start
 
 	write("a.cedar", `@id("two") permit(principal, action, resource);`)
 	waitFor(func() bool { return e.Version() != v1 }, "reload")
@@ -392,8 +402,48 @@ func TestReloadKeepsLastGoodSet(t *testing.T) {
 	if e.Version() != v2 {
 		t.Fatalf("same sources, different version")
 	}
-	cancel()
-	<-done
+
+	// A new subdirectory is watched too.
+	sub := filepath.Join(dir, "team")
+	if err := os.Mkdir(sub, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(sub, "c.cedar"), []byte(`@id("three") permit(principal, action, resource);`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(func() bool { return e.Current().Policy("three") != nil }, "a policy in a new subdirectory")
+	if e.WatchError() != "" {
+		t.Fatalf("watch error: %s", e.WatchError())
+	}
+}
+
+// TestWatchStartFails: when hot reload cannot be set up, StartWatch says so
+// (ErrWatch) instead of running without it; the caller then refuses to
+// start (unless policy.watch is off).
+func TestWatchStartFails(t *testing.T) {
+	dir := t.TempDir()
+	policies := filepath.Join(dir, "policies")
+	if err := os.Mkdir(policies, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(policies, "a.cedar"), []byte(`permit(principal, action, resource);`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	e, err := NewEngine(Config{Dirs: []string{policies}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The directory goes away between loading and watching.
+	if err := os.RemoveAll(policies); err != nil {
+		t.Fatal(err)
+	}
+	err = e.StartWatch(context.Background(), WatchOptions{})
+	if !errors.Is(err, ErrWatch) || !strings.Contains(err.Error(), policies) {
+		t.Fatalf("watching a directory that is gone: %v", err)
+	}
+	if e.Current() == nil {
+		t.Fatal("the loaded policies are gone")
+	}
 }
 
 func defaultLimits() cedarjson.Limits { return cedarjson.DefaultLimits() }

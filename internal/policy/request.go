@@ -205,27 +205,27 @@ var principalCache entityCache[principalKey, *principalEntity]
 // call and are cached; claims can differ per token, so those are not.
 func principalFor(c *call.Call, uid types.EntityUID, lim cedarjson.Limits) (*principalEntity, error) {
 	if len(c.Principal.Claims) > 0 {
-		return buildPrincipal(c, uid, lim)
+		return buildPrincipal(c.Principal, uid, lim)
 	}
 	k := principalKey{uid: uid, owner: c.Principal.Owner, groups: joinKey(c.Principal.Groups)}
 	return principalCache.get(k, func() *principalEntity {
-		p, _ := buildPrincipal(c, uid, lim) // no claims, no conversion, no error
+		p, _ := buildPrincipal(c.Principal, uid, lim) // no claims, no conversion, no error
 		return p
 	}), nil
 }
 
-func buildPrincipal(c *call.Call, uid types.EntityUID, lim cedarjson.Limits) (*principalEntity, error) {
-	parents := make([]types.EntityUID, 0, len(c.Principal.Groups))
-	for _, g := range c.Principal.Groups {
+func buildPrincipal(pr call.Principal, uid types.EntityUID, lim cedarjson.Limits) (*principalEntity, error) {
+	parents := make([]types.EntityUID, 0, len(pr.Groups))
+	for _, g := range pr.Groups {
 		parents = append(parents, types.NewEntityUID(TypeGroup, types.String(g)))
 	}
 	attrs := emptyRecord
-	if c.Principal.Owner != "" {
-		attrs = types.NewRecord(types.RecordMap{"owner": types.NewEntityUID(TypeUser, types.String(c.Principal.Owner))})
+	if pr.Owner != "" {
+		attrs = types.NewRecord(types.RecordMap{"owner": types.NewEntityUID(TypeUser, types.String(pr.Owner))})
 	}
 	var tags types.Record
-	if len(c.Principal.Claims) > 0 {
-		v, err := cedarjson.FromGo(c.Principal.Claims, "principal.claims", lim)
+	if len(pr.Claims) > 0 {
+		v, err := cedarjson.FromGo(pr.Claims, "principal.claims", lim)
 		if err != nil {
 			return nil, inputError(err)
 		}

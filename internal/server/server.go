@@ -15,6 +15,7 @@ import (
 	"github.com/toolgate/toolgate/internal/call"
 	"github.com/toolgate/toolgate/internal/frontdoor"
 	"github.com/toolgate/toolgate/internal/httpapi"
+	"github.com/toolgate/toolgate/internal/server/auth"
 )
 
 // Decider judges one call (the enforcement pipeline).
@@ -201,12 +202,22 @@ func (s *Server) evaluation(w http.ResponseWriter, r *http.Request) {
 		requestError(w, err)
 		return
 	}
-	c, err := req.Call(s.now())
+	c, err := req.CallAs(s.now(), caller(r))
 	if err != nil {
 		requestError(w, err)
 		return
 	}
 	httpapi.WriteJSON(w, http.StatusOK, authzen.Response(s.decide(r.Context(), c)))
+}
+
+// caller is the request's authenticated caller, nil if nobody
+// authenticated (no identity configured).
+func caller(r *http.Request) *call.Principal {
+	if c := auth.From(r.Context()); c.Token != "" {
+		p := c.Principal
+		return &p
+	}
+	return nil
 }
 
 func (s *Server) evaluations(w http.ResponseWriter, r *http.Request) {
@@ -219,13 +230,14 @@ func (s *Server) evaluations(w http.ResponseWriter, r *http.Request) {
 		requestError(w, err)
 		return
 	}
+	who := caller(r)
 	if req.Single() {
 		item := req.Items()[0]
-		if item.Subject == nil || item.Action == nil || item.Resource == nil {
+		if (item.Subject == nil && who == nil) || item.Action == nil || item.Resource == nil {
 			requestError(w, &authzen.Error{Code: authzen.CodeInvalidRequest, Message: "subject, action and resource are required (or an evaluations array)"})
 			return
 		}
-		c, err := item.Call(s.now())
+		c, err := item.CallAs(s.now(), who)
 		if err != nil {
 			requestError(w, err)
 			return
@@ -233,7 +245,7 @@ func (s *Server) evaluations(w http.ResponseWriter, r *http.Request) {
 		httpapi.WriteJSON(w, http.StatusOK, authzen.Response(s.decide(r.Context(), c)))
 		return
 	}
-	httpapi.WriteJSON(w, http.StatusOK, req.Evaluate(r.Context(), s.now(), s.decide))
+	httpapi.WriteJSON(w, http.StatusOK, req.Evaluate(r.Context(), s.now(), who, s.decide))
 }
 
 func (s *Server) discovery(w http.ResponseWriter, r *http.Request) {

@@ -15,6 +15,14 @@ const (
 	ApprovalCancelled = "cancelled" // the waiting client went away (approvals.on_disconnect: cancel)
 )
 
+// ErrApprovalOpen is returned by CreateApproval when an approval a call can
+// still join already has the key: one call, one open approval.
+var ErrApprovalOpen = errors.New("store: an approval with this key is open")
+
+// ErrTooManyPending is returned by CreateApproval when the principal has as
+// many pending approvals as it may.
+var ErrTooManyPending = errors.New("store: too many pending approvals for this principal")
+
 // ErrNotPending is returned when a decision is made on an approval that is
 // no longer pending (decided, expired, cancelled) or whose time is up.
 var ErrNotPending = errors.New("store: the approval is no longer pending")
@@ -87,7 +95,12 @@ type ApprovalDecision struct {
 // used once whoever races.
 type Approvals interface {
 	// CreateApproval stores a new pending approval; its id must be new.
-	CreateApproval(ctx context.Context, a *Approval) error
+	// It stores nothing and returns ErrApprovalOpen if an approval with
+	// a.Key is open at a.CreatedAt (as OpenApproval finds them), and
+	// ErrTooManyPending if maxPending > 0 and a.Principal has maxPending
+	// pending approvals whose ExpiresAt is after a.CreatedAt. The checks
+	// and the insert are one atomic step for every process and replica.
+	CreateApproval(ctx context.Context, a *Approval, maxPending int) error
 	// Approval returns one approval, or ErrNotFound.
 	Approval(ctx context.Context, id string) (*Approval, error)
 	// Approvals lists the approvals matching f, newest first.

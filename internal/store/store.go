@@ -1,7 +1,8 @@
 // Package store holds the interfaces of toolgate's state, one small interface
-// per concern (the audit trail now; tasks, approvals and history later). The
-// embedded backend is store/sqlite; a PostgreSQL backend implements the same
-// interfaces so that replicas can share one state.
+// per concern (audit trail, tasks and budgets, approvals, history,
+// documents). The embedded backend is store/sqlite; store/postgres implements
+// the same interfaces so that replicas share one state, and store/storetest
+// holds both to the same conformance suite.
 //
 // The interfaces speak in bytes and plain values: the formats (what a record
 // contains, how it is chained and signed) belong to the packages that use
@@ -13,6 +14,18 @@ import (
 	"errors"
 	"time"
 )
+
+// Backend is every interface of the store: what one database holds, the
+// SQLite file of a data directory or the PostgreSQL database of replicas.
+type Backend interface {
+	AuditLog
+	Tasks
+	Budgets
+	Approvals
+	History
+	Docs
+	Close() error
+}
 
 // ErrNotFound is returned when a named thing does not exist.
 var ErrNotFound = errors.New("store: not found")

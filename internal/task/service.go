@@ -480,7 +480,7 @@ func (s *Service) verify(ctx context.Context, raw string) (*Claims, error) {
 	s.mu.Unlock()
 	if ok {
 		now := s.o.Now()
-		if now.Before(time.Unix(c.Expiry, 0).Add(s.o.Tokens.Leeway)) {
+		if now.Before(time.Unix(c.Expiry, 0)) {
 			return c, nil
 		}
 		s.mu.Lock()

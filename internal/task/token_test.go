@@ -87,6 +87,32 @@ func TestTaskTokenRejections(t *testing.T) {
 		}
 	})
 
+	// toolgate's own tokens expire exactly at exp: no clock-skew leeway
+	// (that is for foreign identity providers), whether the token is
+	// verified afresh or was verified and cached before.
+	t.Run("expires exactly", func(t *testing.T) {
+		exp := iss.ExpiresAt.Truncate(time.Second)
+		var at time.Time
+		clk := func() time.Time { return at }
+		cached, _ := task.New(task.Config{}, task.Options{Tokens: e.tk, Tasks: e.db, Budgets: e.db, Now: clk})
+		e.tk.Now = clk
+		defer func() { e.tk.Now = time.Now }()
+		c := &call.Call{Principal: call.Principal{Kind: call.KindAgent, ID: "researcher"}, TaskToken: good, Server: call.Server{Name: "fs"}, Tool: call.Tool{Name: "read_file"}}
+		at = exp.Add(-time.Nanosecond)
+		if _, err := cached.ResolveTask(ctx, c); err != nil {
+			t.Fatalf("just before exp: %v", err)
+		}
+		for _, after := range []time.Duration{0, time.Second, 29 * time.Second} {
+			at = exp.Add(after)
+			fresh, _ := task.New(task.Config{}, task.Options{Tokens: e.tk, Tasks: e.db, Budgets: e.db, Now: clk})
+			for name, svc := range map[string]*task.Service{"fresh": fresh, "cached": cached} {
+				if _, err := svc.ResolveTask(ctx, c); code(err) != task.CodeExpired {
+					t.Fatalf("%s service, exp+%s: %v", name, after, err)
+				}
+			}
+		}
+	})
+
 	t.Run("revoked", func(t *testing.T) {
 		e.t = t
 		if _, err := e.svc.Revoke(ctx, local, iss.Task.ID, "no longer needed"); err != nil {

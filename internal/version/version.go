@@ -1,31 +1,78 @@
-// Package version reports toolgate's version: set at link time
-// (-ldflags "-X github.com/toolgate/toolgate/internal/version.Version=v1.2.3"),
-// else taken from the Go build information.
+// Package version reports toolgate's version and the commit it was built
+// from: set at link time (-ldflags "-X
+// github.com/toolgate/toolgate/internal/version.Version=v1.2.3 -X
+// github.com/toolgate/toolgate/internal/version.Commit=$(git rev-parse HEAD)"),
+// else taken from the Go build information (which has the commit when the
+// go command stamps it: a build in a git clone, not -buildvcs=false).
 package version
 
-import "runtime/debug"
+import (
+	"runtime"
+	"runtime/debug"
+)
 
-// Version is set at link time for releases.
-var Version = ""
+// Version and Commit are set at link time for releases.
+var (
+	Version = ""
+	Commit  = ""
+)
 
-// String returns the version, the VCS revision when known, and the Go version.
-func String() string {
-	v := Version
+// Info is what `toolgate version --json` prints.
+type Info struct {
+	Version string `json:"version"`
+	// Commit is the VCS revision the binary was built from ("" if unknown:
+	// `go run`, or a build outside a repository).
+	Commit     string `json:"commit"`
+	CommitTime string `json:"commit_time,omitempty"`
+	// Modified says the working tree had uncommitted changes.
+	Modified bool   `json:"modified"`
+	Go       string `json:"go"`
+	OS       string `json:"os"`
+	Arch     string `json:"arch"`
+}
+
+// Get returns the version information of the running binary.
+func Get() Info {
+	in := Info{Version: Version, Commit: Commit, Go: runtime.Version(), OS: runtime.GOOS, Arch: runtime.GOARCH}
 	info, ok := debug.ReadBuildInfo()
-	if v == "" {
-		v = "devel"
+	if in.Version == "" {
+		in.Version = "devel"
 		if ok && info.Main.Version != "" && info.Main.Version != "(devel)" {
-			v = info.Main.Version
+			in.Version = info.Main.Version
 		}
 	}
 	if !ok {
-		return v
+		return in
 	}
-	out := v
+	in.Go = info.GoVersion
 	for _, s := range info.Settings {
-		if s.Key == "vcs.revision" && len(s.Value) >= 12 {
-			out += " (" + s.Value[:12] + ")"
+		switch s.Key {
+		case "vcs.revision":
+			if in.Commit == "" {
+				in.Commit = s.Value
+			}
+		case "vcs.time":
+			in.CommitTime = s.Value
+		case "vcs.modified":
+			in.Modified = s.Value == "true"
 		}
 	}
-	return out + " " + info.GoVersion
+	return in
+}
+
+// String returns the version, the commit (shortened; "+dirty" for a
+// modified tree) when known, and the Go version.
+func String() string {
+	in := Get()
+	out := in.Version
+	if in.Commit != "" {
+		c := in.Commit[:min(12, len(in.Commit))]
+		if in.Modified {
+			c += "+dirty"
+		}
+		out += " (" + c + ")"
+	} else {
+		out += " (commit unknown)"
+	}
+	return out + " " + in.Go
 }

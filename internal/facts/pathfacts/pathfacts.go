@@ -13,11 +13,14 @@ package pathfacts
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
+	"unicode/utf8"
 
 	"golang.org/x/text/unicode/norm"
 
@@ -163,14 +166,14 @@ func (c *Classifier) classify(p string, b *facts.Budget) (facts.Facts, error) {
 		return nil, errors.New("a Windows drive or UNC path; paths are read with POSIX rules")
 	}
 
-	primary := norm.NFC.String(p)
-	readings := []string{primary}
+	// The first reading is the string as the kernel takes it; the others
+	// are how a tool might read it.
+	readings := []string{p}
 	add := func(s string) {
 		if !slices.Contains(readings, s) {
 			readings = append(readings, s)
 		}
 	}
-	add(p)
 	cur := p
 	for i := 0; i < maxDecode && strings.IndexByte(cur, '%') >= 0; i++ {
 		dec, err := url.PathUnescape(cur)
@@ -179,6 +182,11 @@ func (c *Classifier) classify(p string, b *facts.Budget) (facts.Facts, error) {
 		}
 		if strings.IndexByte(dec, 0) >= 0 {
 			return nil, errors.New("NUL byte in percent-decoded path")
+		}
+		if !utf8.ValidString(dec) {
+			// Overlong forms (%c0%ae is "." to some decoders) and other
+			// invalid UTF-8: tools disagree on what they mean.
+			return nil, errors.New("percent-decoded path is not valid UTF-8")
 		}
 		add(dec)
 		cur = dec
@@ -208,7 +216,7 @@ func (c *Classifier) classify(p string, b *facts.Budget) (facts.Facts, error) {
 			return nil, err
 		}
 		lexical := filepath.Clean(abs)
-		resolved, err := resolve(abs)
+		resolved, err := resolve(abs, b)
 		if err != nil {
 			return nil, err
 		}
@@ -274,29 +282,70 @@ func (c *Classifier) absolute(p string) (string, error) {
 	return p, nil
 }
 
-// resolve follows symlinks in the longest prefix of p that exists, then
-// applies the rest of p lexically: a file about to be created under a
-// symlinked directory lands where the symlink points.
-func resolve(p string) (string, error) {
+// maxLinks is how many symbolic links one path may go through, as Linux
+// allows (ELOOP past it).
+const maxLinks = 40
+
+// resolve follows p the way the kernel does when a tool opens it, even to
+// create it: component by component, every symbolic link that exists is
+// followed, dangling ones too (creating a file through a dangling link
+// creates its target), and ".." applies to the directory reached so far.
+// Once a component does not exist, nothing below it can be a link, so the
+// rest applies lexically.
+func resolve(p string, b *facts.Budget) (string, error) {
 	if strings.Count(p, "/") > maxComponents {
 		return "", fmt.Errorf("path has more than %d components", maxComponents)
 	}
-	if real, err := filepath.EvalSymlinks(p); err == nil {
-		return real, nil
-	}
-	parts := strings.Split(p, "/")
-	for n := len(parts) - 1; n > 1; n-- {
-		prefix := strings.Join(parts[:n], "/")
-		if prefix == "" {
-			break
+	todo := strings.Split(p, "/")
+	var done []string // components of the directory reached, from /
+	links, missing := 0, false
+	for len(todo) > 0 {
+		if b.Spend(1) {
+			return "", errors.New(facts.ErrSteps)
 		}
-		real, err := filepath.EvalSymlinks(prefix)
-		if err != nil {
+		c := todo[0]
+		todo = todo[1:]
+		switch c {
+		case "", ".":
+			continue
+		case "..":
+			if len(done) > 0 {
+				done = done[:len(done)-1]
+			}
 			continue
 		}
-		return filepath.Clean(real + "/" + strings.Join(parts[n:], "/")), nil
+		next := "/" + strings.Join(append(done, c), "/")
+		if !missing {
+			fi, err := os.Lstat(next)
+			switch {
+			case err == nil && fi.Mode()&os.ModeSymlink != 0:
+				if links++; links > maxLinks {
+					return "", fmt.Errorf("more than %d symbolic links", maxLinks)
+				}
+				target, err := os.Readlink(next)
+				if err != nil {
+					return "", fmt.Errorf("symbolic link %s: %v", next, err)
+				}
+				if strings.HasPrefix(target, "/") {
+					done = done[:0]
+				}
+				todo = append(strings.Split(target, "/"), todo...)
+				if len(todo) > maxComponents*(maxLinks+1) {
+					return "", errors.New("symbolic links expand the path too far")
+				}
+				continue
+			case err == nil:
+			case errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR):
+				missing = true
+			default:
+				// Permission denied and the like: where the path leads
+				// cannot be known from here.
+				return "", fmt.Errorf("cannot resolve %s: %v", next, err)
+			}
+		}
+		done = append(done, c)
 	}
-	return filepath.Clean(p), nil
+	return "/" + strings.Join(done, "/"), nil
 }
 
 // inside reports whether both the lexical and the resolved path lie in one

@@ -34,6 +34,12 @@ func fixture(t testing.TB) (dir, ws string) {
 		"ws/loop":     "loop",
 		"ws/sub/up":   "..",
 		"outside/ws2": ws,
+		// Dangling links: creating a file through them creates the target.
+		"ws/dangling":       filepath.Join(dir, "outside", "new.txt"),
+		"ws/dangling-rel":   "../outside/new.txt",
+		"ws/dangling-chain": "dangling",
+		"ws/dangling-dir":   filepath.Join(dir, "outside", "newdir"),
+		"ws/dangling-in":    "sub/new.txt",
 	}
 	for l, target := range links {
 		if err := os.Symlink(target, filepath.Join(dir, l)); err != nil {
@@ -73,7 +79,12 @@ func TestClassify(t *testing.T) {
 		{"symlink dotdot back in", ws + "/out/../ws/a.txt", F{"inside": true}},
 		{"symlink dir up", ws + "/sub/up/a.txt", F{"inside": true}},
 		{"outside link into root", dir + "/outside/ws2/a.txt", F{"inside": false}},
-		{"symlink loop", ws + "/loop/x", F{"inside": true}},
+		{"dangling link to outside", ws + "/dangling", F{"inside": false, "resolved": dir + "/outside/new.txt"}},
+		{"dangling relative link", ws + "/dangling-rel", F{"inside": false, "resolved": dir + "/outside/new.txt"}},
+		{"link to a dangling link", ws + "/dangling-chain", F{"inside": false, "resolved": dir + "/outside/new.txt"}},
+		{"under a dangling directory link", ws + "/dangling-dir/x.txt", F{"inside": false, "resolved": dir + "/outside/newdir/x.txt"}},
+		{"dangling link that stays inside", ws + "/dangling-in", F{"inside": true, "resolved": ws + "/sub/new.txt"}},
+		{"symlink loop (the kernel would fail: ELOOP)", ws + "/loop/x", F{"inside": false, "parse_error": true}},
 		{"percent encoded dotdot", ws + "/%2e%2e/outside/secret.txt", F{"inside": false}},
 		{"percent encoded slash", ws + strings.Repeat("/..%2f", 12) + "etc%2fpasswd", F{"inside": false, "sensitive": true}},
 		{"double encoded", ws + strings.Repeat("/%252e%252e", 12) + "/etc/shadow", F{"inside": false, "sensitive": true, "sensitive_kind": "shadow"}},
@@ -83,7 +94,8 @@ func TestClassify(t *testing.T) {
 		{"backslash traversal", ws + strings.Repeat(`\..`, 12) + `\etc\passwd`, F{"inside": false, "sensitive": true}},
 		{"fullwidth dots", ws + "/\uff0e\uff0e/outside", F{"inside": false}},
 		{"one dot leader", ws + "/\u2025/outside", F{"inside": false}},
-		{"nfc path", ws + "/cafe\u0301.txt", F{"inside": true, "path": ws + "/caf\u00e9.txt"}},
+		{"path as the kernel reads it (not normalised)", ws + "/cafe\u0301.txt", F{"inside": true, "path": ws + "/cafe\u0301.txt"}},
+		{"overlong UTF-8 dot", ws + "/%c0%ae%c0%ae/x", F{"inside": false, "parse_error": true}},
 		{"tilde home", "~/.ssh/id_ed25519", F{"path": "/home/agent/.ssh/id_ed25519", "inside": false, "sensitive": true, "sensitive_kind": "ssh"}},
 		{"tilde alone", "~", F{"path": "/home/agent"}},
 		{"tilde user refused", "~root/.bashrc", F{"parse_error": true}},

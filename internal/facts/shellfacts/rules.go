@@ -253,6 +253,11 @@ var fileWriters = map[string]bool{
 type wrapper struct {
 	withArg  map[string]bool
 	operands int
+	// writes are the options whose value is a file written (time -o);
+	// writesOperand says the operands before the command are too
+	// (flock's lock file).
+	writes        map[string]bool
+	writesOperand bool
 }
 
 func set(ss ...string) map[string]bool {
@@ -270,7 +275,7 @@ var wrappers = map[string]wrapper{
 	"env":         {withArg: set("-u", "-C", "--unset", "--chdir")},
 	"nohup":       {},
 	"setsid":      {},
-	"time":        {withArg: set("-f", "-o", "--format", "--output")},
+	"time":        {withArg: set("-f", "-o", "--format", "--output"), writes: set("-o", "--output")},
 	"nice":        {withArg: set("-n", "--adjustment")},
 	"ionice":      {withArg: set("-c", "-n", "--class", "--classdata")},
 	"chrt":        {operands: 1},
@@ -278,10 +283,10 @@ var wrappers = map[string]wrapper{
 	"timeout":     {withArg: set("-s", "-k", "--signal", "--kill-after"), operands: 1},
 	"stdbuf":      {withArg: set("-i", "-o", "-e", "--input", "--output", "--error")},
 	"unbuffer":    {},
-	"flock":       {withArg: set("-w", "-E", "--timeout", "--conflict-exit-code"), operands: 1},
+	"flock":       {withArg: set("-w", "-E", "--timeout", "--conflict-exit-code"), operands: 1, writesOperand: true},
 	"chroot":      {withArg: set("--userspec", "--groups"), operands: 1},
-	"strace":      {withArg: set("-o", "-e", "-p", "-s", "-u", "-E", "-P", "-a", "-b", "-I", "-O", "-S", "-X")},
-	"ltrace":      {withArg: set("-o", "-e", "-p", "-s", "-u", "-a", "-n", "-l", "-x", "-F", "-A", "-D")},
+	"strace":      {withArg: set("-o", "-e", "-p", "-s", "-u", "-E", "-P", "-a", "-b", "-I", "-O", "-S", "-X"), writes: set("-o")},
+	"ltrace":      {withArg: set("-o", "-e", "-p", "-s", "-u", "-a", "-n", "-l", "-x", "-F", "-A", "-D"), writes: set("-o")},
 	"exec":        {withArg: set("-a")},
 	"command":     {},
 	"busybox":     {},
@@ -325,19 +330,24 @@ func (a *analyser) unwrap(name string, rest []arg) ([]arg, bool) {
 		}
 		if name == "env" && strings.Contains(r.s, "=") && !strings.HasPrefix(r.s, "-") {
 			// env NAME=VALUE … cmd
-			if dangerousVars[r.s[:strings.IndexByte(r.s, '=')]] {
-				a.dynamic = true
-			}
+			a.variable(r.s[:strings.IndexByte(r.s, '=')])
 			continue
 		}
 		if len(r.s) < 2 || r.s[0] != '-' {
 			break
+		}
+		opt, _, _ := strings.Cut(r.s, "=")
+		if w.writes[opt] {
+			a.writesFiles = true
 		}
 		if w.withArg[r.s] {
 			i++
 		}
 	}
 	for n := 0; n < w.operands && i < len(rest); n++ {
+		if w.writesOperand {
+			a.writesFiles = true
+		}
 		i++
 	}
 	if i >= len(rest) {
@@ -384,33 +394,6 @@ func sshCommand(rest []arg) []arg {
 		return nil
 	}
 	return after[1:]
-}
-
-// findExec returns the commands of find's -exec, -execdir, -ok and -okdir.
-func findExec(rest []arg) [][]arg {
-	var out [][]arg
-	for i := 0; i < len(rest); i++ {
-		switch rest[i].s {
-		case "-exec", "-execdir", "-ok", "-okdir":
-			j := i + 1
-			for j < len(rest) && rest[j].s != ";" && rest[j].s != "+" {
-				j++
-			}
-			if j > i+1 {
-				cmd := append([]arg(nil), rest[i+1:j]...)
-				// {} is a file name find supplies: unknown, and it may
-				// start with "-".
-				for k := range cmd {
-					if strings.Contains(cmd[k].s, "{}") {
-						cmd[k].dyn = k > 0
-					}
-				}
-				out = append(out, cmd)
-			}
-			i = j
-		}
-	}
-	return out
 }
 
 // optionValue finds -X value, -Xvalue (X a single letter), --long value or

@@ -65,6 +65,13 @@ func (c *Classifier) Classify(line string) facts.Facts {
 		if strings.IndexByte(line, 0) >= 0 {
 			return facts.Fail(zero(), "NUL byte in command line")
 		}
+		if strings.IndexByte(line, '\r') >= 0 {
+			// bash takes a carriage return as an ordinary character; the
+			// parser takes "\\\r\n" as a line continuation, which would
+			// hide the next line's command (and a here-document's "EOF\r"
+			// as its end).
+			return facts.Fail(zero(), "carriage return in command line")
+		}
 		if strings.Count(line, "(")+strings.Count(line, "`") > maxGroups {
 			return facts.Fail(zero(), fmt.Sprintf("more than %d parentheses and backquotes; too complex to analyse", maxGroups))
 		}
@@ -84,7 +91,11 @@ type analyser struct {
 	err    error
 	src    string
 
-	commands, redirects, networkTools, destructiveCmds []string
+	commands, redirects, networkTools, destructiveCmds, unknownCmds []string
+
+	// scopes are the variables of the shell texts being analysed, the
+	// innermost last.
+	scopes []*scope
 
 	writesFiles, substitution, background, dynamic bool
 	network, destructive, pipesToShell, inlineCode bool
@@ -108,6 +119,8 @@ func (a *analyser) facts() facts.Facts {
 		"destructive_commands": facts.SortedSet(a.destructiveCmds),
 		"pipes_to_shell":       a.pipesToShell,
 		"inline_code":          a.inlineCode,
+		"unknown":              len(a.unknownCmds) > 0,
+		"unknown_commands":     facts.SortedSet(a.unknownCmds),
 		"parse_error":          false,
 	}
 }
@@ -117,6 +130,7 @@ func zero() facts.Facts {
 	f := (&analyser{}).facts()
 	f["dynamic"] = true
 	f["destructive"] = true
+	f["unknown"] = true
 	return f
 }
 
@@ -124,7 +138,8 @@ var mergeRules = facts.Rules{
 	"commands": facts.Union, "redirects": facts.Union, "network_tools": facts.Union,
 	"destructive_commands": facts.Union, "writes_files": facts.Any, "substitution": facts.Any,
 	"background": facts.Any, "dynamic": facts.Any, "network": facts.Any, "destructive": facts.Any,
-	"pipes_to_shell": facts.Any, "inline_code": facts.Any, "parse_error": facts.Any,
+	"pipes_to_shell": facts.Any, "inline_code": facts.Any, "unknown": facts.Any,
+	"unknown_commands": facts.Union, "parse_error": facts.Any,
 }
 
 // Merge combines the facts of several shell arguments of one call.
@@ -149,7 +164,13 @@ func (a *analyser) parse(src string, depth int) error {
 	// their own, so the outer source comes back when this one is done.
 	outer := a.src
 	a.src = src
-	defer func() { a.src = outer }()
+	// Each shell text has its own variables (a child shell sees only
+	// what it inherits from the environment).
+	a.scopes = append(a.scopes, a.collect(f))
+	defer func() {
+		a.src = outer
+		a.scopes = a.scopes[:len(a.scopes)-1]
+	}()
 	syntax.Walk(f, func(n syntax.Node) bool {
 		if a.err != nil {
 			return false
@@ -158,6 +179,7 @@ func (a *analyser) parse(src string, depth int) error {
 			a.err = errors.New(facts.ErrSteps)
 			return false
 		}
+		a.arithCheck(n)
 		switch n := n.(type) {
 		case *syntax.Stmt:
 			if n.Background || n.Coprocess || n.Disown {
@@ -238,15 +260,40 @@ var dangerousVars = map[string]bool{
 	"BASH_ENV": true, "ENV": true, "IFS": true, "PROMPT_COMMAND": true, "SHELLOPTS": true,
 	"PS4": true, "BASHOPTS": true, "GIT_SSH_COMMAND": true, "GIT_EXEC_PATH": true,
 	"DYLD_INSERT_LIBRARIES": true, "PYTHONSTARTUP": true, "PERL5OPT": true, "NODE_OPTIONS": true,
+	"GIT_PAGER": true, "PAGER": true, "GIT_EXTERNAL_DIFF": true, "GIT_EDITOR": true, "EDITOR": true,
+	"VISUAL": true, "GIT_ASKPASS": true, "SSH_ASKPASS": true, "GIT_SSH": true, "GIT_PROXY_COMMAND": true,
+	"GIT_CONFIG_PARAMETERS": true, "GIT_CONFIG_COUNT": true, "GIT_CONFIG_GLOBAL": true, "GIT_CONFIG": true,
+	"MANPAGER": true, "LESSOPEN": true, "LESSCLOSE": true, "BROWSER": true, "CDPATH": true, "GLOBIGNORE": true,
 }
 
 func (a *analyser) assign(as *syntax.Assign) {
 	if as == nil || as.Name == nil {
 		return
 	}
-	if dangerousVars[as.Name.Value] {
+	a.variable(as.Name.Value)
+}
+
+// variable judges an assignment to name. Programs read the environment
+// (git runs GIT_PAGER, HOME says where its configuration is, curl honours
+// http_proxy), and an assignment to a variable the shell imported from the
+// environment changes what its children see, so assignments to names that
+// look like environment variables (upper case, or *_proxy) are unknown
+// unless they are known to be harmless.
+func (a *analyser) variable(name string) {
+	switch {
+	case dangerousVars[name]:
 		a.dynamic = true
+	case harmlessVars[name] || strings.HasPrefix(name, "LC_"):
+	case strings.ToUpper(name) == name || strings.HasSuffix(strings.ToLower(name), "_proxy"):
+		a.notKnown(name + "=")
 	}
+}
+
+// harmlessVars only change how programs format their output.
+var harmlessVars = map[string]bool{
+	"LANG": true, "LANGUAGE": true, "TZ": true, "TERM": true, "COLUMNS": true, "LINES": true,
+	"NO_COLOR": true, "CLICOLOR": true, "CLICOLOR_FORCE": true, "GREP_COLORS": true, "LS_COLORS": true,
+	"TIME_STYLE": true, "QUOTING_STYLE": true, "BLOCK_SIZE": true, "POSIXLY_CORRECT": true,
 }
 
 func (a *analyser) redirect(r *syntax.Redirect) {
@@ -529,14 +576,23 @@ func (a *analyser) command(args []arg, st *syntax.Stmt, piped bool, depth, wrapp
 		a.dynamic = true
 		return
 	}
-	name := path.Base(args[0].s)
 	if args[0].s == "" {
 		return
 	}
+	name, system := commandName(args[0].s)
 	a.commands = append(a.commands, name)
-	// Command lookup is case-sensitive on Linux but not on the default
-	// macOS filesystem, so rules match the lower-cased name.
-	lname := strings.ToLower(name)
+	if !system {
+		// A program given by path is whatever that file is, not the
+		// system command of the same name.
+		a.notKnown(name)
+	}
+	// The danger rules go by the base name even for a program given by
+	// path, and case-insensitively (command lookup is case-sensitive on
+	// Linux but not on the default macOS filesystem): they can only add
+	// danger. What a command is known to do (the table) needs the exact
+	// system command.
+	base := path.Base(args[0].s)
+	lname := strings.ToLower(base)
 	rest := args[1:]
 
 	if netTools[lname] || (lname == "git" && gitNetwork(rest)) {
@@ -606,7 +662,18 @@ func (a *analyser) command(args []arg, st *syntax.Stmt, piped bool, depth, wrapp
 			return
 		}
 	}
+	if lname == "sed" {
+		// A sed program is code: GNU sed's e command and s///e flag run
+		// shell commands, w writes files.
+		a.inlineCode = true
+	}
 	if inner, ok := a.unwrap(lname, rest); ok {
+		if lname == "chroot" || lname == "nsenter" || lname == "unshare" || lname == "firejail" || lname == "busybox" {
+			// The command runs in another root or namespace, or is an
+			// applet of another program: not the system command the
+			// name says.
+			a.notKnown(name)
+		}
 		if len(inner) == 0 && (lname == "sudo" || lname == "doas") &&
 			(hasFlag(rest, "s", "shell") || hasFlag(rest, "i", "login")) {
 			// sudo -s / sudo -i with no command: a root shell reading
@@ -619,8 +686,12 @@ func (a *analyser) command(args []arg, st *syntax.Stmt, piped bool, depth, wrapp
 	}
 	switch lname {
 	case "find":
-		for _, cmd := range findExec(rest) {
-			a.command(cmd, st, false, depth, wrappers+1)
+		a.find(name, rest, st, depth, wrappers)
+		return
+	case "git":
+		if system {
+			a.git(name, rest, st, depth)
+			return
 		}
 	case "xargs":
 		inner := xargsCommand(rest)
@@ -630,6 +701,9 @@ func (a *analyser) command(args []arg, st *syntax.Stmt, piped bool, depth, wrapp
 		// xargs appends words read from its input, which may be flags.
 		a.command(append(inner, arg{s: "<input>", dyn: true}), st, false, depth, wrappers+1)
 	case "su", "runuser":
+		// Options of su, runuser and ssh (-o ProxyCommand=…) may run
+		// more than the command: their effect is not in the table.
+		a.notKnown(name)
 		if s, ok := optionValue(rest, "c", "command"); ok {
 			a.stringOrDynamic(s, st, depth)
 		} else {
@@ -640,6 +714,7 @@ func (a *analyser) command(args []arg, st *syntax.Stmt, piped bool, depth, wrapp
 	case "ssh":
 		// The remote command runs on another machine, but it still runs
 		// on the agent's behalf.
+		a.notKnown(name)
 		if cmd := sshCommand(rest); len(cmd) > 0 {
 			a.stringOrDynamic(joinArgsArg(cmd), st, depth)
 		}
@@ -648,6 +723,12 @@ func (a *analyser) command(args []arg, st *syntax.Stmt, piped bool, depth, wrapp
 			if cmd := skipOptions(rest, watchOptsWithArg); len(cmd) > 0 {
 				a.stringOrDynamic(joinArgsArg(cmd), st, depth)
 			}
+		}
+	default:
+		if sp := specs[base]; sp != nil && system {
+			a.applySpec(name, sp, rest, st, depth)
+		} else {
+			a.notKnown(name)
 		}
 	}
 }

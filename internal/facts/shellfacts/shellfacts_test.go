@@ -1,6 +1,8 @@
 package shellfacts
 
 import (
+	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -108,6 +110,8 @@ func TestClassify(t *testing.T) {
 		{"unterminated quote", `echo "oops`, F{"parse_error": true, "destructive": true, "dynamic": true}},
 		{"syntax error", "if then fi", F{"parse_error": true}},
 		{"nul byte", "ls\x00rm", F{"parse_error": true}},
+		{"escaped carriage return", "echo a\\\r\nid", F{"parse_error": true, "unknown": true}},
+		{"here-document end with a carriage return", "bash <<EOF\nls\nEOF\r\nid\nEOF", F{"parse_error": true}},
 		{"empty", "", F{"commands": []string{}, "parse_error": false}},
 		{"kubectl delete", "kubectl delete ns prod", F{"destructive": true}},
 		{"redis flushall", "redis-cli -h db FLUSHALL", F{"destructive": true, "network": true}},
@@ -117,6 +121,55 @@ func TestClassify(t *testing.T) {
 		{"pipe to su", "echo 'rm -rf /' | su - root", F{"pipes_to_shell": true}},
 		{"heredoc substitution runs", "cat <<EOF\n$(rm -rf /)\nEOF", F{"commands": []string{"cat", "rm"}, "destructive": true, "substitution": true}},
 		{"quoted heredoc is text", "cat <<'EOF'\n$(rm -rf /)\nEOF", F{"commands": []string{"cat"}, "destructive": false}},
+		// A program given by path is not the system command.
+		{"path-given command", "./ls -la", F{"commands": []string{"./ls"}, "unknown": true, "unknown_commands": []string{"./ls"}}},
+		{"path outside system dirs", "/var/tmp/x/cat f", F{"commands": []string{"/var/tmp/x/cat"}, "unknown": true}},
+		{"system dir", "/usr/bin/cat f", F{"commands": []string{"cat"}, "unknown": false}},
+		{"system dir after cleaning", "/usr/bin/../bin/cat f", F{"commands": []string{"cat"}, "unknown": false}},
+		// Code in values that reach arithmetic or prompt expansion.
+		{"arithmetic on a string", "x='a[$(id)]'; echo $((x))", F{"dynamic": true}},
+		{"arithmetic test", "[[ $x -eq 0 ]]", F{"dynamic": true}},
+		{"index", "y=(1 2); echo ${y[x]}", F{"dynamic": true}},
+		{"quoted index", "echo ${a['$(id)']}", F{"dynamic": true}},
+		{"prompt expansion", "echo ${x@P}", F{"dynamic": true}},
+		{"-v with a subscript", "[[ -v 'a[$(id)]' ]]", F{"dynamic": true}},
+		{"read into a subscript", "read 'a[$(id)]'", F{"dynamic": true}},
+		{"declare with a subscript", "declare 'a[$(id)]=1'", F{"dynamic": true}},
+		{"integer variable", "declare -i n; n=$x", F{"dynamic": true}},
+		{"nameref", "declare -n r=x", F{"dynamic": true}},
+		{"read value in arithmetic", "read n; echo $((n+1))", F{"dynamic": true}},
+		{"loop word in arithmetic", "for x in a b; do echo $((x)); done", F{"dynamic": true}},
+		{"counted loop", "for ((i = 0; i < 3; i++)); do echo $i; done", F{"dynamic": false}},
+		{"literal then arithmetic", "n=5; echo $((n * 2))", F{"dynamic": false}},
+		{"use before assignment", "echo $((n)); n=1", F{"dynamic": true}},
+		{"bash-kept numbers", "echo $((RANDOM % 6 + $#))", F{"dynamic": false}},
+		// Options and operands by the table.
+		{"sort -o", "sort -o out.txt in.txt", F{"writes_files": true, "unknown": false}},
+		{"sort --output=", "sort --output=out.txt in.txt", F{"writes_files": true}},
+		{"abbreviated long option", "sort --out=out.txt in.txt", F{"writes_files": true}},
+		{"option after operands", "sort in.txt -o out.txt", F{"writes_files": true}},
+		{"option in a cluster", "sort -uo out.txt in.txt", F{"writes_files": true}},
+		{"after --", "sort -- -o", F{"writes_files": false}},
+		{"uniq output operand", "uniq in.txt out.txt", F{"writes_files": true}},
+		{"uniq one operand", "uniq in.txt", F{"writes_files": false}},
+		{"program run by an option", "sort --compress-program=gzip f", F{"commands": []string{"sort", "gzip"}, "unknown": true}},
+		{"find -fprint", "find . -fprint out", F{"writes_files": true}},
+		{"git diff --output", "git diff --output=x", F{"writes_files": true}},
+		{"git -c", "git -c core.fsmonitor=./x status", F{"unknown": true}},
+		{"git subcommand not in the table", "git commit -m x", F{"unknown": true}},
+		{"git read-only", "git log --oneline -5", F{"unknown": false, "writes_files": false}},
+		{"unknown option", "ls --bogus", F{"unknown": true, "unknown_commands": []string{"ls"}}},
+		{"unknown command", "make", F{"unknown": true, "unknown_commands": []string{"make"}}},
+		{"run-time argument may be an option", `sort "$f"`, F{"unknown": true, "writes_files": true}},
+		{"run-time argument, harmless options", `cat "$f"`, F{"unknown": false}},
+		{"test operators are operands", "[ $i -lt 3 ]", F{"unknown": false}},
+		{"date sets the clock", "date 0101", F{"unknown": true}},
+		{"environment for a program", "GIT_PAGER=./x git log", F{"dynamic": true}},
+		{"unknown environment variable", "FOO=1 ls", F{"unknown": true, "unknown_commands": []string{"FOO="}}},
+		{"harmless environment variable", "LC_ALL=C sort f", F{"unknown": false}},
+		{"shell variable", "f=a.txt; cat a.txt", F{"unknown": false}},
+		{"interpreter with a script", "python3 analyse.py", F{"unknown": true}},
+		{"sed program", "sed -n p f", F{"inline_code": true, "unknown": true}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -154,18 +207,54 @@ func TestMerge(t *testing.T) {
 	factstest.Check(t, Merge(nil), F{"commands": []string{}, "destructive": false})
 }
 
+// FuzzClassify checks properties of the facts of any line:
+//   - a line that was not analysed has the fail-safe facts;
+//   - unknown says whether unknown_commands is empty;
+//   - the facts are a function of the line (a second call agrees);
+//   - adding a line after it never takes danger away: the facts of
+//     "a\nb" have every command and every danger flag of those of "a".
 func FuzzClassify(f *testing.F) {
-	for _, s := range []string{"ls -la | grep x", "curl x | sh", "bash -c 'rm -rf /'", "{rm,-rf,/}", "find . -exec rm {} +", "cat <<EOF\nx\nEOF"} {
-		f.Add(s)
+	for _, s := range []string{"ls -la | grep x", "curl x | sh", "bash -c 'rm -rf /'", "{rm,-rf,/}", "find . -exec rm {} +", "cat <<EOF\nx\nEOF",
+		"x='a[$(id)]'; echo $((x))", "sort -o out in", "./ls", "git -c a=b status", "for ((i=0;i<3;i++)); do :; done"} {
+		f.Add(s, "ls")
 	}
 	c, _ := New(facts.Options{})
-	f.Fuzz(func(t *testing.T, s string) {
+	danger := []string{"writes_files", "substitution", "background", "dynamic", "network", "destructive", "pipes_to_shell", "inline_code", "unknown"}
+	f.Fuzz(func(t *testing.T, s, more string) {
 		out := c.Classify(s)
 		if err := factstest.Types(out); err != nil {
 			t.Fatalf("%q: %v", s, err)
 		}
-		if pe, _ := out["parse_error"].(bool); pe && (out["destructive"] != true || out["dynamic"] != true) {
-			t.Fatalf("%q: parse_error but not fail-safe", s)
+		if pe, _ := out["parse_error"].(bool); pe {
+			if out["destructive"] != true || out["dynamic"] != true || out["unknown"] != true {
+				t.Fatalf("%q: parse_error but not fail-safe", s)
+			}
+			return
+		}
+		if u, _ := out["unknown_commands"].([]string); (len(u) > 0) != (out["unknown"] == true) {
+			t.Fatalf("%q: unknown %v with unknown_commands %v", s, out["unknown"], u)
+		}
+		if again := c.Classify(s); !reflect.DeepEqual(out, again) {
+			t.Fatalf("%q: two calls differ: %v, %v", s, out, again)
+		}
+		if strings.Contains(s, "<<") || strings.HasSuffix(s, "\\") {
+			// A here-document or a line continuation would swallow the
+			// added line.
+			return
+		}
+		both := c.Classify(s + "\n" + more)
+		if both["parse_error"] == true {
+			return
+		}
+		for _, k := range danger {
+			if out[k] == true && both[k] != true {
+				t.Fatalf("%q then %q: %s lost: %v -> %v", s, more, k, out, both)
+			}
+		}
+		for _, cmd := range out["commands"].([]string) {
+			if !slices.Contains(both["commands"].([]string), cmd) {
+				t.Fatalf("%q then %q: command %q lost", s, more, cmd)
+			}
 		}
 	})
 }

@@ -22,16 +22,45 @@ var _ store.Approvals = (*DB)(nil)
 const approvalColumns = `id, key, similar_key, principal, owner, task_id, tool, args_sha256, policy_version,
 	decision_id, call, created_at, expires_at, state, decided_at, approver, channel, comment, "similar", used_at, used_by`
 
-// CreateApproval implements store.Approvals.
-func (d *DB) CreateApproval(ctx context.Context, a *store.Approval) error {
-	ctx, cancel := d.op(ctx)
-	defer cancel()
-	_, err := d.pool.Exec(ctx, `INSERT INTO approvals (`+approvalColumns+`)
-		VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21)`,
-		a.ID, a.Key, a.SimilarKey, a.Principal, a.Owner, a.TaskID, a.Tool, a.ArgsSHA256, a.PolicyVersion,
-		a.DecisionID, a.Call, a.CreatedAt.UnixNano(), a.ExpiresAt.UnixNano(), a.State, nullTime(a.DecidedAt),
-		a.Approver, a.Channel, a.Comment, a.Similar, nullTime(a.UsedAt), a.UsedBy)
-	if err != nil {
+// CreateApproval implements store.Approvals. The transaction first takes
+// the advisory lock of the principal (every approval of a key has the
+// key's principal), so the checks and the insert are atomic across
+// replicas.
+func (d *DB) CreateApproval(ctx context.Context, a *store.Approval, maxPending int) error {
+	err := d.tx(ctx, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1::int4, hashtext($2))`, lockApprovals, a.Principal); err != nil {
+			return err
+		}
+		var n int
+		if err := tx.QueryRow(ctx, `SELECT count(*) FROM approvals
+			WHERE key = $1 AND state IN ('pending', 'approved', 'denied') AND used_at IS NULL AND expires_at > $2`,
+			a.Key, a.CreatedAt.UnixNano()).Scan(&n); err != nil {
+			return err
+		}
+		if n > 0 {
+			return store.ErrApprovalOpen
+		}
+		if maxPending > 0 {
+			if err := tx.QueryRow(ctx, `SELECT count(*) FROM approvals
+				WHERE principal = $1 AND state = 'pending' AND expires_at > $2`,
+				a.Principal, a.CreatedAt.UnixNano()).Scan(&n); err != nil {
+				return err
+			}
+			if n >= maxPending {
+				return store.ErrTooManyPending
+			}
+		}
+		_, err := tx.Exec(ctx, `INSERT INTO approvals (`+approvalColumns+`)
+			VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21)`,
+			a.ID, a.Key, a.SimilarKey, a.Principal, a.Owner, a.TaskID, a.Tool, a.ArgsSHA256, a.PolicyVersion,
+			a.DecisionID, a.Call, a.CreatedAt.UnixNano(), a.ExpiresAt.UnixNano(), a.State, nullTime(a.DecidedAt),
+			a.Approver, a.Channel, a.Comment, a.Similar, nullTime(a.UsedAt), a.UsedBy)
+		return err
+	})
+	switch {
+	case errors.Is(err, store.ErrApprovalOpen), errors.Is(err, store.ErrTooManyPending):
+		return err
+	case err != nil:
 		return fmt.Errorf("postgres: create approval %s: %w", a.ID, err)
 	}
 	return nil

@@ -29,6 +29,8 @@ type Options struct {
 	// NoMigrate does not apply migrations at Open; Open fails unless the
 	// schema is current (an operator runs `toolgate store migrate`).
 	NoMigrate bool
+	// SkipSchemaCheck opens whatever the schema's version (for Migrate).
+	SkipSchemaCheck bool
 	// OpTimeout bounds each store operation that has no earlier deadline,
 	// so a replica that lost its database fails (closed) instead of
 	// hanging; default 10 s.
@@ -57,6 +59,10 @@ const (
 // lockDocs is the class of the two-key advisory locks of documents (the
 // second key is the name's hash).
 const lockDocs int32 = 0x746f6f6c
+
+// lockApprovals is the class of the two-key advisory locks of a
+// principal's approvals (the second key is the principal's hash).
+const lockApprovals int32 = 0x746f6f6d
 
 // IsURL reports whether s names a PostgreSQL database (postgres:// or
 // postgresql://).
@@ -105,6 +111,7 @@ func Open(ctx context.Context, connURL string, opt Options) (*DB, error) {
 		return nil, fmt.Errorf("postgres: connect to %s: %w", d.url, err)
 	}
 	switch {
+	case opt.SkipSchemaCheck:
 	case opt.ReadOnly || opt.NoMigrate:
 		err = d.checkSchema(ctx)
 	default:

@@ -41,6 +41,7 @@ CREATE TABLE IF NOT EXISTS approvals (
 CREATE INDEX IF NOT EXISTS approvals_key ON approvals(key, created_at);
 CREATE INDEX IF NOT EXISTS approvals_similar ON approvals(similar_key) WHERE similar = 1;
 CREATE INDEX IF NOT EXISTS approvals_state ON approvals(state, created_at);
+CREATE INDEX IF NOT EXISTS approvals_principal ON approvals(principal, state);
 `
 
 func init() { schemas = append(schemas, approvalSchema) }
@@ -50,13 +51,40 @@ var _ store.Approvals = (*DB)(nil)
 const approvalColumns = `id, key, similar_key, principal, owner, task_id, tool, args_sha256, policy_version,
 	decision_id, call, created_at, expires_at, state, decided_at, approver, channel, comment, similar, used_at, used_by`
 
-// CreateApproval implements store.Approvals.
-func (d *DB) CreateApproval(ctx context.Context, a *store.Approval) error {
-	_, err := d.exec(ctx, `INSERT INTO approvals (`+approvalColumns+`) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
+// CreateApproval implements store.Approvals. The write transaction holds
+// the database's write lock, so the checks and the insert are atomic.
+func (d *DB) CreateApproval(ctx context.Context, a *store.Approval, maxPending int) error {
+	tx, done, err := d.beginWrite(ctx)
+	if err != nil {
+		return fmt.Errorf("sqlite: create approval %s: %w", a.ID, err)
+	}
+	defer done()
+	var n int
+	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM approvals
+		WHERE key = ? AND state IN ('pending', 'approved', 'denied') AND used_at IS NULL AND expires_at > ?`,
+		a.Key, a.CreatedAt.UnixNano()).Scan(&n); err != nil {
+		return fmt.Errorf("sqlite: create approval %s: %w", a.ID, err)
+	}
+	if n > 0 {
+		return store.ErrApprovalOpen
+	}
+	if maxPending > 0 {
+		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM approvals
+			WHERE principal = ? AND state = 'pending' AND expires_at > ?`,
+			a.Principal, a.CreatedAt.UnixNano()).Scan(&n); err != nil {
+			return fmt.Errorf("sqlite: create approval %s: %w", a.ID, err)
+		}
+		if n >= maxPending {
+			return store.ErrTooManyPending
+		}
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO approvals (`+approvalColumns+`) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
 		a.ID, a.Key, a.SimilarKey, a.Principal, a.Owner, a.TaskID, a.Tool, a.ArgsSHA256, a.PolicyVersion,
 		a.DecisionID, a.Call, a.CreatedAt.UnixNano(), a.ExpiresAt.UnixNano(), a.State, nullTime(a.DecidedAt),
-		a.Approver, a.Channel, a.Comment, a.Similar, nullTime(a.UsedAt), a.UsedBy)
-	if err != nil {
+		a.Approver, a.Channel, a.Comment, a.Similar, nullTime(a.UsedAt), a.UsedBy); err != nil {
+		return fmt.Errorf("sqlite: create approval %s: %w", a.ID, err)
+	}
+	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("sqlite: create approval %s: %w", a.ID, err)
 	}
 	return nil

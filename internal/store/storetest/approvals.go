@@ -3,6 +3,7 @@ package storetest
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -26,10 +27,10 @@ func Approvals(t *testing.T, b Backend) {
 	t.Run("Lifecycle", func(t *testing.T) {
 		s := open(t, b)
 		now := time.Now()
-		if err := s.CreateApproval(ctx, mkApproval("a1", "k1", now)); err != nil {
+		if err := s.CreateApproval(ctx, mkApproval("a1", "k1", now), 0); err != nil {
 			t.Fatal(err)
 		}
-		if err := s.CreateApproval(ctx, mkApproval("a1", "k1", now)); err == nil {
+		if err := s.CreateApproval(ctx, mkApproval("a1", "k1x", now), 0); err == nil {
 			t.Fatal("a duplicate id was stored")
 		}
 		open, err := s.OpenApproval(ctx, "k1", now)
@@ -104,7 +105,7 @@ func Approvals(t *testing.T, b Backend) {
 		}
 
 		// Expiry and cancellation close only pending approvals.
-		s.CreateApproval(ctx, mkApproval("a2", "k2", now))
+		s.CreateApproval(ctx, mkApproval("a2", "k2", now), 0)
 		if ok, _ := s.CloseApproval(ctx, "a2", store.ApprovalExpired, now); !ok {
 			t.Fatal("could not expire a pending approval")
 		}
@@ -118,7 +119,7 @@ func Approvals(t *testing.T, b Backend) {
 			t.Fatalf("decided an expired approval: %v", err)
 		}
 		// A pending approval past its deadline cannot be decided either.
-		s.CreateApproval(ctx, mkApproval("a3", "k3", now))
+		s.CreateApproval(ctx, mkApproval("a3", "k3", now), 0)
 		if err := s.DecideApproval(ctx, "a3", store.ApprovalDecision{State: store.ApprovalApproved, At: now.Add(time.Minute)}); !errors.Is(err, store.ErrNotPending) {
 			t.Fatalf("decided an approval after its deadline: %v", err)
 		}
@@ -143,7 +144,7 @@ func Approvals(t *testing.T, b Backend) {
 	t.Run("SimilarGrant", func(t *testing.T) {
 		s := open(t, b)
 		now := time.Now()
-		s.CreateApproval(ctx, mkApproval("s1", "k", now))
+		s.CreateApproval(ctx, mkApproval("s1", "k", now), 0)
 		if _, err := s.SimilarGrant(ctx, "sim-k", now); !errors.Is(err, store.ErrNotFound) {
 			t.Fatalf("a pending approval is a grant: %v", err)
 		}
@@ -165,6 +166,98 @@ func Approvals(t *testing.T, b Backend) {
 		}
 		if ok, _ := s.UseApproval(ctx, "s1", "d", now.Add(time.Hour)); ok {
 			t.Fatal("an expired grant was used")
+		}
+	})
+
+	// One open approval per key, and at most maxPending pending approvals
+	// per principal, however many creators race on however many handles.
+	t.Run("CreateOnePerKeyCapped", func(t *testing.T) {
+		s := open(t, b)
+		now := time.Now()
+		handles := []Store{s, again(t, b, s), again(t, b, s)}
+		start := make(chan struct{})
+		var stored, open, other atomic.Int32
+		var wg sync.WaitGroup
+		for i := range 12 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				<-start
+				err := handles[i%3].CreateApproval(ctx, mkApproval(fmt.Sprintf("same%d", i), "same", now), 0)
+				switch {
+				case err == nil:
+					stored.Add(1)
+				case errors.Is(err, store.ErrApprovalOpen):
+					open.Add(1)
+				default:
+					other.Add(1)
+					t.Error(err)
+				}
+			}()
+		}
+		close(start)
+		wg.Wait()
+		if stored.Load() != 1 || open.Load() != 11 {
+			t.Fatalf("12 identical creates: %d stored, %d refused as open, %d failed", stored.Load(), open.Load(), other.Load())
+		}
+		// Once the open one is used, the key is free again.
+		a, err := s.OpenApproval(ctx, "same", now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = s.DecideApproval(ctx, a.ID, store.ApprovalDecision{State: store.ApprovalApproved, At: now, ExpiresAt: now.Add(time.Minute)})
+		if ok, _ := s.UseApproval(ctx, a.ID, "d", now); !ok {
+			t.Fatal("could not use the approval")
+		}
+		if err := s.CreateApproval(ctx, mkApproval("same-again", "same", now), 0); err != nil {
+			t.Fatalf("a used approval still blocks its key: %v", err)
+		}
+
+		// The cap: another principal, 20 different calls at once, at most 5.
+		stored.Store(0)
+		var capped atomic.Int32
+		start = make(chan struct{})
+		for i := range 20 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				a := mkApproval(fmt.Sprintf("cap%d", i), fmt.Sprintf("cap-key-%d", i), now)
+				a.Principal = `Agent::"flood"`
+				<-start
+				err := handles[i%3].CreateApproval(ctx, a, 5)
+				switch {
+				case err == nil:
+					stored.Add(1)
+				case errors.Is(err, store.ErrTooManyPending):
+					capped.Add(1)
+				default:
+					t.Error(err)
+				}
+			}()
+		}
+		close(start)
+		wg.Wait()
+		if stored.Load() != 5 || capped.Load() != 15 {
+			t.Fatalf("20 creates under a cap of 5: %d stored, %d capped", stored.Load(), capped.Load())
+		}
+		// Other principals are not affected; an answered, closed or
+		// expired approval no longer counts.
+		if err := s.CreateApproval(ctx, mkApproval("other", "other-key", now), 5); err != nil {
+			t.Fatalf("another principal: %v", err)
+		}
+		flood, _ := s.Approvals(ctx, store.ApprovalFilter{Principal: `Agent::"flood"`})
+		if _, err := s.CloseApproval(ctx, flood[0].ID, store.ApprovalCancelled, now); err != nil {
+			t.Fatal(err)
+		}
+		next := mkApproval("cap-next", "cap-next", now)
+		next.Principal = `Agent::"flood"`
+		if err := s.CreateApproval(ctx, next, 5); err != nil {
+			t.Fatalf("after one was closed: %v", err)
+		}
+		later := mkApproval("cap-later", "cap-later", now.Add(time.Minute))
+		later.Principal = `Agent::"flood"`
+		if err := s.CreateApproval(ctx, later, 5); err != nil {
+			t.Fatalf("after the others expired: %v", err)
 		}
 	})
 }

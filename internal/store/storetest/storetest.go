@@ -14,15 +14,7 @@ import (
 )
 
 // Store is every interface a backend implements.
-type Store interface {
-	store.AuditLog
-	store.Tasks
-	store.Budgets
-	store.Approvals
-	store.History
-	store.Docs
-	Close() error
-}
+type Store = store.Backend
 
 // Backend opens stores for the suite.
 type Backend struct {

@@ -1,0 +1,79 @@
+#!/bin/sh
+# Runs shell command lines the way a shell tool would, to see what they
+# really do: which commands run and which files change. Started by
+# shell_test.go inside new mount, PID and network namespaces
+# (unshare -m -p -f -n), so nothing here reaches the host: every case runs
+# in a chroot on an overlay of / whose writes land in a tmpfs, with its own
+# /dev (no disks), /proc and PID namespace, and no network.
+#
+# The real root is made read-only first, so that not even an escape from
+# the chroot could write to the host.
+#
+# $1 is the fixture directory made by the test: bin/ (harmless stand-ins
+# for the payloads the cases try to run, first in PATH), work/ (the
+# working directory), home/, and cases/N (one command line each). Each
+# case runs under strace, which records every program started. For each
+# case it prints "=== N", the programs started ("--- ran", execve lines),
+# the files the case created, changed or removed anywhere ("--- wrote"),
+# and its output ("--- output", each line prefixed with "| ").
+set -u
+T=$1
+S=$(mktemp -d /tmp/sandbox.XXXXXX)
+mount --make-rprivate /
+mount -t tmpfs sandbox "$S"
+mount -o remount,bind,ro /
+run_case() {
+	c=$1
+	n=${c##*/}
+	mkdir -p "$S/$n/u" "$S/$n/w" "$S/$n/m"
+	m=$S/$n/m
+	mount -t overlay overlay -o "lowerdir=/,upperdir=$S/$n/u,workdir=$S/$n/w" "$m"
+	mount -t tmpfs dev "$m/dev"
+	mknod -m 666 "$m/dev/null" c 1 3
+	mknod -m 666 "$m/dev/zero" c 1 5
+	mknod -m 666 "$m/dev/urandom" c 1 9
+	ln -s /proc/self/fd "$m/dev/fd"
+	ln -s /proc/self/fd/0 "$m/dev/stdin"
+	ln -s /proc/self/fd/1 "$m/dev/stdout"
+	ln -s /proc/self/fd/2 "$m/dev/stderr"
+	unshare -p -f --mount-proc="$m/proc" \
+		chroot "$m" /usr/bin/strace -f -qq -e trace=execve -e signal=none -s 256 -o /dev/.trace \
+		/usr/bin/env -i PATH="$T/bin:/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin" HOME="$T/home" \
+		/bin/bash -c 'cd "$1" && exec /bin/bash -c "$(/usr/bin/cat "$2")"' sandbox "$T/work" "$c" \
+		</dev/null >"$S/$n/out" 2>&1
+	{
+	echo "=== $n"
+	echo "--- ran"
+	grep -E '^[0-9]+ +execve\(.* = 0$' "$m/dev/.trace"
+	echo "--- wrote"
+	# Everything in the upper layer was written, except directories
+	# copied up to hold a written file; and anything new in /dev.
+	(cd "$S/$n/u" && find . -mindepth 1 -print) | while IFS= read -r p; do
+		p=${p#.}
+		if [ -d "$S/$n/u$p" ] && [ ! -L "$S/$n/u$p" ] && [ -e "$p" ]; then
+			continue
+		fi
+		echo "$p"
+	done
+	ls -A "$m/dev" | grep -vxE 'null|zero|urandom|fd|stdin|stdout|stderr|\.trace' | sed 's|^|/dev/|'
+	echo "--- output"
+	head -c 2000 "$S/$n/out" | sed 's/^/| /'
+	echo
+	} >"$S/reports/$n"
+	umount -l "$m/dev"
+	umount -l "$m"
+	rm -rf "$S/$n"
+}
+
+# Cases run a few at a time: each spends most of its time starting
+# processes, not on the CPU.
+mkdir -p "$S/reports"
+i=0
+for c in "$T"/cases/*; do
+	run_case "$c" &
+	i=$((i + 1))
+	[ $((i % ${PARALLEL:-4})) -eq 0 ] && wait
+done
+wait
+cat "$S"/reports/*
+echo "=== end"
