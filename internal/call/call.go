@@ -87,6 +87,10 @@ type Tool struct {
 	// InputSchema is the tool's JSON Schema, when known; numbers in the
 	// arguments convert by it.
 	InputSchema json.RawMessage
+	// Outputs label fields of the tool's output by path
+	// ("transactions[].subject": "untrusted", "[].iban": "trusted"), for
+	// the history stage's provenance.
+	Outputs map[string]string
 }
 
 // Task is the task a call serves.
@@ -106,6 +110,24 @@ type Flow struct {
 	Private   bool
 	// Tainted names the arguments whose values came from untrusted output.
 	Tainted []string
+	// Trusted names the arguments every value of which came from the user:
+	// the task's purpose, a person's own input, or a tool output field
+	// labelled trusted.
+	Trusted []string
+	// Sources are, for each argument named as in Tainted, where its values
+	// were seen.
+	Sources map[string][]Source
+}
+
+// Source is where a value was seen: a field of a tool's output (Tool
+// "<server>/<tool>", Field its path with array positions dropped, "" for
+// plain text), or the user (Label "user": Field "purpose" for the task's
+// purpose, "input" for a person's own arguments). Label is untrusted,
+// trusted or user.
+type Source struct {
+	Tool  string `json:"tool" yaml:"tool"`
+	Field string `json:"field" yaml:"field"`
+	Label string `json:"label" yaml:"label"`
 }
 
 // Call is one tool call under judgement.

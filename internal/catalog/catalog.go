@@ -45,6 +45,7 @@ func (k *Catalog) Describe(_ context.Context, c *call.Call) (*cedarjson.Shape, e
 		if t, ok := s.Tools[c.Tool.Name]; ok {
 			c.Tool.Annotations = c.Tool.Annotations.Merge(t.Annotations)
 			c.Tool.Labels = append(append([]string(nil), c.Tool.Labels...), t.Labels...)
+			c.Tool.Outputs = t.Outputs
 		}
 	}
 	if len(c.Tool.InputSchema) == 0 {

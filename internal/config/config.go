@@ -7,11 +7,13 @@ package config
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 
@@ -127,6 +129,10 @@ type ToolConfig struct {
 	Labels []string `yaml:"labels"`
 	// Facts binds classifiers to arguments: {sql: [query]}.
 	Facts facts.Bindings `yaml:"facts"`
+	// Outputs label fields of the tool's output for the history stage:
+	// {"transactions[].subject": untrusted, "transactions[].recipient":
+	// trusted} (docs/history.md).
+	Outputs map[string]string `yaml:"outputs"`
 }
 
 // Default returns the configuration used when no file is given.
@@ -428,6 +434,16 @@ func (c *Config) problems() []string {
 			for j, l := range s.Tools[n].Labels {
 				if err := policy.CheckLabel(l); err != nil {
 					bad(fmt.Sprintf("%s.tools.%s.labels[%d]", at, n, j), "%v", err)
+				}
+			}
+			for _, f := range slices.Sorted(maps.Keys(s.Tools[n].Outputs)) {
+				if err := history.CheckFieldPattern(f); err != nil {
+					bad(fmt.Sprintf("%s.tools.%s.outputs", at, n), "%v", err)
+				}
+				switch l := s.Tools[n].Outputs[f]; l {
+				case history.FieldUntrusted, history.FieldTrusted:
+				default:
+					bad(fmt.Sprintf("%s.tools.%s.outputs[%q]", at, n, f), "%q is not %s or %s", l, history.FieldUntrusted, history.FieldTrusted)
 				}
 			}
 		}

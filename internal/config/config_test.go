@@ -83,6 +83,8 @@ func TestValidation(t *testing.T) {
 		{"servers: [{name: a, trust: maybe}]", `servers[0].trust`},
 		{"servers: [{name: a, labels: [Destructive]}]", `servers[0].labels[0]: label "Destructive" is reserved`},
 		{"servers: [{name: a, tools: {'bad tool': {}}}]", `not a valid tool name`},
+		{"servers: [{name: a, tools: {t: {outputs: {'x[0].y': untrusted}}}}]", `servers[0].tools.t.outputs: "x[0].y" is not a field path`},
+		{"servers: [{name: a, tools: {t: {outputs: {'x[].y': private}}}}]", `servers[0].tools.t.outputs["x[].y"]: "private" is not untrusted or trusted`},
 		{"policy: {layers: [{name: org, dirs: [x]}]}", `defined twice`},
 		{"policy: {layers: [{name: team}]}", `needs at least one directory`},
 		{`listen: [1, 2]`, `c.yaml:1:9: listen: want a single value, not a list`},

@@ -4,7 +4,11 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"math/big"
+	"path"
 	"strings"
+	"unicode/utf8"
+
+	"golang.org/x/net/idna"
 )
 
 // The provenance extractor finds the values in a text that an injected
@@ -20,36 +24,56 @@ import (
 //     space, quotes, brackets, ',', ';', '|', '\', '*', '!', '^'); a comma
 //     between two digits is part of the token (4,999.00); leading '(' and
 //     trailing '.', ':', '?', ')' are trimmed;
-//   - a token with "://" is a URL: the URL (scheme and host lower-cased,
-//     trailing '/' dropped) and its host;
+//   - a token with "://" is a URL: host and path, the scheme dropped (the
+//     host lower-cased, punycode, without a trailing dot; a trailing '/'
+//     dropped), and its host; a token that starts with a host name followed
+//     by '/' or '?' (www.example.com/collect) is a URL too;
 //   - a token with '@' and a dotted domain after it is an e-mail address
-//     (lower-cased, "mailto:" dropped) and its domain;
+//     (lower-cased, "mailto:" dropped) and its domain; the domain is marked
+//     derived: it taints arguments that are domains or URLs, not other
+//     e-mail addresses of the domain;
 //   - a number (digits, optional currency sign, thousands commas, one
 //     decimal point; at least two digits) is the number in canonical form
 //     (4,999.50 and 4999.5 are the same); 8 or more digits alone are also
 //     an identifier (an account or card number);
-//   - a dotted name whose last label is letters is a domain (lower-cased);
+//   - a dotted name whose last label is letters is a domain (lower-cased,
+//     punycode, without a trailing dot);
+//   - a token with '/' that is not a URL is a file path (cleaned: "a/./b/../c"
+//     is "a/c");
 //   - any other token of at least 5 bytes with a digit, '/' or '_' is an
 //     identifier (lower-cased, '-' dropped): account numbers, order ids,
 //     repository slugs, keys;
 //   - two or more short groups of letters and digits separated by single
 //     spaces (IBANs and card numbers as printed: DE89 3704 0044) are also
-//     an identifier, joined, if the result has at least 8 bytes and a digit.
+//     an identifier, joined, if the result has at least 8 bytes and a digit;
+//   - a run of 7 to 15 digits with single separators (space, '-', '.',
+//     parentheses) and an optional leading '+' is a phone number: its
+//     digits, and its last 10 digits when it has more (the number without
+//     its country code); runs shaped like dates are not.
 //
-// Plain words are never values: that they occur in untrusted output says
-// nothing.
+// Plain words are never values of free text: that they occur in untrusted
+// output says nothing. A short string that is a whole value (a field of
+// structured output, an argument) is also a value as a whole (kindWord),
+// and so is each word of the task's purpose, so that a name or a channel the
+// user named, or a trusted field holds, counts as the user's.
 
 // kind separates the value spaces, so "evil.com" the domain and "evil.com"
 // read as something else never collide.
 type kind byte
 
 const (
-	kindURL    kind = 'u'
+	kindURL    kind = 'U' // host and path, no scheme ('u' was with the scheme)
 	kindDomain kind = 'd'
 	kindEmail  kind = 'e'
 	kindNumber kind = 'n'
 	kindID     kind = 'i'
+	kindPhone  kind = 'p'
+	kindPath   kind = 'f'
+	kindWord   kind = 'w'
 )
+
+// maxWord bounds a string taken as a whole value (kindWord).
+const maxWord = 64
 
 // maxToken bounds the bytes of one token that are looked at; a longer run
 // is cut (its remainder starts a new token). It keeps every token's work
@@ -69,7 +93,10 @@ type extractor struct {
 	parts  int
 	starts [maxGroupParts]int  // where each part starts in group
 	digit  [maxGroupParts]bool // whether each part has a digit
-	emit   func(uint64)
+	// emit gets each value's hash; derived marks the domain of an e-mail
+	// address (see the matching rules).
+	emit    func(h uint64, derived bool)
+	derived bool
 }
 
 // valueHash names a canonical value: the first 8 bytes of SHA-256 over its
@@ -89,7 +116,7 @@ func (x *extractor) put(k kind, canon []byte) {
 	if len(canon) == 0 {
 		return
 	}
-	x.emit(valueHash(k, canon))
+	x.emit(valueHash(k, canon), x.derived)
 }
 
 func isSep(b byte) bool {
@@ -114,6 +141,7 @@ func lower(b byte) byte {
 
 // text runs the extractor over s, calling emit with the hash of each value.
 func (x *extractor) text(s string) {
+	x.phones(s)
 	x.group, x.parts = x.group[:0], 0
 	i, n := 0, len(s)
 	prevEnd := -1 // end of the previous token, for group joining
@@ -163,39 +191,87 @@ func (x *extractor) token(t string) {
 	case x.email(t):
 	case x.number(t):
 	case x.domain(t):
+	case x.bareURL(t):
 	default:
+		if strings.IndexByte(t, '/') >= 0 {
+			x.path(t)
+		}
 		x.ident(t)
 	}
 }
 
+// bareURL: a host name followed by a path or query, without a scheme
+// (www.example.com/collect, example.com/x?y=1), as e-mails and pages write
+// links.
+func (x *extractor) bareURL(t string) bool {
+	end := strings.IndexAny(t, "/?")
+	if end <= 0 {
+		return false
+	}
+	host := t[:end]
+	if c := strings.LastIndexByte(host, ':'); c > 0 && allDigits(host[c+1:]) {
+		host = host[:c]
+	}
+	if _, ok := x.hostName(host); !ok {
+		return false
+	}
+	x.urlOf(t[:end], t[end:])
+	return true
+}
+
+func allDigits(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if !isDigit(s[i]) {
+			return false
+		}
+	}
+	return s != ""
+}
+
+// path emits a file path, cleaned.
+func (x *extractor) path(t string) {
+	if len(t) < 3 {
+		return
+	}
+	x.canon = append(x.canon[:0], path.Clean(t)...)
+	x.put(kindPath, x.canon)
+}
+
 func (x *extractor) url(t string) {
 	p := strings.Index(t, "://")
-	scheme, rest := t[:p], t[p+3:]
+	rest := t[p+3:]
 	hostEnd := strings.IndexAny(rest, "/?#")
 	if hostEnd < 0 {
 		hostEnd = len(rest)
 	}
-	host := rest[:hostEnd]
-	if at := strings.LastIndexByte(host, '@'); at >= 0 {
-		host = host[at+1:]
+	x.urlOf(rest[:hostEnd], rest[hostEnd:])
+}
+
+// urlOf emits a URL from its authority (user info, host, port) and the
+// rest, and its host as a domain: the scheme is not part of the value
+// (http://x.example/a and x.example/a lead to the same place).
+func (x *extractor) urlOf(authority, rest string) {
+	if at := strings.LastIndexByte(authority, '@'); at >= 0 {
+		authority = authority[at+1:]
 	}
-	if c := strings.LastIndexByte(host, ':'); c >= 0 && !strings.Contains(host, "]") {
-		host = host[:c]
+	host, port := authority, ""
+	if c := strings.LastIndexByte(authority, ':'); c >= 0 && !strings.Contains(authority[c:], "]") {
+		host, port = authority[:c], authority[c:]
 	}
-	x.canon = x.canon[:0]
-	for i := 0; i < len(scheme); i++ {
-		x.canon = append(x.canon, lower(scheme[i]))
+	canonHost, ok := x.hostName(host)
+	if !ok {
+		canonHost = strings.ToLower(strings.TrimSuffix(host, "."))
 	}
-	x.canon = append(x.canon, "://"...)
-	for i := 0; i < hostEnd; i++ {
-		x.canon = append(x.canon, lower(rest[i]))
-	}
-	x.canon = append(x.canon, rest[hostEnd:]...)
+	x.canon = append(x.canon[:0], canonHost...)
+	x.canon = append(x.canon, port...)
+	x.canon = append(x.canon, rest...)
 	for len(x.canon) > 0 && x.canon[len(x.canon)-1] == '/' {
 		x.canon = x.canon[:len(x.canon)-1]
 	}
 	x.put(kindURL, x.canon)
-	x.domain(host)
+	if ok {
+		x.put(kindDomain, []byte(canonHost))
+	}
 }
 
 func (x *extractor) email(t string) bool {
@@ -204,17 +280,43 @@ func (x *extractor) email(t string) bool {
 	if at <= 0 || at == len(t)-1 {
 		return false
 	}
-	dom := t[at+1:]
-	if !x.isDomain(dom) {
+	dom, ok := x.hostName(t[at+1:])
+	if !ok {
 		return false
 	}
 	x.canon = x.canon[:0]
-	for i := 0; i < len(t); i++ {
+	for i := 0; i < at; i++ {
 		x.canon = append(x.canon, lower(t[i]))
 	}
+	x.canon = append(x.canon, '@')
+	x.canon = append(x.canon, dom...)
 	x.put(kindEmail, x.canon)
-	x.domain(dom)
+	x.derived = true
+	x.put(kindDomain, []byte(dom))
+	x.derived = false
 	return true
+}
+
+// hostName returns the canonical form of a host name: lower case, without
+// a trailing dot, internationalised names in punycode (bücher.example is
+// xn--bcher-kva.example); ok is false if t is not a dotted name whose last
+// label is letters.
+func (x *extractor) hostName(t string) (string, bool) {
+	t = strings.TrimSuffix(t, ".")
+	for i := 0; i < len(t); i++ {
+		if t[i] >= utf8.RuneSelf {
+			a, err := idna.Lookup.ToASCII(t)
+			if err != nil {
+				return "", false
+			}
+			t = a
+			break
+		}
+	}
+	if !x.isDomain(t) {
+		return "", false
+	}
+	return strings.ToLower(t), true
 }
 
 func trimPrefixFold(s, prefix string) string {
@@ -249,18 +351,15 @@ func (x *extractor) isDomain(t string) bool {
 			return false
 		}
 	}
-	return dots > 0 && labelLen >= 2 && lastAlpha
+	return dots > 0 && labelLen >= 2 && (lastAlpha || strings.HasPrefix(t[len(t)-labelLen:], "xn--"))
 }
 
 func (x *extractor) domain(t string) bool {
-	if !x.isDomain(t) {
+	d, ok := x.hostName(t)
+	if !ok {
 		return false
 	}
-	x.canon = x.canon[:0]
-	for i := 0; i < len(t); i++ {
-		x.canon = append(x.canon, lower(t[i]))
-	}
-	x.put(kindDomain, x.canon)
+	x.put(kindDomain, []byte(d))
 	return true
 }
 
@@ -486,4 +585,118 @@ func (x *extractor) jsonNumber(s string) {
 			x.longDigits(s)
 		}
 	}
+}
+
+// word emits s as a whole value (kindWord) if it is short: lower case,
+// without white space and '-' ("Bob Smith" is "bobsmith", "DE89 3704-0044"
+// is "de8937040044"), so a value reads the same however it is spaced.
+func (x *extractor) word(s string) {
+	s = strings.TrimSpace(s)
+	if s == "" || len(s) > maxWord {
+		return
+	}
+	x.canon = x.canon[:0]
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; c {
+		case ' ', '\t', '\n', '\r', '-':
+		default:
+			x.canon = append(x.canon, lower(c))
+		}
+	}
+	x.put(kindWord, x.canon)
+}
+
+// words emits each word of s as a whole value (the task's purpose: a name
+// or a channel the user named is the user's).
+func (x *extractor) words(s string) {
+	for i := 0; i < len(s); {
+		for i < len(s) && (isSep(s[i]) || s[i] == '#' || s[i] == '@') {
+			i++
+		}
+		start := i
+		for i < len(s) && !isSep(s[i]) {
+			i++
+		}
+		t := strings.TrimRight(s[start:i], ".:?)")
+		t = strings.TrimLeft(t, "(#@")
+		if t != "" {
+			x.word(t)
+		}
+	}
+}
+
+// phones finds phone numbers (see the matching rules) in one pass.
+func (x *extractor) phones(s string) {
+	const maxDigits = 15
+	var digits [maxDigits + 1]byte
+	var groups [maxDigits + 1]int8 // digits per group
+	for i := 0; i < len(s); {
+		c := s[i]
+		if !(c == '+' || c == '(' || isDigit(c)) || (i > 0 && (isAlnum(s[i-1]) || s[i-1] == '.' || s[i-1] == '-' || s[i-1] == '/' || s[i-1] == ',')) {
+			i++
+			continue
+		}
+		j := i
+		if c == '+' {
+			j++
+		}
+		nd, ng, seps, dots, other := 0, 0, 0, 0, 0
+		run := 0 // separators in a row
+		end := j
+		for j < len(s) && nd <= maxDigits {
+			c := s[j]
+			if isDigit(c) {
+				if run > 0 || ng == 0 {
+					ng++
+					groups[ng-1] = 0
+				}
+				digits[nd] = c
+				nd++
+				groups[ng-1]++
+				run = 0
+				j++
+				end = j
+				continue
+			}
+			if c == ' ' || c == '-' || c == '.' || c == '(' || c == ')' {
+				run++
+				if run > 2 {
+					break
+				}
+				seps++
+				switch c {
+				case '.':
+					dots++
+				case '-', ' ':
+				default:
+				}
+				if c != '.' {
+					other++
+				}
+				j++
+				continue
+			}
+			break
+		}
+		if end == i {
+			end = i + 1
+		}
+		next := end
+		if nd >= 7 && nd <= maxDigits && (end == len(s) || !isAlnum(s[end])) && !dateShaped(groups[:ng]) && !(dots == 1 && other == 0 && groups[ng-1] <= 2) {
+			x.put(kindPhone, digits[:nd])
+			if nd > 10 {
+				x.put(kindPhone, digits[nd-10:nd])
+			}
+		}
+		i = next
+	}
+}
+
+// dateShaped: three groups of digits as a date is written (2026 11 27,
+// 27 11 2026).
+func dateShaped(g []int8) bool {
+	if len(g) != 3 {
+		return false
+	}
+	return (g[0] == 4 && g[1] <= 2 && g[2] <= 2) || (g[0] <= 2 && g[1] <= 2 && g[2] == 4)
 }

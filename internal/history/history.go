@@ -23,7 +23,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"slices"
 	"sort"
@@ -198,13 +197,26 @@ func keyOf(c *call.Call) (key string, byPrincipal bool) {
 	return "principal:" + principalName(c), true
 }
 
-// Labels returns the call's labels: those of its server and tool from the
+// labels returns the call's labels: those of its server and tool from the
 // configuration, and, for a tool that has none of untrusted, private and
 // external there, the labels its pinned MCP annotations imply (an open
 // world tool reads untrusted content; one that is not read-only also sends
 // data out). The derived labels are added to the tool's labels, so they
-// also put the action in Action::"untrusted" and Action::"external".
+// also put the action in Action::"untrusted" and Action::"external". A tool
+// whose output has fields labelled untrusted is untrusted here too (for
+// the flow and windows, not as an action group).
 func (s *Stage) labels(c *call.Call) []string {
+	ls := s.toolLabels(c)
+	if !hasLabel(ls, LabelUntrusted) && hasFieldLabel(c.Tool.Outputs, FieldUntrusted) {
+		// Untrusted fields: the call reads untrusted content.
+		ls = append(ls, LabelUntrusted)
+	}
+	return ls
+}
+
+// toolLabels are the labels of the call's server and tool, configured or
+// derived from annotations (see labels).
+func (s *Stage) toolLabels(c *call.Call) []string {
 	has := false
 	for _, l := range slices.Concat(c.Server.Labels, c.Tool.Labels) {
 		if labelIndex(l) >= 0 {
@@ -276,9 +288,9 @@ func (s *Stage) recall(ctx context.Context, c *call.Call, hold bool) error {
 		c.Flow.Untrusted = sc.labelAt[idxUntrusted] > cutoff && sc.labelAt[idxUntrusted] != 0
 		c.Flow.Private = sc.labelAt[idxPrivate] > cutoff && sc.labelAt[idxPrivate] != 0
 		conservative = conservative || (sc.overflow != 0 && sc.overflow > cutoff) || (sc.unknown != 0 && sc.unknown > cutoff)
-		c.Flow.Tainted = nil
-		if in != nil && (conservative || len(sc.values) > 0) {
-			c.Flow.Tainted = s.tainted(sc, c, in, cutoff, conservative)
+		c.Flow.Tainted, c.Flow.Trusted, c.Flow.Sources = nil, nil, nil
+		if in != nil {
+			s.flowOf(sc, c, in, cutoff, conservative)
 		}
 		sc.mu.Unlock()
 
@@ -466,85 +478,6 @@ func scopeWord(perPrincipal, byPrincipal bool) string {
 	return "task"
 }
 
-// tainted returns the names of the arguments whose values appeared in the
-// scope's untrusted output and neither in the task's purpose nor in the
-// user's own input: each top-level argument, and the dotted path of each
-// nested one. Conservatively, all of them. The caller holds sc.mu.
-func (s *Stage) tainted(sc *scope, c *call.Call, in map[string]any, cutoff int64, all bool) []string {
-	purpose := ""
-	if c.Task != nil {
-		purpose = c.Task.Purpose
-	}
-	if sc.purposeV == nil || sc.purpose != purpose {
-		sc.purpose, sc.purposeV = purpose, map[uint64]struct{}{}
-		s.extract(func(x *extractor) { x.text(purpose) }, func(h uint64) { sc.purposeV[h] = struct{}{} })
-	}
-	var out []string
-	var path []string
-	var walk func(v any) bool
-	walk = func(v any) bool {
-		switch v := v.(type) {
-		case map[string]any:
-			hit := false
-			for _, k := range sortedKeys(v) {
-				path = append(path, k)
-				if walk(v[k]) {
-					hit = true
-					if len(path) > 1 {
-						out = append(out, strings.Join(path, "."))
-					}
-				}
-				path = path[:len(path)-1]
-			}
-			return hit
-		case []any:
-			hit := false
-			for _, e := range v {
-				if walk(e) {
-					hit = true
-				}
-			}
-			return hit
-		case string, json.Number:
-			if all {
-				return true
-			}
-			hit := false
-			s.extract(func(x *extractor) {
-				if str, ok := v.(string); ok {
-					x.text(str)
-				} else {
-					x.jsonNumber(string(v.(json.Number)))
-				}
-			}, func(h uint64) {
-				if hit {
-					return
-				}
-				if t, ok := sc.values[h]; !ok || t <= cutoff {
-					return
-				}
-				if _, ok := sc.purposeV[h]; ok {
-					return
-				}
-				if t, ok := sc.trusted[h]; ok && t > cutoff {
-					return
-				}
-				hit = true
-			})
-			return hit
-		}
-		return all
-	}
-	for _, k := range sortedKeys(in) {
-		path = append(path[:0], k)
-		if walk(in[k]) {
-			out = append(out, k)
-		}
-	}
-	sort.Strings(out)
-	return slices.Compact(out)
-}
-
 func sortedKeys(m map[string]any) []string {
 	ks := make([]string, 0, len(m))
 	for k := range m {
@@ -555,7 +488,7 @@ func sortedKeys(m map[string]any) []string {
 }
 
 // extract runs one use of a pooled extractor.
-func (s *Stage) extract(run func(*extractor), emit func(uint64)) {
+func (s *Stage) extract(run func(*extractor), emit func(h uint64, derived bool)) {
 	x := s.xpool.Get().(*extractor)
 	x.emit = emit
 	run(x)
@@ -788,7 +721,11 @@ func (s *Stage) admit(ctx context.Context, c *call.Call, wasHeld bool) error {
 	// data directory see it before anything can follow from it. A held
 	// place already counts it in the count and sum windows; formerly and
 	// previous see it a moment later.
-	wait := hasLabel(labels, LabelUntrusted) || hasLabel(labels, LabelPrivate)
+	// A call whose output is indexed (trusted fields) makes later calls
+	// wait for it too: a payee it lists must be known when the payment
+	// that follows is judged.
+	ev.Pending = s.indexes(c) && !hasLabel(labels, LabelUntrusted)
+	wait := hasLabel(labels, LabelUntrusted) || hasLabel(labels, LabelPrivate) || ev.Pending
 	for _, w := range s.windows {
 		if !w.matches(ev.Action, labels) {
 			continue
@@ -827,8 +764,8 @@ func (s *Stage) Release(ctx context.Context, c *call.Call) {
 	}
 }
 
-// Observe implements enforce.History: it indexes the values of an
-// untrusted call's output.
+// Observe implements enforce.History: it indexes the values of the
+// output of a call that reads untrusted content or has trusted fields.
 func (s *Stage) Observe(ctx context.Context, c *call.Call, o *call.Outcome) error {
 	if _, ok := s.inflight.LoadAndDelete(c.ID); !ok {
 		// The pipeline did not admit it (no Admitter support): record the
@@ -838,15 +775,20 @@ func (s *Stage) Observe(ctx context.Context, c *call.Call, o *call.Outcome) erro
 			return err
 		}
 	}
-	labels := slices.Concat(c.Server.Labels, c.Tool.Labels)
-	if !hasLabel(labels, LabelUntrusted) {
+	if !s.indexes(c) {
 		return nil
 	}
-	ev := &event{Kind: kindOutput, Ref: c.ID}
+	ev := &event{Kind: kindOutput, Ref: c.ID, Action: c.Action()}
 	if o != nil && len(o.Result) > 0 {
-		ev.Values = s.hashOutput(o.Result)
+		ev.Out = s.indexOutput(o.Result, c.Tool.Outputs, hasLabel(s.toolLabels(c), LabelUntrusted))
 	}
 	return s.record(ctx, c, ev, false)
+}
+
+// indexes tells whether the values of the call's output are indexed: it
+// reads untrusted content, or some fields of its output are trusted.
+func (s *Stage) indexes(c *call.Call) bool {
+	return hasLabel(s.labels(c), LabelUntrusted) || hasFieldLabel(c.Tool.Outputs, FieldTrusted)
 }
 
 // ObserveOutput records content a server sent the client that is not the
@@ -868,13 +810,13 @@ func (s *Stage) Observe(ctx context.Context, c *call.Call, o *call.Outcome) erro
 func (s *Stage) ObserveOutput(ctx context.Context, c *call.Call, content []byte) error {
 	labels := s.labels(c)
 	untrusted, private := hasLabel(labels, LabelUntrusted), hasLabel(labels, LabelPrivate)
-	if !untrusted && !private {
+	if !untrusted && !private && !s.indexes(c) {
 		return nil
 	}
 	if c.Time.IsZero() {
 		c.Time = time.Now()
 	}
-	ev := &event{Kind: kindSeen, Ref: c.ID}
+	ev := &event{Kind: kindSeen, Ref: c.ID, Action: c.Action()}
 	if ev.Ref == "" {
 		ev.Ref = uuid.NewString()
 	}
@@ -883,8 +825,8 @@ func (s *Stage) ObserveOutput(ctx context.Context, c *call.Call, content []byte)
 			ev.Labels = append(ev.Labels, l)
 		}
 	}
-	if untrusted && len(content) > 0 {
-		ev.Values = s.hashOutput(content)
+	if s.indexes(c) && len(content) > 0 {
+		ev.Out = s.indexOutput(content, c.Tool.Outputs, hasLabel(s.toolLabels(c), LabelUntrusted))
 	}
 	if err := s.record(ctx, c, ev, true); err != nil {
 		return errf(CodeUnavailable, "content from %s could not be recorded in the history, so it is withheld: %v", c.Server.Name, err)
@@ -947,41 +889,8 @@ func (s *Stage) record(ctx context.Context, c *call.Call, ev *event, wait bool) 
 	return err
 }
 
-// hashOutput indexes every string and number in a tool result (JSON).
-func (s *Stage) hashOutput(result []byte) []byte {
-	var packed []byte
-	seen := map[uint64]struct{}{}
-	emit := func(h uint64) {
-		if _, ok := seen[h]; ok {
-			return
-		}
-		seen[h] = struct{}{}
-		packed = binary.BigEndian.AppendUint64(packed, h)
-	}
-	s.extract(func(x *extractor) {
-		dec := json.NewDecoder(bytes.NewReader(result))
-		dec.UseNumber()
-		for {
-			tok, err := dec.Token()
-			if err != nil {
-				if !errors.Is(err, io.EOF) {
-					// Not JSON after all: read it as text.
-					x.text(string(result))
-				}
-				return
-			}
-			switch v := tok.(type) {
-			case string:
-				x.text(v)
-			case json.Number:
-				x.jsonNumber(string(v))
-			}
-		}
-	}, emit)
-	return packed
-}
-
-// hashArgs indexes every value in a call's arguments.
+// hashArgs indexes every value in a call's arguments, and each short
+// string as a whole.
 func (s *Stage) hashArgs(in map[string]any) []byte {
 	var packed []byte
 	var walk func(x *extractor, v any)
@@ -997,11 +906,12 @@ func (s *Stage) hashArgs(in map[string]any) []byte {
 			}
 		case string:
 			x.text(v)
+			x.word(v)
 		case json.Number:
 			x.jsonNumber(string(v))
 		}
 	}
-	s.extract(func(x *extractor) { walk(x, in) }, func(h uint64) { packed = binary.BigEndian.AppendUint64(packed, h) })
+	s.extract(func(x *extractor) { walk(x, in) }, func(h uint64, _ bool) { packed = binary.BigEndian.AppendUint64(packed, h) })
 	return packed
 }
 

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
+
+	"github.com/toolgate/toolgate/internal/call"
 )
 
 // The labels the history stage acts on.
@@ -47,8 +49,14 @@ type event struct {
 	// Fields are the arguments the declared sums add up, as canonical
 	// decimals, so that a changed unit still sums them right.
 	Fields map[string]string `json:"f,omitempty"`
-	// Values are the provenance hashes of an untrusted output; Trusted
-	// those of a user's own arguments. 8 bytes each, big-endian.
+	// Out are the values of an output, by field and label; Values those of
+	// an untrusted output as a whole (events written before outputs were
+	// read by field); Trusted those of a user's own arguments. Hashes are
+	// 8 bytes each, big-endian.
+	Out []outGroup `json:"o,omitempty"`
+	// Pending: a later call waits for this call's output (besides an
+	// untrusted call's, which it always waits for).
+	Pending bool   `json:"p,omitempty"`
 	Values  []byte `json:"v,omitempty"`
 	Trusted []byte `json:"t,omitempty"`
 }
@@ -85,8 +93,9 @@ type scope struct {
 	lastSeq  int64  // the last store event applied
 	n        uint64 // call events applied (for previous)
 	labelAt  [nLabels]int64
-	values   map[uint64]int64 // provenance hash → when it was last seen (Unix ns)
-	trusted  map[uint64]int64 // the user's own argument values
+	values   map[uint64]valueInfo // provenance hash → where and when it was seen
+	srcs     []call.Source        // the sources values were seen in (ids: index+1)
+	srcIdx   map[call.Source]uint16
 	overflow int64            // when the index was last full (everything tainted until Retain after)
 	unknown  int64            // when an untrusted output was last lost
 	pending  map[string]int64 // untrusted calls admitted, output not yet seen: ref → when
@@ -111,7 +120,7 @@ type scope struct {
 func newScope(key, principal string, byPrincipal bool, windows int) *scope {
 	return &scope{
 		key: key, principal: principal, byPrincipal: byPrincipal,
-		values: map[uint64]int64{}, trusted: map[uint64]int64{}, pending: map[string]int64{},
+		values: map[uint64]valueInfo{}, srcIdx: map[call.Source]uint16{}, pending: map[string]int64{},
 		changed: make(chan struct{}), series: make([]series, windows), held: map[string]held{},
 	}
 }
@@ -162,10 +171,12 @@ func (s *Stage) apply(sc *scope, ev *event, at int64) {
 				sc.labelAt[i] = at
 			}
 		}
-		if hasLabel(ev.Labels, LabelUntrusted) {
+		if hasLabel(ev.Labels, LabelUntrusted) || ev.Pending {
 			sc.pending[ev.Ref] = at
 		}
-		s.addHashes(sc, sc.trusted, ev.Trusted, at, false)
+		if len(ev.Trusted) > 0 {
+			s.addValues(sc, ev.Trusted, at, call.Source{Tool: ev.Action, Field: "input", Label: sourceUser})
+		}
 		for i, w := range s.windows {
 			if !w.matches(ev.Action, ev.Labels) {
 				continue
@@ -190,14 +201,24 @@ func (s *Stage) apply(sc *scope, ev *event, at int64) {
 				sc.labelAt[i] = at
 			}
 		}
-		s.addHashes(sc, sc.values, ev.Values, at, true)
+		s.addOutput(sc, ev, at)
 	case kindOutput:
 		if _, ok := sc.pending[ev.Ref]; ok {
 			delete(sc.pending, ev.Ref)
 			close(sc.changed)
 			sc.changed = make(chan struct{})
 		}
-		s.addHashes(sc, sc.values, ev.Values, at, true)
+		s.addOutput(sc, ev, at)
+	}
+}
+
+// addOutput indexes the values of an output event.
+func (s *Stage) addOutput(sc *scope, ev *event, at int64) {
+	if len(ev.Values) > 0 {
+		s.addValues(sc, ev.Values, at, call.Source{Tool: ev.Action, Label: FieldUntrusted})
+	}
+	for _, g := range ev.Out {
+		s.addValues(sc, g.V, at, call.Source{Tool: ev.Action, Field: g.F, Label: g.L})
 	}
 }
 
@@ -247,36 +268,39 @@ func (sc *scope) heldIn(i int, cutoff, retainCutoff int64) (count, sum, all int6
 	return count, sum, all
 }
 
-// addHashes adds packed hashes to an index, within MaxValues. A full index
-// first forgets what has aged out. If the provenance index is still full,
-// the scope records the overflow and every argument counts as tainted until
-// it ages out; a full index of trusted values just stops growing (fewer
-// trusted values can only taint more).
-func (s *Stage) addHashes(sc *scope, m map[uint64]int64, packed []byte, at int64, provenance bool) {
+// addValues adds packed hashes seen at a source to the index, within
+// MaxValues. A full index first forgets what has aged out. If it is still
+// full, an untrusted value is not kept and the scope records the overflow:
+// every argument counts as tainted until it ages out; a trusted value is
+// not kept either (fewer trusted values can only taint more).
+func (s *Stage) addValues(sc *scope, packed []byte, at int64, src call.Source) {
+	untrusted := src.Label == FieldUntrusted
+	id := sc.sourceID(src)
 	for len(packed) >= 8 {
 		h := binary.BigEndian.Uint64(packed)
 		packed = packed[8:]
-		if old, ok := m[h]; ok {
-			if at > old {
-				m[h] = at
-			}
-			continue
-		}
-		if len(m) >= s.cfg.MaxValues {
+		v, ok := sc.values[h]
+		if !ok && len(sc.values) >= s.cfg.MaxValues {
 			cutoff := at - int64(s.cfg.Retain)
-			for k, t := range m {
-				if t <= cutoff {
-					delete(m, k)
+			for k, v := range sc.values {
+				if v.untrusted <= cutoff && v.trusted <= cutoff {
+					delete(sc.values, k)
 				}
 			}
-			if len(m) >= s.cfg.MaxValues {
-				if provenance && at > sc.overflow {
+			if len(sc.values) >= s.cfg.MaxValues {
+				if untrusted && at > sc.overflow {
 					sc.overflow = at
 				}
 				continue
 			}
 		}
-		m[h] = at
+		if untrusted {
+			v.untrusted = max(v.untrusted, at)
+		} else {
+			v.trusted = max(v.trusted, at)
+		}
+		v.addSource(id)
+		sc.values[h] = v
 	}
 }
 

@@ -463,3 +463,44 @@ func TestCachedEntitiesNeverMix(t *testing.T) {
 		}
 	}
 }
+
+// TestFlowSources: context.flow.trusted and context.flow.sources reach the
+// policies; every top-level argument has a sources entry (empty when
+// nothing is known of it), so policies read it without `has`.
+func TestFlowSources(t *testing.T) {
+	org := mustSet(t, "org", `
+@id("pay") permit(principal, action == Action::"bank/pay", resource);
+@id("payee-from-user") @approval("a payee the user did not name")
+forbid(principal, action == Action::"bank/pay", resource) unless { context.flow.trusted.contains("iban") };
+@id("from-a-note") forbid(principal, action == Action::"bank/pay", resource)
+when { context.flow.sources.iban.contains({"tool": "bank/transactions", "field": "transactions[].subject", "label": "untrusted"}) };
+@id("memo-seen") forbid(principal, action == Action::"bank/pay", resource)
+when { context.flow.sources.memo != [] };
+`)
+	for _, tc := range []struct {
+		name   string
+		flow   call.Flow
+		input  string
+		effect call.Effect
+		by     string
+	}{
+		{"nothing known", call.Flow{}, `{"iban":"x","memo":"y"}`, call.Ask, "payee-from-user"},
+		{"from the user", call.Flow{Trusted: []string{"iban"}}, `{"iban":"x","memo":"y"}`, call.Allow, "pay"},
+		{"from a note", call.Flow{Trusted: []string{"iban"}, Sources: map[string][]call.Source{
+			"iban": {{Tool: "bank/transactions", Field: "transactions[].subject", Label: "untrusted"}, {Tool: "", Field: "purpose", Label: "user"}},
+		}}, `{"iban":"x","memo":"y"}`, call.Deny, "from-a-note"},
+		{"memo seen", call.Flow{Trusted: []string{"iban"}, Sources: map[string][]call.Source{
+			"memo": {{Tool: "mail/read", Field: "", Label: "untrusted"}},
+		}}, `{"iban":"x","memo":"y"}`, call.Deny, "memo-seen"},
+		{"no memo argument: the policy errors and denies", call.Flow{Trusted: []string{"iban"}}, `{"iban":"x"}`, call.Deny, "memo-seen"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := agentCall("a", nil, "bank", "pay", tc.input)
+			c.Flow = tc.flow
+			res := Decide(mustRequest(t, c), org)
+			if res.Effect != tc.effect || !slices.Contains(res.Policies, tc.by) {
+				t.Fatalf("got %s %v, want %s by %s (%+v)", res.Effect, res.Policies, tc.effect, tc.by, res)
+			}
+		})
+	}
+}

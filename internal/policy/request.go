@@ -3,6 +3,7 @@ package policy
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -324,7 +325,7 @@ var (
 	emptyRecord = types.NewRecord(nil)
 	emptySet    = types.NewSet()
 	noTask      = types.NewRecord(types.RecordMap{"id": types.String(""), "purpose": types.String(""), "depth": types.Long(0)})
-	cleanFlow   = types.NewRecord(types.RecordMap{"untrusted": types.False, "private": types.False, "tainted": emptySet})
+	cleanFlow   = types.NewRecord(types.RecordMap{"untrusted": types.False, "private": types.False, "tainted": emptySet, "trusted": emptySet, "sources": emptyRecord})
 )
 
 // The same, boxed once: putting a Record or a Set into an interface (as a
@@ -370,11 +371,18 @@ func buildContext(c *call.Call, shape *cedarjson.Shape, lim cedarjson.Limits) (t
 		})
 	}
 	flow := cleanFlowV
-	if c.Flow.Untrusted || c.Flow.Private || len(c.Flow.Tainted) > 0 {
+	in, _ := input.(types.Record)
+	if !c.Flow.Untrusted && !c.Flow.Private && len(c.Flow.Tainted) == 0 && len(c.Flow.Trusted) == 0 && len(c.Flow.Sources) == 0 {
+		if in.Len() > 0 {
+			flow = cleanFlowFor(in)
+		}
+	} else {
 		flow = types.NewRecord(types.RecordMap{
 			"untrusted": types.Boolean(c.Flow.Untrusted),
 			"private":   types.Boolean(c.Flow.Private),
 			"tainted":   stringSet(c.Flow.Tainted),
+			"trusted":   stringSet(c.Flow.Trusted),
+			"sources":   flowSources(c.Flow.Sources, in),
 		})
 	}
 	chain := emptySetV
@@ -418,6 +426,63 @@ func inputError(err error) error {
 		return &RequestError{Code: ce.Code, Message: ce.Error()}
 	}
 	return &RequestError{Code: cedarjson.CodeInvalidJSON, Message: err.Error()}
+}
+
+// cleanFlows caches the flow of a call with nothing in its history by its
+// arguments' names: the same for every call of a tool.
+var cleanFlows struct {
+	sync.Mutex
+	m map[string]types.Value
+}
+
+const maxCleanFlows = 4096
+
+func cleanFlowFor(in types.Record) types.Value {
+	var buf [16]string
+	ks := buf[:0]
+	for k := range in.Keys() {
+		ks = append(ks, string(k))
+	}
+	slices.Sort(ks)
+	key := strings.Join(ks, "\x00")
+	cleanFlows.Lock()
+	defer cleanFlows.Unlock()
+	if v, ok := cleanFlows.m[key]; ok {
+		return v
+	}
+	if cleanFlows.m == nil || len(cleanFlows.m) >= maxCleanFlows {
+		cleanFlows.m = map[string]types.Value{} // argument names come from callers: stay bounded
+	}
+	v := types.Value(types.NewRecord(types.RecordMap{
+		"untrusted": types.False, "private": types.False, "tainted": emptySet, "trusted": emptySet,
+		"sources": flowSources(nil, in),
+	}))
+	cleanFlows.m[key] = v
+	return v
+}
+
+// flowSources is context.flow.sources: for each argument, the set of
+// {tool, field, label} its values were seen in. Every top-level argument
+// has an entry (an empty set when nothing is known of it), so a policy can
+// read context.flow.sources.<arg> without a `has` test.
+func flowSources(src map[string][]call.Source, in types.Record) types.Value {
+	if len(src) == 0 && in.Len() == 0 {
+		return emptyRecordV
+	}
+	m := make(types.RecordMap, in.Len()+len(src))
+	for k := range in.Keys() {
+		m[k] = emptySetV
+	}
+	for arg, ss := range src {
+		vs := make([]types.Value, len(ss))
+		for i, s := range ss {
+			vs[i] = types.NewRecord(types.RecordMap{
+				"tool": types.String(s.Tool), "field": types.String(s.Field), "label": types.String(s.Label),
+			})
+		}
+		m[types.String(arg)] = types.NewSet(vs...)
+	}
+	return types.NewRecord(m)
 }
 
 func stringSet(ss []string) types.Set {
