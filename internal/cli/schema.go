@@ -111,4 +111,3 @@ func windowTypes(cfg *config.Config) map[string]string {
 	}
 	return out
 }
-
