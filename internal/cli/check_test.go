@@ -3,11 +3,16 @@ package cli
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/toolgate/toolgate/internal/testutil"
 )
 
 // Request builders keep the table readable.
@@ -343,5 +348,87 @@ func writeFile(t *testing.T, path, content string) {
 	}
 	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// onTerminal runs the toolgate binary with its stdout on a terminal (a
+// pseudo-terminal made by script(1)) and returns what it wrote there.
+func onTerminal(t *testing.T, dir string, env []string, args ...string) (int, string) {
+	t.Helper()
+	script, err := exec.LookPath("script")
+	if err != nil {
+		testutil.Missing(t, "script (util-linux)")
+	}
+	quoted := []string{testutil.Toolgate(t)}
+	for _, a := range args {
+		quoted = append(quoted, "'"+strings.ReplaceAll(a, "'", `'\''`)+"'")
+	}
+	if dir == "" {
+		dir = t.TempDir()
+	}
+	cmd := exec.Command(script, "-qec", strings.Join(quoted, " "), "/dev/null")
+	cmd.Dir = dir
+	cmd.Env = append(cleanEnv(t), append(env, "TERM=xterm")...)
+	out, err := cmd.Output()
+	var ee *exec.ExitError
+	if err != nil && !errors.As(err, &ee) {
+		t.Fatal(err)
+	}
+	return cmd.ProcessState.ExitCode(), strings.ReplaceAll(string(out), "\r\n", "\n")
+}
+
+// check --fail-on-deny exits 3 on deny and 4 on ask (0 on allow), whatever
+// the output format; without it, 0 whatever the decision.
+func TestCheckFailOnDeny(t *testing.T) {
+	dir := t.TempDir()
+	req := func(tool string, ro bool) string {
+		path := filepath.Join(dir, tool+".json")
+		writeFile(t, path, fmt.Sprintf(`{"subject":{"type":"agent","id":"a"},"action":{"name":"fs/%s","properties":{"annotations":{"readOnlyHint":%v}}},"resource":{"type":"server","id":"fs"}}`, tool, ro))
+		return path
+	}
+	writeFile(t, filepath.Join(dir, "p", "p.cedar"), `permit(principal, action == Action::"fs/read", resource);
+@id("no-rm") forbid(principal, action == Action::"fs/rm", resource);
+@id("ask-write") @approval("writes need a person") forbid(principal, action == Action::"fs/write", resource);
+permit(principal, action in [Action::"fs/rm", Action::"fs/write"], resource);`)
+	for _, tt := range []struct {
+		tool   string
+		code   int
+		effect string
+	}{{"read", 0, "allow"}, {"rm", ExitDeny, "deny"}, {"write", ExitAsk, "ask"}} {
+		path := req(tt.tool, tt.tool == "read")
+		code, out, errs := toolgateBin(t, dir, nil, "check", "--fail-on-deny", "--policy", "p", path)
+		if code != tt.code || !strings.Contains(out, `"effect": "`+tt.effect+`"`) {
+			t.Errorf("%s: exit %d, want %d\n%s%s", tt.tool, code, tt.code, out, errs)
+		}
+		if code, _, _ := toolgateBin(t, dir, nil, "check", "--fail-on-deny", "--format", "text", "--policy", "p", path); code != tt.code {
+			t.Errorf("%s --format text: exit %d, want %d", tt.tool, code, tt.code)
+		}
+		if code, _, _ := toolgateBin(t, dir, nil, "check", "--policy", "p", path); code != 0 {
+			t.Errorf("%s without --fail-on-deny: exit %d", tt.tool, code)
+		}
+	}
+	if code, _, _ := toolgateBin(t, dir, nil, "check", "--format", "yaml", "--policy", "p", req("read", true)); code != ExitUsage {
+		t.Errorf("bad format: %d", code)
+	}
+}
+
+// On a terminal, check prints a summary for people, in colour (unless
+// NO_COLOR); piped, the AuthZEN response.
+func TestCheckOnATerminal(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "p.cedar"), `@id("no-drop") @reason("destructive SQL needs a DBA")
+forbid(principal, action == Action::"db/query", resource) when { context.input.sql like "DROP*" };
+permit(principal, action, resource);`)
+	writeFile(t, filepath.Join(dir, "r.json"), `{"subject":{"type":"agent","id":"ci-bot"},"action":{"name":"db/query"},"resource":{"type":"server","id":"db"},"context":{"input":{"sql":"DROP TABLE t"}}}`)
+	code, out := onTerminal(t, dir, nil, "check", "--fail-on-deny", "--policy", "p.cedar", "r.json")
+	if code != ExitDeny || !strings.Contains(out, "\x1b[31m\x1b[1mDENY\x1b[0m\x1b[0m  Agent::\"ci-bot\" calls db/query on Server::\"db\"\n") ||
+		!strings.Contains(out, "  policies  no-drop (layer org)\n") || !strings.Contains(out, "  reason    destructive SQL needs a DBA\n") {
+		t.Errorf("exit %d\n%q", code, out)
+	}
+	if _, out := onTerminal(t, dir, []string{"NO_COLOR=1"}, "check", "--policy", "p.cedar", "r.json"); strings.Contains(out, "\x1b[") || !strings.HasPrefix(out, "DENY  Agent::") {
+		t.Errorf("NO_COLOR: %q", out)
+	}
+	if _, out, _ := toolgateBin(t, dir, nil, "check", "--policy", "p.cedar", "r.json"); !strings.HasPrefix(out, "{\n") {
+		t.Errorf("piped: %q", out)
 	}
 }

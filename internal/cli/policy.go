@@ -1,12 +1,19 @@
 package cli
 
 import (
+	"encoding/xml"
 	"errors"
 	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
 	"strings"
 
 	"github.com/spf13/cobra"
 
+	"github.com/toolgate/toolgate/internal/config"
 	"github.com/toolgate/toolgate/internal/policy"
 	"github.com/toolgate/toolgate/internal/policytest"
 )
@@ -62,8 +69,9 @@ file:line:col: message [code]; the exit status is 1 if there is any.`,
 
 func newPolicyTestCmd(g *globals) *cobra.Command {
 	var verbose bool
+	var format string
 	cmd := &cobra.Command{
-		Use:   "test DIR...",
+		Use:   "test [--format text|json|junit] DIR...",
 		Short: "Run policy test cases (*_test.yaml) against the policies in DIR",
 		Long: `test loads the policies (*.cedar) below DIR and runs every test case in the
 *_test.yaml files there. A test file holds:
@@ -80,12 +88,26 @@ func newPolicyTestCmd(g *globals) *cobra.Command {
       policies: [fs-read-workspace] # optional: exactly the determining policies
       reason: "needs a DBA"          # optional: text the reason must contain
 
+The configuration supplies the servers (trust, labels, annotation
+overrides, which argument each classifier reads) as in production. It is
+--config, else $` + config.ConfigEnv + `, else the ` + config.FileName + ` in DIR or beside it (in
+DIR's parent directory), else ./` + config.FileName + ` or the user's one.
+
 A failing case prints what was expected, what happened and why; the exit
-status is 1 if any case fails. --config supplies servers (trust, labels,
-annotation overrides) as in production.`,
+status is 1 if any case fails. --format json prints every result as JSON,
+--format junit as a JUnit XML report for CI.`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, dirs []string) error {
-			cfg, err := g.loadConfig()
+			switch format {
+			case "text", "json", "junit":
+			default:
+				return usageError{fmt.Errorf("--format %q: want text, json or junit", format)}
+			}
+			found, err := configBeside(g.configFile, dirs)
+			if err != nil {
+				return err
+			}
+			cfg, err := g.loadFound(found)
 			if err != nil {
 				return err
 			}
@@ -108,35 +130,178 @@ annotation overrides) as in production.`,
 			if err != nil {
 				return err
 			}
-			passed, failed := 0, 0
+			var results []policytest.Result
 			for _, f := range files {
 				cases, err := policytest.ReadFile(f)
 				if err != nil {
 					return err
 				}
 				for _, tc := range cases {
-					r := runner.Run(tc)
-					if r.Pass {
-						passed++
-						if verbose {
-							fmt.Fprintf(g.stdout, "PASS %s:%d %s\n", r.File, r.Line, r.Name)
-						}
-						continue
-					}
-					failed++
-					fmt.Fprintf(g.stdout, "FAIL %s:%d %s\n", r.File, r.Line, r.Name)
-					for _, line := range strings.Split(r.Failure, "\n") {
-						fmt.Fprintf(g.stdout, "     %s\n", line)
-					}
+					results = append(results, runner.Run(tc))
 				}
 			}
-			fmt.Fprintf(g.stdout, "%d passed, %d failed (policy version %s)\n", passed, failed, set.Version)
-			if failed > 0 {
+			rep := testReport{PolicyVersion: set.Version, Config: found.Path, Results: results}
+			for _, r := range results {
+				if r.Pass {
+					rep.Passed++
+				} else {
+					rep.Failed++
+				}
+			}
+			rep.Undescribed = undescribedServers(cfg, results)
+			switch format {
+			case "json":
+				err = writeJSON(g.stdout, rep)
+			case "junit":
+				err = writeJUnit(g.stdout, rep)
+			default:
+				printTestReport(g.stdout, g.style(), rep, found, verbose)
+			}
+			if err != nil {
+				return err
+			}
+			if rep.Failed > 0 {
 				return &exitError{code: ExitError}
 			}
 			return nil
 		},
 	}
 	cmd.Flags().BoolVarP(&verbose, "verbose", "v", false, "print passing cases too")
+	cmd.Flags().StringVar(&format, "format", "text", "output: text, json or junit (JUnit XML)")
 	return cmd
+}
+
+// configBeside is the configuration of a policy pack: --config, else
+// $TOOLGATE_CONFIG, else a toolgate.yaml in one of the directories or
+// beside it, else what config.Discover finds.
+func configBeside(flag string, dirs []string) (config.Found, error) {
+	if flag != "" || os.Getenv(config.ConfigEnv) != "" {
+		return config.Discover(flag)
+	}
+	for _, d := range dirs {
+		if st, err := os.Stat(d); err != nil || !st.IsDir() {
+			d = filepath.Dir(d) // a .cedar file: its directory
+		}
+		for _, c := range []string{filepath.Join(d, config.FileName), filepath.Join(filepath.Dir(filepath.Clean(d)), config.FileName)} {
+			if st, err := os.Stat(c); err == nil && !st.IsDir() {
+				return config.Found{Path: c, Source: "beside the policies"}, nil
+			}
+		}
+	}
+	return config.Discover("")
+}
+
+// testReport is the outcome of `policy test`.
+type testReport struct {
+	Passed        int    `json:"passed"`
+	Failed        int    `json:"failed"`
+	PolicyVersion string `json:"policy_version"`
+	// Config is the configuration file used ("" for none).
+	Config string `json:"config"`
+	// Undescribed are the servers the cases call that the configuration
+	// does not describe.
+	Undescribed []string            `json:"undescribed_servers,omitempty"`
+	Results     []policytest.Result `json:"results"`
+}
+
+// undescribedServers are the servers of results that cfg has no entry for.
+func undescribedServers(cfg *config.Config, results []policytest.Result) []string {
+	var out []string
+	for _, r := range results {
+		if r.Server != "" && cfg.Server(r.Server) == nil && !slices.Contains(out, r.Server) {
+			out = append(out, r.Server)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+func printTestReport(w io.Writer, st style, rep testReport, found config.Found, verbose bool) {
+	for _, r := range rep.Results {
+		if r.Pass {
+			if verbose {
+				fmt.Fprintf(w, "%s %s:%d %s\n", st.green("PASS"), r.File, r.Line, r.Name)
+			}
+			continue
+		}
+		fmt.Fprintf(w, "%s %s:%d %s\n", st.red("FAIL"), r.File, r.Line, r.Name)
+		for _, line := range strings.Split(r.Failure, "\n") {
+			fmt.Fprintf(w, "     %s\n", line)
+		}
+	}
+	summary := fmt.Sprintf("%d passed, %d failed", rep.Passed, rep.Failed)
+	if rep.Failed > 0 {
+		summary = st.red(summary)
+	} else {
+		summary = st.green(summary)
+	}
+	fmt.Fprintf(w, "%s (policy version %s; config: %s)\n", summary, rep.PolicyVersion, found)
+	if rep.Failed > 0 && len(rep.Undescribed) > 0 {
+		// The usual cause of a pack failing wholesale: its configuration
+		// (which arguments the classifiers read, annotations, trust) was
+		// not used.
+		where := "no configuration file was used"
+		if found.Path != "" {
+			where = found.Path + " does not describe them"
+		}
+		fmt.Fprintf(w, "%s the cases call server %s, and %s: if the policies rely on its facts bindings, annotations or trust, put the pack's %s beside the policies or pass --config\n",
+			st.yellow("note:"), strings.Join(rep.Undescribed, ", "), where, config.FileName)
+	}
+}
+
+// JUnit XML, the report format CI systems read.
+type junitSuites struct {
+	XMLName  xml.Name     `xml:"testsuites"`
+	Name     string       `xml:"name,attr"`
+	Tests    int          `xml:"tests,attr"`
+	Failures int          `xml:"failures,attr"`
+	Suites   []junitSuite `xml:"testsuite"`
+}
+
+type junitSuite struct {
+	Name     string      `xml:"name,attr"`
+	Tests    int         `xml:"tests,attr"`
+	Failures int         `xml:"failures,attr"`
+	Cases    []junitCase `xml:"testcase"`
+}
+
+type junitCase struct {
+	Name      string        `xml:"name,attr"`
+	Classname string        `xml:"classname,attr"`
+	File      string        `xml:"file,attr"`
+	Line      int           `xml:"line,attr"`
+	Failure   *junitFailure `xml:"failure,omitempty"`
+}
+
+type junitFailure struct {
+	Message string `xml:"message,attr"`
+	Text    string `xml:",chardata"`
+}
+
+func writeJUnit(w io.Writer, rep testReport) error {
+	out := junitSuites{Name: "toolgate policy test", Tests: len(rep.Results), Failures: rep.Failed}
+	for _, r := range rep.Results {
+		if len(out.Suites) == 0 || out.Suites[len(out.Suites)-1].Name != r.File {
+			out.Suites = append(out.Suites, junitSuite{Name: r.File})
+		}
+		s := &out.Suites[len(out.Suites)-1]
+		s.Tests++
+		c := junitCase{Name: r.Name, Classname: r.File, File: r.File, Line: r.Line}
+		if !r.Pass {
+			s.Failures++
+			lines := strings.SplitN(r.Failure, "\n", 3)
+			c.Failure = &junitFailure{Message: strings.Join(lines[:min(2, len(lines))], "; "), Text: r.Failure}
+		}
+		s.Cases = append(s.Cases, c)
+	}
+	if _, err := io.WriteString(w, xml.Header); err != nil {
+		return err
+	}
+	enc := xml.NewEncoder(w)
+	enc.Indent("", "  ")
+	if err := enc.Encode(out); err != nil {
+		return err
+	}
+	_, err := io.WriteString(w, "\n")
+	return err
 }

@@ -2,10 +2,14 @@ package cli
 
 import (
 	"bytes"
+	"encoding/json"
+	"encoding/xml"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/toolgate/toolgate/internal/testutil"
 )
 
 func TestPolicyTestPasses(t *testing.T) {
@@ -83,12 +87,118 @@ action "fs/read_file" appliesTo {
 	}
 }
 
-// TestExamplePolicyPack runs the shipped policy pack's own test cases, with
-// the real classifiers bound by its configuration.
+// TestExamplePolicyPack runs the shipped policy pack's own test cases, as
+// its README says, with the real classifiers bound by the configuration
+// beside the policies.
 func TestExamplePolicyPack(t *testing.T) {
-	var stdout, stderr bytes.Buffer
-	code := Main([]string{"policy", "test", "--config", "../../examples/policies/config.yaml", "../../examples/policies"}, nil, &stdout, &stderr)
-	if code != 0 || !strings.Contains(stdout.String(), " passed, 0 failed") {
-		t.Fatalf("exit %d\n%s%s", code, stdout.String(), stderr.String())
+	root := testutil.RepoRoot(t)
+	code, out, errs := toolgateBin(t, root, nil, "policy", "test", "examples/policies")
+	if code != 0 || !strings.Contains(out, " passed, 0 failed") || !strings.Contains(out, "examples/policies/toolgate.yaml (from beside the policies)") {
+		t.Fatalf("exit %d\n%s%s", code, out, errs)
+	}
+}
+
+// The filesystem example's README: change /workspace in toolgate.yaml only,
+// and its policy tests still pass, found without --config; a copy of the
+// policies without their toolgate.yaml fails, and says which
+// configuration is missing.
+func TestFilesystemExampleFollowsItsREADME(t *testing.T) {
+	src := filepath.Join(testutil.RepoRoot(t), "examples", "filesystem")
+	for _, tt := range []struct{ name, workspace string }{{"as shipped", "/workspace"}, {"moved", "/home/me/projects/site"}} {
+		dir := t.TempDir()
+		b, err := os.ReadFile(filepath.Join(src, "toolgate.yaml"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		writeFile(t, filepath.Join(dir, "toolgate.yaml"), strings.ReplaceAll(string(b), "/workspace", tt.workspace))
+		for _, f := range []string{"filesystem.cedar", "filesystem_test.yaml"} {
+			b, err := os.ReadFile(filepath.Join(src, "policies", f))
+			if err != nil {
+				t.Fatal(err)
+			}
+			writeFile(t, filepath.Join(dir, "policies", f), string(b))
+		}
+		code, out, errs := toolgateBin(t, dir, nil, "policy", "test", "policies")
+		if code != 0 || !strings.Contains(out, " 0 failed") {
+			t.Errorf("%s: exit %d\n%s%s", tt.name, code, out, errs)
+		}
+	}
+	// The cases against the configuration as given: with its workspace
+	// moved, the write under <workspace>/out is allowed, not one under
+	// /workspace/out.
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "policies", "filesystem.cedar"), string(must(os.ReadFile(filepath.Join(src, "policies", "filesystem.cedar")))))
+	b := must(os.ReadFile(filepath.Join(src, "toolgate.yaml")))
+	writeFile(t, filepath.Join(dir, "toolgate.yaml"), strings.ReplaceAll(string(b), "/workspace", "/srv/site"))
+	writeFile(t, filepath.Join(dir, "policies", "w_test.yaml"), `tests:
+  - name: write under the moved out/
+    request: {subject: {type: agent, id: a}, action: {name: filesystem/write_file}, resource: {type: server, id: filesystem}, context: {input: {path: /srv/site/out/r.md, content: x}}}
+    expect: allow
+  - name: write under the old out/
+    request: {subject: {type: agent, id: a}, action: {name: filesystem/write_file}, resource: {type: server, id: filesystem}, context: {input: {path: /workspace/out/r.md, content: x}}}
+    expect: deny
+  - name: write elsewhere in the moved workspace
+    request: {subject: {type: agent, id: a}, action: {name: filesystem/write_file}, resource: {type: server, id: filesystem}, context: {input: {path: /srv/site/r.md, content: x}}}
+    expect: deny
+`)
+	if code, out, errs := toolgateBin(t, dir, nil, "policy", "test", "policies"); code != 0 {
+		t.Errorf("moved workspace: exit %d\n%s%s", code, out, errs)
+	}
+
+	// Without the configuration: the cases fail, and the output says why.
+	bare := t.TempDir()
+	for _, f := range []string{"filesystem.cedar", "filesystem_test.yaml"} {
+		writeFile(t, filepath.Join(bare, "pack", f), string(must(os.ReadFile(filepath.Join(src, "policies", f)))))
+	}
+	code, out, _ := toolgateBin(t, bare, nil, "policy", "test", "pack")
+	if code != ExitError || !strings.Contains(out, "the cases call server filesystem, and no configuration file was used") {
+		t.Errorf("without the config: exit %d\n%s", code, out)
+	}
+}
+
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
+}
+
+// policy test --format json and junit report every case for tools and CI.
+func TestPolicyTestFormats(t *testing.T) {
+	code, out, errs := toolgateBin(t, "", nil, "policy", "test", "--format", "json", must(filepath.Abs("testdata/policytest/fail")))
+	var rep struct {
+		Passed, Failed int
+		Results        []struct {
+			File, Name, Failure string
+			Line                int
+			Pass                bool
+		}
+	}
+	if code != ExitError || json.Unmarshal([]byte(out), &rep) != nil || rep.Passed != 1 || rep.Failed != 1 ||
+		rep.Results[1].Line != 9 || rep.Results[1].Name != "wrong expectation" || !strings.Contains(rep.Results[1].Failure, "expected: allow") {
+		t.Errorf("json: exit %d\n%s%s", code, out, errs)
+	}
+	code, out, errs = toolgateBin(t, "", nil, "policy", "test", "--format", "junit", must(filepath.Abs("testdata/policytest/fail")))
+	var suites struct {
+		Tests    int `xml:"tests,attr"`
+		Failures int `xml:"failures,attr"`
+		Suites   []struct {
+			Cases []struct {
+				Name    string `xml:"name,attr"`
+				Line    int    `xml:"line,attr"`
+				Failure *struct {
+					Message string `xml:"message,attr"`
+					Text    string `xml:",chardata"`
+				} `xml:"failure"`
+			} `xml:"testcase"`
+		} `xml:"testsuite"`
+	}
+	if err := xml.Unmarshal([]byte(out), &suites); err != nil || code != ExitError || suites.Tests != 2 || suites.Failures != 1 ||
+		suites.Suites[0].Cases[0].Failure != nil || suites.Suites[0].Cases[1].Failure == nil ||
+		!strings.Contains(suites.Suites[0].Cases[1].Failure.Text, "actual:   deny") {
+		t.Errorf("junit: exit %d %v\n%s%s", code, err, out, errs)
+	}
+	if code, _, _ := toolgateBin(t, "", nil, "policy", "test", "--format", "tap", must(filepath.Abs("testdata/policytest/pass"))); code != ExitUsage {
+		t.Errorf("bad format: %d", code)
 	}
 }

@@ -243,8 +243,13 @@ func (g *globals) loadConfig() (*config.Config, error) {
 	if err != nil {
 		return nil, err
 	}
+	return g.loadFound(found)
+}
+
+// loadFound reads the configuration file found (the defaults for none).
+func (g *globals) loadFound(found config.Found) (cfg *config.Config, err error) {
 	g.found = found
-	cfg := config.Default()
+	cfg = config.Default()
 	if found.Path != "" {
 		if cfg, err = config.Load(found.Path); err != nil {
 			return nil, err

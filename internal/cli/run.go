@@ -89,7 +89,7 @@ the operating-system user. The task token is read from $` + TaskTokenEnv + `.`,
 	return cmd
 }
 
-func runProxy(cmd *cobra.Command, g *globals, cfg *config.Config, command []string, server string) error {
+func runProxy(cmd *cobra.Command, g *globals, cfg *config.Config, command []string, server string) (err error) {
 	if len(cfg.Approvals.Webhooks) > 0 && cfg.Approvals.PublicURL == "" {
 		return errors.New("approvals.webhooks need approvals.public_url with `toolgate run`: the address of a `toolgate serve` on the same data directory, where their links are answered")
 	}
@@ -97,7 +97,7 @@ func runProxy(cmd *cobra.Command, g *globals, cfg *config.Config, command []stri
 	if err != nil {
 		return err
 	}
-	defer rt.Close()
+	defer func() { err = errors.Join(err, rt.Close()) }()
 	log, engine, dataDir := rt.log, rt.engine, rt.dataDir
 	pins, err := rt.tasks.st.pins(server)
 	if err != nil {

@@ -19,7 +19,6 @@ import (
 	"github.com/toolgate/toolgate/internal/config"
 	"github.com/toolgate/toolgate/internal/mcp"
 	"github.com/toolgate/toolgate/internal/mcp/pin"
-	"github.com/toolgate/toolgate/internal/testutil"
 )
 
 func TestDeriveServerName(t *testing.T) {
@@ -189,16 +188,6 @@ func TestPinCommands(t *testing.T) {
 	var o bytes.Buffer
 	if Main([]string{"--data-dir", empty, "pin", "list"}, strings.NewReader(""), &o, os.Stderr); !strings.Contains(o.String(), "no pins") {
 		t.Errorf("empty: %s", o.String())
-	}
-}
-
-// The shipped example's policy tests pass (examples/filesystem).
-func TestFilesystemExamplePolicies(t *testing.T) {
-	dir := filepath.Join(testutil.RepoRoot(t), "examples", "filesystem")
-	var out, errb bytes.Buffer
-	code := Main([]string{"policy", "test", "--config", filepath.Join(dir, "toolgate.yaml"), filepath.Join(dir, "policies")}, strings.NewReader(""), &out, &errb)
-	if code != 0 || !strings.Contains(out.String(), " 0 failed") {
-		t.Fatalf("exit %d\n%s%s", code, out.String(), errb.String())
 	}
 }
 

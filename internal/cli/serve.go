@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -86,12 +87,12 @@ func serveDebug(ctx context.Context, addr string) error {
 	return nil
 }
 
-func serve(ctx context.Context, g *globals, cfg *config.Config) error {
+func serve(ctx context.Context, g *globals, cfg *config.Config) (err error) {
 	rt, err := openRuntime(g, cfg)
 	if err != nil {
 		return err
 	}
-	defer rt.Close()
+	defer func() { err = errors.Join(err, rt.Close()) }()
 	log := rt.log
 	pipe, err := rt.pipeline()
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -167,13 +168,39 @@ func TestJSONLSinkEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer sink.Close()
 	p, _ := New(Config{Policies: engine(t), Audit: sink})
 	d := p.Execute(context.Background(), newCall("fs/read"), func(context.Context, *call.Call, *call.Credential) call.Outcome {
 		return call.Outcome{Status: call.OutcomeToolError, Error: "no such file"}
 	})
 	if d.Effect != call.Allow {
 		t.Fatal(d)
+	}
+	if err := sink.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// The file holds the decision and then its outcome, one JSON object a
+	// line, for this call.
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSuffix(string(b), "\n"), "\n")
+	if len(lines) != 2 {
+		t.Fatalf("%d lines in the file, want a decision and an outcome:\n%s", len(lines), b)
+	}
+	var dec audit.Record
+	var out audit.OutcomeRecord
+	if err := json.Unmarshal([]byte(lines[0]), &dec); err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal([]byte(lines[1]), &out); err != nil {
+		t.Fatal(err)
+	}
+	if dec.Type != "decision" || dec.DecisionID != d.ID || dec.Effect != call.Allow || dec.Server != "fs" || dec.Tool != "read" || dec.PolicyVersion == "" {
+		t.Fatalf("decision record: %s", lines[0])
+	}
+	if out.Type != "outcome" || out.DecisionID != d.ID || out.Status != call.OutcomeToolError || out.Error != "no such file" {
+		t.Fatalf("outcome record: %s", lines[1])
 	}
 }
 

@@ -29,6 +29,14 @@ import (
 
 // File is one test file.
 type File struct {
+	// Servers give classifier options (roots, home_dir, allowed_hosts,
+	// sql_dialect) of configured servers for this file's cases, in place of
+	// the configuration's: cases written for a workspace at /workspace then
+	// hold wherever the configuration puts it. Bindings and everything else
+	// still come from the configuration.
+	Servers map[string]struct {
+		Facts facts.ServerConfig `yaml:"facts"`
+	} `yaml:"servers"`
 	Tests []Case `yaml:"tests"`
 }
 
@@ -61,15 +69,21 @@ type Case struct {
 
 	file string
 	line int
+	// serverFacts are the file's classifier options (File.Servers).
+	serverFacts map[string]facts.ServerConfig
 }
 
 // Result is the outcome of one case.
 type Result struct {
-	File, Name string
-	Line       int
-	Pass       bool
+	File string `json:"file"`
+	Line int    `json:"line"`
+	Name string `json:"name"`
+	// Server is the server the request is about ("" if it could not be
+	// read).
+	Server string `json:"server,omitempty"`
+	Pass   bool   `json:"pass"`
 	// Failure explains a failed case: expected vs actual and why.
-	Failure string
+	Failure string `json:"failure,omitempty"`
 }
 
 // IsTestFile tells test files from other files.
@@ -128,8 +142,16 @@ func ReadFile(path string) ([]Case, error) {
 			}
 		}
 	}
+	var serverFacts map[string]facts.ServerConfig
+	for name, s := range f.Servers {
+		if serverFacts == nil {
+			serverFacts = map[string]facts.ServerConfig{}
+		}
+		serverFacts[name] = s.Facts
+	}
 	for i := range f.Tests {
 		f.Tests[i].file = path
+		f.Tests[i].serverFacts = serverFacts
 		if i < len(lines) {
 			f.Tests[i].line = lines[i]
 		}
@@ -146,6 +168,48 @@ type Runner struct {
 	catalog *catalog.Catalog
 	engine  *policy.Engine
 	finder  *facts.Finder
+	// byFile are the finders of files with their own classifier options.
+	byFile map[string]*facts.Finder
+}
+
+// finderFor is the facts finder of tc's file: the configuration's, with
+// the file's classifier options in place of the configured ones.
+func (r *Runner) finderFor(tc Case) (*facts.Finder, error) {
+	if len(tc.serverFacts) == 0 {
+		return r.finder, nil
+	}
+	if f := r.byFile[tc.file]; f != nil {
+		return f, nil
+	}
+	servers := r.cfg.FactServers()
+	for name, opts := range tc.serverFacts {
+		i := slices.IndexFunc(servers, func(s facts.ServerFacts) bool { return s.Name == name })
+		if i < 0 {
+			return nil, fmt.Errorf("servers.%s: the configuration has no server %q", name, name)
+		}
+		c := &servers[i].Config
+		if opts.Roots != nil {
+			c.Roots = opts.Roots
+		}
+		if opts.HomeDir != "" {
+			c.HomeDir = opts.HomeDir
+		}
+		if opts.AllowedHosts != nil {
+			c.AllowedHosts = opts.AllowedHosts
+		}
+		if opts.SQLDialect != "" {
+			c.SQLDialect = opts.SQLDialect
+		}
+	}
+	f, err := facts.NewFinder(servers)
+	if err != nil {
+		return nil, fmt.Errorf("servers: %v", err)
+	}
+	if r.byFile == nil {
+		r.byFile = map[string]*facts.Finder{}
+	}
+	r.byFile[tc.file] = f
+	return f, nil
 }
 
 // NewRunner builds decision-only pipelines over set and cfg: the classifiers
@@ -207,9 +271,14 @@ func (r *Runner) Run(tc Case) Result {
 	if err != nil {
 		return fail("request: %v", err)
 	}
+	res.Server = c.Server.Name
+	finder, err := r.finderFor(tc)
+	if err != nil {
+		return fail("%v", err)
+	}
 	pipe, err := enforce.New(enforce.Config{
 		Catalog:  r.catalog,
-		Facts:    stubFacts{real: r.finder, stub: tc.Facts},
+		Facts:    stubFacts{real: finder, stub: tc.Facts},
 		Policies: r.engine,
 		Limits:   r.cfg.InputLimits(),
 	})

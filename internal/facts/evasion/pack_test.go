@@ -24,7 +24,7 @@ type pack struct{ r *policytest.Runner }
 func newPack(t testing.TB, roots ...string) *pack {
 	t.Helper()
 	dir := filepath.Join("..", "..", "..", "examples", "policies")
-	b, err := os.ReadFile(filepath.Join(dir, "config.yaml"))
+	b, err := os.ReadFile(filepath.Join(dir, "toolgate.yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -43,7 +43,7 @@ func newPack(t testing.TB, roots ...string) *pack {
 			t.Fatal(err)
 		}
 	}
-	cfg, err := config.Parse("config.yaml", b)
+	cfg, err := config.Parse("toolgate.yaml", b)
 	if err != nil {
 		t.Fatal(err)
 	}

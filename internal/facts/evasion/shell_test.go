@@ -65,7 +65,9 @@ func TestShellAgainstBash(t *testing.T) {
 		// git status refreshes git's own cache of file metadata
 		// (.git/index, an "optional lock"); docs/facts.md says that is
 		// not counted as writing files. Anything else in .git is.
-		run.wrote = slices.DeleteFunc(run.wrote, func(w string) bool { return strings.HasSuffix(w, "/.git/index") && slices.Equal(run.ran, []string{"git"}) })
+		run.wrote = slices.DeleteFunc(run.wrote, func(w string) bool {
+			return strings.HasSuffix(w, "/.git/index") && slices.Equal(run.ran, []string{"git"})
+		})
 		excused := f["dynamic"] == true || f["unknown"] == true || f["parse_error"] == true
 		commands, _ := f["commands"].([]string)
 		if !excused {

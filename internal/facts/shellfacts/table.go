@@ -75,7 +75,7 @@ var specSource = map[string]string{
 	"join": `-iz -1:v -2:v -a:v -e:v -j:v -o:v -t:v -v:v gnu --ignore-case --check-order --nocheck-order
 		--header --zero-terminated --help --version`,
 	"paste": `-sz -d:v gnu --delimiters:v --serial --zero-terminated --help --version`,
-	"stat": `-Lft -c:v gnu --dereference --file-system --cached:v --format:v --printf:v --terse --help --version`,
+	"stat":  `-Lft -c:v gnu --dereference --file-system --cached:v --format:v --printf:v --terse --help --version`,
 	"du": `-0abDHklLmPSsxchz -B:v -d:v -t:v -X:r gnu --null --all --apparent-size --block-size:v --bytes
 		--total --dereference-args --max-depth:v --human-readable --inodes --count-links --dereference
 		--no-dereference --separate-dirs --si --summarize --threshold:v --time?:v --time-style:v
@@ -92,13 +92,13 @@ var specSource = map[string]string{
 		--section-delimiter:v --footer-numbering:v --header-numbering:v --line-increment:v
 		--join-blank-lines:v --number-format:v --no-renumber --number-separator:v
 		--starting-line-number:v --number-width:v --help --version`,
-	"fold":     `-bs -w:v -# gnu --bytes --spaces --width:v --help --version`,
-	"seq":      `-w -f:v -s:v @v gnu --equal-width --format:v --separator:v --help --version`,
-	"realpath": `-eLmPqsz gnu --canonicalize-existing --canonicalize-missing --logical --physical --quiet --relative-to:v --relative-base:v --strip --no-symlinks --zero --help --version`,
-	"readlink": `-efmnqsvz gnu --canonicalize --canonicalize-existing --canonicalize-missing --no-newline --quiet --silent --verbose --zero --help --version`,
-	"id":       `-agGnruzZ @v gnu --context --group --groups --name --real --user --zero --help --version`,
-	"whoami":   `@v gnu --help --version`,
-	"uname":    `-asnrvmpio @v gnu --all --kernel-name --nodename --kernel-release --kernel-version --machine --processor --hardware-platform --operating-system --help --version`,
+	"fold":      `-bs -w:v -# gnu --bytes --spaces --width:v --help --version`,
+	"seq":       `-w -f:v -s:v @v gnu --equal-width --format:v --separator:v --help --version`,
+	"realpath":  `-eLmPqsz gnu --canonicalize-existing --canonicalize-missing --logical --physical --quiet --relative-to:v --relative-base:v --strip --no-symlinks --zero --help --version`,
+	"readlink":  `-efmnqsvz gnu --canonicalize --canonicalize-existing --canonicalize-missing --no-newline --quiet --silent --verbose --zero --help --version`,
+	"id":        `-agGnruzZ @v gnu --context --group --groups --name --real --user --zero --help --version`,
+	"whoami":    `@v gnu --help --version`,
+	"uname":     `-asnrvmpio @v gnu --all --kernel-name --nodename --kernel-release --kernel-version --machine --processor --hardware-platform --operating-system --help --version`,
 	"md5sum":    sumSpec,
 	"sha1sum":   sumSpec,
 	"sha224sum": sumSpec,
@@ -290,10 +290,10 @@ var gitSubcommands = func() map[string]*spec {
 			--merged?:v --no-merged?:v --points-at:v --column?:v --no-column --color?:v --omit-empty
 			-dfv!w -a!w -m:w -F:w -e!u -s!u -u:u --delete!w --verify!u --force!w --annotate!w
 			--sign!u --local-user:u --message:w --file:w --edit!u --cleanup:v --create-reflog @w --help`,
-		"remote": `-v --verbose @none --help`,
-		"stash":  `@none`,
-		"reflog": `@none`,
-		"help":   `-aigmwcv --all --guides --info --man --web --config --verbose --no-external-commands --no-aliases @v`,
+		"remote":  `-v --verbose @none --help`,
+		"stash":   `@none`,
+		"reflog":  `@none`,
+		"help":    `-aigmwcv --all --guides --info --man --web --config --verbose --no-external-commands --no-aliases @v`,
 		"version": `--build-options @v`,
 	} {
 		m[n] = parseSpec("git "+n, s)

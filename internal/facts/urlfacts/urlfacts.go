@@ -108,14 +108,19 @@ func (c *Classifier) Name() string { return Name }
 func zero() facts.Facts {
 	return facts.Facts{
 		"scheme": "", "host": "", "port": int64(0), "domain": "", "ip": "", "ip_class": "",
-		"userinfo": false, "allowed": false,
+		"userinfo": false, "allowed": false, "ambiguous": false,
 		"hosts": []string{}, "domains": []string{}, "ip_classes": []string{},
 		"parse_error": false,
 	}
 }
 
-// unanalysed is the answer for a URL that was not analysed.
-func unanalysed() facts.Facts { return zero() }
+// unanalysed is the answer for a URL that was not analysed: nothing says
+// which host a client would reach.
+func unanalysed() facts.Facts {
+	f := zero()
+	f["ambiguous"] = true
+	return f
+}
 
 // Classify implements facts.Classifier.
 func (c *Classifier) Classify(raw string) facts.Facts {
@@ -158,6 +163,7 @@ func (c *Classifier) classify(raw string) (facts.Facts, error) {
 	if s == "" {
 		return f, errors.New("empty URL")
 	}
+	s0 := s
 	scheme, rest, ok := schemeOf(s)
 	if ok && !strings.HasPrefix(rest, "/") && rest != "" && rest[0] >= '0' && rest[0] <= '9' && defaultPorts[scheme] == 0 && !special[scheme] {
 		// "localhost:8080/x" is a host and port to curl, not a scheme.
@@ -234,59 +240,158 @@ func (c *Classifier) classify(raw string) (facts.Facts, error) {
 		return f, errors.New("URL has no host")
 	}
 
+	w, err := c.readHost(host, strings.HasPrefix(u.Host, "["))
+	if err != nil {
+		return f, err
+	}
+	readings := []reading{w}
+	// The same text as RFC 3986 parsers and curl read it: where they
+	// reach another host ("http://a.example\@169.254.169.254/" is
+	// a.example to a browser and 169.254.169.254 to curl), every reading
+	// counts.
+	if gh, gu, bracketed, ok := genericAuthority(s0); ok {
+		if gu {
+			f["userinfo"] = true
+		}
+		if gh != "" && gh != host {
+			g, err := c.readHost(gh, bracketed)
+			if err != nil {
+				g = reading{host: strings.ToLower(gh)}
+			}
+			if g.host != w.host {
+				readings = append(readings, g)
+			}
+		}
+	}
+	c.put(f, readings)
+	return f, nil
+}
+
+// reading is one way of reading a URL's host.
+type reading struct {
+	host, ip, class, domain string
+	allowed                 bool
+}
+
+// readHost normalises a host as a client would before connecting: an IP
+// literal in any notation, or a name through IDNA.
+func (c *Classifier) readHost(host string, bracketed bool) (reading, error) {
 	var ip netip.Addr
-	if strings.HasPrefix(u.Host, "[") {
+	if bracketed {
 		a, err := netip.ParseAddr(host)
 		if err != nil || !a.Is6() {
-			return f, fmt.Errorf("invalid IPv6 address %q", host)
+			return reading{}, fmt.Errorf("invalid IPv6 address %q", host)
 		}
 		ip = a.WithZone("")
 	} else {
 		h, err := idnaProfile.ToASCII(host)
 		if err != nil {
-			return f, fmt.Errorf("host %q: %v", host, err)
+			return reading{}, fmt.Errorf("host %q: %v", host, err)
 		}
 		host = strings.ToLower(h)
 		if host == "" || host == "." {
-			return f, errors.New("URL has no host")
+			return reading{}, errors.New("URL has no host")
 		}
 		if endsInNumber(host) {
 			a, err := parseIPv4(host)
 			if err != nil {
-				return f, fmt.Errorf("host %q: %v", host, err)
+				return reading{}, fmt.Errorf("host %q: %v", host, err)
 			}
 			ip = a
 		}
 		host = strings.TrimSuffix(host, ".")
 	}
-
-	class := ""
+	var r reading
 	if ip.IsValid() {
 		if ip.Is4In6() {
 			ip = ip.Unmap()
 		}
-		host = ip.String()
-		f["ip"] = host
-		class = ipClass(ip)
+		r.host, r.ip, r.class = ip.String(), ip.String(), ipClass(ip)
 	} else {
-		class = hostClass(host)
+		r.host, r.class = host, hostClass(host)
 		if d, err := publicsuffix.EffectiveTLDPlusOne(host); err == nil {
-			f["domain"] = d
-			f["domains"] = []string{d}
+			r.domain = d
 		}
-	}
-	f["host"] = host
-	f["hosts"] = []string{host}
-	f["ip_class"] = class
-	if class != "" {
-		f["ip_classes"] = []string{class}
 	}
 	for _, a := range c.allowed {
-		if host == a || strings.HasSuffix(host, "."+a) {
-			f["allowed"] = true
+		if r.host == a || strings.HasSuffix(r.host, "."+a) {
+			r.allowed = true
 		}
 	}
-	return f, nil
+	return r, nil
+}
+
+// put sets the host facts from the readings of a URL. With one reading
+// they are its host, address, class and domain; with several (readers
+// disagree), host, ip and domain are "" so that no policy matches one
+// host while a client connects to another, ip_class is the most dangerous
+// class, the sets hold every reading, and allowed needs every reading.
+func (c *Classifier) put(f facts.Facts, rs []reading) {
+	var hosts, domains, classes []string
+	worst, rank := "", -1
+	allowed := true
+	for _, r := range rs {
+		hosts = append(hosts, r.host)
+		if r.domain != "" {
+			domains = append(domains, r.domain)
+		}
+		if r.class != "" {
+			classes = append(classes, r.class)
+		}
+		if classRank[r.class] > rank {
+			worst, rank = r.class, classRank[r.class]
+		}
+		allowed = allowed && r.allowed
+	}
+	f["hosts"], f["domains"], f["ip_classes"] = facts.SortedSet(hosts), facts.SortedSet(domains), facts.SortedSet(classes)
+	f["ip_class"], f["allowed"] = worst, allowed
+	if len(rs) == 1 {
+		f["host"], f["ip"], f["domain"] = rs[0].host, rs[0].ip, rs[0].domain
+		return
+	}
+	f["ambiguous"] = true
+}
+
+// genericAuthority reads the host of s the way RFC 3986 parsers (Python's
+// urllib, Go's net/url) and curl do: a backslash is an ordinary character,
+// the authority starts after the slashes that follow the scheme (curl
+// takes one to three) and ends at the first "/", "?" or "#", the user
+// information ends at its last "@", and the host is percent-decoded
+// (curl). ok is false when there is no authority.
+func genericAuthority(s string) (host string, userinfo, bracketed, ok bool) {
+	scheme, rest, has := schemeOf(s)
+	if has && !strings.HasPrefix(rest, "/") && rest != "" && rest[0] >= '0' && rest[0] <= '9' && defaultPorts[scheme] == 0 && !special[scheme] {
+		has = false
+	}
+	if !has {
+		rest = s
+		if !strings.HasPrefix(s, "//") {
+			rest = "//" + s
+		}
+	}
+	if !strings.HasPrefix(rest, "/") {
+		return "", false, false, false
+	}
+	auth := strings.TrimLeft(rest, "/")
+	if end := strings.IndexAny(auth, "/?#"); end >= 0 {
+		auth = auth[:end]
+	}
+	if i := strings.LastIndexByte(auth, '@'); i >= 0 {
+		userinfo, auth = true, auth[i+1:]
+	}
+	if strings.HasPrefix(auth, "[") {
+		if j := strings.IndexByte(auth, ']'); j > 0 {
+			return auth[1:j], userinfo, true, true
+		}
+		return "", userinfo, false, false
+	}
+	if i := strings.LastIndexByte(auth, ':'); i >= 0 {
+		auth = auth[:i]
+	}
+	if dec, err := url.PathUnescape(auth); err == nil {
+		auth = dec
+	}
+	return auth, userinfo, false, true
 }
 
 func unwrapURLError(err error) error {
@@ -436,7 +541,7 @@ func echoedIP(name string) (netip.Addr, bool) {
 
 var mergeRules = facts.Rules{
 	"scheme": facts.Same, "host": facts.Same, "domain": facts.Same, "ip": facts.Same,
-	"userinfo": facts.Any, "allowed": facts.All, "hosts": facts.Union, "domains": facts.Union,
+	"userinfo": facts.Any, "ambiguous": facts.Any, "allowed": facts.All, "hosts": facts.Union, "domains": facts.Union,
 	"ip_classes": facts.Union, "parse_error": facts.Any,
 }
 

@@ -1,6 +1,8 @@
 package urlfacts
 
 import (
+	"net/url"
+	"slices"
 	"strings"
 	"testing"
 
@@ -73,7 +75,13 @@ func TestClassify(t *testing.T) {
 		{"userinfo with password", "https://user:pass@github.com/", F{"userinfo": true, "host": "github.com"}},
 		{"double at", "http://a@b@evil.com/", F{"host": "evil.com", "userinfo": true}},
 		{"backslash authority", `http:\\evil.com\@github.com/`, F{"host": "evil.com"}},
-		{"backslash after host", `http://evil.com\@github.com/`, F{"host": "evil.com"}},
+		// Readers disagree: a browser goes to the host before the
+		// backslash, curl, Python and Go to the one after the "@".
+		{"backslash after host", `http://evil.com\@github.com/`, F{"host": "", "ambiguous": true, "hosts": []string{"evil.com", "github.com"}, "userinfo": true, "allowed": false}},
+		{"backslash at metadata", `http://api.example.com\@169.254.169.254/`, F{"host": "", "ambiguous": true, "ip_class": "metadata", "ip_classes": []string{"metadata"}, "hosts": []string{"api.example.com", "169.254.169.254"}}},
+		{"backslash with port", `http://evil.com:80\@github.com:8080/`, F{"ambiguous": true, "hosts": []string{"evil.com", "github.com"}}},
+		{"readers agree", `https://user@github.com/x\y?a=b@c`, F{"ambiguous": false, "host": "github.com", "allowed": true}},
+		{"at sign in the query", `https://api.github.com/search?q=a@b.com`, F{"ambiguous": false, "host": "api.github.com", "userinfo": false}},
 		{"single slash", "http:/evil.com/x", F{"host": "evil.com"}},
 		{"no slash", "http:evil.com", F{"host": "evil.com"}},
 		{"triple slash", "https:///evil.com", F{"host": "evil.com"}},
@@ -145,8 +153,16 @@ func TestIPv4Parser(t *testing.T) {
 	}
 }
 
+// FuzzClassify checks properties of the facts of any text:
+//   - allowed only for an analysed URL whose every reading is an allowed
+//     host;
+//   - Go's net/url is one of the readers: the host it reaches, when it is
+//     a host at all, is among the facts' hosts;
+//   - ambiguous exactly when hosts has more than one reading, and then
+//     host is empty.
 func FuzzClassify(f *testing.F) {
-	for _, s := range []string{"http://0x7f.1/", "http://[::ffff:127.0.0.1]/", "http://good.com@evil.com/", "http:\\\\x\\y", "localhost:1/", "http://１２７.１"} {
+	for _, s := range []string{"http://0x7f.1/", "http://[::ffff:127.0.0.1]/", "http://good.com@evil.com/", "http:\\\\x\\y", "localhost:1/", "http://１２７.１",
+		`http://a.example\@169.254.169.254/`, "http://a.com:80\\@b.com/"} {
 		f.Add(s)
 	}
 	c, _ := New(facts.Options{AllowedHosts: []string{"example.com"}})
@@ -155,11 +171,33 @@ func FuzzClassify(f *testing.F) {
 		if err := factstest.Types(out); err != nil {
 			t.Fatalf("%q: %v", s, err)
 		}
-		if out["allowed"] == true && out["parse_error"] == true {
-			t.Fatalf("%q: allowed despite parse_error", s)
+		if out["parse_error"] == true {
+			if out["allowed"] == true || out["ambiguous"] != true {
+				t.Fatalf("%q: parse_error but not fail-safe: %v", s, out)
+			}
+			return
 		}
-		if h, _ := out["host"].(string); out["allowed"] == true && h != "example.com" && !strings.HasSuffix(h, ".example.com") {
-			t.Fatalf("%q: allowed host %q", s, h)
+		hosts := out["hosts"].([]string)
+		if out["allowed"] == true {
+			for _, h := range hosts {
+				if h != "example.com" && !strings.HasSuffix(h, ".example.com") {
+					t.Fatalf("%q: allowed with host %q", s, h)
+				}
+			}
+		}
+		if (len(hosts) > 1) != (out["ambiguous"] == true) || (out["ambiguous"] == true && out["host"] != "") {
+			t.Fatalf("%q: ambiguous %v, host %q, hosts %v", s, out["ambiguous"], out["host"], hosts)
+		}
+		u, err := url.Parse(strings.TrimSpace(s))
+		if err != nil || u.Host == "" || strings.ContainsAny(u.Hostname(), "%\\") {
+			return
+		}
+		r, err := c.readHost(u.Hostname(), strings.HasPrefix(u.Host, "["))
+		if err != nil {
+			return
+		}
+		if !slices.Contains(hosts, r.host) {
+			t.Fatalf("%q: net/url reaches %q, facts say hosts %v", s, r.host, hosts)
 		}
 	})
 }
