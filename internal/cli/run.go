@@ -107,6 +107,7 @@ func runProxy(cmd *cobra.Command, g *globals, cfg *config.Config, command []stri
 		return err
 	}
 	tools := gate.NewTools(server, pins, cfg.MCP.Pinning, log) // logs with server=…
+	followPins(rt.tasks.st, server, tools)
 	pipe, err := rt.pipeline(func(ec *enforce.Config) {
 		// Pins are checked, and annotations taken from the server's
 		// definition, inside the pipeline's describe stage.
@@ -132,6 +133,7 @@ func runProxy(cmd *cobra.Command, g *globals, cfg *config.Config, command []stri
 	// not inherited by the server.
 	signal.Notify(make(chan os.Signal, 1), syscall.SIGPIPE)
 	rt.approvals.Lifetime(ctx) // a stop keeps pending approvals
+	rt.follow(ctx)             // what other processes on a shared store change
 	if err := rt.watch(ctx, nil); err != nil {
 		return err
 	}
