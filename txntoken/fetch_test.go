@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -293,5 +294,30 @@ func TestJWKSURLMustBeSecure(t *testing.T) {
 		if (err == nil) != ok {
 			t.Errorf("%s: %v", url, err)
 		}
+	}
+}
+
+// TestOneSpellingPerToken: a per-call token verifies only as toolgate
+// spelled it; other spellings of the same bytes (newlines, non-zero
+// padding bits) are malformed.
+func TestOneSpellingPerToken(t *testing.T) {
+	s := newSigner(t, jose.ES256)
+	v := verifier(t, s)
+	good := tokenFor(t, s, "one")
+	parts := strings.Split(good, ".")
+	sig := []byte(parts[2])
+	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+	sig[len(sig)-1] = alphabet[strings.IndexByte(alphabet, sig[len(sig)-1])^1] // ES256: 64 bytes, 4 padding bits
+	for name, raw := range map[string]string{
+		"padding bits":       parts[0] + "." + parts[1] + "." + string(sig),
+		"newline in payload": parts[0] + "." + parts[1][:5] + "\n" + parts[1][5:] + "." + parts[2],
+		"newline in header":  parts[0][:5] + "\r" + parts[0][5:] + "." + parts[1] + "." + parts[2],
+	} {
+		if _, err := v.Verify(context.Background(), raw, "echo", json.RawMessage(`{"text":"hi"}`)); reasonOf(err) != txntoken.ReasonMalformed {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+	if _, err := v.Verify(context.Background(), good, "echo", json.RawMessage(`{"text":"hi"}`)); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -18,6 +18,7 @@ import (
 	jose "github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
 
+	"github.com/toolgate/toolgate/internal/compact"
 	"github.com/toolgate/toolgate/internal/redirect"
 	"github.com/toolgate/toolgate/internal/safeurl"
 )
@@ -239,6 +240,11 @@ func (v *Verifier) Parse(ctx context.Context, token string) (*Claims, error) {
 	}
 	if len(token) > MaxTokenBytes {
 		return nil, rejectf(ReasonMalformed, "the token is longer than %d bytes", MaxTokenBytes)
+	}
+	// One token, one spelling: Go's base64 decoders would also take
+	// newlines and non-zero padding bits.
+	if err := compact.Check(token); err != nil {
+		return nil, rejectf(ReasonMalformed, "the token is not a compact JWS in canonical base64url: %v", err)
 	}
 	tok, err := jwt.ParseSigned(token, algorithms)
 	if err != nil {

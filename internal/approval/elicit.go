@@ -43,7 +43,7 @@ func (s *Service) elicit(ctx context.Context, a *store.Approval, rec *Record) {
 	}
 	who := Approver{Principal: call.Principal{Kind: call.KindUser, ID: rec.Principal.Owner}, Channel: ChannelElicitation}
 	msg := "toolgate: " + summary(viewOf(a, rec, s.now()))
-	if args := string(rec.Arguments); len(args) <= 2000 {
+	if args := string(escapeJSON(rec.Arguments)); len(args) <= 2000 {
 		msg += "\nArguments: " + args
 	}
 	s.deliveries.Add(1)

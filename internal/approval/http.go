@@ -80,7 +80,7 @@ func (s *Service) handleList(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, err)
 		return
 	}
-	httpapi.WriteJSON(w, http.StatusOK, map[string]any{"approvals": views})
+	writeJSON(w, http.StatusOK, map[string]any{"approvals": views})
 }
 
 func (s *Service) handleGet(w http.ResponseWriter, r *http.Request) {
@@ -106,7 +106,7 @@ func (s *Service) handleGet(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, errorf(CodeNotFound, "there is no approval %s", id))
 		return
 	}
-	httpapi.WriteJSON(w, http.StatusOK, v)
+	writeJSON(w, http.StatusOK, v)
 }
 
 // answerRequest is the body of POST /v1/approvals/{id}/approve|deny.
@@ -140,7 +140,7 @@ func (s *Service) handleAnswer(w http.ResponseWriter, r *http.Request, approve b
 		writeErr(w, err)
 		return
 	}
-	httpapi.WriteJSON(w, http.StatusOK, v)
+	writeJSON(w, http.StatusOK, v)
 }
 
 // handleLinkPage shows the call behind a link and a form to answer it. A
@@ -159,6 +159,7 @@ func (s *Service) handleLinkPage(w http.ResponseWriter, r *http.Request) {
 		writePage(w, statusOf(codeOf(err)), page{Error: err.Error()})
 		return
 	}
+	v = v.Display()
 	args, _ := json.MarshalIndent(v.Arguments, "", "  ")
 	writePage(w, http.StatusOK, page{View: v, Args: string(args), Webhook: c.Webhook, Pending: v.State == store.ApprovalPending})
 }
@@ -220,10 +221,10 @@ func (s *Service) handleLinkAnswer(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if asJSON {
-		httpapi.WriteJSON(w, http.StatusOK, v)
+		writeJSON(w, http.StatusOK, v)
 		return
 	}
-	writePage(w, http.StatusOK, page{View: v, Webhook: c.Webhook, Done: true})
+	writePage(w, http.StatusOK, page{View: v.Display(), Webhook: c.Webhook, Done: true})
 }
 
 type page struct {
@@ -268,6 +269,20 @@ func writePage(w http.ResponseWriter, status int, p page) {
 	h.Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(status)
 	_ = pageTmpl.Execute(w, p)
+}
+
+// writeJSON is httpapi.WriteJSON with hidden characters escaped (the same
+// values for a program, visible to a person reading the JSON).
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		httpapi.WriteError(w, http.StatusInternalServerError, CodeStore, "the answer cannot be encoded: "+err.Error())
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_, _ = w.Write(append(escapeJSON(b), '\n'))
 }
 
 func codeOf(err error) string {

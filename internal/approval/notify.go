@@ -73,15 +73,22 @@ func payload(w WebhookConfig, v *View, link string, linkExp, deadline time.Time)
 		linkExp = deadline
 	}
 	text := summary(v)
+	var b []byte
+	var err error
 	if w.Format == FormatSlack {
-		return slackMessage(v, text, link)
+		b, err = slackMessage(v.Display(), text, link)
+	} else {
+		b, err = json.Marshal(WebhookPayload{Type: PayloadType, Text: text, Approval: v, Link: link, LinkExpiresAt: linkExp.UTC()})
 	}
-	return json.Marshal(WebhookPayload{Type: PayloadType, Text: text, Approval: v, Link: link, LinkExpiresAt: linkExp.UTC()})
+	// Hidden characters in the JSON become escapes: the receiver decodes
+	// the same values, a person reading the JSON sees them.
+	return escapeJSON(b), err
 }
 
 // summary is one line for people: who wants to call what, and why it needs
-// an approval.
+// an approval. Hidden characters are shown as escapes.
 func summary(v *View) string {
+	v = v.Display()
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s wants to call %s", v.Principal, v.Tool)
 	if v.Owner != "" {
@@ -118,7 +125,7 @@ func slackMessage(v *View, text, link string) ([]byte, error) {
 	}
 	blocks := []block{{Type: "section", Text: &textObj{Type: "mrkdwn", Text: slackEscape(text)}}}
 	if len(v.Arguments) > 0 {
-		args, _ := json.MarshalIndent(json.RawMessage(v.Arguments), "", "  ")
+		args, _ := json.MarshalIndent(v.Arguments, "", "  ")
 		blocks = append(blocks, block{Type: "section", Text: &textObj{Type: "mrkdwn", Text: "```" + slackEscape(string(args)) + "```"}})
 	}
 	blocks = append(blocks, block{Type: "actions", Elements: []element{{

@@ -3,6 +3,7 @@ package audit_test
 import (
 	"bufio"
 	"context"
+	"database/sql"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -128,6 +129,10 @@ func TestCrashKeepsAcknowledgedRecords(t *testing.T) {
 	if !rep.OK {
 		t.Fatalf("verify after crashes: %+v", rep)
 	}
+	// A SIGKILL loses nothing the kernel holds, so the rounds above cannot
+	// tell synchronous=FULL (every commit fsynced) from NORMAL (a power loss
+	// can take the last commits): the setting itself is checked.
+	assertSynchronousFull(t, filepath.Join(dir, sqlite.FileName))
 	t.Logf("%d acknowledged, %d records in the trail, %d checkpoints, %d unsigned at the end", len(acked), rep.Records, rep.Checkpoints, rep.Unsigned)
 }
 
@@ -171,4 +176,57 @@ func TestCrashChild(t *testing.T) {
 	}
 	wg.Wait()
 	tr.Close()
+}
+
+// assertSynchronousFull checks that every connection to the trail's
+// database, opened as the trail opens it, commits with synchronous=FULL in
+// WAL mode: a decision record is on stable storage before its call runs.
+func assertSynchronousFull(t *testing.T, path string) {
+	t.Helper()
+	db, err := sqlite.Open(path, sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	ctx := context.Background()
+	// Several connections at once: the pool opens a new one for each, and
+	// each must have the setting (it is per connection in SQLite).
+	var conns []*sql.Conn
+	defer func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	}()
+	for i := 0; i < 4; i++ {
+		c, err := db.SQL().Conn(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		conns = append(conns, c)
+		var sync int
+		var mode string
+		if err := c.QueryRowContext(ctx, "PRAGMA synchronous").Scan(&sync); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode); err != nil {
+			t.Fatal(err)
+		}
+		if sync != 2 || mode != "wal" { // 2 = FULL (0 OFF, 1 NORMAL, 3 EXTRA)
+			t.Fatalf("connection %d: synchronous=%d journal_mode=%s, want 2 (FULL) and wal", i, sync, mode)
+		}
+	}
+}
+
+// TestTrailIsSynchronousFull checks the durability setting of a new trail
+// without the crash rounds (they are skipped in -short mode).
+func TestTrailIsSynchronousFull(t *testing.T) {
+	dir := t.TempDir()
+	tr, err := audit.OpenSQLite(audit.Config{}, dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tr.Close(); err != nil {
+		t.Fatal(err)
+	}
+	assertSynchronousFull(t, filepath.Join(dir, sqlite.FileName))
 }

@@ -7,9 +7,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sync"
+
+	"github.com/toolgate/toolgate/internal/datafile"
 )
 
 func init() { Register("jsonl", openJSONL) }
@@ -88,7 +91,18 @@ func openJSONLFile(path string, red *Redactor) (*JSONL, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("audit: %w", err)
 	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE|os.O_EXCL, 0o600)
+	switch {
+	case errors.Is(err, fs.ErrExist):
+		f, err = os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0o600)
+	case err == nil:
+		// A new file: fsyncing its records is not enough while its
+		// directory entry can still be lost in a crash.
+		if err = datafile.SyncDir(filepath.Dir(path)); err != nil {
+			f.Close()
+			return nil, fmt.Errorf("audit: %w", err)
+		}
+	}
 	if err != nil {
 		return nil, fmt.Errorf("audit: %w", err)
 	}
@@ -166,9 +180,18 @@ func (j *JSONL) Healthy() error {
 	return j.err
 }
 
+// Close makes every record written durable (outcomes are not waited for
+// when written) and closes the file; an error means records may be lost.
 func (j *JSONL) Close() error {
 	if j.f == nil {
 		return nil
 	}
-	return j.f.Close()
+	j.mu.Lock()
+	written := j.written
+	j.mu.Unlock()
+	err := j.syncPast(written)
+	if cerr := j.f.Close(); cerr != nil {
+		err = errors.Join(err, fmt.Errorf("audit: close %s: %w", j.f.Name(), cerr))
+	}
+	return err
 }

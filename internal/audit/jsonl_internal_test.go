@@ -78,3 +78,42 @@ func TestJSONLGroupSync(t *testing.T) {
 		}
 	}
 }
+
+// TestJSONLCloseMakesEverythingDurable: outcomes are not waited for when
+// written, so Close fsyncs what is still pending, and says so if it cannot.
+func TestJSONLCloseMakesEverythingDurable(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "audit.jsonl")
+	j, err := OpenJSONLFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &call.Call{ID: "d1", Time: time.Now(), Principal: call.Principal{Kind: call.KindAgent, ID: "a"}, Server: call.Server{Name: "s"}, Tool: call.Tool{Name: "t"}}
+	if err := j.WriteDecision(context.Background(), NewRecord(c, &call.Decision{ID: "d1", Effect: call.Allow}, nil)); err != nil {
+		t.Fatal(err)
+	}
+	if err := j.WriteOutcome(context.Background(), &OutcomeRecord{DecisionID: "d1", Time: time.Now(), Status: call.OutcomeOK}); err != nil {
+		t.Fatal(err)
+	}
+	if j.syncs != 1 || j.synced != 1 {
+		t.Fatalf("before Close: %d fsyncs, %d records synced", j.syncs, j.synced)
+	}
+	if err := j.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if j.syncs != 2 || j.synced != 2 {
+		t.Fatalf("Close left the outcome unsynced: %d fsyncs, %d records synced", j.syncs, j.synced)
+	}
+
+	// A file that can no longer be synced or closed: Close reports it.
+	j, err = OpenJSONLFile(filepath.Join(t.TempDir(), "audit.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := j.WriteOutcome(context.Background(), &OutcomeRecord{DecisionID: "d1", Time: time.Now(), Status: call.OutcomeOK}); err != nil {
+		t.Fatal(err)
+	}
+	j.f.Close() // the descriptor is gone under the sink
+	if err := j.Close(); err == nil {
+		t.Fatal("Close of a file whose last records cannot be synced reported nothing")
+	}
+}

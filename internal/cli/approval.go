@@ -90,9 +90,7 @@ func newApprovalListCmd(g *globals) *cobra.Command {
 				return err
 			}
 			if asJSON {
-				enc := json.NewEncoder(g.stdout)
-				enc.SetIndent("", "  ")
-				return enc.Encode(map[string]any{"approvals": views})
+				return approval.WriteJSON(g.stdout, map[string]any{"approvals": views})
 			}
 			if len(views) == 0 {
 				fmt.Fprintln(g.stdout, "no approvals")
@@ -127,9 +125,7 @@ func newApprovalShowCmd(g *globals) *cobra.Command {
 				return err
 			}
 			if asJSON {
-				enc := json.NewEncoder(g.stdout)
-				enc.SetIndent("", "  ")
-				return enc.Encode(v)
+				return approval.WriteJSON(g.stdout, v)
 			}
 			printApproval(g.stdout, v, true)
 			return nil
@@ -179,6 +175,7 @@ func newApprovalAnswerCmd(g *globals, approve bool) *cobra.Command {
 }
 
 func printApproval(w io.Writer, v *approval.View, full bool) {
+	v = v.Display() // hidden characters (bidi controls, zero-width, …) as escapes
 	who := v.Principal
 	if v.Owner != "" {
 		who += " for " + v.Owner

@@ -89,7 +89,7 @@ the operating-system user. The task token is read from $` + TaskTokenEnv + `.`,
 	return cmd
 }
 
-func runProxy(cmd *cobra.Command, g *globals, cfg *config.Config, command []string, server string) error {
+func runProxy(cmd *cobra.Command, g *globals, cfg *config.Config, command []string, server string) (err error) {
 	if len(cfg.Approvals.Webhooks) > 0 && cfg.Approvals.PublicURL == "" {
 		return errors.New("approvals.webhooks need approvals.public_url with `toolgate run`: the address of a `toolgate serve` on the same data directory, where their links are answered")
 	}
@@ -97,13 +97,14 @@ func runProxy(cmd *cobra.Command, g *globals, cfg *config.Config, command []stri
 	if err != nil {
 		return err
 	}
-	defer rt.Close()
+	defer func() { err = errors.Join(err, rt.Close()) }()
 	log, engine, dataDir := rt.log, rt.engine, rt.dataDir
 	pins, err := rt.tasks.st.pins(server)
 	if err != nil {
 		return err
 	}
 	tools := gate.NewTools(server, pins, cfg.MCP.Pinning, log) // logs with server=…
+	followPins(rt.tasks.st, server, tools)
 	pipe, err := rt.pipeline(func(ec *enforce.Config) {
 		// Pins are checked, and annotations taken from the server's
 		// definition, inside the pipeline's describe stage.
@@ -129,6 +130,7 @@ func runProxy(cmd *cobra.Command, g *globals, cfg *config.Config, command []stri
 	// not inherited by the server.
 	signal.Notify(make(chan os.Signal, 1), syscall.SIGPIPE)
 	rt.approvals.Lifetime(ctx) // a stop keeps pending approvals
+	rt.follow(ctx)             // what other processes on a shared store change
 	if err := rt.watch(ctx, nil); err != nil {
 		return err
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/toolgate/toolgate/internal/history"
 	"github.com/toolgate/toolgate/internal/keys"
 	"github.com/toolgate/toolgate/internal/policy"
+	"github.com/toolgate/toolgate/internal/store/postgres"
 )
 
 // runtime is what a front door that runs calls (serve, run) is made of: the
@@ -41,7 +42,7 @@ func openRuntime(g *globals, cfg *config.Config) (_ *runtime, err error) {
 	r := &runtime{cfg: cfg, log: g.logger(cfg)}
 	defer func() {
 		if err != nil {
-			r.Close()
+			_ = r.Close() // logged; the error that stopped the start is the one to return
 		}
 	}()
 	if r.dataDir, err = g.dataDirFor(cfg, createData); err != nil {
@@ -89,6 +90,23 @@ func (r *runtime) pipeline(opts ...func(*enforce.Config)) (*enforce.Pipeline, er
 		func(ec *enforce.Config) { ec.Mint = r.creds },
 	}
 	return newPipeline(r.cfg, r.engine, append(base, opts...)...)
+}
+
+// follow makes this replica act on what other replicas of a shared store
+// change, as soon as the database says so: a waiting call looks for its
+// answer, the signing keys are read again after a rotation. (Each also
+// happens on its own schedule; this only makes it prompt.)
+func (r *runtime) follow(ctx context.Context) {
+	st := r.tasks.st
+	st.subscribe(postgres.ChannelApprovals, func(string) { r.approvals.Changed() })
+	st.subscribe(postgres.ChannelDocs, func(name string) {
+		if name == keys.DocName || name == "" {
+			if err := r.tasks.keys.Reload(ctx); err != nil {
+				r.log.Warn("keys: cannot re-read the signing keys after another replica changed them", "error", err)
+			}
+		}
+	})
+	st.listen(ctx)
 }
 
 // watch reloads the policies on change until ctx ends, if configured. If
@@ -159,20 +177,30 @@ func openCredentials(cfg *config.Config, tp *taskParts, log *slog.Logger) (*cred
 	return credential.New(cfg.Credentials, credential.Options{Keys: tp.keys, Issuer: cfg.Keys.Issuer, URLs: urls, Log: log})
 }
 
-// Close closes what was opened.
-func (r *runtime) Close() {
+// Close closes what was opened. Its error matters: the audit sink's last
+// flush and close, or the history's last writes, may fail, and then records
+// are missing; it is logged and makes the command fail.
+func (r *runtime) Close() error {
+	var errs []error
 	if r.approvals != nil {
 		r.approvals.Close() // webhooks in flight
 	}
 	if r.history != nil {
-		r.history.Close() // before the database it writes to
+		errs = append(errs, r.history.Close()) // before the database it writes to
 	}
-	if r.sink != nil {
-		r.sink.Close() // flushes its queue, possibly into the store below
+	if r.sink != nil { // it flushes its queue, possibly into the store below
+		if err := r.sink.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("the audit trail did not close cleanly; its last records may be missing: %w", err))
+		}
 	}
 	if r.tasks != nil {
-		r.tasks.Close()
+		errs = append(errs, r.tasks.Close())
 	}
+	err := errors.Join(errs...)
+	if err != nil {
+		r.log.Error("closing", "error", err)
+	}
+	return err
 }
 
 // openSink opens the audit sink. The default sink keeps the tamper-evident

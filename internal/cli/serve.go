@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -86,12 +87,12 @@ func serveDebug(ctx context.Context, addr string) error {
 	return nil
 }
 
-func serve(ctx context.Context, g *globals, cfg *config.Config) error {
+func serve(ctx context.Context, g *globals, cfg *config.Config) (err error) {
 	rt, err := openRuntime(g, cfg)
 	if err != nil {
 		return err
 	}
-	defer rt.Close()
+	defer func() { err = errors.Join(err, rt.Close()) }()
 	log := rt.log
 	pipe, err := rt.pipeline()
 	if err != nil {
@@ -164,6 +165,7 @@ func serve(ctx context.Context, g *globals, cfg *config.Config) error {
 	base := scheme + "://" + ln.Addr().String()
 	rt.approvals.SetPublicURL(base) // where webhook links point, unless approvals.public_url says
 	rt.approvals.Lifetime(ctx)      // a stop keeps pending approvals
+	rt.follow(ctx)                  // what other replicas of a shared store change
 	log.Info("toolgate serving", "url", base, "mcp", base+"/mcp", "servers", serverNames(cfg),
 		"authzen", base+"/access/v1/evaluation", "authentication", authn.Enabled(),
 		"policies", policies, "policy_version", rt.engine.Version(), "data_dir", rt.dataDir, "config", g.found.String())

@@ -111,6 +111,10 @@ func writeTemp(path string, data []byte) (string, error) {
 	return name, nil
 }
 
+// SyncDir makes a new directory entry (a file just created in dir) durable:
+// see syncDir.
+func SyncDir(dir string) error { return syncDir(dir) }
+
 // syncDir makes a rename or link durable: it is only once the directory is.
 // A file system that cannot sync a directory at all (EINVAL, ENOTSUP: some
 // network and FUSE file systems) offers nothing more to wait for; any other

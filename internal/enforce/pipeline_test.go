@@ -4,11 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/toolgate/toolgate/internal/audit"
 	"github.com/toolgate/toolgate/internal/audit/audittest"
@@ -167,13 +167,39 @@ func TestJSONLSinkEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer sink.Close()
 	p, _ := New(Config{Policies: engine(t), Audit: sink})
 	d := p.Execute(context.Background(), newCall("fs/read"), func(context.Context, *call.Call, *call.Credential) call.Outcome {
 		return call.Outcome{Status: call.OutcomeToolError, Error: "no such file"}
 	})
 	if d.Effect != call.Allow {
 		t.Fatal(d)
+	}
+	if err := sink.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// The file holds the decision and then its outcome, one JSON object a
+	// line, for this call.
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSuffix(string(b), "\n"), "\n")
+	if len(lines) != 2 {
+		t.Fatalf("%d lines in the file, want a decision and an outcome:\n%s", len(lines), b)
+	}
+	var dec audit.Record
+	var out audit.OutcomeRecord
+	if err := json.Unmarshal([]byte(lines[0]), &dec); err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal([]byte(lines[1]), &out); err != nil {
+		t.Fatal(err)
+	}
+	if dec.Type != "decision" || dec.DecisionID != d.ID || dec.Effect != call.Allow || dec.Server != "fs" || dec.Tool != "read" || dec.PolicyVersion == "" {
+		t.Fatalf("decision record: %s", lines[0])
+	}
+	if out.Type != "outcome" || out.DecisionID != d.ID || out.Status != call.OutcomeToolError || out.Error != "no such file" {
+		t.Fatalf("outcome record: %s", lines[1])
 	}
 }
 
@@ -207,6 +233,29 @@ func (approveAll) Await(_ context.Context, _ *call.Call, d call.Decision) (call.
 	d.Effect = call.Allow
 	d.Stage = StageApprove
 	return d, nil
+}
+
+// endable is a context the test ends, with the error it chooses.
+type endable struct {
+	context.Context
+	mu   sync.Mutex
+	done chan struct{}
+	err  error
+}
+
+func (e *endable) Done() <-chan struct{} { return e.done }
+
+func (e *endable) Err() error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.err
+}
+
+func (e *endable) end(err error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.err = err
+	close(e.done)
 }
 
 // countBudget is a budget of limit calls that counts refunds.
@@ -324,10 +373,10 @@ func TestRecordsOutliveTheCall(t *testing.T) {
 			return ctx, cancel
 		}, call.OutcomeCancelled},
 		{"deadline", func(ctx context.Context) (context.Context, func()) {
-			// The deadline passes while the server works (the forward step
-			// waits for it); no time is measured.
-			ctx, cancel := context.WithTimeout(ctx, time.Millisecond)
-			return ctx, func() { _ = cancel }
+			// The deadline passes while the server works: ended by the
+			// test, so that no clock decides when.
+			e := &endable{Context: ctx, done: make(chan struct{})}
+			return e, func() { e.end(context.DeadlineExceeded) }
 		}, call.OutcomeTimeout},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
@@ -337,7 +386,7 @@ func TestRecordsOutliveTheCall(t *testing.T) {
 			d := p.Execute(ctx, newCall("fs/read"), func(ctx context.Context, _ *call.Call, _ *call.Credential) call.Outcome {
 				end() // the client goes away while the server works
 				<-ctx.Done()
-				return call.Outcome{Status: call.OutcomeUpstreamFailure, Error: "gave up"}
+				return call.Interrupted(ctx.Err(), "gave up")
 			})
 			if d.Effect != call.Allow {
 				t.Fatalf("%+v", d)

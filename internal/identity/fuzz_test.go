@@ -16,10 +16,13 @@ import (
 	"github.com/toolgate/toolgate/internal/enforce"
 )
 
-// FuzzVerify: any credential bytes either verify to a principal with an id
-// or are rejected with an identity code; nothing panics. The issuer's keys
-// are put in place directly (no network in a fuzz loop), and a valid token
-// seeds the corpus so mutations reach the claim mapping.
+// FuzzVerify: any credential bytes either are rejected with an identity
+// code, or are exactly one of the two seeded credentials (the signed token,
+// the API key; surrounding space aside) and verify to its principal: no
+// other string — no altered token, no other spelling of the same token —
+// verifies. Nothing panics. The issuer's keys are put in place directly (no
+// network in a fuzz loop), and the valid token seeds the corpus so
+// mutations reach the claim mapping.
 func FuzzVerify(f *testing.F) {
 	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	v, err := New(Config{
@@ -53,8 +56,17 @@ func FuzzVerify(f *testing.F) {
 			}
 			return
 		}
-		if id.Principal.ID == "" || (id.Principal.Kind != "agent" && id.Principal.Kind != "user") {
-			t.Fatalf("accepted without a principal: %+v", id)
+		switch strings.TrimSpace(raw) {
+		case good:
+			if id.Principal.ID != "sub-agent" || id.Principal.Kind != "agent" || id.Principal.Owner != "alice" {
+				t.Fatalf("the seeded token verified to %+v", id.Principal)
+			}
+		case "tgk_seed":
+			if id.Principal.ID != "dev" || id.Principal.Kind != "agent" {
+				t.Fatalf("the seeded API key verified to %+v", id.Principal)
+			}
+		default:
+			t.Fatalf("a credential that was never issued verified: %q as %+v", raw, id.Principal)
 		}
 	})
 }

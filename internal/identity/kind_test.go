@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"maps"
+	"strings"
 	"testing"
 	"time"
 
@@ -127,5 +128,45 @@ func TestKindAuto(t *testing.T) {
 				t.Fatalf("kind %s, want %s", id.Principal.Kind, tt.want)
 			}
 		})
+	}
+}
+
+// TestOneSpellingPerToken: a token verifies only as the signer spelled it.
+// Base64 decoders also take newlines and non-zero padding bits, which would
+// give one signed token many strings (and defeat anything keyed by the
+// string); each such spelling is refused as malformed.
+func TestOneSpellingPerToken(t *testing.T) {
+	key, _ := rsa.GenerateKey(rand.Reader, 2048)
+	v, err := New(Config{Issuers: []IssuerConfig{{Issuer: "https://idp.test/", Audience: []string{"toolgate"}}}}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ks := v.issuers["https://idp.test/"].keys
+	ks.keys = []jose.JSONWebKey{{Key: &key.PublicKey, KeyID: "k1", Algorithm: "RS256", Use: "sig"}}
+	ks.fetched = time.Now().Add(time.Hour)
+	sg, _ := jose.NewSigner(jose.SigningKey{Algorithm: jose.RS256, Key: key}, (&jose.SignerOptions{}).WithHeader("kid", "k1"))
+	good, _ := jwt.Signed(sg).Claims(map[string]any{"iss": "https://idp.test/", "aud": "toolgate", "sub": "a", "exp": time.Now().Add(time.Hour).Unix()}).Serialize()
+	if _, err := v.Verify(context.Background(), good); err != nil {
+		t.Fatal(err)
+	}
+	parts := strings.Split(good, ".")
+	sig := []byte(parts[2])
+	// RS256 with 2048 bits: 256 bytes, 342 characters, the last holding 4
+	// padding bits.
+	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+	sig[len(sig)-1] = alphabet[strings.IndexByte(alphabet, sig[len(sig)-1])^1]
+	for name, raw := range map[string]string{
+		"padding bits":       parts[0] + "." + parts[1] + "." + string(sig),
+		"newline in payload": parts[0] + "." + parts[1][:5] + "\n" + parts[1][5:] + "." + parts[2],
+		"newline in header":  parts[0][:5] + "\r\n" + parts[0][5:] + "." + parts[1] + "." + parts[2],
+		"padding":            parts[0] + "." + parts[1] + "." + parts[2] + "==",
+		"standard alphabet":  strings.NewReplacer("-", "+", "_", "/").Replace(good),
+	} {
+		if raw == good {
+			continue // the standard alphabet may happen not to differ
+		}
+		if _, err := v.Verify(context.Background(), raw); err == nil {
+			t.Errorf("%s: another spelling of the token verified", name)
+		}
 	}
 }

@@ -13,6 +13,8 @@ import (
 
 	jose "github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
+
+	"github.com/toolgate/toolgate/internal/compact"
 )
 
 // MaxTokenBytes bounds a token toolgate will parse: a task token carries the
@@ -120,6 +122,11 @@ func ParseHeader(raw string) (alg, typ, kid string, err error) {
 	parts := strings.Split(raw, ".")
 	if len(parts) != 3 {
 		return "", "", "", verr(ReasonMalformed, "the token is not a compact JWS (three base64url parts separated by dots)")
+	}
+	// One token, one spelling: decoders would also take newlines and
+	// non-zero padding bits, making many strings of one signed token.
+	if err := compact.Check(raw); err != nil {
+		return "", "", "", verr(ReasonMalformed, "the token is not a compact JWS in canonical base64url: %v", err)
 	}
 	b, err := base64.RawURLEncoding.DecodeString(parts[0])
 	if err != nil {
