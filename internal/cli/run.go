@@ -78,7 +78,8 @@ the operating-system user. The task token is read from $` + TaskTokenEnv + `.`,
 					return err
 				}
 			}
-			return runProxy(cmd, g, cfg, command, server)
+			derived := name == "" && cfg.Server(server) == nil
+			return runProxy(cmd, g, cfg, command, server, derived)
 		},
 	}
 	// Everything after the server command belongs to it, even without "--".
@@ -89,7 +90,9 @@ the operating-system user. The task token is read from $` + TaskTokenEnv + `.`,
 	return cmd
 }
 
-func runProxy(cmd *cobra.Command, g *globals, cfg *config.Config, command []string, server string) (err error) {
+// runProxy relays for server; derived says its name was derived from the
+// command (no --name, no configured server).
+func runProxy(cmd *cobra.Command, g *globals, cfg *config.Config, command []string, server string, derived bool) (err error) {
 	if len(cfg.Approvals.Webhooks) > 0 && cfg.Approvals.PublicURL == "" {
 		return errors.New("approvals.webhooks need approvals.public_url with `toolgate run`: the address of a `toolgate serve` on the same data directory, where their links are answered")
 	}
@@ -133,6 +136,9 @@ func runProxy(cmd *cobra.Command, g *globals, cfg *config.Config, command []stri
 	rt.follow(ctx)             // what other processes on a shared store change
 	if err := rt.watch(ctx, nil); err != nil {
 		return err
+	}
+	if derived {
+		warnDerivedName(log, server, command)
 	}
 	log.Info("toolgate run: relaying", "server", server, "command", strings.Join(command, " "),
 		"principal", fmt.Sprintf("%s::%q", principalType(principal), principal.ID),

@@ -132,6 +132,7 @@ func serve(ctx context.Context, g *globals, cfg *config.Config) (err error) {
 			"so nothing but authentication protects against DNS rebinding; list the names clients use in http.allowed_hosts",
 			"listen", ln.Addr().String())
 	}
+	warnServe(log, cfg, loopback, authn.Enabled())
 	if authn.Enabled() {
 		api.Authenticate(authn.Wrap)
 	}
