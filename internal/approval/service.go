@@ -151,6 +151,11 @@ func (s *Service) Close() {
 
 func (s *Service) now() time.Time { return s.o.Now() }
 
+// Changed tells the service that approvals changed elsewhere (another
+// replica recorded an answer): the calls waiting here look now instead of
+// at their next poll.
+func (s *Service) Changed() { s.poke() }
+
 // poke wakes the calls of this process that wait for an answer.
 func (s *Service) poke() {
 	s.mu.Lock()

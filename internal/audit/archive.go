@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 
 	"github.com/toolgate/toolgate/internal/store"
 )
@@ -108,21 +109,38 @@ func (a *Archive) lines(fn func(n int, line []byte) error) error {
 
 func isCheckpointLine(line []byte) bool { return bytes.HasPrefix(line, []byte(`{"checkpoint":`)) }
 
-// ScanAudit yields every record line of the archive. A line that is not a
-// record is yielded as is (with the sequence number it should have had), so
-// that Verify reports it as malformed rather than skipping it.
+// ScanAudit yields every record line of the archive, as the database
+// would hold it. In the database a record's place (its row's seq) and what
+// it says (the seq in its body) are two things, which is how verify tells a
+// moved record from a deleted one. An archive has only the order of its
+// lines, so the places are the sequence numbers the records claim, sorted,
+// given out in line order: records that swapped lines are each at the other's
+// place ("record 3 holds record 4"), a deleted record leaves its number
+// out. A line that is not a record takes the place after the previous one,
+// so that Verify reports it as malformed rather than skipping it.
 func (a *Archive) ScanAudit(_ context.Context, f store.AuditFilter, fn func(*store.AuditEntry) error) error {
 	if f != (store.AuditFilter{}) {
 		return errors.New("audit: an archive can only be read whole")
 	}
+	var places []uint64
+	err := a.lines(func(_ int, line []byte) error {
+		if h, err := ParseHeader(line); err == nil && !isCheckpointLine(line) {
+			places = append(places, h.Seq)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	slices.Sort(places)
 	var last uint64
 	return a.lines(func(_ int, line []byte) error {
 		if isCheckpointLine(line) {
 			return nil
 		}
 		seq := last + 1
-		if h, err := ParseHeader(line); err == nil {
-			seq = h.Seq
+		if _, err := ParseHeader(line); err == nil && len(places) > 0 {
+			seq, places = places[0], places[1:]
 		}
 		last = seq
 		return fn(&store.AuditEntry{Seq: seq, Body: bytes.Clone(line)})

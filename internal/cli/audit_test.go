@@ -274,7 +274,7 @@ func TestAuditExportArchive(t *testing.T) {
 	}{
 		{"edit", "edited", func(l []string) []string { l[1] = strings.Replace(l[1], `"time":"2026`, `"time":"2025`, 1); return l }},
 		{"delete", "missing", func(l []string) []string { return append(l[:2:2], l[3:]...) }},
-		{"reorder", "", func(l []string) []string { l[1], l[2] = l[2], l[1]; return l }},
+		{"reorder", "reordered", func(l []string) []string { l[1], l[2] = l[2], l[1]; return l }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			bad := filepath.Join(t.TempDir(), "bad.jsonl")

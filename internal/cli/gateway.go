@@ -13,9 +13,11 @@ import (
 	"github.com/toolgate/toolgate/internal/mcp"
 	"github.com/toolgate/toolgate/internal/mcp/gate"
 	"github.com/toolgate/toolgate/internal/mcp/httpgw"
+	"github.com/toolgate/toolgate/internal/mcp/pin"
 	"github.com/toolgate/toolgate/internal/mcp/upstream"
 	"github.com/toolgate/toolgate/internal/server"
 	"github.com/toolgate/toolgate/internal/server/auth"
+	"github.com/toolgate/toolgate/internal/store/postgres"
 	"github.com/toolgate/toolgate/internal/version"
 )
 
@@ -66,6 +68,7 @@ func openGateway(rt *runtime, cfg *config.Config, metrics *server.Metrics, log *
 			return nil, err
 		}
 		tools := gate.NewTools(sc.Name, pins, cfg.MCP.Pinning, slog)
+		followPins(rt.tasks.st, sc.Name, tools)
 		pipe, err := rt.pipeline(func(ec *enforce.Config) { ec.Catalog = tools.Catalog(ec.Catalog) })
 		if err != nil {
 			return nil, err
@@ -126,4 +129,15 @@ func serverNames(cfg *config.Config) []string {
 		}
 	}
 	return out
+}
+
+// followPins makes a definition that another replica of a shared store
+// caught changing send this one to list the server's tools again before its
+// next call, so it checks what its own connection to the server serves.
+func followPins(st *state, server string, tools *gate.Tools) {
+	st.subscribe(postgres.ChannelDocs, func(name string) {
+		if name == pin.DocName(server) || name == "" {
+			tools.ListChanged()
+		}
+	})
 }

@@ -21,9 +21,9 @@ import (
 func newPolicyCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "policy",
-		Short: "Validate and test Cedar policies",
+		Short: "Validate and test Cedar policies, and generate the schema to validate them against",
 	}
-	cmd.AddCommand(uses(newPolicyValidateCmd(g), useConfig), uses(newPolicyTestCmd(g), useConfig))
+	cmd.AddCommand(uses(newPolicyValidateCmd(g), useConfig), uses(newPolicyTestCmd(g), useConfig), uses(newPolicySchemaCmd(g), useConfig))
 	return cmd
 }
 

@@ -202,3 +202,15 @@ func TestPolicyTestFormats(t *testing.T) {
 		t.Errorf("bad format: %d", code)
 	}
 }
+
+// The injection packs' policy tests pass (examples/injection/<kind>).
+func TestInjectionPackPolicies(t *testing.T) {
+	for _, kind := range []string{"payments", "messaging", "travel", "office"} {
+		dir := filepath.Join(testutil.RepoRoot(t), "examples", "injection", kind)
+		var out, errb bytes.Buffer
+		code := Main([]string{"policy", "test", "--config", filepath.Join(dir, "toolgate.yaml"), filepath.Join(dir, "policies")}, strings.NewReader(""), &out, &errb)
+		if code != 0 || !strings.Contains(out.String(), " 0 failed") {
+			t.Fatalf("%s: exit %d\n%s%s", kind, code, out.String(), errb.String())
+		}
+	}
+}

@@ -78,7 +78,8 @@ the operating-system user. The task token is read from $` + TaskTokenEnv + `.`,
 					return err
 				}
 			}
-			return runProxy(cmd, g, cfg, command, server)
+			derived := name == "" && cfg.Server(server) == nil
+			return runProxy(cmd, g, cfg, command, server, derived)
 		},
 	}
 	// Everything after the server command belongs to it, even without "--".
@@ -89,7 +90,9 @@ the operating-system user. The task token is read from $` + TaskTokenEnv + `.`,
 	return cmd
 }
 
-func runProxy(cmd *cobra.Command, g *globals, cfg *config.Config, command []string, server string) (err error) {
+// runProxy relays for server; derived says its name was derived from the
+// command (no --name, no configured server).
+func runProxy(cmd *cobra.Command, g *globals, cfg *config.Config, command []string, server string, derived bool) (err error) {
 	if len(cfg.Approvals.Webhooks) > 0 && cfg.Approvals.PublicURL == "" {
 		return errors.New("approvals.webhooks need approvals.public_url with `toolgate run`: the address of a `toolgate serve` on the same data directory, where their links are answered")
 	}
@@ -104,6 +107,7 @@ func runProxy(cmd *cobra.Command, g *globals, cfg *config.Config, command []stri
 		return err
 	}
 	tools := gate.NewTools(server, pins, cfg.MCP.Pinning, log) // logs with server=…
+	followPins(rt.tasks.st, server, tools)
 	pipe, err := rt.pipeline(func(ec *enforce.Config) {
 		// Pins are checked, and annotations taken from the server's
 		// definition, inside the pipeline's describe stage.
@@ -129,8 +133,12 @@ func runProxy(cmd *cobra.Command, g *globals, cfg *config.Config, command []stri
 	// not inherited by the server.
 	signal.Notify(make(chan os.Signal, 1), syscall.SIGPIPE)
 	rt.approvals.Lifetime(ctx) // a stop keeps pending approvals
+	rt.follow(ctx)             // what other processes on a shared store change
 	if err := rt.watch(ctx, nil); err != nil {
 		return err
+	}
+	if derived {
+		warnDerivedName(log, server, command)
 	}
 	log.Info("toolgate run: relaying", "server", server, "command", strings.Join(command, " "),
 		"principal", fmt.Sprintf("%s::%q", principalType(principal), principal.ID),

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"reflect"
 	"slices"
@@ -228,5 +229,40 @@ func TestRunStopsWhenTheClientCloses(t *testing.T) {
 	// zombie, which signal 0 would still find).
 	if err := syscall.Kill(pid, 0); !errors.Is(err, syscall.ESRCH) {
 		t.Errorf("the server (pid %d) is still there after toolgate returned: %v", pid, err)
+	}
+}
+
+// A name derived from a file (node build/index.js is "index") is warned
+// about; a name that says what the server is, or one given, is not.
+func TestRunWarnsAboutAFileName(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "build", "index.sh"), "cat >/dev/null\n")
+	const warn = "the server's name was derived from its command and says little about it"
+	for _, tt := range []struct {
+		args []string
+		warn bool
+	}{
+		{[]string{"run", "--", "sh", "build/index.sh"}, true},
+		{[]string{"run", "--", "node", "build/index.js"}, true},
+		{[]string{"run", "--name", "notes", "--", "sh", "build/index.sh"}, false},
+		{[]string{"run", "--", "uvx", "mcp-server-git"}, false},
+	} {
+		if tt.args[len(tt.args)-1] == "build/index.js" {
+			writeFile(t, filepath.Join(dir, "build", "index.js"), "process.stdin.resume()\n")
+			if _, err := exec.LookPath("node"); err != nil {
+				continue
+			}
+		}
+		if tt.args[2] == "uvx" {
+			// Not run: only the name matters, and it is fine.
+			if DeriveServerName(tt.args[2:]) != "git" {
+				t.Error("uvx mcp-server-git is not git")
+			}
+			continue
+		}
+		_, _, errs := toolgateBin(t, dir, nil, append([]string{"--data-dir", t.TempDir()}, tt.args...)...)
+		if strings.Contains(errs, warn) != tt.warn {
+			t.Errorf("%v: warned %v, want %v\n%s", tt.args, !tt.warn, tt.warn, errs)
+		}
 	}
 }

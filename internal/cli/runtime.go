@@ -14,6 +14,7 @@ import (
 	"github.com/toolgate/toolgate/internal/history"
 	"github.com/toolgate/toolgate/internal/keys"
 	"github.com/toolgate/toolgate/internal/policy"
+	"github.com/toolgate/toolgate/internal/store/postgres"
 )
 
 // runtime is what a front door that runs calls (serve, run) is made of: the
@@ -89,6 +90,23 @@ func (r *runtime) pipeline(opts ...func(*enforce.Config)) (*enforce.Pipeline, er
 		func(ec *enforce.Config) { ec.Mint = r.creds },
 	}
 	return newPipeline(r.cfg, r.engine, append(base, opts...)...)
+}
+
+// follow makes this replica act on what other replicas of a shared store
+// change, as soon as the database says so: a waiting call looks for its
+// answer, the signing keys are read again after a rotation. (Each also
+// happens on its own schedule; this only makes it prompt.)
+func (r *runtime) follow(ctx context.Context) {
+	st := r.tasks.st
+	st.subscribe(postgres.ChannelApprovals, func(string) { r.approvals.Changed() })
+	st.subscribe(postgres.ChannelDocs, func(name string) {
+		if name == keys.DocName || name == "" {
+			if err := r.tasks.keys.Reload(ctx); err != nil {
+				r.log.Warn("keys: cannot re-read the signing keys after another replica changed them", "error", err)
+			}
+		}
+	})
+	st.listen(ctx)
 }
 
 // watch reloads the policies on change until ctx ends, if configured. If

@@ -132,6 +132,7 @@ func serve(ctx context.Context, g *globals, cfg *config.Config) (err error) {
 			"so nothing but authentication protects against DNS rebinding; list the names clients use in http.allowed_hosts",
 			"listen", ln.Addr().String())
 	}
+	warnServe(log, cfg, loopback, authn.Enabled())
 	if authn.Enabled() {
 		api.Authenticate(authn.Wrap)
 	}
@@ -165,6 +166,7 @@ func serve(ctx context.Context, g *globals, cfg *config.Config) (err error) {
 	base := scheme + "://" + ln.Addr().String()
 	rt.approvals.SetPublicURL(base) // where webhook links point, unless approvals.public_url says
 	rt.approvals.Lifetime(ctx)      // a stop keeps pending approvals
+	rt.follow(ctx)                  // what other replicas of a shared store change
 	log.Info("toolgate serving", "url", base, "mcp", base+"/mcp", "servers", serverNames(cfg),
 		"authzen", base+"/access/v1/evaluation", "authentication", authn.Enabled(),
 		"policies", policies, "policy_version", rt.engine.Version(), "data_dir", rt.dataDir, "config", g.found.String())

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"syscall"
@@ -106,4 +107,51 @@ func startServe(t *testing.T, cmd *exec.Cmd) string {
 	}
 	go io.Copy(io.Discard, stderr)
 	return base
+}
+
+// serveWarnings starts `toolgate serve` with the config text and returns
+// its log up to the line that says it serves.
+func serveWarnings(t *testing.T, listen, cfgText string) string {
+	t.Helper()
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "toolgate.yaml"), cfgText)
+	cmd := exec.Command(testutil.Toolgate(t), "serve", "--listen", listen, "--data-dir", filepath.Join(dir, "data"))
+	cmd.Dir = dir
+	cmd.Env = cleanEnv(t)
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	var log strings.Builder
+	lines := bufio.NewScanner(stderr)
+	for lines.Scan() {
+		log.WriteString(lines.Text() + "\n")
+		if strings.Contains(lines.Text(), "toolgate serving") {
+			return log.String()
+		}
+	}
+	t.Fatalf("serve did not start:\n%s", log.String())
+	return ""
+}
+
+// serve warns where a setup runs but is not what people think: open to the
+// network without authentication; an MCP gateway whose every caller is
+// unauthenticated and so sees no tools.
+func TestServeWarnings(t *testing.T) {
+	const open = "serve listens on an address that is not loopback and no identity is configured"
+	const noTools = "every MCP caller is unauthenticated, so tools/list shows no tools"
+	servers := "servers:\n  - {name: cat, command: cat}\n"
+	if log := serveWarnings(t, "0.0.0.0:0", "{}\n"); !strings.Contains(log, open) || strings.Contains(log, noTools) {
+		t.Errorf("non-loopback without identity:\n%s", log)
+	}
+	if log := serveWarnings(t, "127.0.0.1:0", servers); strings.Contains(log, open) || !strings.Contains(log, noTools) {
+		t.Errorf("gateway without identity or principal:\n%s", log)
+	}
+	if log := serveWarnings(t, "127.0.0.1:0", servers+"principal: {id: local-agent}\n"); strings.Contains(log, "level=WARN") {
+		t.Errorf("loopback with a default principal:\n%s", log)
+	}
 }

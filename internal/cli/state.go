@@ -95,6 +95,23 @@ func (s *state) pins(server string) (*pin.Store, error) {
 	return pin.Open(s.dataDir, server)
 }
 
+// subscribe calls fn for each notification on channel of a shared store
+// (another replica changed something; "" when some may have been missed),
+// once listen runs. Without a shared store there is nothing to hear: the
+// processes of a data directory look on their own schedule.
+func (s *state) subscribe(channel string, fn func(payload string)) {
+	if s.shared() {
+		s.pg.Subscribe(channel, fn)
+	}
+}
+
+// listen starts hearing what subscribe asked for, until ctx ends.
+func (s *state) listen(ctx context.Context) {
+	if s.shared() {
+		go s.pg.Listen(ctx, nil)
+	}
+}
+
 // historyDir is the directory of the history stage's cross-process counter:
 // the data directory for SQLite; none for a shared store, where every
 // recall asks the database (other replicas are on other hosts).

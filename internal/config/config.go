@@ -219,6 +219,22 @@ func (c *Config) resolvePaths(base string) {
 			c.Policy.Layers[i].Dirs[j] = abs(d)
 		}
 	}
+	// Secret files and the TLS key pair.
+	c.Credentials.Vault.Token.File = abs(c.Credentials.Vault.Token.File)
+	for name, sc := range c.Credentials.Servers {
+		sc.Secrets = slices.Clone(sc.Secrets)
+		for i := range sc.Secrets {
+			sc.Secrets[i].From.File = abs(sc.Secrets[i].From.File)
+		}
+		if sc.Exchange != nil {
+			ex := *sc.Exchange
+			ex.ClientSecret.File = abs(ex.ClientSecret.File)
+			sc.Exchange = &ex
+		}
+		c.Credentials.Servers[name] = sc
+	}
+	c.MCP.Gateway.TLSCertFile = abs(c.MCP.Gateway.TLSCertFile)
+	c.MCP.Gateway.TLSKeyFile = abs(c.MCP.Gateway.TLSKeyFile)
 }
 
 func (c *Config) applyDefaults() {

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -8,6 +9,8 @@ import (
 	"testing"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/toolgate/toolgate/internal/credential"
 )
 
 func TestParseDefaultsAndPaths(t *testing.T) {
@@ -234,5 +237,61 @@ func TestResolveDataDir(t *testing.T) {
 	home, _ := os.UserHomeDir()
 	if d, _ := ResolveDataDir("", nil); d != filepath.Join(home, ".local", "share", "toolgate") {
 		t.Errorf("home: %s", d)
+	}
+}
+
+// TestRelativeSecretFilesFromTheConfigDir: a relative secret file (and TLS
+// key pair) means a file beside the config, whatever directory toolgate
+// starts in, as every other relative path in the file does.
+func TestRelativeSecretFilesFromTheConfigDir(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(dir, "secrets"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{"gh", "vault", "client"} {
+		if err := os.WriteFile(filepath.Join(dir, "secrets", f), []byte("secret-"+f+"-0123456789\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	path := filepath.Join(dir, "toolgate.yaml")
+	if err := os.WriteFile(path, []byte(`
+servers:
+  - {name: gh, url: https://gh.example/mcp}
+  - {name: crm, url: https://crm.example/mcp}
+credentials:
+  vault: {address: https://vault.example, token: {file: secrets/vault}}
+  servers:
+    gh:
+      secrets:
+        - {header: X-Api-Key, from: {file: secrets/gh}}
+        - {header: X-Abs, from: {file: /run/abs}}
+    crm:
+      exchange: {issuer: https://idp.example, client_id: tg, client_secret: {file: ./secrets/client}, scopes: {"*": [read]}}
+mcp:
+  gateway: {tls_cert_file: tls/cert.pem, tls_key_file: tls/key.pem}
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Chdir(t.TempDir()) // somewhere else
+	c, err := Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for got, want := range map[string]string{
+		c.Credentials.Servers["gh"].Secrets[0].From.File:        filepath.Join(dir, "secrets/gh"),
+		c.Credentials.Servers["gh"].Secrets[1].From.File:        "/run/abs",
+		c.Credentials.Vault.Token.File:                          filepath.Join(dir, "secrets/vault"),
+		c.Credentials.Servers["crm"].Exchange.ClientSecret.File: filepath.Join(dir, "secrets/client"),
+		c.MCP.Gateway.TLSCertFile:                               filepath.Join(dir, "tls/cert.pem"),
+		c.MCP.Gateway.TLSKeyFile:                                filepath.Join(dir, "tls/key.pem"),
+	} {
+		if got != want {
+			t.Errorf("%q, want %q", got, want)
+		}
+	}
+	// And the secret is read from there.
+	v, err := credential.NewSecrets(c.Credentials.Vault).Resolve(context.Background(), c.Credentials.Servers["gh"].Secrets[0].From)
+	if err != nil || v != "secret-gh-0123456789" {
+		t.Errorf("resolved %q, %v", v, err)
 	}
 }

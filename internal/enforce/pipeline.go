@@ -246,10 +246,10 @@ func (p *Pipeline) Refuse(ctx context.Context, c *call.Call, code, msg string) c
 	if c.Time.IsZero() {
 		c.Time = p.cfg.Now()
 	}
-	d := deny(c, StageDescribe, code, msg)
 	if err := p.cfg.Identify.Identify(ctx, c); err != nil {
-		d = deny(c, StageIdentify, codeOf(err, "identity.failed"), msg+"; and the caller is not identified: "+err.Error())
+		msg += "; the caller is not identified: " + err.Error()
 	}
+	d := deny(c, StageDescribe, code, msg)
 	if p.cfg.Audit == nil {
 		return d
 	}
@@ -356,10 +356,6 @@ func (p *Pipeline) Execute(ctx context.Context, c *call.Call, fwd Forward) call.
 	out := fwd(ctx, c, cred)
 	if out.Duration == 0 {
 		out.Duration = p.cfg.Now().Sub(start)
-	}
-	if err := ctx.Err(); err != nil && out.Status == call.OutcomeUpstreamFailure {
-		// The front door gave up because the call's context ended.
-		out = call.Interrupted(err, out.Error)
 	}
 
 	// 9b. audit, the outcome. The call has happened; a failure here cannot

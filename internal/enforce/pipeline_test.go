@@ -9,7 +9,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/toolgate/toolgate/internal/audit"
 	"github.com/toolgate/toolgate/internal/audit/audittest"
@@ -236,6 +235,29 @@ func (approveAll) Await(_ context.Context, _ *call.Call, d call.Decision) (call.
 	return d, nil
 }
 
+// endable is a context the test ends, with the error it chooses.
+type endable struct {
+	context.Context
+	mu   sync.Mutex
+	done chan struct{}
+	err  error
+}
+
+func (e *endable) Done() <-chan struct{} { return e.done }
+
+func (e *endable) Err() error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.err
+}
+
+func (e *endable) end(err error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.err = err
+	close(e.done)
+}
+
 // countBudget is a budget of limit calls that counts refunds.
 type countBudget struct {
 	mu           sync.Mutex
@@ -351,10 +373,10 @@ func TestRecordsOutliveTheCall(t *testing.T) {
 			return ctx, cancel
 		}, call.OutcomeCancelled},
 		{"deadline", func(ctx context.Context) (context.Context, func()) {
-			// The deadline passes while the server works (the forward step
-			// waits for it); no time is measured.
-			ctx, cancel := context.WithTimeout(ctx, time.Millisecond)
-			return ctx, func() { _ = cancel }
+			// The deadline passes while the server works: ended by the
+			// test, so that no clock decides when.
+			e := &endable{Context: ctx, done: make(chan struct{})}
+			return e, func() { e.end(context.DeadlineExceeded) }
 		}, call.OutcomeTimeout},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
@@ -364,7 +386,7 @@ func TestRecordsOutliveTheCall(t *testing.T) {
 			d := p.Execute(ctx, newCall("fs/read"), func(ctx context.Context, _ *call.Call, _ *call.Credential) call.Outcome {
 				end() // the client goes away while the server works
 				<-ctx.Done()
-				return call.Outcome{Status: call.OutcomeUpstreamFailure, Error: "gave up"}
+				return call.Interrupted(ctx.Err(), "gave up")
 			})
 			if d.Effect != call.Allow {
 				t.Fatalf("%+v", d)

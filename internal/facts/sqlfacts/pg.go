@@ -128,6 +128,13 @@ func (w *pgWalker) rangeVar(i int32, write bool) {
 	} else {
 		w.r.read = append(w.r.read, name)
 	}
+	// A built-in view that calls volatile functions calls them for
+	// whoever reads it (pg_catalog is searched first, also for
+	// unqualified names).
+	view := strings.TrimPrefix(name, "pg_catalog.")
+	for _, f := range pgViews[view] {
+		w.r.addFunction(f)
+	}
 }
 
 // names joins a list of String nodes ({"String":{"sval":"x"}}) with dots.
@@ -195,6 +202,11 @@ func (w *pgWalker) typed(typ string, body int32, write bool, depth int) {
 		return
 	case "SelectStmt":
 		r.kinds |= kindSelect
+		if t.child(body, "lockingClause") >= 0 {
+			// FOR UPDATE / FOR SHARE lock the rows they read, which
+			// PostgreSQL refuses in a read-only transaction: a write.
+			r.kinds |= kindUpdate
+		}
 		if t.child(body, "intoClause") >= 0 {
 			// SELECT … INTO creates a table, like CREATE TABLE AS.
 			r.kinds |= kindDDL
@@ -270,7 +282,11 @@ func (w *pgWalker) typed(typ string, body int32, write bool, depth int) {
 		return
 	case "ExplainStmt", "PrepareStmt", "DeclareCursorStmt":
 		// Their kind is the kind of the statement they wrap: EXPLAIN
-		// ANALYZE runs it, PREPARE and DECLARE run it later.
+		// ANALYZE runs it, PREPARE and DECLARE run it later. PREPARE
+		// also leaves a statement in the session, for EXECUTE.
+		if typ == "PrepareStmt" {
+			r.kinds |= kindOther
+		}
 		w.fields(body, depth)
 		return
 	case "DoStmt":

@@ -4,6 +4,8 @@
 // own parser (pg_query_go), MySQL syntax through vitess.
 package sqlfacts
 
+//go:generate go run ./gencatalog
+
 import (
 	"fmt"
 	"strings"
@@ -53,6 +55,7 @@ var sideEffectFunctions = map[string]bool{
 // Functions that run SQL given as text, here or on another server: what
 // they do is only known at run time.
 var sqlTextFunctions = map[string]bool{
+	"ts_stat": true, "ts_rewrite": true, "cursor_to_xml": true, "cursor_to_xmlschema": true,
 	"dblink": true, "dblink_exec": true, "dblink_send_query": true, "dblink_open": true,
 	"query_to_xml": true, "query_to_xmlschema": true, "query_to_xml_and_xmlschema": true,
 }
@@ -66,10 +69,13 @@ var fileFunctions = map[string]bool{
 }
 
 type result struct {
+	mysql            bool
 	count            int64
 	kinds            kind
 	read, written    []string
 	functions        []string
+	volatile         []string
+	unknownFuncs     []string
 	destructive      bool
 	dataModifyingCTE bool
 	copyProgram      bool
@@ -97,6 +103,16 @@ func (r *result) addFunction(name string) {
 	if sqlTextFunctions[bare] {
 		r.dynamic = true
 	}
+	switch vol, ok := r.builtin(name); {
+	case !ok:
+		r.unknownFuncs = append(r.unknownFuncs, name)
+	case vol == 'v':
+		r.volatile = append(r.volatile, name)
+		// MySQL's list holds only harmless volatile functions.
+		if !r.mysql && !harmlessVolatile[bare] {
+			r.destructive = true
+		}
+	}
 }
 
 func (r *result) facts() facts.Facts {
@@ -113,6 +129,8 @@ func (r *result) facts() facts.Facts {
 		"tables_read":        facts.SortedSet(r.read),
 		"tables_written":     facts.SortedSet(r.written),
 		"functions":          facts.SortedSet(r.functions),
+		"volatile_functions": facts.SortedSet(r.volatile),
+		"unknown_functions":  facts.SortedSet(r.unknownFuncs),
 		"data_modifying_cte": r.dataModifyingCTE,
 		"copy_program":       r.copyProgram,
 		"into_outfile":       r.intoOutfile,
@@ -163,7 +181,7 @@ func (c *Classifier) Classify(sql string) facts.Facts {
 			// what the server may receive.
 			return facts.Fail(zero(), "NUL byte in SQL")
 		}
-		var r result
+		r := result{mysql: c.mysql}
 		var err error
 		if c.mysql {
 			err = classifyMySQL(sql, &r, b)
@@ -180,6 +198,7 @@ func (c *Classifier) Classify(sql string) facts.Facts {
 var mergeRules = facts.Rules{
 	"count": facts.Sum, "kinds": facts.Union, "destructive": facts.Any,
 	"tables_read": facts.Union, "tables_written": facts.Union, "functions": facts.Union,
+	"volatile_functions": facts.Union, "unknown_functions": facts.Union,
 	"data_modifying_cte": facts.Any, "copy_program": facts.Any, "into_outfile": facts.Any,
 	"file_access": facts.Any, "dynamic": facts.Any, "parse_error": facts.Any,
 }

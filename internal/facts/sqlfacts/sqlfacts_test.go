@@ -1,6 +1,7 @@
 package sqlfacts
 
 import (
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -97,6 +98,27 @@ func TestPostgres(t *testing.T) {
 		{"update from join", "UPDATE a SET x = b.x FROM b WHERE a.id = b.id", F{"tables_written": []string{"a"}, "tables_read": []string{"b"}, "destructive": false}},
 		{"where current of", "DELETE FROM t WHERE CURRENT OF c", F{"destructive": false}},
 		{"dblink runs sql text", "SELECT * FROM dblink('host=x', 'DROP TABLE t') AS r(a int)", F{"dynamic": true, "functions": []string{"dblink"}}},
+		// Volatility from PostgreSQL's catalog (pgcatalog.go).
+		{"setval writes", "SELECT setval('s', 1)", F{"destructive": true, "volatile_functions": []string{"setval"}, "unknown_functions": []string{}}},
+		{"lowrite writes", "SELECT lowrite(lo_open(1, 131072), 'x')", F{"destructive": true, "volatile_functions": []string{"lowrite", "lo_open"}}},
+		{"statistics reset", "SELECT pg_stat_reset()", F{"destructive": true}},
+		{"replication slot", "SELECT pg_create_physical_replication_slot('s')", F{"destructive": true}},
+		{"qualified built-in", "SELECT PG_CATALOG.NEXTVAL('s')", F{"destructive": true, "volatile_functions": []string{"pg_catalog.nextval"}}},
+		{"harmless volatile", "SELECT random(), clock_timestamp(), gen_random_uuid()", F{"destructive": false, "volatile_functions": []string{"random", "clock_timestamp", "gen_random_uuid"}}},
+		{"stable and immutable", "SELECT now(), upper('a'), length('b')", F{"destructive": false, "volatile_functions": []string{}, "unknown_functions": []string{}}},
+		{"not built-in", "SELECT myfunc(1)", F{"destructive": false, "unknown_functions": []string{"myfunc"}}},
+		{"built-in name in another schema", "SELECT public.upper('a')", F{"unknown_functions": []string{"public.upper"}}},
+		{"unknown in pg_catalog", "SELECT pg_catalog.myfunc()", F{"unknown_functions": []string{"pg_catalog.myfunc"}}},
+		{"three-part name", "SELECT x.y.z()", F{"unknown_functions": []string{"x.y.z"}}},
+		{"procedure", "CALL myproc()", F{"unknown_functions": []string{"myproc"}, "kinds": []string{"other"}}},
+		{"view that calls a volatile function", "SELECT * FROM pg_hba_file_rules", F{"destructive": true, "volatile_functions": []string{"pg_hba_file_rules"}}},
+		{"view that calls a harmless one", "SELECT * FROM pg_catalog.pg_locks", F{"destructive": false, "volatile_functions": []string{"pg_lock_status"}}},
+		{"text search over a query", "SELECT ts_stat('SELECT v FROM t')", F{"dynamic": true, "destructive": true}},
+		{"row locks", "SELECT * FROM t FOR UPDATE", F{"kinds": []string{"select", "update"}}},
+		{"shared row locks", "SELECT * FROM t WHERE id = 1 FOR KEY SHARE", F{"kinds": []string{"select", "update"}}},
+		{"prepare keeps a statement", "PREPARE q AS SELECT 1", F{"kinds": []string{"select", "other"}}},
+		{"empty", "", F{"count": 0, "kinds": []string{}, "parse_error": false}},
+		{"only a comment", "-- nothing", F{"count": 0, "kinds": []string{}}},
 		{"set config function", "SELECT set_config('role', 'postgres', false)", F{"destructive": true}},
 	}
 	for _, tc := range cases {
@@ -165,8 +187,13 @@ func TestMerge(t *testing.T) {
 	factstest.Check(t, bad, F{"parse_error": true, "destructive": true})
 }
 
+// FuzzClassify checks properties of the facts of any text, in both
+// dialects: unanalysed SQL is destructive; volatile and unknown functions
+// are among the functions; a statement with no statements counts none;
+// and the facts are a function of the text.
 func FuzzClassify(f *testing.F) {
-	for _, s := range []string{"SELECT 1", "DELETE FROM t WHERE id = 1 OR 1=1", "WITH d AS (DELETE FROM t RETURNING *) SELECT 1", "COPY t TO PROGRAM 'x'"} {
+	for _, s := range []string{"SELECT 1", "DELETE FROM t WHERE id = 1 OR 1=1", "WITH d AS (DELETE FROM t RETURNING *) SELECT 1", "COPY t TO PROGRAM 'x'",
+		"SELECT setval('s', 1)", "SELECT public.f()", "SELECT * FROM pg_hba_file_rules", ";"} {
 		f.Add(s)
 	}
 	pg, _ := New(facts.Options{})
@@ -177,8 +204,25 @@ func FuzzClassify(f *testing.F) {
 			if err := factstest.Types(out); err != nil {
 				t.Fatalf("%q: %v", s, err)
 			}
-			if pe, _ := out["parse_error"].(bool); pe && out["destructive"] != true {
-				t.Fatalf("%q: parse_error but not destructive", s)
+			if pe, _ := out["parse_error"].(bool); pe {
+				if out["destructive"] != true {
+					t.Fatalf("%q: parse_error but not destructive", s)
+				}
+				continue
+			}
+			fns := out["functions"].([]string)
+			for _, k := range []string{"volatile_functions", "unknown_functions"} {
+				for _, fn := range out[k].([]string) {
+					if !slices.Contains(fns, fn) {
+						t.Fatalf("%q: %s has %q, functions %v", s, k, fn, fns)
+					}
+				}
+			}
+			if out["count"] == int64(0) && len(out["kinds"].([]string)) != 0 {
+				t.Fatalf("%q: no statements but kinds %v", s, out["kinds"])
+			}
+			if again := c.Classify(s); !reflect.DeepEqual(out, again) {
+				t.Fatalf("%q: two calls differ", s)
 			}
 		}
 	})

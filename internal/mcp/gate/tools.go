@@ -274,8 +274,15 @@ func (t *Tools) EnsureFresh(ctx context.Context, list ListFunc) error {
 			return ctx.Err()
 		}
 		t.mu.Lock()
-		defer t.mu.Unlock()
-		return t.refreshErr
+		fresh, err := t.fresh(), t.refreshErr
+		t.mu.Unlock()
+		if !fresh && err == nil {
+			// The call that was listing ended before the list came (its
+			// client cancelled it): list for this call instead of judging
+			// it against a list nobody read.
+			return t.EnsureFresh(ctx, list)
+		}
+		return err
 	}
 	ch := make(chan struct{})
 	t.refreshing = ch

@@ -89,8 +89,11 @@ func OpenShared(docs store.Docs, server string) (*Store, error) {
 	if server == "" {
 		return nil, errors.New("pin: no server name")
 	}
-	return &Store{server: server, path: docPrefix + server, docs: docs, now: time.Now}, nil
+	return &Store{server: server, path: DocName(server), docs: docs, now: time.Now}, nil
 }
+
+// DocName is the document of a server's pins in a shared store.
+func DocName(server string) string { return docPrefix + server }
 
 // SharedServers lists the servers that have pins in a shared store.
 func SharedServers(ctx context.Context, docs store.Docs) ([]string, error) {

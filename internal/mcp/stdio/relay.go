@@ -237,12 +237,14 @@ func Run(ctx context.Context, o Options, in io.Reader, out io.Writer) error {
 		r.log.Info("the MCP server exited", "status", exitStatus(exitErr))
 	}
 
-	// Nobody will answer what is still pending.
-	r.stop()
+	// Nobody will answer what is still pending: the calls the server had
+	// learn that first (their outcome is the server's failure), then the
+	// judgements still running end.
 	for _, q := range r.pending.drain(errGone) {
 		q.respond(jsonrpc.ErrorResponse(q.id, jsonrpc.CodeUpstream, errGone.Error()+" without answering this request", nil))
 		q.notify(upstreamReply{err: errGone})
 	}
+	r.stop()
 	waitTimeout(&r.calls, o.Config.ShutdownTimeout)
 
 	if c, ok := in.(io.Closer); ok {

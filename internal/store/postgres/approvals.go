@@ -145,6 +145,7 @@ func (d *DB) DecideApproval(ctx context.Context, id string, dec store.ApprovalDe
 		return fmt.Errorf("postgres: decide approval %s: %w", id, err)
 	}
 	if n == 1 {
+		d.notify(ctx, ChannelApprovals, id)
 		return nil
 	}
 	if _, err := d.Approval(ctx, id); err != nil {
@@ -174,6 +175,9 @@ func (d *DB) CloseApproval(ctx context.Context, id, state string, at time.Time) 
 		state, at.UnixNano(), id)
 	if err != nil {
 		return false, fmt.Errorf("postgres: close approval %s: %w", id, err)
+	}
+	if n == 1 {
+		d.notify(ctx, ChannelApprovals, id)
 	}
 	return n == 1, nil
 }

@@ -35,6 +35,7 @@ func (d *DB) Doc(ctx context.Context, name string) ([]byte, error) {
 // UpdateDoc implements store.Docs.
 func (d *DB) UpdateDoc(ctx context.Context, name string, change func([]byte) ([]byte, error)) error {
 	var changeErr error
+	changed := false
 	err := d.tx(ctx, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1::int4, hashtext($2))`, lockDocs, name); err != nil {
 			return err
@@ -51,8 +52,12 @@ func (d *DB) UpdateDoc(ctx context.Context, name string, change func([]byte) ([]
 		}
 		_, err = tx.Exec(ctx, `INSERT INTO docs (name, body) VALUES ($1, $2)
 			ON CONFLICT (name) DO UPDATE SET body = excluded.body`, name, next)
+		changed = err == nil
 		return err
 	})
+	if err == nil && changed {
+		d.notify(ctx, ChannelDocs, name)
+	}
 	if err != nil && changeErr == nil {
 		return fmt.Errorf("postgres: update document %s: %w", name, err)
 	}

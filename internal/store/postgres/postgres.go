@@ -15,6 +15,7 @@ import (
 	"context"
 	"fmt"
 	"net/url"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -45,6 +46,9 @@ type DB struct {
 	pool    *pgxpool.Pool
 	url     string // without the password, for messages
 	timeout time.Duration
+
+	subMu sync.Mutex
+	subs  map[string][]func(payload string) // channel → subscribers
 }
 
 // Advisory lock keys (pg_advisory_xact_lock): one per thing whose writers
