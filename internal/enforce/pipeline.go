@@ -67,6 +67,15 @@ type History interface {
 	Observe(ctx context.Context, c *call.Call, o *call.Outcome) error
 }
 
+// OutputObserver is implemented by a History that learns from content a
+// server sends outside tool results (resources, prompts, task results):
+// untrusted content read that way taints later calls as a tool's output
+// does. ObserveOutput returns once the history is durable; on an error the
+// content must not reach the client.
+type OutputObserver interface {
+	ObserveOutput(ctx context.Context, c *call.Call, content []byte) error
+}
+
 // Admitter is implemented by a History that must know a call will be
 // forwarded before it is: to count calls while they run, and to make later
 // calls of the task wait for an output the agent may see before Observe
@@ -235,6 +244,31 @@ func (p *Pipeline) Decide(ctx context.Context, c *call.Call) call.Decision {
 // RecordTimeout.
 func (p *Pipeline) recordContext(ctx context.Context) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.WithoutCancel(ctx), p.cfg.RecordTimeout)
+}
+
+// ObserveContent lets the history learn from content a server sends the
+// client outside a tool result (c names the server, and the tool when one
+// stands for the content). The caller is identified and the task resolved
+// as for a call, so that the content lands in the right history. An error
+// means the content must be withheld (fail closed).
+func (p *Pipeline) ObserveContent(ctx context.Context, c *call.Call, content []byte) error {
+	o, ok := p.cfg.History.(OutputObserver)
+	if !ok {
+		return nil
+	}
+	if c.Time.IsZero() {
+		c.Time = p.cfg.Now()
+	}
+	if _, err := p.cfg.Catalog.Describe(ctx, c); err != nil {
+		return err
+	}
+	if err := p.cfg.Identify.Identify(ctx, c); err != nil {
+		return err
+	}
+	if _, err := p.cfg.Task.ResolveTask(ctx, c); err != nil {
+		return err
+	}
+	return o.ObserveOutput(ctx, c, content)
 }
 
 // Refuse records a call that a front door refuses before judging it (a

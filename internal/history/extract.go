@@ -62,7 +62,8 @@ import (
 type kind byte
 
 const (
-	kindURL    kind = 'U' // host and path, no scheme ('u' was with the scheme)
+	kindURL    kind = 'U' // host and path, no scheme
+	kindURLv1  kind = 'u' // with the scheme: how URLs were stored before (matched in arguments only)
 	kindDomain kind = 'd'
 	kindEmail  kind = 'e'
 	kindNumber kind = 'n'
@@ -97,6 +98,9 @@ type extractor struct {
 	// address (see the matching rules).
 	emit    func(h uint64, derived bool)
 	derived bool
+	// legacyURL: emit only URLs, in the form they were stored in before
+	// (kindURLv1), for matching arguments against older events.
+	legacyURL bool
 }
 
 // valueHash names a canonical value: the first 8 bytes of SHA-256 over its
@@ -141,7 +145,9 @@ func lower(b byte) byte {
 
 // text runs the extractor over s, calling emit with the hash of each value.
 func (x *extractor) text(s string) {
-	x.phones(s)
+	if !x.legacyURL {
+		x.phones(s)
+	}
 	x.group, x.parts = x.group[:0], 0
 	i, n := 0, len(s)
 	prevEnd := -1 // end of the previous token, for group joining
@@ -170,6 +176,12 @@ func (x *extractor) text(s string) {
 
 // token classifies one token.
 func (x *extractor) token(t string) {
+	if x.legacyURL {
+		if strings.Contains(t, "://") {
+			x.url(t)
+		}
+		return
+	}
 	for len(t) > 0 && (t[0] == '(' || t[0] == ':') {
 		t = t[1:]
 	}
@@ -244,7 +256,29 @@ func (x *extractor) url(t string) {
 	if hostEnd < 0 {
 		hostEnd = len(rest)
 	}
-	x.urlOf(rest[:hostEnd], rest[hostEnd:])
+	if !x.legacyURL {
+		x.urlOf(rest[:hostEnd], rest[hostEnd:])
+		return
+	}
+	{
+		// The form URLs were stored in before the scheme was dropped
+		// (scheme and authority lower-cased, trailing '/' dropped): so
+		// that an argument still matches an output indexed in that form
+		// within the retention.
+		x.canon = x.canon[:0]
+		for i := 0; i < p; i++ {
+			x.canon = append(x.canon, lower(t[i]))
+		}
+		x.canon = append(x.canon, "://"...)
+		for i := 0; i < hostEnd; i++ {
+			x.canon = append(x.canon, lower(rest[i]))
+		}
+		x.canon = append(x.canon, rest[hostEnd:]...)
+		for len(x.canon) > 0 && x.canon[len(x.canon)-1] == '/' {
+			x.canon = x.canon[:len(x.canon)-1]
+		}
+		x.put(kindURLv1, x.canon)
+	}
 }
 
 // urlOf emits a URL from its authority (user info, host, port) and the

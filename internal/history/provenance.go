@@ -332,6 +332,23 @@ func (s *Stage) argValues(v any, typed *[]uint64) (whole uint64) {
 	return whole
 }
 
+// argLegacy are the URLs of a string argument in the form URLs were stored
+// in before they lost their scheme (kindURLv1): they taint, as older
+// events within the retention may hold them, and never make an argument
+// the user's.
+func (s *Stage) argLegacy(v any, legacy *[]uint64) {
+	*legacy = (*legacy)[:0]
+	str, ok := v.(string)
+	if !ok || !strings.Contains(str, "://") {
+		return
+	}
+	s.extract(func(x *extractor) {
+		x.legacyURL = true
+		x.text(str)
+		x.legacyURL = false
+	}, func(h uint64, _ bool) { *legacy = append(*legacy, h) })
+}
+
 // argWords are the words of a short string argument.
 func (s *Stage) argWords(str string, words *[]uint64) {
 	*words = (*words)[:0]
@@ -388,7 +405,7 @@ func (s *Stage) flowOf(sc *scope, c *call.Call, in map[string]any, cutoff int64,
 		}
 		return info.untrusted > cutoff
 	}
-	var typed, words []uint64
+	var typed, words, legacy []uint64
 	leaf := func(v any) leafFlow {
 		lf = leafFlow{}
 		whole := s.argValues(v, &typed)
@@ -398,6 +415,10 @@ func (s *Stage) flowOf(sc *scope, c *call.Call, in map[string]any, cutoff int64,
 			t := isTrusted(h)
 			tainted = tainted || (u && !t)
 			allTrusted = allTrusted && t
+		}
+		s.argLegacy(v, &legacy)
+		for _, h := range legacy {
+			tainted = tainted || (seen(h) && !isTrusted(h))
 		}
 		wholeTrusted := false
 		if whole != 0 {

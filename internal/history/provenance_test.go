@@ -2,6 +2,7 @@ package history
 
 import (
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"slices"
 	"testing"
@@ -273,4 +274,35 @@ func FuzzCheckFieldPattern(f *testing.F) {
 			t.Fatalf("%q labels %q", p, p+"x")
 		}
 	})
+}
+
+// TestLegacyURLEvents: a URL stored before URLs lost their scheme (an
+// event of the previous format, within the retention) still taints an
+// argument that holds it.
+func TestLegacyURLEvents(t *testing.T) {
+	h := newHarness(t, Config{}, Options{})
+	c := h.mk(callSpec{server: "web", tool: "fetch", labels: []string{"untrusted"}, task: "t"})
+	key, _ := keyOf(c)
+	sc := h.s.scopeGet(key, principalName(c), false)
+	var packed []byte
+	packed = binary.BigEndian.AppendUint64(packed, valueHash(kindURLv1, []byte("https://collect.example/u?d=1")))
+	sc.mu.Lock()
+	h.s.apply(sc, &event{Kind: kindOutput, Ref: "old", Values: packed}, h.now.UnixNano())
+	sc.mu.Unlock()
+	got := h.recall(callSpec{server: "web", tool: "post", task: "t", input: `{"url":"HTTPS://collect.example/u?d=1"}`})
+	if !slices.Equal(got.Flow.Tainted, []string{"url"}) {
+		t.Fatalf("an argument against an older event: %+v", got.Flow)
+	}
+}
+
+// TestTrustedURLsAndAddresses: a link or an address the purpose gives is
+// the user's however it is written in the argument.
+func TestTrustedURLsAndAddresses(t *testing.T) {
+	h := newHarness(t, Config{}, Options{})
+	purpose := "Publish the notes to www.wiki.acme.example/notes and mail Bob.Lee@Partner.example."
+	c := h.recall(callSpec{server: "x", tool: "y", task: "t", purpose: purpose,
+		input: `{"url":"https://WWW.wiki.acme.example/notes/","to":["bob.lee@partner.example"],"cc":"eve@partner.example"}`})
+	if !slices.Equal(c.Flow.Trusted, []string{"to", "url"}) {
+		t.Fatalf("trusted: %+v", c.Flow)
+	}
 }

@@ -40,7 +40,7 @@ func (a Action) String() string {
 }
 
 // clientRequests are the requests a client may send a server (MCP
-// 2025-11-25 and the methods of earlier versions).
+// 2026-07-28 and the methods of earlier versions).
 var clientRequests = map[string]Action{
 	"initialize":               Forward,
 	"ping":                     Forward,
@@ -59,6 +59,8 @@ var clientRequests = map[string]Action{
 	"tasks/list":               Forward,
 	"tasks/result":             Forward, // observed
 	"tasks/cancel":             Forward,
+	"server/discover":          Forward, // 2026-07-28
+	"subscriptions/listen":     Forward, // 2026-07-28
 }
 
 // clientNotifications are the notifications a client may send a server.

@@ -209,6 +209,12 @@ func startRun(t *testing.T, config, data, execPath string) *runClient {
 	cmd := exec.Command(testutil.Toolgate(t), "--config", config, "--data-dir", data,
 		"run", "--policy", testdata(t, "policies"), "--name", "lax", "--", os.Args[0])
 	cmd.Env = append(os.Environ(), "ATTACK_SERVER=lax", "ATTACK_EXEC="+execPath)
+	return startCmd(t, cmd)
+}
+
+// startCmd starts a `toolgate run` command and initializes the session.
+func startCmd(t *testing.T, cmd *exec.Cmd) *runClient {
+	t.Helper()
 	c := &runClient{t: t, cmd: cmd, lines: make(chan string, 256), err: &testutil.SyncBuffer{}}
 	cmd.Stderr = c.err
 	var err error

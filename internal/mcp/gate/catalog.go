@@ -30,6 +30,14 @@ func (g *guard) Describe(ctx context.Context, c *call.Call) (*cedarjson.Shape, e
 	if c.Server.Name != g.tools.server {
 		return nil, enforce.Errorf("server.unknown", "this proxy fronts server %q, not %q", g.tools.server, c.Server.Name)
 	}
+	if c.Tool.Name == "" {
+		// Content that no tool stands for (a resource, a prompt): the
+		// server is described, no tool.
+		if g.inner != nil {
+			return g.inner.Describe(ctx, c)
+		}
+		return nil, nil
+	}
 	tool, err := g.tools.Lookup(c.Tool.Name)
 	if err != nil {
 		return nil, err

@@ -121,6 +121,25 @@ func (g *Gate) Refuse(ctx context.Context, who Caller, params json.RawMessage, c
 	return g.o.Pipeline.Refuse(ctx, c, code, msg)
 }
 
+// Observed tells which results toolgate observes before they reach the
+// client: content a server sends outside a tool result, which must taint
+// the task's history as a tool's output would.
+func Observed(method string) bool {
+	switch method {
+	case "resources/read", "prompts/get", "tasks/result":
+		return true
+	}
+	return false
+}
+
+// ObserveResult lets the history learn from the result of an observed
+// method (Observed) before it reaches the client. An error means the result
+// must be withheld.
+func (g *Gate) ObserveResult(ctx context.Context, who Caller, method string, result json.RawMessage) error {
+	c := g.newCall(who, "")
+	return g.o.Pipeline.ObserveContent(ctx, c, result)
+}
+
 // Caller is the gate's own caller (its configured principal and task token).
 func (g *Gate) Caller() Caller { return g.caller() }
 

@@ -120,6 +120,19 @@ func (d *dispatch) call(ctx context.Context, srv *Server, raw []byte, cred *call
 	if err == nil && d.m.Method == "tools/list" {
 		return resp, nil
 	}
+	if err == nil && gate.Observed(d.m.Method) {
+		// Content read outside a tool result reaches the client only once
+		// the task's history knows it.
+		var r struct {
+			Result json.RawMessage `json:"result"`
+		}
+		if json.Unmarshal(resp, &r) == nil && r.Result != nil {
+			if oerr := srv.Gate.ObserveResult(ctx, d.caller(d.taskHeader), d.m.Method, r.Result); oerr != nil {
+				d.s.g.o.Log.Error("withheld content the history could not record", "server", srv.Name, "method", d.m.Method, "error", oerr)
+				return d.errorf(jsonrpc.CodeInternalError, "toolgate withheld the result: %v", oerr), nil
+			}
+		}
+	}
 	if err == nil {
 		resp = d.s.fromServerResponse(srv.Name, d.m.Method, resp)
 	}

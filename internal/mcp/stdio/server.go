@@ -7,6 +7,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/toolgate/toolgate/internal/mcp/gate"
 	"github.com/toolgate/toolgate/internal/mcp/jsonrpc"
 )
 
@@ -99,6 +100,15 @@ func (r *relay) serverMessage(m *jsonrpc.Message) {
 		r.noteVersion(m)
 		q.respond(m.Raw)
 	default:
+		if gate.Observed(q.method) && m.Result != nil {
+			// Content read outside a tool result reaches the client only
+			// once the task's history knows it.
+			if err := r.gate.ObserveResult(r.ctx, r.gate.Caller(), q.method, m.Result); err != nil {
+				r.log.Error("withheld content the history could not record", "method", q.method, "error", err)
+				q.respond(jsonrpc.ErrorResponse(q.id, jsonrpc.CodeInternalError, "toolgate withheld the result: "+err.Error(), nil))
+				return
+			}
+		}
 		q.respond(m.Raw)
 	}
 }
