@@ -1,0 +1,420 @@
+package e2e
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+)
+
+// TestReplicas: three `toolgate serve` replicas on one PostgreSQL agree on
+// everything a call depends on: one set of signing keys, budgets never
+// overspent and windows counted across replicas under concurrent calls, a
+// revocation enforced by every replica at once, an approval given on one
+// replica releasing the call waiting on another and used once, one audit
+// trail that verifies. One replica is then killed (SIGKILL) under load: no
+// call that ran lacks its decision record, the others keep serving. Last,
+// the database restarts: calls fail closed while it is down and recover
+// after.
+func TestReplicas(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end: three replicas and a database")
+	}
+	w := newWorld(t, 3)
+
+	t.Run("SharedKeys", func(t *testing.T) {
+		w.t = t
+		var first string
+		for _, r := range w.replicas {
+			resp, err := http.Get(r.base + "/.well-known/jwks.json")
+			if err != nil {
+				t.Fatal(err)
+			}
+			var set struct{ Keys []map[string]any }
+			json.NewDecoder(resp.Body).Decode(&set)
+			resp.Body.Close()
+			b, _ := json.Marshal(set)
+			if len(set.Keys) != 1 {
+				t.Fatalf("replica %s publishes %d keys", r.name, len(set.Keys))
+			}
+			if first == "" {
+				first = string(b)
+			} else if string(b) != first {
+				t.Fatalf("replica %s publishes another JWKS:\n%s\n%s", r.name, b, first)
+			}
+		}
+	})
+
+	t.Run("BudgetNeverOverspent", func(t *testing.T) {
+		w.t = t
+		tok := w.task("--budget", "6")
+		ok, denied := w.race(w.sessions(tok), "note", "b", 8)
+		if ok != 6 {
+			t.Fatalf("%d calls ran on a task budget of 6 (%d denied)", ok, denied)
+		}
+		if n := len(w.ranWith("note", "b-")); n != 6 {
+			t.Fatalf("the server ran %d calls", n)
+		}
+	})
+
+	t.Run("WindowCountsEveryReplica", func(t *testing.T) {
+		w.t = t
+		ok, denied := w.race(w.sessions(""), "counted", "c", 5)
+		if ok != 4 {
+			t.Fatalf("%d counted calls ran under a limit of 4 an hour (%d denied)", ok, denied)
+		}
+		if n := len(w.ranWith("counted", "c-")); n != 4 {
+			t.Fatalf("the server ran %d calls", n)
+		}
+	})
+
+	t.Run("RevocationEnforcedEverywhere", func(t *testing.T) {
+		w.t = t
+		tok := w.task()
+		ss := w.sessions(tok)
+		for i, cs := range ss {
+			if got, err := call(cs, "note", map[string]any{"id": fmt.Sprint("r-before-", i)}); err != nil || !strings.HasPrefix(got, "ok ") {
+				t.Fatalf("replica %d before revocation: %q %v", i, got, err)
+			}
+		}
+		if out, err := w.cli("task", "revoke", "--agent", "bot", "--reason", "incident"); err != nil {
+			t.Fatalf("revoke: %v %s", err, out)
+		}
+		// At once, on every replica: the next call is denied.
+		for i, cs := range ss {
+			got, err := call(cs, "note", map[string]any{"id": fmt.Sprint("r-after-", i)})
+			if err != nil || !strings.Contains(got, "revoked") {
+				t.Fatalf("replica %d after revocation: %q %v", i, got, err)
+			}
+		}
+		if n := len(w.ranWith("note", "r-after-")); n != 0 {
+			t.Fatalf("%d calls of a revoked task ran", n)
+		}
+	})
+
+	t.Run("ApprovalAcrossReplicas", func(t *testing.T) {
+		w.t = t
+		ss := w.sessions("")
+		// A payment waits on replica 0; carol approves it on replica 2
+		// (and lists it on replica 1): the call runs once.
+		done := async(ss[0], "pay", map[string]any{"id": "p1", "amount": 100})
+		a := w.pending(w.replicas[1].base)
+		if st, out := w.api(w.replicas[2].base, keyCarol, "POST", "/v1/approvals/"+a+"/approve", nil); st != 200 {
+			t.Fatalf("approve on replica 2: %d %v", st, out)
+		}
+		if got := wait(t, done); got != "ok pay p1" {
+			t.Fatalf("the approved call: %q", got)
+		}
+		// The same payment on replicas 0 and 1 at once: one approval,
+		// used once; the other call asks again, and is denied.
+		c0 := async(ss[0], "pay", map[string]any{"id": "p2", "amount": 200})
+		c1 := async(ss[1], "pay", map[string]any{"id": "p2", "amount": 200})
+		a2 := w.pending(w.replicas[0].base, a)
+		w.api(w.replicas[2].base, keyCarol, "POST", "/v1/approvals/"+a2+"/approve", nil)
+		a3 := w.pending(w.replicas[1].base, a, a2)
+		w.api(w.replicas[0].base, keyCarol, "POST", "/v1/approvals/"+a3+"/deny", map[string]any{"comment": "once is enough"})
+		r0, r1 := wait(t, c0), wait(t, c1)
+		if (r0 == "ok pay p2") == (r1 == "ok pay p2") || !strings.Contains(r0+r1, "once is enough") {
+			t.Fatalf("two calls on one approval: %q and %q", r0, r1)
+		}
+		if n := w.ran("pay")["p2"]; n != 1 {
+			t.Fatalf("the payment ran %d times", n)
+		}
+	})
+
+	t.Run("TrailVerifiesWhileServing", func(t *testing.T) {
+		w.t = t
+		out, err := w.cli("audit", "verify", "--json")
+		if err != nil || !strings.Contains(out, `"ok": true`) {
+			t.Fatalf("verify: %v %s", err, out)
+		}
+	})
+
+	t.Run("ReplicaKilledUnderLoad", func(t *testing.T) {
+		w.t = t
+		var mu sync.Mutex
+		answered := map[string]bool{} // calls that returned "ok"
+		var after atomic.Int32        // answered after the kill
+		var killed atomic.Bool
+		stop := make(chan struct{})
+		var wg sync.WaitGroup
+		for g := range 6 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				var cs *mcp.ClientSession
+				for n := 0; ; n++ {
+					select {
+					case <-stop:
+						if cs != nil {
+							cs.Close()
+						}
+						return
+					default:
+					}
+					if cs == nil {
+						var err error
+						if cs, _, err = w.session(""); err != nil {
+							continue // the balancer has not noticed yet
+						}
+					}
+					id := fmt.Sprintf("k-%d-%d", g, n)
+					got, err := call(cs, "note", map[string]any{"id": id})
+					if err != nil {
+						cs.Close()
+						cs = nil // its replica went away: a new session
+						continue
+					}
+					if got == "ok note "+id {
+						mu.Lock()
+						answered[id] = true
+						mu.Unlock()
+						if killed.Load() {
+							after.Add(1)
+						}
+					}
+				}
+			}()
+		}
+		for w.count(&mu, answered) < 30 {
+			time.Sleep(20 * time.Millisecond) // waiting for load to build, not for an outcome
+		}
+		victim := w.replicas[1]
+		if err := victim.proc.Process.Signal(syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+		<-victim.done
+		killed.Store(true)
+		deadline := time.Now().Add(2 * time.Minute)
+		for after.Load() < 30 && time.Now().Before(deadline) {
+			time.Sleep(20 * time.Millisecond)
+		}
+		close(stop)
+		wg.Wait()
+		if after.Load() < 30 {
+			t.Fatalf("the surviving replicas answered %d calls after the kill", after.Load())
+		}
+		// Every call that ran has its decision record: the record was
+		// committed before the call was forwarded, even on the replica
+		// that was killed.
+		ran := w.ranWith("note", "k-")
+		recorded := w.recorded("note")
+		for id := range ran {
+			if !recorded[id] {
+				t.Errorf("call %s ran but has no decision record", id)
+			}
+		}
+		for id := range answered {
+			if ran[id] == 0 {
+				t.Errorf("call %s was answered but did not run", id)
+			}
+		}
+		if out, err := w.cli("audit", "verify", "--json"); err != nil || !strings.Contains(out, `"ok": true`) {
+			t.Fatalf("verify after the kill: %v %s", err, out)
+		}
+	})
+
+	t.Run("DatabaseRestart", func(t *testing.T) {
+		w.t = t
+		live := []int{0, 2}
+		ss := w.sessions("")
+		if err := w.pg.Stop("fast"); err != nil {
+			t.Fatal(err)
+		}
+		// Down: every call is refused, and none runs.
+		for _, i := range live {
+			got, err := call(ss[i], "note", map[string]any{"id": fmt.Sprint("d-down-", i)})
+			if err == nil && !strings.HasPrefix(got, "denied: ") {
+				t.Fatalf("replica %d with the database down: %q", i, got)
+			}
+		}
+		if n := len(w.ranWith("note", "d-down-")); n != 0 {
+			t.Fatalf("%d calls ran with the database down", n)
+		}
+		if err := w.pg.Restart(); err != nil {
+			t.Fatal(err)
+		}
+		// Up again: the replicas reconnect and serve.
+		for _, i := range live {
+			deadline := time.Now().Add(2 * time.Minute)
+			for n := 0; ; n++ {
+				id := fmt.Sprintf("d-up-%d-%d", i, n)
+				got, err := call(ss[i], "note", map[string]any{"id": id})
+				if err == nil && got == "ok note "+id {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("replica %d does not recover: %q %v", i, got, err)
+				}
+				time.Sleep(100 * time.Millisecond) // the pool reconnects on its own schedule
+			}
+		}
+	})
+
+	t.Run("FinalTrail", func(t *testing.T) {
+		w.t = t
+		for _, i := range []int{0, 2} {
+			w.replicas[i].stop()
+		}
+		out, err := w.cli("audit", "verify", "--json")
+		if err != nil {
+			t.Fatalf("verify: %v %s", err, out)
+		}
+		var rep struct {
+			OK       bool   `json:"ok"`
+			Records  uint64 `json:"records"`
+			Unsigned uint64 `json:"unsigned"`
+		}
+		json.Unmarshal([]byte(out), &rep)
+		if !rep.OK || rep.Records == 0 || rep.Unsigned != 0 {
+			t.Fatalf("the final trail: %s", out)
+		}
+	})
+}
+
+// task creates a task for the bot with the ledger's tools and returns its
+// token.
+func (w *world) task(args ...string) string {
+	w.t.Helper()
+	out, err := w.cli(append([]string{"task", "create", "--agent", "bot", "--owner", "alice", "--purpose", "e2e", "--tool", "ledger/*"}, args...)...)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	return strings.TrimSpace(out)
+}
+
+// race makes per calls of tool on every session at once (ids prefix-N)
+// and counts the calls that ran and those denied.
+func (w *world) race(ss []*mcp.ClientSession, tool, prefix string, per int) (ok, denied int) {
+	w.t.Helper()
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i, cs := range ss {
+		for j := range per {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				<-start
+				id := fmt.Sprintf("%s-%d-%d", prefix, i, j)
+				got, err := call(cs, tool, map[string]any{"id": id})
+				mu.Lock()
+				defer mu.Unlock()
+				switch {
+				case err != nil:
+					w.t.Errorf("call %s: %v", id, err)
+				case got == "ok "+tool+" "+id:
+					ok++
+				case strings.HasPrefix(got, "denied: "):
+					denied++
+				default:
+					w.t.Errorf("call %s: %q", id, got)
+				}
+			}()
+		}
+	}
+	close(start)
+	wg.Wait()
+	return ok, denied
+}
+
+// ranWith is what the server ran of tool with ids starting with prefix.
+func (w *world) ranWith(tool, prefix string) map[string]int {
+	out := map[string]int{}
+	for id, n := range w.ran(tool) {
+		if strings.HasPrefix(id, prefix) {
+			out[id] = n
+		}
+	}
+	return out
+}
+
+// recorded lists the ids of the allowed decision records of tool in the
+// shared trail.
+func (w *world) recorded(tool string) map[string]bool {
+	w.t.Helper()
+	out, err := w.cli("audit", "query", "--json", "--tool", tool, "--effect", "allow", "--no-outcomes")
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	ids := map[string]bool{}
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		var rec struct {
+			Arguments struct{ ID string }
+		}
+		if err := json.Unmarshal([]byte(line), &rec); err == nil && rec.Arguments.ID != "" {
+			ids[rec.Arguments.ID] = true
+		}
+	}
+	return ids
+}
+
+func (w *world) count(mu *sync.Mutex, m map[string]bool) int {
+	mu.Lock()
+	defer mu.Unlock()
+	return len(m)
+}
+
+// pending waits until carol, asking base, sees a pending approval not in
+// seen, and returns its id.
+func (w *world) pending(base string, seen ...string) string {
+	w.t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		_, out := w.api(base, keyCarol, "GET", "/v1/approvals?state=pending", nil)
+		list, _ := out["approvals"].([]any)
+		for _, a := range list {
+			id, _ := a.(map[string]any)["id"].(string)
+			if !contains(seen, id) {
+				return id
+			}
+		}
+		time.Sleep(50 * time.Millisecond) // polling the API for the call to arrive
+	}
+	w.t.Fatal("no pending approval appeared")
+	return ""
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+type result struct {
+	text string
+	err  error
+}
+
+func async(cs *mcp.ClientSession, tool string, args map[string]any) <-chan result {
+	ch := make(chan result, 1)
+	go func() {
+		text, err := call(cs, tool, args)
+		ch <- result{text, err}
+	}()
+	return ch
+}
+
+func wait(t *testing.T, ch <-chan result) string {
+	t.Helper()
+	select {
+	case r := <-ch:
+		if r.err != nil {
+			return "error: " + r.err.Error()
+		}
+		return r.text
+	case <-time.After(50 * time.Second): // the poll is 1m: only the notification releases it sooner
+		t.Fatal("the call did not end")
+		return ""
+	}
+}
