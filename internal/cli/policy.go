@@ -48,7 +48,7 @@ file:line:col: message [code]; the exit status is 1 if there is any.`,
 			}
 			set, err := policy.NewSet(policy.OrgLayer, srcs)
 			if err != nil {
-				return &exitError{code: ExitError, err: errors.New("invalid policies:\n" + err.Error())}
+				return &exitError{code: ExitError, err: errors.New("invalid policies:\n" + policyErrors(err))}
 			}
 			if schemaFile != "" {
 				sc, err := policy.LoadSchema(schemaFile)
@@ -117,7 +117,7 @@ status is 1 if any case fails. --format json prints every result as JSON,
 			}
 			set, err := policy.NewSet(policy.OrgLayer, srcs)
 			if err != nil {
-				return &exitError{code: ExitError, err: errors.New("invalid policies:\n" + err.Error())}
+				return &exitError{code: ExitError, err: errors.New("invalid policies:\n" + policyErrors(err))}
 			}
 			files, err := policytest.Discover(dirs)
 			if err != nil {
@@ -304,4 +304,28 @@ func writeJUnit(w io.Writer, rep testReport) error {
 	}
 	_, err := io.WriteString(w, "\n")
 	return err
+}
+
+// policyErrors writes policy errors one per line, each parse error followed
+// by its source line with a caret under the place.
+func policyErrors(err error) string {
+	var es policy.Errors
+	if !errors.As(err, &es) {
+		var e *policy.Error
+		if !errors.As(err, &e) {
+			return err.Error()
+		}
+		es = policy.Errors{e}
+	}
+	var b strings.Builder
+	for i, e := range es {
+		if i > 0 {
+			b.WriteByte('\n')
+		}
+		b.WriteString(e.Error())
+		if s := e.Snippet(); s != "" {
+			b.WriteString("\n" + s)
+		}
+	}
+	return b.String()
 }

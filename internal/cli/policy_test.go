@@ -214,3 +214,16 @@ func TestInjectionPackPolicies(t *testing.T) {
 		}
 	}
 }
+
+// policy validate shows a parse error in words, with the line and a caret.
+func TestPolicyValidateShowsTheSource(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "p.cedar"), "@id(\"a\")\npermit (principal, action, resource)\nwhen { context.input.path lke \"/w/*\" };\n")
+	code, out, errs := toolgateBin(t, dir, nil, "policy", "validate", "p.cedar")
+	want := "p.cedar:3:27: expected an operator or `}` after the expression, found `lke` (did you mean `like`?) [policy.parse]\n" +
+		"    when { context.input.path lke \"/w/*\" };\n" +
+		"                              ^^^\n"
+	if code != ExitError || out != "" || !strings.Contains(errs, want) {
+		t.Errorf("exit %d\n%s", code, errs)
+	}
+}

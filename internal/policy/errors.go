@@ -23,6 +23,32 @@ type Error struct {
 	Line    int // 0 when unknown
 	Column  int
 	Message string
+	// Source is the line of the source the error is on, Span the width of
+	// what Column points at: Snippet shows them (parse errors).
+	Source string
+	Span   int
+}
+
+// Snippet is the source line with a caret under the error's position, or
+// "" when the source is not known.
+func (e *Error) Snippet() string {
+	if e.Source == "" || e.Column < 1 {
+		return ""
+	}
+	var pad strings.Builder
+	col := 1
+	for _, r := range e.Source {
+		if col >= e.Column {
+			break
+		}
+		if r == '\t' {
+			pad.WriteByte('\t') // keep the caret under the text
+		} else {
+			pad.WriteByte(' ')
+		}
+		col++
+	}
+	return "    " + e.Source + "\n    " + pad.String() + strings.Repeat("^", max(e.Span, 1))
 }
 
 func (e *Error) Error() string {
@@ -52,7 +78,7 @@ var cedarPos = regexp.MustCompile(`<input>:(\d+):(\d+):?\s*`)
 // parseError turns a cedar-go parse error into an Error with the file's
 // position. cedar-go prefixes its messages with "parser error: parse error
 // at"; those words add nothing once the location is known.
-func parseError(file string, err error) *Error {
+func parseError(file string, src []byte, err error) *Error {
 	msg := err.Error()
 	e := &Error{Code: CodeParse, File: file}
 	if m := cedarPos.FindStringSubmatchIndex(msg); m != nil {
@@ -66,6 +92,9 @@ func parseError(file string, err error) *Error {
 	e.Message = strings.TrimSpace(msg)
 	if e.Message == "" {
 		e.Message = "syntax error"
+	}
+	if src != nil {
+		explain(e, src)
 	}
 	return e
 }

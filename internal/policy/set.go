@@ -49,7 +49,7 @@ func NewSet(name string, sources []Source) (*Set, error) {
 		h.Write([]byte{0})
 		list, err := cedar.NewPolicyListFromBytes(src.Name, src.Text)
 		if err != nil {
-			errs = append(errs, parseError(src.Name, err))
+			errs = append(errs, parseError(src.Name, src.Text, err))
 			continue
 		}
 		for _, cp := range list {

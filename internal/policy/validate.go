@@ -24,7 +24,7 @@ func LoadSchema(path string) (*schema.Schema, error) {
 		err = s.UnmarshalCedar(b)
 	}
 	if err != nil {
-		pe := parseError(path, err)
+		pe := parseError(path, b, err)
 		pe.Code = CodeSchema
 		return nil, pe
 	}
