@@ -360,7 +360,7 @@ func (v *Verifier) key(ctx context.Context, kid string) (jose.JSONWebKey, error)
 	case usable && !due:
 		v.mu.Unlock()
 		return jose.JSONWebKey{}, v.unknown(kid)
-	case usable, due:
+	case due: // an unknown kid, or no usable keys: fetch now and wait
 		f = v.startFetch(now)
 	case v.flight != nil:
 		f = v.flight

@@ -173,6 +173,20 @@ func (j *JSONL) WriteOutcome(_ context.Context, o *OutcomeRecord) error {
 	return j.write(&rec, false)
 }
 
+// Probe checks that the file can be made durable now (an fsync), besides
+// the last write's error. Stderr has nothing to check.
+func (j *JSONL) Probe(context.Context) error {
+	if err := j.Healthy(); err != nil || j.f == nil {
+		return err
+	}
+	j.syncMu.Lock()
+	defer j.syncMu.Unlock()
+	if err := j.f.Sync(); err != nil {
+		return fmt.Errorf("audit: %s cannot be synced: %w", j.f.Name(), err)
+	}
+	return nil
+}
+
 // Healthy reports the sticky write error, if any.
 func (j *JSONL) Healthy() error {
 	j.mu.Lock()

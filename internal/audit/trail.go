@@ -308,7 +308,28 @@ func (t *Trail) enqueue(ctx context.Context, p *pending) error {
 	}
 }
 
-// Healthy reports why the trail cannot be written, or nil. /readyz shows it.
+// Probe checks that the trail can be written now, not only that the last
+// write worked: it goes through the writer and the store's write
+// transaction, with the checks every append makes (the trail was not
+// truncated), and adds no record. Concurrent probes share a commit with
+// each other and with the records being written. /readyz calls it.
+func (t *Trail) Probe(ctx context.Context) error {
+	p := &pending{done: make(chan error, 1)}
+	if err := t.enqueue(ctx, p); err != nil {
+		return fmt.Errorf("audit trail cannot be written: %w", err)
+	}
+	select {
+	case err := <-p.done:
+		if err != nil {
+			return fmt.Errorf("audit trail cannot be written: %w", err)
+		}
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("audit trail cannot be written: no commit within the probe's time: %w", ctx.Err())
+	}
+}
+
+// Healthy reports why the last write of the trail failed, or nil.
 func (t *Trail) Healthy() error {
 	t.errMu.Lock()
 	defer t.errMu.Unlock()
@@ -471,15 +492,18 @@ func (t *Trail) commit(batch []*pending, final bool) (bool, error) {
 			// Appending would hide that; refuse, and let verify say why.
 			return out, fmt.Errorf("the trail ends at record %d but a checkpoint signs record %d: it was truncated; run toolgate audit verify", seq, signedSeq)
 		}
-		out.Entries = make([]store.AuditEntry, len(batch))
-		for i, p := range batch {
+		out.Entries = make([]store.AuditEntry, 0, len(batch))
+		for _, p := range batch {
+			if p.payload == nil {
+				continue // a probe: it only waits for the commit
+			}
 			seq++
 			e := p.entry
 			e.Seq = seq
 			e.Body = chainLine(seq, prev, p.payload)
 			last = HashOf(e.Body)
 			prev = last.String()
-			out.Entries[i] = e
+			out.Entries = append(out.Entries, e)
 		}
 		if n := seq - signedSeq; n > 0 && (final || n >= uint64(t.every) || now.Sub(signedAt) >= t.ival) {
 			body, sig, err := signCheckpoint(t.key, seq, last, now)

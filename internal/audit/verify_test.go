@@ -232,3 +232,47 @@ func TestVerifyUntrustedKey(t *testing.T) {
 		t.Fatalf("%+v", rep)
 	}
 }
+
+// TestProbe: Probe goes through the writer and the store, so it finds a
+// trail that cannot be written before any call does (Healthy, which only
+// remembers the last write, says nothing yet), and it adds no record.
+func TestProbe(t *testing.T) {
+	dir := t.TempDir()
+	tr := openTrail(t, dir, audit.Config{})
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := tr.Probe(ctx); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	if err := tr.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if rep := verify(t, dir); !rep.OK || rep.Records != 0 {
+		t.Fatalf("probes wrote records: %+v", rep)
+	}
+	if err := tr.Probe(ctx); err == nil {
+		t.Fatal("a closed trail probes fine")
+	}
+
+	// A trail truncated under toolgate: nothing has been written yet.
+	dir = t.TempDir()
+	writeTrail(t, dir, 20, true)
+	db, _ := sqlite.Open(filepath.Join(dir, sqlite.FileName), sqlite.Options{})
+	execSQL(t, db.SQL(), `DELETE FROM audit_records WHERE seq > 15`)
+	db.Close()
+	tr = openTrail(t, dir, audit.Config{})
+	defer tr.Close()
+	if err := tr.Healthy(); err != nil {
+		t.Fatalf("Healthy before any write: %v", err)
+	}
+	if err := tr.Probe(ctx); err == nil || !strings.Contains(err.Error(), "truncated") {
+		t.Fatalf("Probe = %v, want the truncation", err)
+	}
+}

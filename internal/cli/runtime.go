@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/toolgate/toolgate/internal/approval"
 	"github.com/toolgate/toolgate/internal/audit"
@@ -135,7 +136,15 @@ func (r *runtime) policiesReady() error {
 	return nil
 }
 
+// auditReady probes the trail: a write path that works now, not only a
+// last write that worked (an idle trail would otherwise look fine until
+// the first call fails).
 func (r *runtime) auditReady() error {
+	if p, ok := r.sink.(interface{ Probe(context.Context) error }); ok {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		return p.Probe(ctx)
+	}
 	if h, ok := r.sink.(interface{ Healthy() error }); ok {
 		return h.Healthy()
 	}

@@ -9,6 +9,7 @@ package compact
 import (
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"strings"
 )
 
@@ -20,15 +21,16 @@ func Check(raw string) error {
 	if len(parts) != 3 {
 		return errors.New("not three base64url parts separated by dots")
 	}
-	for _, p := range parts {
+	for n, p := range parts {
+		name := [...]string{"header", "payload", "signature"}[n]
 		for i := 0; i < len(p); i++ {
 			c := p[i]
 			if !('A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-' || c == '_') {
-				return errors.New("a part holds a character that is not base64url")
+				return fmt.Errorf("its %s holds a character that is not base64url", name)
 			}
 		}
 		if _, err := base64.RawURLEncoding.Strict().DecodeString(p); err != nil {
-			return errors.New("a part is not canonical base64url")
+			return fmt.Errorf("its %s is not canonical base64url", name)
 		}
 	}
 	return nil

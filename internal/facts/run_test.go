@@ -3,6 +3,7 @@ package facts
 import (
 	"strings"
 	"testing"
+	"unicode/utf8"
 )
 
 func TestRunLimits(t *testing.T) {
@@ -34,6 +35,9 @@ func TestRunLimits(t *testing.T) {
 	}
 	if again := steps("x"); again != small {
 		t.Errorf("budget not a function of the input: %d then %d", small, again)
+	}
+	if f := Fail(zero(), strings.Repeat("é", 1000)); len(f["error"].(string)) > maxError+len("…") || !utf8.ValidString(f["error"].(string)) {
+		t.Errorf("long error text kept: %d bytes", len(f["error"].(string)))
 	}
 	var nilBudget *Budget
 	if nilBudget.Spend(1 << 30) {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"unicode/utf8"
 )
 
 // SortedSet sorts ss and removes duplicates in place, and never returns nil
@@ -70,8 +71,19 @@ func Run(opts Options, value string, zero func() Facts, analyse func(b *Budget) 
 	return analyse(NewBudget(baseSteps + stepsPerByte*len(value)))
 }
 
+// maxError bounds the error text: parser messages quote the input, which
+// may be 64 KiB, and the text travels into reasons and the audit trail.
+const maxError = 300
+
 // Fail marks f as not analysable with msg and returns it.
 func Fail(f Facts, msg string) Facts {
+	if len(msg) > maxError {
+		cut := maxError
+		for cut > 0 && !utf8.RuneStart(msg[cut]) {
+			cut--
+		}
+		msg = msg[:cut] + "…"
+	}
 	f["parse_error"] = true
 	f["error"] = msg
 	return f

@@ -89,7 +89,7 @@ func (s *keySet) key(ctx context.Context, kid string, alg jose.SignatureAlgorith
 	case usable && !due:
 		s.mu.Unlock()
 		return nil, s.unknown(kid, alg)
-	case usable, due:
+	case due: // an unknown kid, or no usable keys: fetch now and wait
 		f = s.start(now)
 	case s.flight != nil:
 		f = s.flight

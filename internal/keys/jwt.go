@@ -15,6 +15,7 @@ import (
 	"github.com/go-jose/go-jose/v4/jwt"
 
 	"github.com/toolgate/toolgate/internal/compact"
+	"github.com/toolgate/toolgate/internal/httpapi"
 )
 
 // MaxTokenBytes bounds a token toolgate will parse: a task token carries the
@@ -281,7 +282,7 @@ func JWKSHandler(p Provider) http.Handler {
 			set, err = JWKS(r.Context(), p)
 		}
 		if err != nil {
-			http.Error(w, `{"error":{"code":"keys.unavailable","message":"signing keys cannot be read"}}`, http.StatusServiceUnavailable)
+			httpapi.WriteError(w, http.StatusServiceUnavailable, "keys.unavailable", "signing keys cannot be read")
 			return
 		}
 		w.Header().Set("Content-Type", "application/jwk-set+json")

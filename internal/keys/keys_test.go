@@ -282,3 +282,21 @@ func TestReadOnlyCreatesNothing(t *testing.T) {
 		t.Fatal("read-only provider created the keys directory")
 	}
 }
+
+type brokenKeys struct{}
+
+func (brokenKeys) Active(context.Context) (*Key, error)      { return nil, errors.New("disk gone") }
+func (brokenKeys) Published(context.Context) ([]*Key, error) { return nil, errors.New("disk gone") }
+
+// TestJWKSUnavailableErrorBody: a JWKS that cannot be read answers with
+// the error body of every toolgate API, as JSON.
+func TestJWKSUnavailableErrorBody(t *testing.T) {
+	rec := httptest.NewRecorder()
+	JWKSHandler(brokenKeys{}).ServeHTTP(rec, httptest.NewRequest("GET", "/.well-known/jwks.json", nil))
+	var b struct {
+		Error struct{ Code, Message string } `json:"error"`
+	}
+	if rec.Code != 503 || rec.Header().Get("Content-Type") != "application/json" || json.Unmarshal(rec.Body.Bytes(), &b) != nil || b.Error.Code != "keys.unavailable" {
+		t.Fatalf("%d %q %s", rec.Code, rec.Header().Get("Content-Type"), rec.Body)
+	}
+}

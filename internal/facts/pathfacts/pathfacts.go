@@ -49,6 +49,7 @@ type root struct {
 	configured string // as given, for the "root" fact
 	clean      string // absolute and cleaned
 	resolved   string // with symlinks resolved, when it exists here
+	exists     bool   // it exists here (and resolved is its real place)
 }
 
 // Classifier is the path classifier for one set of roots.
@@ -74,7 +75,7 @@ func New(opts facts.Options) (*Classifier, error) {
 		}
 		rt := root{configured: r, clean: abs, resolved: abs}
 		if real, err := filepath.EvalSymlinks(abs); err == nil {
-			rt.resolved = real
+			rt.resolved, rt.exists = real, true
 		}
 		c.roots = append(c.roots, rt)
 	}
@@ -216,7 +217,7 @@ func (c *Classifier) classify(p string, b *facts.Budget) (facts.Facts, error) {
 			return nil, err
 		}
 		lexical := filepath.Clean(abs)
-		resolved, err := resolve(abs, b)
+		resolved, err := c.resolve(abs, b)
 		if err != nil {
 			return nil, err
 		}
@@ -292,12 +293,22 @@ const maxLinks = 40
 // creates its target), and ".." applies to the directory reached so far.
 // Once a component does not exist, nothing below it can be a link, so the
 // rest applies lexically.
-func resolve(p string, b *facts.Budget) (string, error) {
+//
+// A path under a root starts from the root's resolved form: roots are
+// resolved once, when the classifier is built.
+func (c *Classifier) resolve(p string, b *facts.Budget) (string, error) {
 	if strings.Count(p, "/") > maxComponents {
 		return "", fmt.Errorf("path has more than %d components", maxComponents)
 	}
-	todo := strings.Split(p, "/")
 	var done []string // components of the directory reached, from /
+	todo := strings.Split(p, "/")
+	for _, r := range c.roots {
+		if rest, ok := strings.CutPrefix(p, r.clean+"/"); ok && r.clean != "/" && r.exists {
+			done = strings.Split(strings.TrimPrefix(r.resolved, "/"), "/")
+			todo = strings.Split(rest, "/")
+			break
+		}
+	}
 	links, missing := 0, false
 	for len(todo) > 0 {
 		if b.Spend(1) {
@@ -324,7 +335,7 @@ func resolve(p string, b *facts.Budget) (string, error) {
 				}
 				target, err := os.Readlink(next)
 				if err != nil {
-					return "", fmt.Errorf("symbolic link %s: %v", next, err)
+					return "", fmt.Errorf("reading a symbolic link on the path: %v", cause(err))
 				}
 				if strings.HasPrefix(target, "/") {
 					done = done[:0]
@@ -338,14 +349,23 @@ func resolve(p string, b *facts.Budget) (string, error) {
 			case errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR):
 				missing = true
 			default:
-				// Permission denied and the like: where the path leads
-				// cannot be known from here.
-				return "", fmt.Errorf("cannot resolve %s: %v", next, err)
+				// Permission denied, a name too long and the like: where
+				// the path leads cannot be known from here.
+				return "", fmt.Errorf("cannot resolve the path: %v", cause(err))
 			}
 		}
 		done = append(done, c)
 	}
 	return "/" + strings.Join(done, "/"), nil
+}
+
+// cause drops the path from a file system error: the path can be 64 KiB.
+func cause(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
 }
 
 // inside reports whether both the lexical and the resolved path lie in one

@@ -63,6 +63,11 @@ const maxJSONDepth = 4000
 
 func (t *jtree) parse(s string) error {
 	t.n = t.n[:0]
+	if want := len(s) / 10; cap(t.n) < want {
+		// pg_query writes a node per 10 to 40 bytes of JSON: growing the
+		// slice by doubling would copy it over and over for large trees.
+		t.n = make([]jnode, 0, want)
+	}
 	t.src = s
 	if len(s) >= 1<<31-1 {
 		return errJSON

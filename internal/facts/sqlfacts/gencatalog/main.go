@@ -9,8 +9,8 @@ package main
 import (
 	"bytes"
 	"context"
-	"fmt"
 	"encoding/json"
+	"fmt"
 	"go/format"
 	"log"
 	"os"
