@@ -5,6 +5,7 @@
 // calls/s and latency percentiles, and what toolgate adds.
 //
 //	go run ./bench/gateway [-c 64] [-phase 3s] [-rounds 2] [-max 200000]
+//	go run ./bench/gateway -store postgres [-replicas 3]
 //
 // The upstream is a Go SDK MCP server in this process (JSON responses, one
 // tool that answers at once), so the direct side is the floor. toolgate
@@ -12,6 +13,12 @@
 // group commit, fsync on) in a temporary data directory and an allow-all
 // policy. Everything shares the machine's cores: the client, the upstream
 // and toolgate. Bounded: at most -max calls per phase and -phase of time.
+//
+// With -store postgres the run adds two sides on a PostgreSQL server it
+// starts (initdb/pg_ctl in a temporary directory, fsync on): one toolgate
+// replica on it, and -replicas replicas sharing it (the clients' sessions
+// spread over them), and reports beside each side the replicas' CPU per
+// call and the database's.
 package main
 
 import (
@@ -51,6 +58,8 @@ func main() {
 	proxyListen := flag.String("proxy-listen", "", "with -serve-proxy: the address to listen on")
 	soak := flag.Int("soak", 0, "after the comparison, load toolgate alone until this many calls (e.g. 1000000) and print its memory (RSS, Go heap, goroutines) after every -phase")
 	profile := flag.String("profile", "", "write a CPU profile of toolgate during its first measured phase to this file (go tool pprof FILE)")
+	storeKind := flag.String("store", "sqlite", "sqlite: toolgate alone on its data directory; postgres: also 1 and -replicas replicas on one PostgreSQL, in the same run")
+	replicas := flag.Int("replicas", 3, "with -store postgres: the replicas of the last side")
 	flag.Parse()
 	if *serveProxy != "" {
 		reverseProxy(*proxyListen, *serveProxy)
@@ -100,13 +109,25 @@ func main() {
 	defer func() { _ = tg.Process.Signal(os.Interrupt); _ = tg.Wait() }()
 	through := fmt.Sprintf("http://127.0.0.1:%d/mcp/up", port)
 	waitUp(through)
+	var pg *pgSides
+	switch *storeKind {
+	case "sqlite":
+	case "postgres":
+		if *load != "go" {
+			must(fmt.Errorf("-store postgres measures with -load go"))
+		}
+		pg = startPG(bin, tmp, up, *replicas)
+		defer pg.stop()
+	default:
+		must(fmt.Errorf("-store %q: want sqlite or postgres", *storeKind))
+	}
 
 	fmt.Printf("gateway benchmark: %d clients, %d rounds of %v per side, GOMAXPROCS %d, NumCPU %d\n",
 		*conc, *rounds, *phase, runtime.GOMAXPROCS(0), runtime.NumCPU())
 	sides := map[string]*result{"direct": {}, "toolgate": {}}
-	targets := map[string]string{"direct": up, "toolgate": through}
+	targets := map[string][]string{"direct": {up}, "toolgate": {through}}
 	names := []string{"direct", "toolgate"}
-	pids := map[string]int{"toolgate": tg.Process.Pid} // the processes between client and upstream
+	pids := map[string][]int{"toolgate": {tg.Process.Pid}} // the processes between client and upstream
 	if *floor {
 		addr := fmt.Sprintf("127.0.0.1:%d", freePort())
 		self, err := os.Executable()
@@ -115,25 +136,38 @@ func main() {
 		px.Stderr = os.Stderr
 		must(px.Start())
 		defer func() { _ = px.Process.Kill(); _ = px.Wait() }()
-		targets["proxy"] = "http://" + addr + "/mcp"
-		waitUp(targets["proxy"])
+		targets["proxy"] = []string{"http://" + addr + "/mcp"}
+		waitUp(targets["proxy"][0])
 		sides["proxy"] = &result{}
 		names = []string{"direct", "proxy", "toolgate"}
-		pids["proxy"] = px.Process.Pid
+		pids["proxy"] = []int{px.Process.Pid}
+	}
+	if pg != nil {
+		for _, side := range pg.sides {
+			names = append(names, side.name)
+			sides[side.name] = &result{}
+			targets[side.name] = side.urls
+			pids[side.name] = side.pids
+		}
 	}
 	measure := func(name string, d time.Duration) *result {
 		if *load == "wrk" {
-			return runWrk(tmp, targets[name], *wrkThreads, *conc, d)
+			return runWrk(tmp, targets[name][0], *wrkThreads, *conc, d)
 		}
 		return run(targets[name], *conc, d, *maxCalls)
 	}
 	for _, name := range names { // warm up
 		measure(name, time.Second)
 	}
-	cpu := map[string]time.Duration{} // the middle process's CPU time in its measured phases
+	cpu := map[string]time.Duration{}   // the middle processes' CPU time in their measured phases
+	dbCPU := map[string]time.Duration{} // the database's, in the same phases
 	for r := 0; r < *rounds; r++ {
 		for _, name := range names {
-			cpu0 := procCPU(pids[name])
+			cpu0 := procsCPU(pids[name])
+			var db0 map[int]time.Duration
+			if pg != nil {
+				db0 = pg.cpu()
+			}
 			var profiled chan struct{}
 			if name == "toolgate" && r == 0 && *profile != "" {
 				profiled = make(chan struct{})
@@ -146,8 +180,11 @@ func main() {
 			if profiled != nil {
 				<-profiled
 			}
-			if pids[name] != 0 {
-				cpu[name] += procCPU(pids[name]) - cpu0
+			if len(pids[name]) > 0 {
+				cpu[name] += procsCPU(pids[name]) - cpu0
+			}
+			if pg != nil {
+				dbCPU[name] += since(db0, pg.cpu())
 			}
 		}
 	}
@@ -164,9 +201,21 @@ func main() {
 	}
 	for _, name := range names {
 		if s := sides[name]; s.calls > 0 && cpu[name] > 0 {
-			fmt.Printf("%s's own CPU: %.0f µs per call, %.2f cores while loaded\n",
+			fmt.Printf("%s's own CPU: %.0f µs per call, %.2f cores while loaded",
 				name, float64(cpu[name].Microseconds())/float64(s.calls), cpu[name].Seconds()/s.elapsed.Seconds())
+			if pg != nil {
+				fmt.Printf("; the database's: %.0f µs per call", float64(dbCPU[name].Microseconds())/float64(s.calls))
+			}
+			fmt.Println()
 		}
+	}
+	if pg != nil {
+		perCall := func(n string) float64 { return float64(cpu[n]) / float64(sides[n].calls) }
+		one, many := pg.sides[0].name, pg.sides[1].name
+		fmt.Printf("CPU per call of a replica on PostgreSQL: %.2f× the SQLite single process (1 replica), %.2f× (%d replicas)\n",
+			perCall(one)/perCall("toolgate"), perCall(many)/perCall("toolgate"), *replicas)
+		fmt.Printf("throughput: 1 replica %.0f%%, %d replicas %.0f%% of the SQLite single process (all on this machine's %d cores)\n",
+			100*sides[one].rate()/g.rate(), *replicas, 100*sides[many].rate()/g.rate(), runtime.NumCPU())
 	}
 	if *soak > 0 {
 		soakRun(*soak, g.calls, func() *result { return measure("toolgate", *phase) }, tg.Process.Pid, fmt.Sprintf("http://127.0.0.1:%d/metrics", port))
@@ -244,11 +293,12 @@ func post(url, sid, body string) *http.Response {
 	return resp
 }
 
-// run makes calls from conc clients for d (at most max calls).
-func run(url string, conc int, d time.Duration, max int) *result {
+// run makes calls from conc clients for d (at most max calls); client i
+// holds its session at urls[i % len(urls)].
+func run(urls []string, conc int, d time.Duration, max int) *result {
 	sids := make([]string, conc)
 	for i := range sids {
-		sids[i] = session(url)
+		sids[i] = session(urls[i%len(urls)])
 	}
 	var n atomic.Int64
 	var mu sync.Mutex
@@ -258,6 +308,7 @@ func run(url string, conc int, d time.Duration, max int) *result {
 	deadline := start.Add(d)
 	for i := 0; i < conc; i++ {
 		wg.Add(1)
+		url := urls[i%len(urls)]
 		go func(sid string) {
 			defer wg.Done()
 			var lat []time.Duration
@@ -281,6 +332,17 @@ func run(url string, conc int, d time.Duration, max int) *result {
 	wg.Wait()
 	res.elapsed = time.Since(start)
 	res.calls = len(res.lat)
+	// End the sessions: toolgate bounds the sessions of one caller
+	// (mcp.gateway.max_sessions_per_principal), and the next phase opens
+	// its own.
+	for i, sid := range sids {
+		req, _ := http.NewRequest(http.MethodDelete, urls[i%len(urls)], nil)
+		req.Header.Set("Mcp-Session-Id", sid)
+		if resp, err := client.Do(req); err == nil {
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+		}
+	}
 	return res
 }
 

@@ -365,7 +365,7 @@ func (p *Pipeline) Execute(ctx context.Context, c *call.Call, fwd Forward) call.
 			if errors.Is(err, context.DeadlineExceeded) {
 				// The sink may have kept the record all the same (a commit
 				// whose answer came too late); say the call did not run.
-				p.writeOutcome(c, &d, call.Outcome{Status: call.OutcomeNotForwarded, Error: "the decision record could not be confirmed in time: " + err.Error()})
+				p.writeOutcome(rctx, c, &d, call.Outcome{Status: call.OutcomeNotForwarded, Error: "the decision record could not be confirmed in time: " + err.Error()})
 			}
 		}
 		return p.auditFailed(c, err)
@@ -377,7 +377,7 @@ func (p *Pipeline) Execute(ctx context.Context, c *call.Call, fwd Forward) call.
 		// Ended (cancelled, timed out) between the decision and the
 		// forwarding: the server never sees it, and the trail says so.
 		p.refund(rctx, c, refund)
-		p.writeOutcome(c, &d, call.Outcome{Status: call.OutcomeNotForwarded, Error: "the call ended before it was forwarded: " + err.Error()})
+		p.writeOutcome(rctx, c, &d, call.Outcome{Status: call.OutcomeNotForwarded, Error: "the call ended before it was forwarded: " + err.Error()})
 		return d
 	}
 
@@ -394,7 +394,7 @@ func (p *Pipeline) Execute(ctx context.Context, c *call.Call, fwd Forward) call.
 
 	// 9b. audit, the outcome. The call has happened; a failure here cannot
 	// undo it, so it is logged loudly and the sink's health reports it.
-	p.writeOutcome(c, &d, out)
+	p.writeOutcome(rctx, c, &d, out)
 	if err := p.cfg.History.Observe(rctx, c, &out); err != nil {
 		p.cfg.Log.Error("history: could not learn from a call; later calls of this task fail closed", "decision_id", d.ID, "error", err)
 	}
@@ -402,8 +402,8 @@ func (p *Pipeline) Execute(ctx context.Context, c *call.Call, fwd Forward) call.
 }
 
 // writeOutcome appends a forwarded (or allowed and not forwarded) call's
-// outcome record, on a context of its own.
-func (p *Pipeline) writeOutcome(c *call.Call, d *call.Decision, out call.Outcome) {
+// outcome record, on the call's record context (recordContext).
+func (p *Pipeline) writeOutcome(ctx context.Context, c *call.Call, d *call.Decision, out call.Outcome) {
 	rec := &audit.OutcomeRecord{
 		Type: "outcome", DecisionID: d.ID, Time: p.cfg.Now().UTC(), Status: out.Status,
 		DurationMS: float64(out.Duration.Microseconds()) / 1000, Error: out.Error,
@@ -412,8 +412,6 @@ func (p *Pipeline) writeOutcome(c *call.Call, d *call.Decision, out call.Outcome
 		sum := sha256.Sum256(out.Result)
 		rec.ResultSHA256 = hex.EncodeToString(sum[:])
 	}
-	ctx, cancel := p.recordContext(context.Background())
-	defer cancel()
 	if err := p.cfg.Audit.WriteOutcome(ctx, rec); err != nil {
 		p.cfg.Log.Error("audit: could not record the outcome of a call", "decision_id", d.ID, "status", out.Status, "error", err)
 	}

@@ -89,21 +89,37 @@ func ParseParams(params json.RawMessage) (*Params, error) {
 // without reserved keys plus extra (toolgate's own keys, such as a per-call
 // credential), and the task member.
 func (p *Params) Request(id json.RawMessage, tool string, extra map[string]string) ([]byte, error) {
-	meta := make(map[string]any, len(p.Meta)+len(extra))
-	for k, v := range p.Meta {
-		meta[k] = v
+	name, err := jsonrpc.Marshal(tool)
+	if err != nil {
+		return nil, err
 	}
-	for k, v := range extra {
-		meta[k] = v
-	}
-	params := map[string]any{"name": tool, "arguments": p.Arguments}
-	if len(meta) > 0 {
-		params["_meta"] = meta
+	// The members are toolgate's encoding already (jsonrpc.Parse), so they
+	// are copied, not encoded again: this runs on every allowed call.
+	b := make([]byte, 0, 96+len(id)+len(name)+len(p.Arguments)+len(p.Task))
+	b = append(b, `{"jsonrpc":"2.0","id":`...)
+	b = append(b, id...)
+	b = append(b, `,"method":"tools/call","params":{"name":`...)
+	b = append(b, name...)
+	b = append(b, `,"arguments":`...)
+	b = append(b, p.Arguments...)
+	if len(p.Meta) > 0 || len(extra) > 0 {
+		meta := make(map[string]any, len(p.Meta)+len(extra))
+		for k, v := range p.Meta {
+			meta[k] = v
+		}
+		for k, v := range extra {
+			meta[k] = v
+		}
+		m, err := jsonrpc.Marshal(meta)
+		if err != nil {
+			return nil, err
+		}
+		b = append(append(b, `,"_meta":`...), m...)
 	}
 	if p.Task != nil {
-		params["task"] = p.Task
+		b = append(append(b, `,"task":`...), p.Task...)
 	}
-	return jsonrpc.Marshal(map[string]any{"jsonrpc": jsonrpc.Version, "id": id, "method": "tools/call", "params": params})
+	return append(b, "}}"...), nil
 }
 
 // StripReserved returns a request's or notification's params without the

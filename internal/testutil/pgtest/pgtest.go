@@ -21,6 +21,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -206,6 +207,16 @@ func (s *Server) Stop(mode string) error {
 		return fmt.Errorf("pgtest: pg_ctl stop: %v\n%s", err, out)
 	}
 	return nil
+}
+
+// PID is the server's process (the postmaster), 0 if it is not running.
+func (s *Server) PID() int {
+	b, err := os.ReadFile(filepath.Join(s.data(), "postmaster.pid"))
+	if err != nil {
+		return 0
+	}
+	pid, _ := strconv.Atoi(strings.SplitN(string(b), "\n", 2)[0])
+	return pid
 }
 
 // Restart starts a stopped server again, on the same port.
