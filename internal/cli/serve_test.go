@@ -14,6 +14,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/toolgate/toolgate/internal/approval"
+	"github.com/toolgate/toolgate/internal/mcp/httpgw"
+	"github.com/toolgate/toolgate/internal/server/auth"
+	"github.com/toolgate/toolgate/internal/task"
 	"github.com/toolgate/toolgate/internal/testutil"
 )
 
@@ -153,5 +157,33 @@ func TestServeWarnings(t *testing.T) {
 	}
 	if log := serveWarnings(t, "127.0.0.1:0", servers+"principal: {id: local-agent}\n"); strings.Contains(log, "level=WARN") {
 		t.Errorf("loopback with a default principal:\n%s", log)
+	}
+}
+
+// Every route serve mounts is listed by `serve --help` and in
+// docs/gateway.md.
+func TestServeEndpointsAreDocumented(t *testing.T) {
+	routes := append([]string(nil), httpgw.Routes...)
+	for p := range (*task.Service)(nil).Routes() {
+		routes = append(routes, p)
+	}
+	for p := range (*approval.Service)(nil).Routes() {
+		routes = append(routes, p)
+	}
+	routes = append(routes, "POST /access/v1/evaluation", "POST /access/v1/evaluations", "GET /.well-known/authzen-configuration",
+		"GET /.well-known/jwks.json", "GET "+auth.MetadataPath, "GET /metrics", "GET /healthz", "GET /readyz")
+	_, help, _ := toolgateBin(t, "", nil, "serve", "--help")
+	doc := string(must(os.ReadFile(filepath.Join(testutil.RepoRoot(t), "docs", "gateway.md"))))
+	for _, r := range routes {
+		_, path, ok := strings.Cut(r, " ")
+		if !ok {
+			path = r
+		}
+		if !strings.Contains(help, path) {
+			t.Errorf("serve --help does not list %s", r)
+		}
+		if !strings.Contains(doc, path) {
+			t.Errorf("docs/gateway.md does not list %s", r)
+		}
 	}
 }
