@@ -21,6 +21,8 @@ type listedTool struct {
 	Name        string           `json:"name"`
 	InputSchema json.RawMessage  `json:"inputSchema"`
 	Annotations call.Annotations `json:"annotations"`
+	// raw is the tool's definition as JSON, for its pin.
+	raw json.RawMessage
 }
 
 // listTools starts (or reaches) a configured server, initializes an MCP
@@ -60,6 +62,7 @@ func listTools(ctx context.Context, sc config.ServerConfig) ([]listedTool, error
 		if err := json.Unmarshal(b, &lt); err != nil {
 			return nil, fmt.Errorf("tools/list: tool %q: %w", tool.Name, err)
 		}
+		lt.raw = b
 		out = append(out, lt)
 	}
 	return out, nil

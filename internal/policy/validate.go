@@ -16,15 +16,22 @@ func LoadSchema(path string) (*schema.Schema, error) {
 	if err != nil {
 		return nil, &Error{Code: CodeSchema, File: path, Message: errText(err)}
 	}
+	return ParseSchema(path, b)
+}
+
+// ParseSchema reads a Cedar schema from b: JSON if name ends in .json, else
+// the Cedar schema syntax.
+func ParseSchema(name string, b []byte) (*schema.Schema, error) {
 	var s schema.Schema
-	s.SetFilename(path)
-	if strings.HasSuffix(path, ".json") {
+	s.SetFilename(name)
+	var err error
+	if strings.HasSuffix(name, ".json") {
 		err = s.UnmarshalJSON(b)
 	} else {
 		err = s.UnmarshalCedar(b)
 	}
 	if err != nil {
-		pe := parseError(path, b, err)
+		pe := parseError(name, b, err)
 		pe.Code = CodeSchema
 		return nil, pe
 	}

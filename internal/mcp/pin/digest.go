@@ -83,9 +83,19 @@ func ChangedFields(old, cur json.RawMessage) []string {
 	_ = json.Unmarshal(cur, &b)
 	var out []string
 	for _, f := range DefinitionFields {
-		if !bytes.Equal(a[f], b[f]) {
+		// A pin file stores definitions indented: compare the values, not
+		// their layout.
+		if !bytes.Equal(compact(a[f]), compact(b[f])) {
 			out = append(out, f)
 		}
 	}
 	return out
+}
+
+func compact(raw json.RawMessage) []byte {
+	var buf bytes.Buffer
+	if json.Compact(&buf, raw) != nil {
+		return raw
+	}
+	return buf.Bytes()
 }

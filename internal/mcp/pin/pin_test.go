@@ -1,6 +1,7 @@
 package pin
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"os"
@@ -67,6 +68,14 @@ func TestChangedFields(t *testing.T) {
 	b := def(t, `{"name":"x","description":"b","inputSchema":{"type":"object"},"annotations":{}}`)
 	if got := ChangedFields(a.Canonical, b.Canonical); !slices.Equal(got, []string{"description", "annotations"}) {
 		t.Errorf("ChangedFields = %v", got)
+	}
+	// As a pin file stores it: indented. Only what differs is named.
+	var indented bytes.Buffer
+	if err := json.Indent(&indented, a.Canonical, "    ", "  "); err != nil {
+		t.Fatal(err)
+	}
+	if got := ChangedFields(indented.Bytes(), b.Canonical); !slices.Equal(got, []string{"description", "annotations"}) {
+		t.Errorf("ChangedFields of an indented definition = %v", got)
 	}
 }
 
