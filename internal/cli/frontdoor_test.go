@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -161,5 +162,38 @@ func TestServeFrontDoor(t *testing.T) {
 		refused(r.path+" trickled", 408, "request.timeout", resp.StatusCode, string(b))
 		close(stop)
 		conn.Close()
+	}
+}
+
+// TestDebugListenerBehindDoor: the profiling listener (--debug-listen) on
+// loopback refuses a rebound Host too: profiles and the command line are
+// not for web pages.
+func TestDebugListenerBehindDoor(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if err := serveDebug(ctx, addr); err != nil {
+		t.Fatal(err)
+	}
+	get := func(host string) int {
+		req, _ := http.NewRequest("GET", "http://"+addr+"/debug/pprof/cmdline", nil)
+		req.Host = host
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if got := get(addr); got != 200 {
+		t.Fatalf("own host: %d", got)
+	}
+	if got := get("evil.example"); got != 403 {
+		t.Fatalf("rebound host: %d", got)
 	}
 }
