@@ -221,11 +221,20 @@ func (c *Classifier) classify(p string, b *facts.Budget) (facts.Facts, error) {
 		if err != nil {
 			return nil, err
 		}
-		rt, ok := c.inside(lexical, resolved)
-		if !ok {
-			inside = false
+		// Tools that clean a path before opening it (Node's
+		// path.resolve, Go's filepath.Clean) open the lexical form, where
+		// "missing/../link" goes through link: that landing counts too.
+		cleaned := resolved
+		if lexical != abs {
+			if cleaned, err = c.resolve(lexical, b); err != nil {
+				return nil, err
+			}
 		}
-		for _, cand := range []string{lexical, resolved} {
+		rt, ok := c.inside(lexical, resolved)
+		if _, ok2 := c.inside(lexical, cleaned); !ok || !ok2 {
+			ok, inside = false, false
+		}
+		for _, cand := range []string{lexical, resolved, cleaned} {
 			if k := sensitiveKind(cand); k != "" {
 				kinds = append(kinds, k)
 				if firstKind == "" {
@@ -291,8 +300,10 @@ const maxLinks = 40
 // create it: component by component, every symbolic link that exists is
 // followed, dangling ones too (creating a file through a dangling link
 // creates its target), and ".." applies to the directory reached so far.
-// Once a component does not exist, nothing below it can be a link, so the
-// rest applies lexically.
+// Below a component that does not exist nothing can be a link, so the
+// path applies lexically there (the kernel would fail; a tool that cleans
+// the path first, or creates the directories, goes on from where ".."
+// leads back).
 //
 // A path under a root starts from the root's resolved form: roots are
 // resolved once, when the classifier is built.
@@ -309,7 +320,10 @@ func (c *Classifier) resolve(p string, b *facts.Budget) (string, error) {
 			break
 		}
 	}
-	links, missing := 0, false
+	// missing is the depth of the first component that does not exist
+	// (0: all exist so far); nothing below it can be a link, but ".."
+	// back above it reaches directories that exist again.
+	links, missing := 0, 0
 	for len(todo) > 0 {
 		if b.Spend(1) {
 			return "", errors.New(facts.ErrSteps)
@@ -323,10 +337,13 @@ func (c *Classifier) resolve(p string, b *facts.Budget) (string, error) {
 			if len(done) > 0 {
 				done = done[:len(done)-1]
 			}
+			if len(done) < missing {
+				missing = 0
+			}
 			continue
 		}
 		next := "/" + strings.Join(append(done, c), "/")
-		if !missing {
+		if missing == 0 {
 			fi, err := os.Lstat(next)
 			switch {
 			case err == nil && fi.Mode()&os.ModeSymlink != 0:
@@ -347,7 +364,7 @@ func (c *Classifier) resolve(p string, b *facts.Budget) (string, error) {
 				continue
 			case err == nil:
 			case errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR):
-				missing = true
+				missing = len(done) + 1
 			default:
 				// Permission denied, a name too long and the like: where
 				// the path leads cannot be known from here.

@@ -3,8 +3,11 @@ package pathfacts
 import (
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
+
+	"golang.org/x/text/unicode/norm"
 
 	"github.com/toolgate/toolgate/internal/facts"
 	"github.com/toolgate/toolgate/internal/facts/factstest"
@@ -84,6 +87,10 @@ func TestClassify(t *testing.T) {
 		{"link to a dangling link", ws + "/dangling-chain", F{"inside": false, "resolved": dir + "/outside/new.txt"}},
 		{"under a dangling directory link", ws + "/dangling-dir/x.txt", F{"inside": false, "resolved": dir + "/outside/newdir/x.txt"}},
 		{"dangling link that stays inside", ws + "/dangling-in", F{"inside": true, "resolved": ws + "/sub/new.txt"}},
+		// A tool that cleans the path first opens ws/dangling; the kernel
+		// would fail on the missing directory. Both readings count.
+		{"missing directory then .. to a dangling link", ws + "/nothere/../dangling", F{"inside": false}},
+		{"missing directory then .. to a link", ws + "/a/b/../../out/secret.txt", F{"inside": false}},
 		{"symlink loop (the kernel would fail: ELOOP)", ws + "/loop/x", F{"inside": false, "parse_error": true}},
 		{"percent encoded dotdot", ws + "/%2e%2e/outside/secret.txt", F{"inside": false}},
 		{"percent encoded slash", ws + strings.Repeat("/..%2f", 12) + "etc%2fpasswd", F{"inside": false, "sensitive": true}},
@@ -177,7 +184,8 @@ func TestMerge(t *testing.T) {
 
 func FuzzClassify(f *testing.F) {
 	_, ws := fixture(f)
-	for _, s := range []string{ws + "/a.txt", "../x", "~/.ssh/id_rsa", ws + "/%2e%2e/x", "file:///etc/passwd", ws + "/out/x"} {
+	for _, s := range []string{ws + "/a.txt", "../x", "~/.ssh/id_rsa", ws + "/%2e%2e/x", "file:///etc/passwd", ws + "/out/x",
+		"dangling", "dangling-in", "sub/up/dangling-dir/x", "in/../dangling-rel"} {
 		f.Add(s)
 	}
 	c, _ := New(facts.Options{Roots: []string{ws}, HomeDir: "/home/u"})
@@ -191,6 +199,26 @@ func FuzzClassify(f *testing.F) {
 			r, _ := out["resolved"].(string)
 			if !within(p, ws) || !within(r, ws) {
 				t.Fatalf("%q: inside but path %q resolved %q", s, p, r)
+			}
+			// The kernel agrees: opening the string as given, and its
+			// cleaned form (tools that clean paths first), to read and to
+			// create a file, lands inside; the string as given lands where
+			// resolved says.
+			raw := s
+			if !strings.HasPrefix(raw, "/") {
+				raw = ws + "/" + raw
+			}
+			plain := !strings.ContainsAny(s, "%\\~") && !strings.HasPrefix(strings.ToLower(s), "file:") && norm.NFKC.String(s) == s
+			for _, flags := range []int{os.O_RDONLY, os.O_WRONLY | os.O_CREATE} {
+				if land := kernelLanding(t, p, flags); land != "" && !within(land, ws) {
+					t.Fatalf("%q: inside, the kernel takes the cleaned path %q to %q", s, p, land)
+				}
+				if !plain {
+					continue
+				}
+				if land := kernelLanding(t, raw, flags); land != "" && (!within(land, ws) || (flags != os.O_RDONLY && land != r)) {
+					t.Fatalf("%q: inside, resolved %q, the kernel lands at %q", s, r, land)
+				}
 			}
 			if strings.Contains(s, "%") {
 				// Every decoded reading must be inside too.
@@ -206,6 +234,25 @@ func FuzzClassify(f *testing.F) {
 			}
 		}
 	})
+}
+
+// kernelLanding opens p and returns where the kernel took it ("" if the
+// open failed); a file it created is removed again.
+func kernelLanding(t *testing.T, p string, flags int) string {
+	_, statErr := os.Lstat(p)
+	f, err := os.OpenFile(p, flags, 0o644)
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	real, err := os.Readlink("/proc/self/fd/" + strconv.Itoa(int(f.Fd())))
+	if err != nil {
+		t.Skip("no /proc/self/fd here")
+	}
+	if flags&os.O_CREATE != 0 && statErr != nil {
+		defer os.Remove(real)
+	}
+	return real
 }
 
 func decodeAll(s string) (string, error) {
