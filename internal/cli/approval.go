@@ -97,7 +97,7 @@ func newApprovalListCmd(g *globals) *cobra.Command {
 				return nil
 			}
 			for _, v := range views {
-				printApproval(g.stdout, v, false)
+				printApproval(g.stdout, g.style(), v, false)
 			}
 			return nil
 		},
@@ -127,7 +127,7 @@ func newApprovalShowCmd(g *globals) *cobra.Command {
 			if asJSON {
 				return approval.WriteJSON(g.stdout, v)
 			}
-			printApproval(g.stdout, v, true)
+			printApproval(g.stdout, g.style(), v, true)
 			return nil
 		},
 	}
@@ -174,13 +174,14 @@ func newApprovalAnswerCmd(g *globals, approve bool) *cobra.Command {
 	return cmd
 }
 
-func printApproval(w io.Writer, v *approval.View, full bool) {
+func printApproval(w io.Writer, st style, v *approval.View, full bool) {
 	v = v.Display() // hidden characters (bidi controls, zero-width, …) as escapes
 	who := v.Principal
 	if v.Owner != "" {
 		who += " for " + v.Owner
 	}
-	fmt.Fprintf(w, "%s  %-9s %s  %s", v.ID, v.State, v.Tool, who)
+	state := fmt.Sprintf("%-9s", v.State)
+	fmt.Fprintf(w, "%s  %s %s  %s", st.bold(v.ID), st.effect(strings.TrimSpace(state))+state[len(strings.TrimSpace(state)):], v.Tool, who)
 	if v.Task != nil {
 		fmt.Fprintf(w, "  task %s", v.Task.ID)
 		if v.Task.Purpose != "" {

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"encoding/json"
 	"fmt"
 	"io/fs"
 	"os"
@@ -9,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/toolgate/toolgate/internal/mcp/pin"
 )
 
 // snapshot lists every file below dir with its mode, size and
@@ -138,5 +141,49 @@ func TestAuditVerifyOfAFreshTrail(t *testing.T) {
 	code, out, errs = toolgateBin(t, "", nil, "--data-dir", dir, "audit", "verify")
 	if code != ExitError || !strings.Contains(errs, "no public key to check them") {
 		t.Errorf("verify without the key: exit %d\n%s%s", code, out, errs)
+	}
+}
+
+// On a terminal, lists are coloured and audit records a table; piped, there
+// are no escape codes and audit records are JSON lines as stored; --json
+// prints JSON either way.
+func TestOutputOnATerminalAndPiped(t *testing.T) {
+	dir := t.TempDir()
+	tr := seedTrail(t, dir)
+	if err := tr.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, errs := toolgateBin(t, "", nil, "--data-dir", dir, "task", "create", "--agent", "a", "--purpose", "p", "--tool", "fs/*"); code != 0 {
+		t.Fatal(errs)
+	}
+	ps, _ := pin.Open(dir, "fs")
+	d, _ := pin.Define(json.RawMessage(`{"name":"read","description":"v1"}`))
+	if _, err := ps.Check([]pin.Definition{d}); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{{"task", "list"}, {"pin", "list"}, {"audit", "tail"}, {"approval", "list", "--all"}} {
+		args = append([]string{"--data-dir", dir}, args...)
+		_, tty := onTerminal(t, "", nil, args...)
+		_, piped, errs := toolgateBin(t, "", nil, args...)
+		if strings.Contains(piped, "\x1b[") || piped == "" {
+			t.Errorf("%v piped: %q %s", args, piped, errs)
+		}
+		if args[2] != "approval" && !strings.Contains(tty, "\x1b[") {
+			t.Errorf("%v on a terminal has no colour: %q", args, tty)
+		}
+		_, js, _ := toolgateBin(t, "", nil, append(args, "--json")...)
+		if args[2] == "audit" {
+			// JSON lines, as piped.
+			if js != piped || !json.Valid([]byte(strings.Split(js, "\n")[0])) {
+				t.Errorf("audit tail --json: %q", js)
+			}
+			if !strings.Contains(tty, "SEQ") || !strings.Contains(tty, "agent-1") {
+				t.Errorf("audit tail on a terminal is not a table: %q", tty)
+			}
+			continue
+		}
+		if !json.Valid([]byte(js)) {
+			t.Errorf("%v --json: %q", args, js)
+		}
 	}
 }

@@ -386,7 +386,7 @@ func newTaskListCmd(g *globals) *cobra.Command {
 				enc.SetIndent("", "  ")
 				return enc.Encode(map[string]any{"tasks": views})
 			}
-			printTree(g.stdout, views, time.Now())
+			printTree(g.stdout, g.style(), views, time.Now())
 			return nil
 		},
 	}
@@ -398,7 +398,7 @@ func newTaskListCmd(g *globals) *cobra.Command {
 
 // printTree prints tasks under their parents (a task whose parent is not in
 // the list is printed as a root).
-func printTree(w io.Writer, views []*task.View, now time.Time) {
+func printTree(w io.Writer, st style, views []*task.View, now time.Time) {
 	if len(views) == 0 {
 		fmt.Fprintln(w, "no tasks")
 		return
@@ -442,7 +442,15 @@ func printTree(w io.Writer, views []*task.View, now time.Time) {
 				budget = fmt.Sprintf(" [%d/%d calls]", v.Spent[""], b.Total)
 			}
 		}
-		fmt.Fprintf(w, "%s%s%s  %s%s  %q  (%s)%s\n", prefix, branch, v.ID, v.Agent, owner, v.Purpose, status, budget)
+		switch {
+		case strings.HasPrefix(status, "live"):
+			status = st.green(status)
+		case strings.HasPrefix(status, "revoked"):
+			status = st.red(status)
+		default:
+			status = st.dim(status)
+		}
+		fmt.Fprintf(w, "%s%s%s  %s%s  %q  (%s)%s\n", prefix, branch, st.bold(v.ID), v.Agent, owner, v.Purpose, status, budget)
 		kids := children[v.ID]
 		next := prefix
 		switch branch {
