@@ -109,8 +109,27 @@ func (x *Exporter) run(ctx context.Context) {
 
 var errNothingNew = errors.New("nothing new")
 
-// once ships the next batch after the cursor.
+// once ships the next batch after the cursor. On a store that replicas
+// share, one replica at a time does it: the others find nothing to do.
 func (x *Exporter) once(ctx context.Context) error {
+	if ex, ok := x.log.(store.Exclusive); ok {
+		var err error
+		ran, lerr := ex.Exclusively(ctx, "audit-export/"+x.name, func(ctx context.Context) error {
+			err = x.shipNext(ctx)
+			return nil // the batch's outcome is err; the lock's is lerr
+		})
+		switch {
+		case lerr != nil:
+			return lerr
+		case !ran:
+			return errNothingNew
+		}
+		return err
+	}
+	return x.shipNext(ctx)
+}
+
+func (x *Exporter) shipNext(ctx context.Context) error {
 	cursor, err := x.log.AuditCursor(ctx, x.name)
 	if err != nil {
 		return err

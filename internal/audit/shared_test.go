@@ -95,3 +95,65 @@ func TestSharedTrailAcrossReplicas(t *testing.T) {
 		t.Fatalf("redacted values: %v (one token for one value on every replica)", tokens)
 	}
 }
+
+// TestSharedExportOnceAcrossReplicas: exporters of the same name on two
+// replicas ship every record of the shared trail exactly once between
+// them (one ships a batch at a time), not once each.
+func TestSharedExportOnceAcrossReplicas(t *testing.T) {
+	ctx := context.Background()
+	url := pgtest.Shared(t).Database(t)
+	var dbs []*postgres.DB
+	for range 2 {
+		db, err := postgres.Open(ctx, url, postgres.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		dbs = append(dbs, db)
+	}
+	tr, err := audit.OpenShared(ctx, audit.Config{}, dbs[0], t.TempDir(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 200
+	for i := range n {
+		if err := tr.WriteDecision(ctx, &audit.Record{DecisionID: fmt.Sprint("d", i), Time: time.Now(), Server: "s", Tool: "t", Effect: call.Allow}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tr.Close()
+	var mu sync.Mutex
+	shipped := map[uint64]int{}
+	all := make(chan struct{})
+	ship := func(_ context.Context, es []*store.AuditEntry) error {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, e := range es {
+			shipped[e.Seq]++
+		}
+		if len(shipped) == n {
+			select {
+			case <-all:
+			default:
+				close(all)
+			}
+		}
+		return nil
+	}
+	for _, db := range dbs {
+		x := audit.NewExporter("siem", db, 7, time.Millisecond, nil, ship)
+		defer x.Close()
+	}
+	select {
+	case <-all:
+	case <-time.After(60 * time.Second): // a guard against hanging
+		t.Fatalf("%d of %d records shipped", len(shipped), n)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for seq, c := range shipped {
+		if c != 1 {
+			t.Errorf("record %d shipped %d times", seq, c)
+		}
+	}
+}

@@ -27,6 +27,15 @@ type Backend interface {
 	Close() error
 }
 
+// Exclusive is a store that several hosts share and that can let one of
+// them at a time do a named piece of work (ship the trail to an exporter's
+// destination, say), so replicas do not all do it at once.
+type Exclusive interface {
+	// Exclusively runs fn unless another process is running the work of
+	// that name; it reports whether fn ran.
+	Exclusively(ctx context.Context, name string, fn func(context.Context) error) (bool, error)
+}
+
 // ErrNotFound is returned when a named thing does not exist.
 var ErrNotFound = errors.New("store: not found")
 

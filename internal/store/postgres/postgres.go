@@ -60,9 +60,12 @@ const (
 	lockHistory
 )
 
-// lockDocs is the class of the two-key advisory locks of documents (the
-// second key is the name's hash).
-const lockDocs int32 = 0x746f6f6c
+// Classes of the two-key advisory locks (the second key is a name's hash):
+// documents, and work one replica at a time does.
+const (
+	lockDocs int32 = 0x746f6f6c
+	lockWork int32 = 0x746f6f6d
+)
 
 // lockApprovals is the class of the two-key advisory locks of a
 // principal's approvals (the second key is the principal's hash).
@@ -142,6 +145,24 @@ func (d *DB) URL() string { return d.url }
 // Pool exposes the connection pool, for tests that must damage the state on
 // purpose.
 func (d *DB) Pool() *pgxpool.Pool { return d.pool }
+
+// Exclusively implements store.Exclusive: fn runs inside a transaction
+// that holds the advisory lock of name, which it only tries to take.
+func (d *DB) Exclusively(ctx context.Context, name string, fn func(context.Context) error) (bool, error) {
+	ran := false
+	err := pgx.BeginFunc(ctx, d.pool, func(tx pgx.Tx) error {
+		var got bool
+		if err := tx.QueryRow(ctx, `SELECT pg_try_advisory_xact_lock($1::int4, hashtext($2))`, lockWork, name).Scan(&got); err != nil {
+			return err
+		}
+		if !got {
+			return nil
+		}
+		ran = true
+		return fn(ctx)
+	})
+	return ran, err
+}
 
 // Close closes the pool.
 func (d *DB) Close() error {
