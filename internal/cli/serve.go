@@ -123,6 +123,9 @@ func serve(ctx context.Context, g *globals, cfg *config.Config) (err error) {
 		"audit":     rt.auditReady,
 		"upstreams": gw.Ready,
 	}
+	if rt.tasks.st.shared() {
+		ready["store"] = rt.tasks.st.ready
+	}
 	api := server.New(pipe, log, ready)
 	api.Measure(metrics)
 	// Every route is behind one front door: Host and Origin policy (DNS
