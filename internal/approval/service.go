@@ -307,7 +307,7 @@ func (s *Service) wait(ctx context.Context, a *store.Approval, d call.Decision, 
 		cur, err := s.o.Store.Approval(ctx, a.ID)
 		if err != nil {
 			if ctx.Err() != nil {
-				return s.abandon(a, d), false, nil
+				return s.abandon(ctx, a, d), false, nil
 			}
 			return d, false, errorf(CodeStore, "the approval store cannot be read: %v", err)
 		}
@@ -329,7 +329,7 @@ func (s *Service) wait(ctx context.Context, a *store.Approval, d call.Decision, 
 		select {
 		case <-ctx.Done():
 			deadline.Stop()
-			return s.abandon(cur, d), false, nil
+			return s.abandon(ctx, cur, d), false, nil
 		case <-wake:
 		case <-poll.C:
 		case <-deadline.C:
@@ -356,7 +356,17 @@ func (s *Service) deliver(ctx context.Context, a *store.Approval, d call.Decisio
 }
 
 // abandon ends a wait whose client went away (or toolgate is stopping).
-func (s *Service) abandon(a *store.Approval, d call.Decision) call.Decision {
+func (s *Service) abandon(ctx context.Context, a *store.Approval, d call.Decision) call.Decision {
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		// The request's own time limit (a client's or a front door's)
+		// passed before anybody answered: nobody answered in time. The
+		// approval stays pending, so the same call asked again runs once
+		// approved.
+		s.o.Log.Info("the request's time ran out while its call waited for approval; the approval stays pending", "approval", a.ID)
+		return refused(d, errorf(CodeTimeout,
+			"nobody answered approval %s within the request's time limit; it stays pending until %s, and once approved the same call made again runs once",
+			a.ID, a.ExpiresAt.UTC().Format(time.RFC3339)))
+	}
 	if s.stopping() || s.cfg.OnDisconnect == Keep {
 		s.o.Log.Info("the client went away while its call waited for approval; the approval stays pending", "approval", a.ID)
 		return refused(d, errorf(CodeDisconnected,

@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -248,6 +249,64 @@ func TestDisconnect(t *testing.T) {
 			t.Fatalf("cancel: %+v, %v", d, err)
 		}
 	}
+}
+
+// TestRequestDeadlineIsATimeout: when the request's own deadline passes
+// while the call waits, the agent is told approval.timeout (nobody answered
+// in time), not that it went away, and the approval stays pending: once
+// approved, the same call runs. (On the old code: approval.disconnected, or
+// the approval cancelled.)
+func TestRequestDeadlineIsATimeout(t *testing.T) {
+	for _, mode := range []string{Keep, Cancel} {
+		e := newEnv(t, Config{OnDisconnect: mode})
+		ctx, end := deadlineContext()
+		out := make(chan call.Decision, 1)
+		go func() { out <- e.pipe.Execute(ctx, payCall(11), nil) }()
+		p := e.pending(t)
+		end()
+		d := <-out
+		if d.Effect != call.Deny || d.Reasons[len(d.Reasons)-1].Code != CodeTimeout {
+			t.Fatalf("%s: %+v, want %s", mode, d, CodeTimeout)
+		}
+		if _, err := e.svc.Decide(context.Background(), p.ID, carol, Answer{Approve: true}); err != nil {
+			t.Fatalf("%s: the approval did not stay pending: %v", mode, err)
+		}
+		if d := e.pipe.Execute(context.Background(), payCall(11), func(context.Context, *call.Call, *call.Credential) call.Outcome {
+			return call.Outcome{}
+		}); d.Effect != call.Allow {
+			t.Fatalf("%s: retry: %+v", mode, d)
+		}
+	}
+}
+
+// deadlineContext is a context whose deadline the test makes pass (end),
+// so that no clock decides when.
+func deadlineContext() (context.Context, func()) {
+	e := &deadlined{Context: context.Background(), done: make(chan struct{})}
+	return e, func() {
+		e.mu.Lock()
+		e.ended = true
+		e.mu.Unlock()
+		close(e.done)
+	}
+}
+
+type deadlined struct {
+	context.Context
+	mu    sync.Mutex
+	done  chan struct{}
+	ended bool
+}
+
+func (d *deadlined) Done() <-chan struct{} { return d.done }
+
+func (d *deadlined) Err() error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.ended {
+		return context.DeadlineExceeded
+	}
+	return nil
 }
 
 func TestUnbindableArguments(t *testing.T) {

@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/toolgate/toolgate/internal/approval"
+	"github.com/toolgate/toolgate/internal/audit"
 	"github.com/toolgate/toolgate/internal/call"
 	"github.com/toolgate/toolgate/internal/policy"
 	"github.com/toolgate/toolgate/internal/store"
@@ -46,7 +47,20 @@ func (g *globals) openApprovalsLocal(access dataAccess) (*approval.Service, func
 	}
 	ac := cfg.Approvals
 	ac.Webhooks = nil // the CLI answers; it never announces
-	svc, err := approval.New(ac, approval.Options{Store: p.db, Policies: policy.NewStaticEngine()})
+	o := approval.Options{Store: p.db, Policies: policy.NewStaticEngine()}
+	if access != readData {
+		// An answer's comment is redacted with the trail's key, as the
+		// records of serve and run are.
+		key, err := p.st.redactionKey()
+		if err == nil {
+			o.Redactor, err = audit.NewRedactor(cfg.Audit.Redact, key)
+		}
+		if err != nil {
+			p.Close()
+			return nil, nil, err
+		}
+	}
+	svc, err := approval.New(ac, o)
 	if err != nil {
 		p.Close()
 		return nil, nil, err

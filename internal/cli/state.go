@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/toolgate/toolgate/internal/audit"
 	"github.com/toolgate/toolgate/internal/config"
@@ -110,6 +111,16 @@ func (s *state) listen(ctx context.Context) {
 	if s.shared() {
 		go s.pg.Listen(ctx, nil)
 	}
+}
+
+// ready is the shared store's readiness check: the database answers.
+func (s *state) ready() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if err := s.pg.Pool().Ping(ctx); err != nil {
+		return fmt.Errorf("the database %s does not answer: %w", s.where, err)
+	}
+	return nil
 }
 
 // historyDir is the directory of the history stage's cross-process counter:

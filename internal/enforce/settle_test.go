@@ -37,7 +37,8 @@ func TestDecideSettlesAsks(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			sink := &memSink{}
-			p, err := New(Config{Policies: engine(t), Approve: tc.s, Audit: sink})
+			budget := &countBudget{limit: 5}
+			p, err := New(Config{Policies: engine(t), Approve: tc.s, Audit: sink, Budget: budget})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -47,6 +48,10 @@ func TestDecideSettlesAsks(t *testing.T) {
 			}
 			if len(sink.Decisions) != 1 || sink.Decisions[0].Effect != tc.want {
 				t.Fatalf("recorded %v", sink.Events)
+			}
+			// Only an allowed call spends a unit of the task's budget.
+			if spent, _ := budget.counts(); (spent == 1) != (tc.want == call.Allow) {
+				t.Fatalf("spent %d units for a %s", spent, tc.want)
 			}
 		})
 	}

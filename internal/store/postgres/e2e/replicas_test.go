@@ -252,6 +252,12 @@ func TestReplicas(t *testing.T) {
 		if n := len(w.ranWith("note", "d-down-")); n != 0 {
 			t.Fatalf("%d calls ran with the database down", n)
 		}
+		// And the replicas say so, for their load balancer.
+		for _, i := range live {
+			if code := w.ready(w.replicas[i]); code != http.StatusServiceUnavailable {
+				t.Fatalf("replica %d with the database down: /readyz %d", i, code)
+			}
+		}
 		if err := w.pg.Restart(); err != nil {
 			t.Fatal(err)
 		}
@@ -268,6 +274,9 @@ func TestReplicas(t *testing.T) {
 					t.Fatalf("replica %d does not recover: %q %v", i, got, err)
 				}
 				time.Sleep(100 * time.Millisecond) // the pool reconnects on its own schedule
+			}
+			if code := w.ready(w.replicas[i]); code != http.StatusOK {
+				t.Fatalf("replica %d after the restart: /readyz %d", i, code)
 			}
 		}
 	})
@@ -431,4 +440,15 @@ func wait(t *testing.T, ch <-chan result) string {
 		t.Fatal("the call did not end")
 		return ""
 	}
+}
+
+// ready is a replica's /readyz status.
+func (w *world) ready(r *replica) int {
+	w.t.Helper()
+	resp, err := http.Get(r.base + "/readyz")
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
 }
