@@ -2,7 +2,7 @@
 # Decision latency with 10, 1,000 and 10,000 policies (one relevant), with
 # toolgate's index and, as the baseline in the same run, cedar-go evaluating
 # every policy. Prints the median over runs of each benchmark's p50 and p99,
-# and the ratios the targets are stated in (DESIGN §6).
+# and the ratios the targets are stated in (docs/design.md, "Performance targets").
 #   bench/decide.sh [COUNT]
 set -euo pipefail
 cd "$(dirname "$0")/.."

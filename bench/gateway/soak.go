@@ -14,7 +14,7 @@ import (
 // soakRun loads toolgate in phases until it has served total calls (done
 // already counted) and prints its memory after each: resident set (from
 // /proc), Go heap in use and goroutines (from its /metrics). Memory that
-// keeps growing with calls is a leak; DESIGN §6 asks for it to stay flat.
+// keeps growing with calls is a leak; docs/design.md asks for it to stay flat.
 func soakRun(total, done int, phase func() *result, pid int, metricsURL string) {
 	fmt.Printf("soak: until %d calls through toolgate\n", total)
 	fmt.Printf("%10s %10s %10s %10s %10s %8s\n", "calls", "calls/s", "errors", "RSS MiB", "heap MiB", "gorout.")

@@ -1,4 +1,4 @@
-// Package approval is the approve stage of the pipeline (DESIGN §2 step 6):
+// Package approval is the approve stage of the pipeline (docs/design.md, "The pipeline"):
 // an "ask" becomes a pending approval bound to the exact call — principal,
 // task, tool, the SHA-256 of the RFC 8785 canonical arguments, the policy
 // version — and the call waits until a human approves it (it runs, once),

@@ -1,5 +1,5 @@
 // Package authzen maps OpenID AuthZEN 1.0 access evaluation requests to tool
-// calls and decisions back to AuthZEN responses (DESIGN §4, a contract):
+// calls and decisions back to AuthZEN responses (docs/design.md, "Interfaces": a contract):
 //
 //	subject  {type: "agent"|"user", id, properties: {groups, owner, …}}
 //	action   {name: "<server>/<tool>", properties: {annotations?, input_schema?}}

@@ -1,5 +1,5 @@
 // Package cedarjson turns JSON values (tool arguments, identity claims) into
-// Cedar values, following the mapping of the policy model (DESIGN §3):
+// Cedar values, following the mapping of the policy model (docs/design.md):
 // objects → records, arrays → sets, integers → Long, other numbers → decimal,
 // null dropped. Input is untrusted, so every limit is checked while reading and
 // every failure is an *Error with a stable code and the path of the value.

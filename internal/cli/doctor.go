@@ -441,6 +441,12 @@ func doctorListen(rep *doctorReport, cfg *config.Config) {
 
 func printDoctor(w io.Writer, st style, rep *doctorReport) {
 	counts := map[string]int{}
+	width := 0 // of the names column: the longest name, up to 24
+	for _, c := range rep.Checks {
+		if n := len(c.Name); n > width && n <= 24 {
+			width = n
+		}
+	}
 	for _, c := range rep.Checks {
 		counts[c.Status]++
 		status := c.Status
@@ -453,12 +459,12 @@ func printDoctor(w io.Writer, st style, rep *doctorReport) {
 			status = st.red("FAIL")
 		}
 		lines := strings.Split(c.Detail, "\n")
-		fmt.Fprintf(w, "%s  %-*s  %s\n", status, 16, c.Name, lines[0])
+		fmt.Fprintf(w, "%s  %-*s  %s\n", status, width, c.Name, lines[0])
 		for _, l := range lines[1:] {
-			fmt.Fprintf(w, "      %-*s  %s\n", 16, "", l)
+			fmt.Fprintf(w, "      %-*s  %s\n", width, "", l)
 		}
 		if c.Fix != "" {
-			fmt.Fprintf(w, "      %-*s  %s %s\n", 16, "", st.bold("fix:"), c.Fix)
+			fmt.Fprintf(w, "      %-*s  %s %s\n", width, "", st.bold("fix:"), c.Fix)
 		}
 	}
 	summary := fmt.Sprintf("%d ok, %d warnings, %d failed", counts[checkOK], counts[checkWarn], counts[checkFail])

@@ -31,13 +31,23 @@ func newServeCmd(g *globals) *cobra.Command {
 ` + config.DefaultListen + ` with embedded defaults: the built-in policy set and an
 audit trail (toolgate.db, hash-chained and signed) in the data directory.
 
-Endpoints: the MCP gateway at /mcp (every configured server, names
-"<server>/<name>") and /mcp/{server} (one server unchanged), Streamable HTTP,
-with the legacy HTTP+SSE transport at /sse; POST /access/v1/evaluation,
-POST /access/v1/evaluations, GET /.well-known/authzen-configuration,
-GET /.well-known/oauth-protected-resource, GET /metrics, GET /healthz,
-GET /readyz. With identity configured, MCP and AuthZEN callers present a
-bearer token.
+Endpoints (docs/gateway.md):
+  MCP           /mcp (every configured server, names "<server>/<name>"),
+                /mcp/{server} (one server unchanged), Streamable HTTP;
+                GET /sse, GET /sse/{server}, POST /message (legacy HTTP+SSE);
+                GET /.well-known/oauth-protected-resource
+  AuthZEN       POST /access/v1/evaluation, POST /access/v1/evaluations,
+                GET /.well-known/authzen-configuration
+  tasks         POST /v1/tasks, GET /v1/tasks, GET /v1/tasks/{id},
+                DELETE /v1/tasks/{id}, DELETE /v1/agents/{id}/tasks,
+                POST /v1/token (RFC 8693 token exchange: delegation)
+  approvals     GET /v1/approvals, GET /v1/approvals/{id},
+                POST /v1/approvals/{id}/approve, POST /v1/approvals/{id}/deny,
+                GET and POST /v1/approval-links/{token} (links in webhooks)
+  keys          GET /.well-known/jwks.json (task tokens, per-call tokens)
+  operations    GET /metrics, GET /healthz, GET /readyz
+With identity configured, callers present a bearer token (identity token or
+API key); the task and approval APIs always need one.
 
 Policies are reloaded when their files change; an invalid change is logged
 and the previous policies stay in force.`,

@@ -517,7 +517,7 @@ func checkStore(s string) error {
 // DataDirEnv names the environment variable for the data directory.
 const DataDirEnv = "TOOLGATE_DATA_DIR"
 
-// ResolveDataDir applies the precedence of DESIGN §4: the flag, then
+// ResolveDataDir applies the precedence of docs/design.md ("Interfaces"): the flag, then
 // TOOLGATE_DATA_DIR, then the config file, then the user's data directory
 // ($XDG_DATA_HOME/toolgate, i.e. ~/.local/share/toolgate).
 func ResolveDataDir(flag string, cfg *Config) (string, error) {

@@ -1,4 +1,4 @@
-// Package enforce is the enforcement pipeline (DESIGN §2): every front door
+// Package enforce is the enforcement pipeline (docs/design.md, "The pipeline"): every front door
 // (stdio proxy, HTTP gateway, AuthZEN API, Go library) judges a tool call by
 // calling Decide or Execute here. The stages run in one order, top to bottom,
 // in this file; each is a small interface implemented in its own package.

@@ -1,5 +1,5 @@
-// Package history is the history stage of the enforcement pipeline (DESIGN
-// §2, stage 4): what happened before in a task. Before each decision it
+// Package history is the history stage of the enforcement pipeline (docs/design.md,
+// "The pipeline"): what happened before in a task. Before each decision it
 // tells the policies whether the task has seen untrusted content or read
 // private data, which arguments carry values that appeared in untrusted
 // output (context.flow), and the counts, sums and flags of the declared

@@ -1,6 +1,6 @@
 // Package policy is toolgate's Cedar engine: it loads policies, indexes them
 // by the actions and principals they can apply to, builds Cedar entities from
-// a call (the entity model of DESIGN §3) and decides a call across layers of
+// a call (the entity model of docs/design.md) and decides a call across layers of
 // policy sets, failing closed where Cedar would skip an erroring policy.
 package policy
 

@@ -16,7 +16,7 @@ import (
 	"github.com/toolgate/toolgate/internal/cedarjson"
 )
 
-// Entity types and well-known action groups of the policy model (DESIGN §3).
+// Entity types and well-known action groups of the policy model (docs/design.md).
 const (
 	TypeAgent  types.EntityType = "Agent"
 	TypeUser   types.EntityType = "User"

@@ -11,7 +11,7 @@ import (
 	"github.com/toolgate/toolgate/internal/keys"
 )
 
-// Token formats (contract, DESIGN §4; docs/tasks.md).
+// Token formats (contract: docs/design.md, "Interfaces"; docs/tasks.md).
 const (
 	// TokenType is the JOSE "typ" of a task token.
 	TokenType = "toolgate-task+jwt"

@@ -121,7 +121,8 @@ func checkRoles(cmd, r string) []byte {
 	return []byte(r)
 }
 
-// operandRole is the role of the i-th operand (from 0) of n.
+// operandRole is the role of the i-th operand (from 0); last says it is
+// the last one, value is its text.
 func (sp *spec) operandRole(i int, last bool, value string) byte {
 	switch sp.operands {
 	case "r", "w", "v":

@@ -54,7 +54,7 @@ func attacks() []attack {
 	b.version, b.refused = "2025-03-26", 1
 	b = add("notification", "a batch of notifications only", `[`+hiddenNotification+`,`+hiddenNotification+`]`)
 	b.version, b.refused = "2025-03-26", 2
-	b = add("notification", "a batch in a protocol without batches", `[`+hiddenNotification+`]`)
+	add("notification", "a batch in a protocol without batches", `[`+hiddenNotification+`]`)
 	add("notification", "a request method as a notification", `{"jsonrpc":"2.0","method":"vendor/exec","params":{"cmd":"rm -rf /"}}`)
 	add("method", "a method no specification names", `{"jsonrpc":"2.0","id":5,"method":"vendor/exec","params":{"cmd":"rm -rf /"}}`)
 	add("method", "a method in capitals", `{"jsonrpc":"2.0","id":6,"method":"Tools/Call","params":{"name":"delete_file","arguments":{"path":"/etc/passwd"}}}`)

@@ -81,7 +81,7 @@ func NewHTTP(o HTTPOptions) (*HTTP, error) {
 }
 
 // SetCredential puts an allowed call's per-call credential on the upstream
-// request, the one place where it leaves toolgate (DESIGN §4: Txn-Token, or
+// request, the one place where it leaves toolgate (docs/design.md, "Interfaces": Txn-Token, or
 // Authorization: Bearer for upstreams that take OAuth access tokens),
 // together with the secrets toolgate brokers for the server (as headers) and
 // an access token from token exchange (Authorization: Bearer, beside the
