@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/cedar-policy/cedar-go/x/exp/schema"
 	"github.com/spf13/cobra"
 
 	"github.com/toolgate/toolgate/internal/config"
@@ -30,36 +31,76 @@ func newPolicyCmd(g *globals) *cobra.Command {
 func newPolicyValidateCmd(g *globals) *cobra.Command {
 	var schemaFile string
 	cmd := &cobra.Command{
-		Use:   "validate [--schema F] DIR...",
+		Use:   "validate [--schema F] [DIR...]",
 		Short: "Parse policies and check them (and, with --schema, type-check them)",
 		Long: `validate parses every .cedar file below the directories, checks toolgate's
 annotations (@id unique and non-empty, @approval only on forbid) and, with
 --schema, type-checks every policy against a Cedar schema (Cedar syntax, or
-JSON for files ending in .json). Every problem is printed as
-file:line:col: message [code]; the exit status is 1 if there is any.`,
-		Args: cobra.MinimumNArgs(1),
+JSON for files ending in .json; 'toolgate policy schema' writes the one of
+the configured servers). Without DIR, the policies of the configuration are
+checked, each layer (policy.dirs, policy.layers) on its own.
+
+Every problem is printed as file:line:col: message [code], a parse error
+with its line and a caret; the exit status is 1 if there is any.`,
 		RunE: func(cmd *cobra.Command, dirs []string) error {
-			srcs, err := policy.ReadDirs(dirs)
-			if err != nil {
-				return err
+			type layer struct {
+				name string
+				dirs []string
 			}
-			if len(srcs) == 0 {
-				return fmt.Errorf("no .cedar files in %s", strings.Join(dirs, ", "))
-			}
-			set, err := policy.NewSet(policy.OrgLayer, srcs)
-			if err != nil {
-				return &exitError{code: ExitError, err: errors.New("invalid policies:\n" + policyErrors(err))}
-			}
-			if schemaFile != "" {
-				sc, err := policy.LoadSchema(schemaFile)
+			var layers []layer
+			if len(dirs) > 0 {
+				if cmd.Flags().Changed("config") {
+					return usageError{errors.New("give the policy directories or --config (whose policies are checked), not both")}
+				}
+				layers = []layer{{policy.OrgLayer, dirs}}
+			} else {
+				cfg, err := g.loadConfig()
 				if err != nil {
 					return err
 				}
-				if err := set.Validate(sc); err != nil {
-					return &exitError{code: ExitError, err: errors.New("policies do not match the schema:\n" + err.Error())}
+				if len(cfg.Policy.Dirs) == 0 && len(cfg.Policy.Layers) == 0 {
+					if g.found.Path == "" {
+						return usageError{errors.New("no policy directory: give DIR (no configuration file was found to take policy.dirs from)")}
+					}
+					return usageError{fmt.Errorf("no policy directory: give DIR, or set policy.dirs in %s", g.found.Path)}
+				}
+				if len(cfg.Policy.Dirs) > 0 {
+					layers = append(layers, layer{policy.OrgLayer, cfg.Policy.Dirs})
+				}
+				for _, l := range cfg.Policy.Layers {
+					layers = append(layers, layer{l.Name, l.Dirs})
 				}
 			}
-			fmt.Fprintf(g.stdout, "ok: %d policies in %d files, version %s\n", set.Len(), len(srcs), set.Version)
+			var sc *schema.Schema
+			if schemaFile != "" {
+				var err error
+				if sc, err = policy.LoadSchema(schemaFile); err != nil {
+					return err
+				}
+			}
+			for _, l := range layers {
+				srcs, err := policy.ReadDirs(l.dirs)
+				if err != nil {
+					return err
+				}
+				if len(srcs) == 0 {
+					return fmt.Errorf("no .cedar files in %s", strings.Join(l.dirs, ", "))
+				}
+				set, err := policy.NewSet(l.name, srcs)
+				if err != nil {
+					return &exitError{code: ExitError, err: errors.New("invalid policies:\n" + policyErrors(err))}
+				}
+				if sc != nil {
+					if err := set.Validate(sc); err != nil {
+						return &exitError{code: ExitError, err: errors.New("policies do not match the schema:\n" + policyErrors(err))}
+					}
+				}
+				where := ""
+				if len(layers) > 1 || len(dirs) == 0 {
+					where = " (layer " + l.name + ")"
+				}
+				fmt.Fprintf(g.stdout, "%s: %d policies in %d files, version %s%s\n", g.style().green("ok"), set.Len(), len(srcs), set.Version, where)
+			}
 			return nil
 		},
 	}

@@ -227,3 +227,26 @@ func TestPolicyValidateShowsTheSource(t *testing.T) {
 		t.Errorf("exit %d\n%s", code, errs)
 	}
 }
+
+// Without DIR, policy validate checks the configuration's policies, each
+// layer on its own; with DIR, --config would be ignored, so it is refused.
+func TestPolicyValidateOfTheConfiguration(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "org", "a.cedar"), `permit(principal, action, resource);`)
+	writeFile(t, filepath.Join(dir, "team", "b.cedar"), `forbid(principal, action == Action::"x/y", resource);`)
+	writeFile(t, filepath.Join(dir, "toolgate.yaml"), "policy:\n  dirs: [org]\n  layers: [{name: team, dirs: [team]}]\n")
+	code, out, errs := toolgateBin(t, dir, nil, "policy", "validate")
+	if code != 0 || !strings.Contains(out, "(layer org)") || !strings.Contains(out, "(layer team)") {
+		t.Errorf("exit %d\n%s%s", code, out, errs)
+	}
+	writeFile(t, filepath.Join(dir, "team", "b.cedar"), `forbid(principal, action == Action::"x/y" resource);`)
+	if code, _, errs := toolgateBin(t, dir, nil, "policy", "validate"); code != ExitError || !strings.Contains(errs, "b.cedar:1:43: missing `,` before `resource`") {
+		t.Errorf("invalid layer: exit %d\n%s", code, errs)
+	}
+	if code, _, errs := toolgateBin(t, dir, nil, "policy", "validate", "--config", "toolgate.yaml", "org"); code != ExitUsage || !strings.Contains(errs, "not both") {
+		t.Errorf("DIR and --config: exit %d\n%s", code, errs)
+	}
+	if code, _, errs := toolgateBin(t, "", nil, "policy", "validate"); code != ExitUsage || !strings.Contains(errs, "no policy directory") {
+		t.Errorf("nothing to validate: exit %d\n%s", code, errs)
+	}
+}
