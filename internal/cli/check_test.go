@@ -316,7 +316,7 @@ func TestCheckInvalidPolicyLocation(t *testing.T) {
 	writeFile(t, filepath.Join(dir, "bad.cedar"), "permit(principal, action, resource);\n\nforbid(principal, action, resource)\n  when { context.x == };\n")
 	var stdout, stderr bytes.Buffer
 	code := Main([]string{"check", "--policy", dir, "-"}, strings.NewReader(`{}`), &stdout, &stderr)
-	want := filepath.Join(dir, "bad.cedar") + ":4:24:"
+	want := filepath.Join(dir, "bad.cedar") + ":4:23:" // the `}` where an expression should be
 	if code == 0 || !strings.Contains(stderr.String(), want) {
 		t.Fatalf("exit %d, stderr %q; want %q", code, stderr.String(), want)
 	}
