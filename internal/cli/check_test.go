@@ -316,7 +316,8 @@ func TestCheckInvalidPolicyLocation(t *testing.T) {
 	writeFile(t, filepath.Join(dir, "bad.cedar"), "permit(principal, action, resource);\n\nforbid(principal, action, resource)\n  when { context.x == };\n")
 	var stdout, stderr bytes.Buffer
 	code := Main([]string{"check", "--policy", dir, "-"}, strings.NewReader(`{}`), &stdout, &stderr)
-	want := filepath.Join(dir, "bad.cedar") + ":4:23:" // the `}` where an expression should be
+	// At the token that is wrong: the "}" where an expression belongs.
+	want := filepath.Join(dir, "bad.cedar") + ":4:23: expected an expression after `==`, found `}`"
 	if code == 0 || !strings.Contains(stderr.String(), want) {
 		t.Fatalf("exit %d, stderr %q; want %q", code, stderr.String(), want)
 	}
