@@ -185,6 +185,7 @@ func strictArgs(c *cobra.Command) {
 	c.SuggestionsMinimumDistance = 2
 	if c.HasSubCommands() && c.Run == nil && c.RunE == nil {
 		c.Args = cobra.ArbitraryArgs
+		c.DisableFlagsInUseLine = true // its usage is its sub-commands
 		c.RunE = func(c *cobra.Command, args []string) error {
 			if len(args) == 0 {
 				return usageError{fmt.Errorf("%q needs a sub-command: %s", c.CommandPath(), strings.Join(subNames(c), ", "))}
