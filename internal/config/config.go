@@ -597,7 +597,8 @@ func (f Found) String() string {
 // user's config directory ($XDG_CONFIG_HOME/toolgate, i.e.
 // ~/.config/toolgate); with none of them, the built-in defaults. A file
 // named by the flag or the variable must exist (Load says so); one found by
-// looking is used only if it is there.
+// looking is used only if it is there, and refused if other users may
+// write it.
 func Discover(flag string) (Found, error) {
 	if flag != "" {
 		return Found{Path: flag, Source: "--config"}, nil
@@ -615,6 +616,11 @@ func Discover(flag string) (Found, error) {
 		}
 		if st.IsDir() {
 			return Found{}, false, fmt.Errorf("config: %s is a directory", path)
+		}
+		// A file found by looking decides policy without being named: one
+		// that others may write is refused (as ssh refuses such keys).
+		if st.Mode().Perm()&0o022 != 0 {
+			return Found{}, false, fmt.Errorf("config: %s (%s) is writable by other users (mode %v): remove their write permission, or name the file with --config", path, source, st.Mode().Perm())
 		}
 		return Found{Path: path, Source: source}, true, nil
 	}

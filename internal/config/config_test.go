@@ -295,3 +295,27 @@ mcp:
 		t.Errorf("resolved %q, %v", v, err)
 	}
 }
+
+// Discover: a file found by looking that other users may write is refused;
+// the same file named explicitly is the caller's choice.
+func TestDiscoverRefusesAWritableFile(t *testing.T) {
+	dir := t.TempDir()
+	t.Chdir(dir)
+	t.Setenv(ConfigEnv, "")
+	t.Setenv("XDG_CONFIG_HOME", filepath.Join(dir, "xdg"))
+	if err := os.WriteFile(FileName, []byte("{}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if f, err := Discover(""); err != nil || f.Source != "./toolgate.yaml" {
+		t.Fatalf("%+v %v", f, err)
+	}
+	if err := os.Chmod(FileName, 0o666); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Discover(""); err == nil || !strings.Contains(err.Error(), "writable by other users") {
+		t.Errorf("a world-writable ./toolgate.yaml: %v", err)
+	}
+	if f, err := Discover(FileName); err != nil || f.Source != "--config" {
+		t.Errorf("named: %+v %v", f, err)
+	}
+}
