@@ -108,9 +108,14 @@ func (g *Gate) CallOf(who Caller, tool string, p *Params) *call.Call {
 	return c
 }
 
-// Refuse records a tools/call that toolgate refuses without judging it (one
-// sent as a notification), so that the attempt is in the audit trail.
-func (g *Gate) Refuse(ctx context.Context, who Caller, params json.RawMessage, code, msg string) call.Decision {
+// CodeNotificationCall is the code of the recorded refusal of a tools/call
+// sent as a notification.
+const CodeNotificationCall = "mcp.notification_call"
+
+// RefuseNotificationCall records a tools/call sent as a notification (no
+// id): it could never be answered with a decision, so it is never
+// forwarded, and the attempt is in the audit trail.
+func (g *Gate) RefuseNotificationCall(ctx context.Context, who Caller, params json.RawMessage) call.Decision {
 	tool := "(unreadable)"
 	var input json.RawMessage
 	if p, err := ParseParams(params); err == nil {
@@ -118,7 +123,8 @@ func (g *Gate) Refuse(ctx context.Context, who Caller, params json.RawMessage, c
 	}
 	c := g.newCall(who, tool)
 	c.Input = input
-	return g.o.Pipeline.Refuse(ctx, c, code, msg)
+	return g.o.Pipeline.Refuse(ctx, c, CodeNotificationCall,
+		"a tools/call sent as a notification (without an id) is never forwarded: it could not be answered with a decision")
 }
 
 // Observed tells which results toolgate observes before they reach the

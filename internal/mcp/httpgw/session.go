@@ -363,14 +363,9 @@ func (s *session) refuseCall(ctx context.Context, who *auth.Caller, taskHeader s
 		}
 	}
 	d := &dispatch{s: s, m: m, who: who, taskHeader: taskHeader}
-	dec := srv.Gate.Refuse(ctx, d.caller(taskHeader), m.Params, CodeNotificationCall,
-		"a tools/call sent as a notification (without an id) is never forwarded: it could not be answered with a decision")
+	dec := srv.Gate.RefuseNotificationCall(ctx, d.caller(taskHeader), m.Params)
 	s.g.o.Log.Warn("refused a tools/call sent as a notification", "session", s.id, "server", srv.Name, "decision_id", dec.ID)
 }
-
-// CodeNotificationCall is the code of the recorded refusal of a tools/call
-// sent as a notification.
-const CodeNotificationCall = "mcp.notification_call"
 
 // cancelled stops a request the client gave up on: one still being judged
 // is never forwarded; the notification goes to the server that has it.

@@ -138,14 +138,9 @@ func (r *relay) clientMessage(m *jsonrpc.Message, answer func([]byte)) (judge fu
 // refuseCall records a tools/call sent as a notification: it cannot be
 // answered, so it cannot be judged and told; it never reaches the server.
 func (r *relay) refuseCall(m *jsonrpc.Message) {
-	d := r.gate.Refuse(r.ctx, r.gate.Caller(), m.Params, CodeNotificationCall,
-		"a tools/call sent as a notification (without an id) is never forwarded: it could not be answered with a decision")
+	d := r.gate.RefuseNotificationCall(r.ctx, r.gate.Caller(), m.Params)
 	r.log.Warn("refused a tools/call sent as a notification", "decision_id", d.ID)
 }
-
-// CodeNotificationCall is the code of the recorded refusal of a tools/call
-// sent as a notification.
-const CodeNotificationCall = "mcp.notification_call"
 
 func (r *relay) clientRequest(m *jsonrpc.Message, answer func([]byte)) (judge func()) {
 	key, _ := jsonrpc.IDKey(m.ID) // Parse checked it
