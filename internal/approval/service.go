@@ -55,6 +55,10 @@ type Service struct {
 
 	mu   sync.Mutex
 	wake chan struct{} // closed and replaced when this process records an answer
+	// updated is closed and replaced whenever an approval is opened or
+	// answered here, or changed elsewhere (Changed): what the console's
+	// live inbox waits on.
+	updated chan struct{}
 	// life ends when toolgate is stopping: a wait that ends then keeps its
 	// approval whatever on_disconnect says, so a restart keeps them all.
 	life context.Context
@@ -104,7 +108,7 @@ func New(cfg Config, o Options) (*Service, error) {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	return &Service{cfg: cfg, o: o, wake: make(chan struct{}), life: context.Background()}, nil
+	return &Service{cfg: cfg, o: o, wake: make(chan struct{}), updated: make(chan struct{}), life: context.Background()}, nil
 }
 
 // Config returns the service's configuration.
@@ -162,6 +166,25 @@ func (s *Service) poke() {
 	close(s.wake)
 	s.wake = make(chan struct{})
 	s.mu.Unlock()
+	s.notify()
+}
+
+// notify tells those watching Updates that approvals changed.
+func (s *Service) notify() {
+	s.mu.Lock()
+	close(s.updated)
+	s.updated = make(chan struct{})
+	s.mu.Unlock()
+}
+
+// Updates returns a channel closed at the next change of the approvals this
+// process sees: one opened or answered here, or a change another replica
+// announced. Approvals opened by other processes of a data directory are
+// not announced; watchers also look on their own schedule.
+func (s *Service) Updates() <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.updated
 }
 
 func (s *Service) woken() <-chan struct{} {
@@ -290,6 +313,7 @@ func (s *Service) open(ctx context.Context, c *call.Call, d *call.Decision, b Bi
 		}
 		s.o.Log.Info("a call waits for approval", "approval", a.ID, "tool", a.Tool, "principal", a.Principal,
 			"task", a.TaskID, "expires", a.ExpiresAt.UTC().Format(time.RFC3339))
+		s.notify()
 		s.announce(ctx, a, rec)
 		return a, nil
 	}
