@@ -2,6 +2,10 @@
 // Every view works without this script; it only keeps them fresh.
 (function () {
   "use strict";
+  // After sign-in: go on (a navigation that starts on this origin carries
+  // the new SameSite=Strict session cookie).
+  var cont = document.getElementById("continue");
+  if (cont) { location.replace(cont.href); return; }
   var live = document.getElementById("live");
   function say(text) {
     if (!live) return;
