@@ -55,6 +55,10 @@ type Service struct {
 
 	mu   sync.Mutex
 	wake chan struct{} // closed and replaced when this process records an answer
+	// updates is closed and replaced at every change this process sees: a
+	// call starts waiting, an answer is recorded, another replica changed
+	// something. Watchers (the console, tests) re-read the list then.
+	updates chan struct{}
 	// life ends when toolgate is stopping: a wait that ends then keeps its
 	// approval whatever on_disconnect says, so a restart keeps them all.
 	life context.Context
@@ -104,7 +108,7 @@ func New(cfg Config, o Options) (*Service, error) {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	return &Service{cfg: cfg, o: o, wake: make(chan struct{}), life: context.Background()}, nil
+	return &Service{cfg: cfg, o: o, wake: make(chan struct{}), updates: make(chan struct{}), life: context.Background()}, nil
 }
 
 // Config returns the service's configuration.
@@ -161,6 +165,27 @@ func (s *Service) poke() {
 	s.mu.Lock()
 	close(s.wake)
 	s.wake = make(chan struct{})
+	close(s.updates)
+	s.updates = make(chan struct{})
+	s.mu.Unlock()
+}
+
+// Updates returns a channel that is closed at the next change of the
+// approvals this process sees (a call starts waiting, an answer is
+// recorded, another replica reports a change). Take the channel, then read
+// the list: a change in between closes the channel already taken.
+func (s *Service) Updates() <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.updates
+}
+
+// updated closes the updates channel without waking the waiting calls: a
+// new pending approval answers none of them.
+func (s *Service) updated() {
+	s.mu.Lock()
+	close(s.updates)
+	s.updates = make(chan struct{})
 	s.mu.Unlock()
 }
 
@@ -291,6 +316,7 @@ func (s *Service) open(ctx context.Context, c *call.Call, d *call.Decision, b Bi
 		}
 		s.o.Log.Info("a call waits for approval", "approval", a.ID, "tool", a.Tool, "principal", a.Principal,
 			"task", a.TaskID, "expires", a.ExpiresAt.UTC().Format(time.RFC3339))
+		s.updated()
 		s.announce(ctx, a, rec)
 		return a, nil
 	}
