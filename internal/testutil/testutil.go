@@ -67,6 +67,11 @@ var (
 // path.
 func Toolgate(t testing.TB) string {
 	t.Helper()
+	// TOOLGATE_TEST_BINARY runs the tests against another build (an older
+	// commit, to show that an attack test fails there).
+	if p := os.Getenv("TOOLGATE_TEST_BINARY"); p != "" {
+		return p
+	}
 	buildOnce.Do(func() {
 		dir, err := os.MkdirTemp("", "toolgate-bin-")
 		if err != nil {

@@ -123,7 +123,8 @@ type mcpHTTP struct {
 	t       *testing.T
 	url     string
 	session string
-	status  int // of the last POST
+	token   string // a bearer token, if any
+	status  int    // of the last POST
 }
 
 // post sends one body and returns the response's; want 0 accepts any
@@ -135,6 +136,9 @@ func (c *mcpHTTP) post(body string, want int) string {
 	req.Header.Set("Accept", "application/json, text/event-stream")
 	if c.session != "" {
 		req.Header.Set("Mcp-Session-Id", c.session)
+	}
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
 	}
 	resp, err := client.Do(req)
 	if err != nil {
@@ -160,6 +164,9 @@ var client = &http.Client{Timeout: time.Minute}
 func (c *mcpHTTP) end() {
 	req, _ := http.NewRequest(http.MethodDelete, c.url, nil)
 	req.Header.Set("Mcp-Session-Id", c.session)
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
 	if resp, err := http.DefaultClient.Do(req); err == nil {
 		resp.Body.Close()
 	}
