@@ -138,9 +138,13 @@ func (s *Service) Lifetime(ctx context.Context) {
 }
 
 func (s *Service) stopping() bool {
+	return s.lifetime().Err() != nil
+}
+
+func (s *Service) lifetime() context.Context {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.life.Err() != nil
+	return s.life
 }
 
 // Close waits (a little) for webhooks still being sent.
@@ -337,6 +341,9 @@ func (s *Service) wait(ctx context.Context, a *store.Approval, d call.Decision, 
 		tick = t.C
 	}
 	told := false
+	// A stopping toolgate ends the waits at once, so a drain does not wait
+	// for people; the approvals stay pending for the restart.
+	life := s.lifetime()
 	for {
 		wake := s.woken()
 		now := s.now()
@@ -370,6 +377,12 @@ func (s *Service) wait(ctx context.Context, a *store.Approval, d call.Decision, 
 		case <-ctx.Done():
 			deadline.Stop()
 			return s.abandon(ctx, cur, d), false, nil
+		case <-life.Done():
+			deadline.Stop()
+			s.o.Log.Info("toolgate is stopping while a call waits for approval; the approval stays pending", "approval", cur.ID)
+			return refusedFor(d, cur, errorf(CodeStopping,
+				"toolgate is stopping while the call waits for approval %s; it stays pending until %s: once it is approved, make the same call again and it runs (once)",
+				cur.ID, cur.ExpiresAt.UTC().Format(time.RFC3339))), false, nil
 		case <-wake:
 		case <-poll.C:
 		case <-tick:

@@ -506,3 +506,24 @@ func (f elicitFunc) Elicit(ctx context.Context, msg string, _ json.RawMessage) (
 	<-ctx.Done()
 	return "", nil, ctx.Err()
 }
+
+// TestStopEndsWaits: when toolgate stops, a call that waits for approval
+// ends at once with approval.stopping (the drain does not wait for a
+// person), and its approval stays pending for the restart. Before, the call
+// held the drain until its timeout and serve exited with an error.
+func TestStopEndsWaits(t *testing.T) {
+	e := newEnv(t, Config{OnDisconnect: Cancel})
+	life, stop := context.WithCancel(context.Background())
+	e.svc.Lifetime(life)
+	out, ran := e.execute(payCall(100))
+	p := e.pending(t)
+	stop()
+	d := <-out
+	if d.Effect != call.Deny || *ran != 0 || d.Reasons[len(d.Reasons)-1].Code != CodeStopping {
+		t.Fatalf("a call waiting when toolgate stops: %+v", d)
+	}
+	vs, err := e.svc.List(context.Background(), nil, store.ApprovalFilter{State: store.ApprovalPending})
+	if err != nil || len(vs) != 1 || vs[0].ID != p.ID {
+		t.Fatalf("after the stop, pending approvals: %v %v, want %s (kept whatever on_disconnect says)", vs, err, p.ID)
+	}
+}
