@@ -1,9 +1,13 @@
 // Command run measures what `toolgate run` adds to an allowed tools/call:
-// the same client calls the same stdio MCP server directly and through
-// toolgate, alternating in blocks in one run, and the harness reports each
-// side's latency percentiles, the ratio and the added p50/p99.
+// the same client calls the same stdio MCP server directly, through a
+// byte-copying proxy (the floor of one more process in the pipe chain) and
+// through toolgate, alternating in blocks in one run; between blocks it
+// times write+fdatasync of 512 bytes in the data directory (the floor of a
+// durable record on that file system). It reports each side's latency
+// percentiles, the added p50/p99 and the target computed from the floors
+// measured in the same run; with -runs N, the medians over the runs.
 //
-//	go run ./bench/run [-n 5000] [-server echo|filesystem] [-config F] [-data-dir D]
+//	go run ./bench/run [-n 5000] [-runs 3] [-server echo|filesystem] [-durability flush|os] [-config F] [-data-dir D]
 //
 // The default server is a minimal stdio MCP server built into this harness
 // (it answers at once), so that what is measured is toolgate's share: read,
@@ -30,6 +34,9 @@ import (
 
 func main() {
 	serve := flag.Bool("serve-echo", false, "be the minimal MCP server (used by the harness itself)")
+	copyProxy := flag.Bool("serve-copy", false, "be a byte-copying proxy to the command after the flags (used by the harness itself)")
+	runs := flag.Int("runs", 1, "measure this many times (each with new processes) and print the medians")
+	durability := flag.String("durability", "", "audit.durability for toolgate (flush or os; default: toolgate's default, flush)")
 	n := flag.Int("n", 5000, "calls per side")
 	warmup := flag.Int("warmup", 300, "calls per side before measuring")
 	block := flag.Int("block", 100, "calls per side per alternation")
@@ -43,13 +50,25 @@ func main() {
 		echoServer(os.Stdin, os.Stdout)
 		return
 	}
-	if err := run(*n, *warmup, *block, *server, *toolgate, *config, *dataDir, *debug); err != nil {
+	if *copyProxy {
+		if err := copyServer(flag.Args()); err != nil {
+			fmt.Fprintln(os.Stderr, "bench/run -serve-copy:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	if err := runAll(*runs, *n, *warmup, *block, *server, *toolgate, *config, *durability, *dataDir, *debug); err != nil {
 		fmt.Fprintln(os.Stderr, "bench/run:", err)
 		os.Exit(1)
 	}
 }
 
-func run(n, warmup, block int, server, toolgate, config, dataDir, debug string) error {
+// result is one run's figures, in µs.
+type result struct {
+	directP50, copyAdded, added, addedP99, disk float64
+}
+
+func runAll(runs, n, warmup, block int, server, toolgate, config, durability, dataDir, debug string) error {
 	tmp, err := os.MkdirTemp("", "toolgate-bench-run-")
 	if err != nil {
 		return err
@@ -61,13 +80,80 @@ func run(n, warmup, block int, server, toolgate, config, dataDir, debug string) 
 			return fmt.Errorf("building toolgate (run from the repository root): %v\n%s", err, out)
 		}
 	}
-	if dataDir == "" {
-		dataDir = filepath.Join(tmp, "data")
+	if durability != "" {
+		if config != "" {
+			return fmt.Errorf("-durability and -config: put audit.durability in the configuration file instead")
+		}
+		config = filepath.Join(tmp, "toolgate.yaml")
+		if err := os.WriteFile(config, []byte("audit:\n  durability: "+durability+"\n"), 0o600); err != nil {
+			return err
+		}
 	}
+	var rs []result
+	for i := 0; i < runs; i++ {
+		dir := dataDir
+		if dir == "" {
+			dir = filepath.Join(tmp, fmt.Sprintf("data%d", i))
+		} else if runs > 1 {
+			dir = filepath.Join(dataDir, fmt.Sprintf("run%d", i))
+		}
+		r, err := run(n, warmup, block, server, toolgate, config, durability, dir, debug, tmp)
+		if err != nil {
+			return err
+		}
+		rs = append(rs, r)
+	}
+	if runs > 1 {
+		med := func(f func(result) float64) float64 {
+			v := make([]float64, len(rs))
+			for i, r := range rs {
+				v[i] = f(r)
+			}
+			slices.Sort(v)
+			return v[len(v)/2]
+		}
+		m := result{
+			directP50: med(func(r result) float64 { return r.directP50 }),
+			copyAdded: med(func(r result) float64 { return r.copyAdded }),
+			added:     med(func(r result) float64 { return r.added }),
+			addedP99:  med(func(r result) float64 { return r.addedP99 }),
+			disk:      med(func(r result) float64 { return r.disk }),
+		}
+		fmt.Printf("\nmedians of %d runs: direct p50 %.1f µs; byte-copy floor (added p50) %.1f µs; disk write+fdatasync p50 %.1f µs; toolgate added p50 %.1f µs, added p99 %.1f µs\n",
+			runs, m.directP50, m.copyAdded, m.disk, m.added, m.addedP99)
+		fmt.Println(verdict(m, durability))
+	}
+	return nil
+}
+
+// verdict compares toolgate's added p50 with the target made of the floors
+// of the same run: the byte-copying proxy's added p50, plus the disk's
+// write+fdatasync p50 when every record is flushed, plus 60 µs.
+func verdict(r result, durability string) string {
+	target, how := r.copyAdded+60, "byte-copy floor + 60 µs"
+	if durability != "os" {
+		target, how = r.copyAdded+r.disk+60, "byte-copy floor + disk write+fdatasync p50 + 60 µs"
+	}
+	met := "NOT MET"
+	if r.added <= target {
+		met = "met"
+	}
+	return fmt.Sprintf("target: added p50 ≤ %s = %.1f µs: %s (added p50 %.1f µs, %.2f× the target)", how, target, met, r.added, r.added/target)
+}
+
+func run(n, warmup, block int, server, toolgate, config, durability, dataDir, debug, tmp string) (result, error) {
 	upstream, call, err := upstreamCommand(server, tmp)
 	if err != nil {
-		return err
+		return result{}, err
 	}
+	if err := os.MkdirAll(dataDir, 0o700); err != nil {
+		return result{}, err
+	}
+	disk, err := newDiskProbe(dataDir)
+	if err != nil {
+		return result{}, err
+	}
+	defer disk.close()
 	args := []string{"--data-dir", dataDir}
 	if config != "" {
 		args = append(args, "--config", config)
@@ -78,41 +164,56 @@ func run(n, warmup, block int, server, toolgate, config, dataDir, debug string) 
 	}
 	args = append(append(args, "--"), upstream...)
 
+	self, err := os.Executable()
+	if err != nil {
+		return result{}, err
+	}
 	direct, err := startSession(upstream)
 	if err != nil {
-		return err
+		return result{}, err
 	}
 	defer direct.close()
+	copied, err := startSession(append([]string{self, "-serve-copy", "--"}, upstream...))
+	if err != nil {
+		return result{}, err
+	}
+	defer copied.close()
 	proxied, err := startSession(append([]string{toolgate}, args...))
 	if err != nil {
-		return err
+		return result{}, err
 	}
 	defer proxied.close()
 
-	for _, s := range []*session{direct, proxied} {
+	for _, s := range []*session{direct, copied, proxied} {
 		for i := 0; i < warmup; i++ {
 			if _, err := s.call(call); err != nil {
-				return err
+				return result{}, err
 			}
 		}
 	}
-	var d, p []time.Duration
+	var d, c, p, f []time.Duration
 	for len(d) < n {
 		for _, side := range []struct {
 			s   *session
 			out *[]time.Duration
-		}{{direct, &d}, {proxied, &p}} {
+		}{{direct, &d}, {copied, &c}, {proxied, &p}} {
 			for i := 0; i < block && len(*side.out) < n; i++ {
 				took, err := side.s.call(call)
 				if err != nil {
-					return err
+					return result{}, err
 				}
 				*side.out = append(*side.out, took)
 			}
 		}
+		for i := 0; i < 10; i++ {
+			took, err := disk.writeSync()
+			if err != nil {
+				return result{}, err
+			}
+			f = append(f, took)
+		}
 	}
-	report(os.Stdout, server, n, dataDir, d, p)
-	return nil
+	return report(os.Stdout, server, durability, n, dataDir, d, c, p, f), nil
 }
 
 // upstreamCommand is the server to measure against, and the tools/call
@@ -240,20 +341,109 @@ func pct(d []time.Duration, p float64) time.Duration {
 	return s[min(len(s)-1, int(p*float64(len(s))))]
 }
 
-func report(w io.Writer, server string, n int, dataDir string, d, p []time.Duration) {
+func report(w io.Writer, server, durability string, n int, dataDir string, d, c, p, f []time.Duration) result {
 	us := func(x time.Duration) float64 { return float64(x.Nanoseconds()) / 1000 }
-	fmt.Fprintf(w, "toolgate run vs direct: allowed tools/call, server %s, %d calls each, %s/%s, %d CPUs, data dir %s\n\n",
-		server, n, runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), dataDir)
-	fmt.Fprintf(w, "%-10s %10s %10s %10s %10s\n", "", "p50 (µs)", "p90 (µs)", "p99 (µs)", "max (µs)")
+	if durability == "" {
+		durability = "flush (default)"
+	}
+	fmt.Fprintf(w, "toolgate run vs direct: allowed tools/call, server %s, %d calls each, %s/%s, %d CPUs, data dir %s, audit.durability %s, load average %s\n\n",
+		server, n, runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), dataDir, durability, loadAverage())
+	fmt.Fprintf(w, "%-26s %10s %10s %10s %10s\n", "", "p50 (µs)", "p90 (µs)", "p99 (µs)", "max (µs)")
 	for _, row := range []struct {
 		name string
 		d    []time.Duration
-	}{{"direct", d}, {"toolgate", p}} {
-		fmt.Fprintf(w, "%-10s %10.1f %10.1f %10.1f %10.1f\n", row.name, us(pct(row.d, .5)), us(pct(row.d, .9)), us(pct(row.d, .99)), us(pct(row.d, 1)))
+	}{{"direct", d}, {"byte-copying proxy", c}, {"toolgate", p}, {"disk write+fdatasync 512 B", f}} {
+		fmt.Fprintf(w, "%-26s %10.1f %10.1f %10.1f %10.1f\n", row.name, us(pct(row.d, .5)), us(pct(row.d, .9)), us(pct(row.d, .99)), us(pct(row.d, 1)))
 	}
-	fmt.Fprintf(w, "\nadded p50 %.1f µs, added p99 %.1f µs, ratio p50 %.2f× (target: added p50 ≤ 150 µs)\n",
-		us(pct(p, .5)-pct(d, .5)), us(pct(p, .99)-pct(d, .99)), float64(pct(p, .5))/float64(pct(d, .5)))
+	r := result{
+		directP50: us(pct(d, .5)),
+		copyAdded: us(pct(c, .5) - pct(d, .5)),
+		added:     us(pct(p, .5) - pct(d, .5)),
+		addedP99:  us(pct(p, .99) - pct(d, .99)),
+		disk:      us(pct(f, .5)),
+	}
+	fmt.Fprintf(w, "\nbyte-copy floor: added p50 %.1f µs; toolgate: added p50 %.1f µs, added p99 %.1f µs, ratio p50 %.2f×\n",
+		r.copyAdded, r.added, r.addedP99, float64(pct(p, .5))/float64(pct(d, .5)))
+	fmt.Fprintln(w, verdict(r, strings.TrimSuffix(durability, " (default)")))
+	return r
 }
+
+// loadAverage is the 1-minute load average (Linux), or "?".
+func loadAverage() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "?"
+	}
+	return strings.Fields(string(b))[0]
+}
+
+// copyServer runs argv and copies bytes both ways between it and this
+// process's stdin/stdout: the floor of one more process in the pipe chain.
+func copyServer(argv []string) error {
+	if len(argv) == 0 {
+		return fmt.Errorf("no command")
+	}
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.Stderr = os.Stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return err
+	}
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		return err
+	}
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	go func() { io.Copy(in, os.Stdin); in.Close() }()
+	io.Copy(os.Stdout, out)
+	return cmd.Wait()
+}
+
+// diskProbe times a durable 512-byte write in a directory: a write into a
+// preallocated file and an fdatasync, the least a durable record costs on
+// that file system.
+type diskProbe struct {
+	f   *os.File
+	off int64
+	buf []byte
+}
+
+func newDiskProbe(dir string) (*diskProbe, error) {
+	f, err := os.CreateTemp(dir, "disk-probe-")
+	if err != nil {
+		return nil, err
+	}
+	os.Remove(f.Name())
+	// Written, not only truncated: overwriting allocated blocks, as a WAL
+	// does once it has grown, needs no metadata in the flush.
+	if _, err := f.Write(make([]byte, probeSize)); err != nil {
+		f.Close()
+		return nil, err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return &diskProbe{f: f, buf: make([]byte, 512)}, nil
+}
+
+func (p *diskProbe) writeSync() (time.Duration, error) {
+	start := time.Now()
+	if _, err := p.f.WriteAt(p.buf, p.off); err != nil {
+		return 0, err
+	}
+	if err := fdatasync(p.f); err != nil {
+		return 0, err
+	}
+	p.off = (p.off + 512) % probeSize
+	return time.Since(start), nil
+}
+
+func (p *diskProbe) close() { p.f.Close() }
+
+const probeSize = 4 << 20
 
 // echoServer is the smallest stdio MCP server that answers the harness:
 // one read-only tool, answered at once.

@@ -54,6 +54,11 @@ type Config struct {
 	// PollInterval is how often a waiting call looks for an answer given
 	// by another toolgate process (default 500ms).
 	PollInterval time.Duration `yaml:"poll_interval"`
+	// ProgressInterval is how often a call that waits tells its MCP client
+	// so (notifications/progress, when the client's request carries a
+	// progress token; default 10s): clients that reset their request
+	// timeout on progress keep waiting for the person.
+	ProgressInterval time.Duration `yaml:"progress_interval"`
 	// MaxPendingPerPrincipal bounds the approvals one caller may have
 	// waiting at once (default 20): beyond it a call that needs approval
 	// is denied (approval.too_many_pending), so one agent cannot flood the
@@ -92,6 +97,9 @@ const (
 	DefaultTimeout      = 5 * time.Minute
 	DefaultSimilarTTL   = time.Hour
 	DefaultPollInterval = 500 * time.Millisecond
+	// DefaultProgressInterval is well below the 60s that MCP clients
+	// commonly give a request.
+	DefaultProgressInterval = 10 * time.Second
 
 	DefaultMaxPendingPerPrincipal = 20
 )
@@ -112,6 +120,9 @@ func (c *Config) ApplyDefaults() {
 	}
 	if c.PollInterval == 0 {
 		c.PollInterval = DefaultPollInterval
+	}
+	if c.ProgressInterval == 0 {
+		c.ProgressInterval = DefaultProgressInterval
 	}
 	if c.MaxPendingPerPrincipal == 0 {
 		c.MaxPendingPerPrincipal = DefaultMaxPendingPerPrincipal
@@ -143,6 +154,9 @@ func (c *Config) Validate() []string {
 	}
 	if c.PollInterval < 10*time.Millisecond || c.PollInterval > time.Minute {
 		bad("poll_interval", "%s is not between 10ms and 1m", c.PollInterval)
+	}
+	if c.ProgressInterval < 10*time.Millisecond || c.ProgressInterval > time.Minute {
+		bad("progress_interval", "%s is not between 10ms and 1m", c.ProgressInterval)
 	}
 	if c.MaxPendingPerPrincipal < 1 || c.MaxPendingPerPrincipal > 100000 {
 		bad("max_pending_per_principal", "%d is not between 1 and 100000", c.MaxPendingPerPrincipal)

@@ -12,6 +12,7 @@ const (
 	CodeTimeout       = "approval.timeout"          // nobody answered in time
 	CodeCancelled     = "approval.cancelled"        // the approval was cancelled (client went away)
 	CodeDisconnected  = "approval.disconnected"     // the client went away; the approval is kept
+	CodeStopping      = "approval.stopping"         // toolgate is stopping; the approval is kept
 	CodeNotFound      = "approval.not_found"        // no such approval
 	CodeNotPending    = "approval.not_pending"      // already answered, expired, cancelled
 	CodeForbidden     = "approval.forbidden"        // the approver may not answer it (policy)

@@ -55,6 +55,10 @@ type Service struct {
 
 	mu   sync.Mutex
 	wake chan struct{} // closed and replaced when this process records an answer
+	// updates is closed and replaced at every change this process sees: a
+	// call starts waiting, an answer is recorded, another replica changed
+	// something. Watchers (the console, tests) re-read the list then.
+	updates chan struct{}
 	// life ends when toolgate is stopping: a wait that ends then keeps its
 	// approval whatever on_disconnect says, so a restart keeps them all.
 	life context.Context
@@ -104,7 +108,7 @@ func New(cfg Config, o Options) (*Service, error) {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	return &Service{cfg: cfg, o: o, wake: make(chan struct{}), life: context.Background()}, nil
+	return &Service{cfg: cfg, o: o, wake: make(chan struct{}), updates: make(chan struct{}), life: context.Background()}, nil
 }
 
 // Config returns the service's configuration.
@@ -134,9 +138,13 @@ func (s *Service) Lifetime(ctx context.Context) {
 }
 
 func (s *Service) stopping() bool {
+	return s.lifetime().Err() != nil
+}
+
+func (s *Service) lifetime() context.Context {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.life.Err() != nil
+	return s.life
 }
 
 // Close waits (a little) for webhooks still being sent.
@@ -161,6 +169,27 @@ func (s *Service) poke() {
 	s.mu.Lock()
 	close(s.wake)
 	s.wake = make(chan struct{})
+	close(s.updates)
+	s.updates = make(chan struct{})
+	s.mu.Unlock()
+}
+
+// Updates returns a channel that is closed at the next change of the
+// approvals this process sees (a call starts waiting, an answer is
+// recorded, another replica reports a change). Take the channel, then read
+// the list: a change in between closes the channel already taken.
+func (s *Service) Updates() <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.updates
+}
+
+// updated closes the updates channel without waking the waiting calls: a
+// new pending approval answers none of them.
+func (s *Service) updated() {
+	s.mu.Lock()
+	close(s.updates)
+	s.updates = make(chan struct{})
 	s.mu.Unlock()
 }
 
@@ -182,6 +211,7 @@ func (s *Service) Await(ctx context.Context, c *call.Call, d call.Decision) (cal
 	if dec, ok, err := s.useGrant(ctx, b, d); err != nil || ok {
 		return dec, err
 	}
+	prog := progressOf(ctx)
 	// An approval used by a concurrent identical call makes this call ask
 	// again; twice is plenty before giving up.
 	for range 3 {
@@ -189,7 +219,7 @@ func (s *Service) Await(ctx context.Context, c *call.Call, d call.Decision) (cal
 		if err != nil {
 			return call.Decision{}, err
 		}
-		dec, retry, err := s.wait(ctx, a, d, start)
+		dec, retry, err := s.wait(ctx, a, d, start, prog)
 		if !retry {
 			return dec, err
 		}
@@ -221,7 +251,7 @@ func (s *Service) Settle(ctx context.Context, c *call.Call, d call.Decision) (ca
 				return dec, err
 			}
 		default:
-			d.Reasons = append(d.Reasons, call.Reason{Kind: call.ReasonApproval, Code: CodePending,
+			d.Reasons = append(d.Reasons, call.Reason{Kind: call.ReasonApproval, Code: CodePending, Approval: a.ID,
 				Message: fmt.Sprintf("waiting for a person to approve this exact call (approval %s, until %s); ask again with the same request",
 					a.ID, a.ExpiresAt.UTC().Format(time.RFC3339))})
 			return d, nil
@@ -290,6 +320,7 @@ func (s *Service) open(ctx context.Context, c *call.Call, d *call.Decision, b Bi
 		}
 		s.o.Log.Info("a call waits for approval", "approval", a.ID, "tool", a.Tool, "principal", a.Principal,
 			"task", a.TaskID, "expires", a.ExpiresAt.UTC().Format(time.RFC3339))
+		s.updated()
 		s.announce(ctx, a, rec)
 		return a, nil
 	}
@@ -297,10 +328,22 @@ func (s *Service) open(ctx context.Context, c *call.Call, d *call.Decision, b Bi
 }
 
 // wait waits until the approval is answered, expires, or the client goes
-// away. retry is true when the approval was used by another call.
-func (s *Service) wait(ctx context.Context, a *store.Approval, d call.Decision, start time.Time) (call.Decision, bool, error) {
+// away. retry is true when the approval was used by another call. While it
+// waits, prog (if any) hears of it at once and then every
+// approvals.progress_interval.
+func (s *Service) wait(ctx context.Context, a *store.Approval, d call.Decision, start time.Time, prog *progress) (call.Decision, bool, error) {
 	poll := time.NewTicker(s.cfg.PollInterval)
 	defer poll.Stop()
+	var tick <-chan time.Time
+	if prog != nil {
+		t := time.NewTicker(s.cfg.ProgressInterval)
+		defer t.Stop()
+		tick = t.C
+	}
+	told := false
+	// A stopping toolgate ends the waits at once, so a drain does not wait
+	// for people; the approvals stay pending for the restart.
+	life := s.lifetime()
 	for {
 		wake := s.woken()
 		now := s.now()
@@ -317,7 +360,7 @@ func (s *Service) wait(ctx context.Context, a *store.Approval, d call.Decision, 
 		case store.ApprovalExpired:
 			return timedOut(d, cur, s.cfg.Timeout), false, nil
 		case store.ApprovalCancelled:
-			return refused(d, errorf(CodeCancelled, "approval %s was cancelled", cur.ID)), false, nil
+			return refusedFor(d, cur, errorf(CodeCancelled, "approval %s was cancelled", cur.ID)), false, nil
 		}
 		if !now.Before(cur.ExpiresAt) {
 			if _, err := s.o.Store.CloseApproval(context.WithoutCancel(ctx), cur.ID, store.ApprovalExpired, now); err != nil {
@@ -325,13 +368,25 @@ func (s *Service) wait(ctx context.Context, a *store.Approval, d call.Decision, 
 			}
 			continue // expired now, or answered just before
 		}
+		if !told {
+			prog.tell(cur)
+			told = true
+		}
 		deadline := time.NewTimer(cur.ExpiresAt.Sub(now))
 		select {
 		case <-ctx.Done():
 			deadline.Stop()
 			return s.abandon(ctx, cur, d), false, nil
+		case <-life.Done():
+			deadline.Stop()
+			s.o.Log.Info("toolgate is stopping while a call waits for approval; the approval stays pending", "approval", cur.ID)
+			return refusedFor(d, cur, errorf(CodeStopping,
+				"toolgate is stopping while the call waits for approval %s; it stays pending until %s: once it is approved, make the same call again and it runs (once)",
+				cur.ID, cur.ExpiresAt.UTC().Format(time.RFC3339))), false, nil
 		case <-wake:
 		case <-poll.C:
+		case <-tick:
+			prog.tell(cur)
 		case <-deadline.C:
 		}
 		deadline.Stop()
@@ -363,14 +418,14 @@ func (s *Service) abandon(ctx context.Context, a *store.Approval, d call.Decisio
 		// approval stays pending, so the same call asked again runs once
 		// approved.
 		s.o.Log.Info("the request's time ran out while its call waited for approval; the approval stays pending", "approval", a.ID)
-		return refused(d, errorf(CodeTimeout,
-			"nobody answered approval %s within the request's time limit; it stays pending until %s, and once approved the same call made again runs once",
+		return refusedFor(d, a, errorf(CodeTimeout,
+			"nobody answered approval %s within the request's time limit; it stays pending until %s: once it is approved, make the same call again and it runs (once)",
 			a.ID, a.ExpiresAt.UTC().Format(time.RFC3339)))
 	}
 	if s.stopping() || s.cfg.OnDisconnect == Keep {
 		s.o.Log.Info("the client went away while its call waited for approval; the approval stays pending", "approval", a.ID)
-		return refused(d, errorf(CodeDisconnected,
-			"the client went away while the call waited for approval %s; it stays pending until %s, and once approved the same call made again runs once",
+		return refusedFor(d, a, errorf(CodeDisconnected,
+			"the client went away while the call waited for approval %s; it stays pending until %s: once it is approved, make the same call again and it runs (once)",
 			a.ID, a.ExpiresAt.UTC().Format(time.RFC3339)))
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -379,7 +434,7 @@ func (s *Service) abandon(ctx context.Context, a *store.Approval, d call.Decisio
 		s.o.Log.Error("cannot cancel an approval whose client went away", "approval", a.ID, "error", err)
 	}
 	s.o.Log.Info("the client went away while its call waited for approval; the approval is cancelled", "approval", a.ID)
-	return refused(d, errorf(CodeCancelled, "the client went away while the call waited for approval %s; the approval is cancelled (approvals.on_disconnect: cancel)", a.ID))
+	return refusedFor(d, a, errorf(CodeCancelled, "the client went away while the call waited for approval %s; the approval is cancelled (approvals.on_disconnect: cancel)", a.ID))
 }
 
 // Decide records a human's answer on a pending approval.
@@ -534,7 +589,7 @@ func deniedBy(d call.Decision, a *store.Approval, waited time.Duration) call.Dec
 }
 
 func timedOut(d call.Decision, a *store.Approval, timeout time.Duration) call.Decision {
-	return refused(d, errorf(CodeTimeout, "nobody approved the call within %s (approval %s expired), so it is denied", timeout, a.ID))
+	return refusedFor(d, a, errorf(CodeTimeout, "nobody approved the call within %s (approval %s expired), so it is denied; making the call again asks again", timeout, a.ID))
 }
 
 // refused denies an ask for a reason that is not a human's answer.
@@ -547,6 +602,14 @@ func refused(d call.Decision, err error) call.Decision {
 	d.Effect = call.Deny
 	d.Stage = enforce.StageApprove
 	d.Reasons = append(d.Reasons, call.Reason{Kind: call.ReasonError, Code: code, Message: err.Error()})
+	return d
+}
+
+// refusedFor is refused for a reason about approval a: the reason names it,
+// so that the agent (and its client) can tell which approval to wait for.
+func refusedFor(d call.Decision, a *store.Approval, err error) call.Decision {
+	d = refused(d, err)
+	d.Reasons[len(d.Reasons)-1].Approval = a.ID
 	return d
 }
 

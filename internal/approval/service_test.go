@@ -88,21 +88,25 @@ func itoa(i int) string { b, _ := json.Marshal(i); return string(b) }
 
 var carol = Approver{Principal: call.Principal{Kind: call.KindUser, ID: "carol", Groups: []string{"finance"}}, Channel: ChannelAPI}
 
-// pending waits for the one pending approval of the store.
+// pending waits for the one pending approval of the store: it re-reads the
+// list at each change the service reports, so it needs no polling.
 func (e *env) pending(t *testing.T) *View {
 	t.Helper()
-	for range 200 {
+	for {
+		changed := e.svc.Updates()
 		vs, err := e.svc.List(context.Background(), nil, store.ApprovalFilter{State: store.ApprovalPending})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(vs) == 1 {
+		switch len(vs) {
+		case 0:
+			<-changed // a hang here is reported by go test's timeout, with every goroutine
+		case 1:
 			return vs[0]
+		default:
+			t.Fatalf("%d pending approvals, want one", len(vs))
 		}
-		time.Sleep(10 * time.Millisecond)
 	}
-	t.Fatal("no pending approval")
-	return nil
 }
 
 // execute runs the call through the pipeline in the background.
@@ -501,4 +505,25 @@ func (f elicitFunc) Elicit(ctx context.Context, msg string, _ json.RawMessage) (
 	f(msg)
 	<-ctx.Done()
 	return "", nil, ctx.Err()
+}
+
+// TestStopEndsWaits: when toolgate stops, a call that waits for approval
+// ends at once with approval.stopping (the drain does not wait for a
+// person), and its approval stays pending for the restart. Before, the call
+// held the drain until its timeout and serve exited with an error.
+func TestStopEndsWaits(t *testing.T) {
+	e := newEnv(t, Config{OnDisconnect: Cancel})
+	life, stop := context.WithCancel(context.Background())
+	e.svc.Lifetime(life)
+	out, ran := e.execute(payCall(100))
+	p := e.pending(t)
+	stop()
+	d := <-out
+	if d.Effect != call.Deny || *ran != 0 || d.Reasons[len(d.Reasons)-1].Code != CodeStopping {
+		t.Fatalf("a call waiting when toolgate stops: %+v", d)
+	}
+	vs, err := e.svc.List(context.Background(), nil, store.ApprovalFilter{State: store.ApprovalPending})
+	if err != nil || len(vs) != 1 || vs[0].ID != p.ID {
+		t.Fatalf("after the stop, pending approvals: %v %v, want %s (kept whatever on_disconnect says)", vs, err, p.ID)
+	}
 }

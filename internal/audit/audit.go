@@ -150,6 +150,10 @@ type Config struct {
 	// data directory); for jsonl, the file (default audit.jsonl in the data
 	// directory) or "-" for stderr.
 	Path string `yaml:"path"`
+	// Durability is when a decision record counts as written: "flush" (the
+	// default: on stable storage, fdatasync or the database's commit) or
+	// "os" (handed to the operating system; flushed within FlushInterval).
+	Durability string `yaml:"durability"`
 	// Redact says which argument values are replaced by keyed hashes.
 	Redact RedactConfig `yaml:"redact"`
 	// Checkpoint says how often the sqlite trail is signed.
@@ -157,6 +161,29 @@ type Config struct {
 	// Export ships the sqlite trail's records elsewhere (at least once, in
 	// order, retried until delivered).
 	Export ExportConfig `yaml:"export"`
+}
+
+// The values of Config.Durability.
+const (
+	DurabilityFlush = "flush"
+	DurabilityOS    = "os"
+)
+
+// FlushInterval bounds how long a record written with durability "os" can
+// stay unflushed (in the operating system's cache, not on stable storage).
+const FlushInterval = 50 * time.Millisecond
+
+// DurabilityMode is cfg's durability with the default filled in, or an
+// error for a value that is neither "flush" nor "os": never a silent
+// fallback to either.
+func (cfg Config) DurabilityMode() (string, error) {
+	switch cfg.Durability {
+	case "", DurabilityFlush:
+		return DurabilityFlush, nil
+	case DurabilityOS:
+		return DurabilityOS, nil
+	}
+	return "", fmt.Errorf("audit: durability %q is neither %q nor %q", cfg.Durability, DurabilityFlush, DurabilityOS)
 }
 
 // CheckpointConfig: a signed checkpoint is written after Records records or

@@ -114,12 +114,16 @@ type Checkpoint struct {
 	Hash  string    `json:"hash"`
 	Time  time.Time `json:"time"`
 	KeyID string    `json:"key_id"`
+	// Durability is the audit.durability of the process that signed the
+	// checkpoint ("flush" or "os"); empty in checkpoints written before the
+	// setting existed, which were all "flush".
+	Durability string `json:"durability,omitempty"`
 }
 
 // signCheckpoint returns the checkpoint's bytes and their Ed25519 signature.
 // The signature is over the exact bytes, which are stored beside it.
-func signCheckpoint(key ed25519.PrivateKey, seq uint64, h Hash, t time.Time) ([]byte, []byte, error) {
-	body, err := json.Marshal(Checkpoint{Type: "checkpoint", Seq: seq, Hash: h.String(), Time: t.UTC(), KeyID: KeyID(key.Public().(ed25519.PublicKey))})
+func signCheckpoint(key ed25519.PrivateKey, seq uint64, h Hash, t time.Time, durability string) ([]byte, []byte, error) {
+	body, err := json.Marshal(Checkpoint{Type: "checkpoint", Seq: seq, Hash: h.String(), Time: t.UTC(), KeyID: KeyID(key.Public().(ed25519.PublicKey)), Durability: durability})
 	if err != nil {
 		return nil, nil, err
 	}

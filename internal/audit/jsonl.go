@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"time"
 
 	"github.com/toolgate/toolgate/internal/datafile"
 )
@@ -35,9 +36,20 @@ type JSONL struct {
 	syncMu  sync.Mutex // one fsync at a time; guards synced, syncs
 	synced  uint64     // records known to be on stable storage
 	syncs   uint64     // fsyncs done, for tests
+
+	// lazy is durability "os": decisions are written, not waited for an
+	// fsync; the flusher syncs every FlushInterval.
+	lazy      bool
+	flushStop chan struct{}
+	flushDone chan struct{}
+	onFlush   func() // tests
 }
 
 func openJSONL(cfg Config, dataDir string) (Sink, error) {
+	mode, err := cfg.DurabilityMode()
+	if err != nil {
+		return nil, err
+	}
 	path := cfg.Path
 	keyDir := dataDir
 	if keyDir == "" && path != "-" && path != "" {
@@ -70,7 +82,43 @@ func openJSONL(cfg Config, dataDir string) (Sink, error) {
 		}
 		path = filepath.Join(dataDir, "audit.jsonl")
 	}
-	return openJSONLFile(path, red)
+	j, err := openJSONLFile(path, red)
+	if err != nil {
+		return nil, err
+	}
+	if mode == DurabilityOS {
+		j.startFlusher()
+	}
+	return j, nil
+}
+
+// startFlusher switches j to durability "os".
+func (j *JSONL) startFlusher() {
+	j.lazy = true
+	j.flushStop, j.flushDone = make(chan struct{}), make(chan struct{})
+	go j.flusher()
+}
+
+// flusher syncs, every FlushInterval, the records written since the last
+// sync (durability "os").
+func (j *JSONL) flusher() {
+	defer close(j.flushDone)
+	tick := time.NewTicker(FlushInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-j.flushStop:
+			return
+		case <-tick.C:
+		}
+		j.mu.Lock()
+		written := j.written
+		j.mu.Unlock()
+		j.syncPast(written) // a failure is sticky: later records are refused
+		if j.onFlush != nil {
+			j.onFlush()
+		}
+	}
 }
 
 // OpenJSONLFile opens (or creates, mode 0600) an append-only JSONL file,
@@ -116,7 +164,7 @@ func (j *JSONL) write(v any, durable bool) error {
 	}
 	b = append(b, '\n')
 	mine, err := j.append(b)
-	if err != nil || !durable || !j.sync {
+	if err != nil || !durable || !j.sync || j.lazy {
 		return err
 	}
 	return j.syncPast(mine)
@@ -199,6 +247,10 @@ func (j *JSONL) Healthy() error {
 func (j *JSONL) Close() error {
 	if j.f == nil {
 		return nil
+	}
+	if j.flushStop != nil {
+		close(j.flushStop)
+		<-j.flushDone
 	}
 	j.mu.Lock()
 	written := j.written

@@ -117,3 +117,33 @@ func TestJSONLCloseMakesEverythingDurable(t *testing.T) {
 		t.Fatal("Close of a file whose last records cannot be synced reported nothing")
 	}
 }
+
+// TestJSONLDurabilityOS: with durability "os" a decision is written and not
+// waited for an fsync; the flusher syncs it without being asked.
+func TestJSONLDurabilityOS(t *testing.T) {
+	dir := t.TempDir()
+	j, err := OpenJSONLFile(filepath.Join(dir, "audit.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ticks := make(chan uint64, 1000)
+	j.onFlush = func() {
+		j.syncMu.Lock()
+		ticks <- j.synced
+		j.syncMu.Unlock()
+	}
+	j.startFlusher()
+	j.syncMu.Lock() // hold every sync: the write must not wait for one
+	if err := j.WriteDecision(context.Background(), &Record{DecisionID: "a"}); err != nil {
+		t.Fatal(err)
+	}
+	j.syncMu.Unlock()
+	for synced := range ticks {
+		if synced == 1 {
+			break
+		}
+	}
+	if err := j.Close(); err != nil {
+		t.Fatal(err)
+	}
+}

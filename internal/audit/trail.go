@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/toolgate/toolgate/internal/call"
@@ -47,13 +48,23 @@ type Trail struct {
 	now     func() time.Time
 	started time.Time
 
+	// durability is DurabilityFlush or DurabilityOS. With "os", flush makes
+	// what was committed durable; the flusher calls it every FlushInterval
+	// once something was committed since the last flush.
+	durability string
+	flush      func() error
+	committed  atomic.Uint64 // commits that added records
+	flushStop  chan struct{}
+	flushDone  chan struct{}
+
 	mu     sync.RWMutex // guards closed against sends on reqs
 	closed bool
 	reqs   chan *pending
 	done   chan struct{}
 
-	errMu sync.Mutex
-	err   error // the last commit's error; nil once a commit succeeds
+	errMu    sync.Mutex
+	err      error // the last commit's error; nil once a commit succeeds
+	flushErr error // the last flush's error ("os"); nil once a flush succeeds
 
 	exporters []*Exporter
 }
@@ -71,6 +82,10 @@ type TrailOptions struct {
 	SigningKey ed25519.PrivateKey
 	Checkpoint CheckpointConfig
 	Logger     *slog.Logger
+	// Durability is Config.Durability ("" is "flush"). "os" needs Flush.
+	Durability string
+	// Flush makes every commit made before it started durable (for "os").
+	Flush func() error
 	// Now is the clock (tests).
 	Now func() time.Time
 }
@@ -80,11 +95,19 @@ func NewTrail(log store.AuditLog, opt TrailOptions) (*Trail, error) {
 	if opt.Redactor == nil || opt.SigningKey == nil {
 		return nil, errors.New("audit: a trail needs a redactor and a signing key")
 	}
+	mode, err := Config{Durability: opt.Durability}.DurabilityMode()
+	if err != nil {
+		return nil, err
+	}
+	if mode == DurabilityOS && opt.Flush == nil {
+		return nil, errors.New("audit: durability \"os\" needs a store whose commits can be flushed later")
+	}
 	t := &Trail{
 		log: log, red: opt.Redactor, key: opt.SigningKey,
 		every: opt.Checkpoint.Records, ival: opt.Checkpoint.Interval,
 		logger: opt.Logger, now: opt.Now,
 		reqs: make(chan *pending, 4*maxBatch), done: make(chan struct{}),
+		durability: mode,
 	}
 	if t.every <= 0 {
 		t.every = DefaultCheckpointRecords
@@ -99,8 +122,53 @@ func NewTrail(log store.AuditLog, opt TrailOptions) (*Trail, error) {
 		t.now = time.Now
 	}
 	t.started = t.now()
+	if mode == DurabilityOS {
+		t.flush = opt.Flush
+		t.flushStop, t.flushDone = make(chan struct{}), make(chan struct{})
+		go t.flusher()
+	}
 	go t.run()
 	return t, nil
+}
+
+// Durability is the trail's durability mode: DurabilityFlush or
+// DurabilityOS.
+func (t *Trail) Durability() string { return t.durability }
+
+// flusher flushes, every FlushInterval, what was committed since the last
+// flush (durability "os").
+func (t *Trail) flusher() {
+	defer close(t.flushDone)
+	tick := time.NewTicker(FlushInterval)
+	defer tick.Stop()
+	var flushed uint64
+	for {
+		select {
+		case <-t.flushStop:
+			return
+		case <-tick.C:
+		}
+		if n := t.committed.Load(); n != flushed && t.flushNow() == nil {
+			flushed = n
+		}
+	}
+}
+
+// flushNow flushes and records the outcome: while flushes fail, records
+// are refused (see commit), as when they cannot be committed.
+func (t *Trail) flushNow() error {
+	err := t.flush()
+	t.errMu.Lock()
+	prev := t.flushErr
+	t.flushErr = err
+	t.errMu.Unlock()
+	switch {
+	case err != nil && prev == nil:
+		t.logger.Error("audit: cannot flush the trail; calls are denied until it can", "error", err)
+	case err == nil && prev != nil:
+		t.logger.Info("audit: the trail can be flushed again")
+	}
+	return err
 }
 
 // DBPath is where the sqlite sink keeps its database.
@@ -152,11 +220,15 @@ func OpenSQLite(cfg Config, dataDir string, logger *slog.Logger) (*Trail, error)
 	if err != nil {
 		return nil, err
 	}
-	db, err := sqlite.Open(path, sqlite.Options{})
+	mode, err := cfg.DurabilityMode()
+	if err != nil {
+		return nil, err
+	}
+	db, err := sqlite.Open(path, sqlite.Options{NoSync: mode == DurabilityOS})
 	if err != nil {
 		return nil, fmt.Errorf("audit: %w", err)
 	}
-	t, err := startTrail(cfg, db, red, sig, keyDir, logger)
+	t, err := startTrail(cfg, db, red, sig, keyDir, logger, db.SyncWAL)
 	if err != nil {
 		db.Close()
 		return nil, err
@@ -177,6 +249,11 @@ type SharedStore interface {
 // the same value to the same token. The caller closes db after the trail.
 // dataDir is where relative export paths point.
 func OpenShared(ctx context.Context, cfg Config, db SharedStore, dataDir string, logger *slog.Logger) (*Trail, error) {
+	if mode, err := cfg.DurabilityMode(); err != nil {
+		return nil, err
+	} else if mode != DurabilityFlush {
+		return nil, fmt.Errorf("audit: durability %q is for a trail in the data directory; on a shared store every record is committed by the database (its synchronous_commit says how durably)", mode)
+	}
 	sig, redKey, err := LoadOrCreateSharedKeys(ctx, db)
 	if err != nil {
 		return nil, err
@@ -185,12 +262,13 @@ func OpenShared(ctx context.Context, cfg Config, db SharedStore, dataDir string,
 	if err != nil {
 		return nil, err
 	}
-	return startTrail(cfg, db, red, sig, dataDir, logger)
+	return startTrail(cfg, db, red, sig, dataDir, logger, nil)
 }
 
 // startTrail starts a trail on log and the exporters cfg names.
-func startTrail(cfg Config, log store.AuditLog, red *Redactor, sig ed25519.PrivateKey, dataDir string, logger *slog.Logger) (*Trail, error) {
-	t, err := NewTrail(log, TrailOptions{Redactor: red, SigningKey: sig, Checkpoint: cfg.Checkpoint, Logger: logger})
+func startTrail(cfg Config, log store.AuditLog, red *Redactor, sig ed25519.PrivateKey, dataDir string, logger *slog.Logger, flush func() error) (*Trail, error) {
+	t, err := NewTrail(log, TrailOptions{Redactor: red, SigningKey: sig, Checkpoint: cfg.Checkpoint, Logger: logger,
+		Durability: cfg.Durability, Flush: flush})
 	if err != nil {
 		return nil, err
 	}
@@ -323,10 +401,15 @@ func (t *Trail) Probe(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("audit trail cannot be written: %w", err)
 		}
-		return nil
 	case <-ctx.Done():
 		return fmt.Errorf("audit trail cannot be written: no commit within the probe's time: %w", ctx.Err())
 	}
+	if t.flush != nil {
+		if err := t.flushNow(); err != nil {
+			return fmt.Errorf("audit trail cannot be flushed: %w", err)
+		}
+	}
+	return nil
 }
 
 // Healthy reports why the last write of the trail failed, or nil.
@@ -335,6 +418,9 @@ func (t *Trail) Healthy() error {
 	defer t.errMu.Unlock()
 	if t.err != nil {
 		return fmt.Errorf("audit trail cannot be written: %w", t.err)
+	}
+	if t.flushErr != nil {
+		return fmt.Errorf("audit trail cannot be flushed: %w", t.flushErr)
 	}
 	return nil
 }
@@ -351,6 +437,11 @@ func (t *Trail) Close() error {
 	close(t.reqs)
 	t.mu.Unlock()
 	<-t.done
+	if t.flush != nil {
+		close(t.flushStop)
+		<-t.flushDone
+		t.flushNow() // what the last commits wrote; Healthy reports a failure
+	}
 	for _, x := range t.exporters {
 		x.Close()
 	}
@@ -469,8 +560,18 @@ func waited(batch []*pending) bool {
 // forces a checkpoint over everything not yet signed. It reports whether
 // records remain that no checkpoint signs.
 func (t *Trail) commit(batch []*pending, final bool) (bool, error) {
+	t.errMu.Lock()
+	flushErr := t.flushErr
+	t.errMu.Unlock()
+	if flushErr != nil && t.flushNow() != nil {
+		// Records committed now could not be made durable within the
+		// promised interval: refuse them, like records that cannot be
+		// committed (their calls are denied).
+		return false, fmt.Errorf("the trail cannot be flushed: %w", flushErr)
+	}
 	now := t.now().UTC()
 	unsignedLeft := false
+	added := false
 	err := t.log.AppendAudit(context.Background(), func(head store.AuditHead) (store.AuditBatch, error) {
 		var out store.AuditBatch
 		seq, prev, last := uint64(0), GenesisHash, Hash{}
@@ -506,15 +607,19 @@ func (t *Trail) commit(batch []*pending, final bool) (bool, error) {
 			out.Entries = append(out.Entries, e)
 		}
 		if n := seq - signedSeq; n > 0 && (final || n >= uint64(t.every) || now.Sub(signedAt) >= t.ival) {
-			body, sig, err := signCheckpoint(t.key, seq, last, now)
+			body, sig, err := signCheckpoint(t.key, seq, last, now, t.durability)
 			if err != nil {
 				return out, err
 			}
 			out.Checkpoint = &store.AuditCheckpoint{Seq: seq, Time: now, Body: body, Signature: sig}
 		}
 		unsignedLeft = out.Checkpoint == nil && seq > signedSeq
+		added = len(out.Entries) > 0 || out.Checkpoint != nil
 		return out, nil
 	})
+	if err == nil && added {
+		t.committed.Add(1)
+	}
 	t.errMu.Lock()
 	prevErr := t.err
 	t.err = err

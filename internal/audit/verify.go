@@ -6,6 +6,7 @@ import (
 	"crypto/ed25519"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"sort"
 
 	"github.com/toolgate/toolgate/internal/store"
@@ -41,6 +42,10 @@ type Report struct {
 	// correctly, but nothing signed says the trail went on to them, so
 	// verify cannot tell whether records after them were removed.
 	Unsigned uint64 `json:"unsigned"`
+	// Durability lists the audit.durability modes the valid checkpoints
+	// were signed under ("flush", "os"; checkpoints older than the
+	// setting count as "flush").
+	Durability []string `json:"durability,omitempty"`
 	// FirstBad is the first record verify finds wrong (0 if none).
 	FirstBad uint64    `json:"first_bad,omitempty"`
 	Problems []Problem `json:"problems,omitempty"`
@@ -85,6 +90,14 @@ func Verify(ctx context.Context, log store.AuditLog, keys []ed25519.PublicKey) (
 		}
 		signed[cp.Seq] = cp.Hash
 		signedSeqs = append(signedSeqs, cp.Seq)
+		mode := cp.Durability
+		if mode == "" {
+			mode = DurabilityFlush
+		}
+		if !slices.Contains(rep.Durability, mode) {
+			rep.Durability = append(rep.Durability, mode)
+			slices.Sort(rep.Durability)
+		}
 		return nil
 	})
 	if err != nil {

@@ -66,6 +66,10 @@ type Reason struct {
 	Message string `json:"message"`
 	// Code is a stable machine-readable code for errors.
 	Code string `json:"code,omitempty"`
+	// Approval is the id of the approval the reason is about, when the
+	// call waited for one and did not get an answer in time: the same call
+	// made again once it is approved runs.
+	Approval string `json:"approval,omitempty"`
 }
 
 // Diagnostic is operator-facing detail: policy evaluation errors, warnings.

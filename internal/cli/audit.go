@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -281,6 +282,9 @@ func printReport(w io.Writer, st style, path string, rep *audit.Report) {
 			fmt.Fprintf(w, "  record %d: %s: %s\n", p.Seq, p.Kind, p.Message)
 		}
 		fmt.Fprintf(w, "%d records, %d checkpoints\n", rep.Records, rep.Checkpoints)
+	}
+	if slices.Contains(rep.Durability, audit.DurabilityOS) {
+		fmt.Fprintf(w, "note: checkpoints were signed with audit.durability %s: records were flushed to stable storage up to 50 ms after their calls ran\n", strings.Join(rep.Durability, " and "))
 	}
 	if rep.Unsigned > 0 {
 		fmt.Fprintf(w, "note: records %d to %d come after the last checkpoint and are not signed yet: a truncation after record %d could not be detected\n",

@@ -123,6 +123,20 @@ servers:
 		t.Errorf("value checks:\n%s", errs)
 	}
 
+	// A syntax error: placed at line and column, with the source and a
+	// caret; the same when a command starts with it. (On the old code:
+	// "bad.yaml:2: did not find expected '-' indicator", the wrong line
+	// and no column.)
+	writeFile(t, bad, "servers:\n  - name: a\n   command: x\n")
+	wantSyntax := bad + ":3:4: value is not allowed in this context\n" +
+		"     2 |   - name: a\n     3 |    command: x\n            ^\n"
+	if code, _, errs := toolgateBin(t, dir, nil, "config", "validate", bad); code != ExitError || !strings.Contains(errs, wantSyntax) {
+		t.Errorf("syntax error: exit %d\n%s\nwant\n%s", code, errs, wantSyntax)
+	}
+	if code, _, errs := toolgateBin(t, dir, nil, "--config", bad, "serve"); code != ExitError || !strings.Contains(errs, bad+":3:4: value is not allowed in this context") {
+		t.Errorf("serve with a syntax error: exit %d\n%s", code, errs)
+	}
+
 	good := filepath.Join(dir, "toolgate.yaml")
 	writeFile(t, good, "listen: 127.0.0.1:9000\n")
 	if code, out, errs := toolgateBin(t, dir, nil, "config", "validate"); code != 0 || !strings.Contains(out, good+" (from ./toolgate.yaml) is valid") {

@@ -16,6 +16,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/toolgate/toolgate/internal/audit"
 	"github.com/toolgate/toolgate/internal/config"
 	"github.com/toolgate/toolgate/internal/mcp/pin"
 	"github.com/toolgate/toolgate/internal/policy"
@@ -108,6 +109,7 @@ func (g *globals) doctor(ctx context.Context, timeout time.Duration) *doctorRepo
 		return rep
 	}
 	rep.add("config", checkOK, g.found.String(), "")
+	doctorDurability(rep, cfg)
 
 	layers := doctorPolicies(rep, cfg)
 	tools := doctorServers(ctx, rep, cfg, timeout)
@@ -287,6 +289,20 @@ func syncTest(dir string) error {
 
 // doctorState opens the store and keys read-only, and compares the tools
 // with their pins.
+// doctorDurability shows when a decision record counts as written.
+func doctorDurability(rep *doctorReport, cfg *config.Config) {
+	mode, err := cfg.Audit.DurabilityMode()
+	switch {
+	case err != nil:
+		rep.add("audit durability", checkFail, err.Error(), "set audit.durability to flush or os")
+	case mode == audit.DurabilityOS:
+		rep.add("audit durability", checkWarn, "os: each decision record is written to the operating system before its call runs and flushed to stable storage within 50 ms; a power loss or kernel crash can lose the last 50 ms of records (a crash of toolgate loses none)",
+			"set audit.durability: flush (the default) to have every record on stable storage before its call runs")
+	default:
+		rep.add("audit durability", checkOK, "flush: each decision record is on stable storage before its call runs", "")
+	}
+}
+
 func doctorState(rep *doctorReport, cfg *config.Config, dataDir string, tools map[string][]listedTool) {
 	st, err := openState(cfg, dataDir, readData)
 	if err != nil {

@@ -68,7 +68,7 @@ func openGateway(rt *runtime, cfg *config.Config, metrics *server.Metrics, log *
 			return nil, err
 		}
 		tools := gate.NewTools(sc.Name, pins, cfg.MCP.Pinning, slog)
-		followPins(rt.tasks.st, sc.Name, tools)
+		followPins(rt.tasks.st, sc.Name, tools, slog)
 		pipe, err := rt.pipeline(func(ec *enforce.Config) { ec.Catalog = tools.Catalog(ec.Catalog) })
 		if err != nil {
 			return nil, err
@@ -134,10 +134,11 @@ func serverNames(cfg *config.Config) []string {
 // followPins makes a definition that another replica of a shared store
 // caught changing send this one to list the server's tools again before its
 // next call, so it checks what its own connection to the server serves.
-func followPins(st *state, server string, tools *gate.Tools) {
+func followPins(st *state, server string, tools *gate.Tools, log *slog.Logger) {
 	st.subscribe(postgres.ChannelDocs, func(name string) {
 		if name == pin.DocName(server) || name == "" {
 			tools.ListChanged()
+			log.Debug("pins: the shared store's pins changed; listing the server's tools again before the next call", "server", server)
 		}
 	})
 }

@@ -107,7 +107,7 @@ func runProxy(cmd *cobra.Command, g *globals, cfg *config.Config, command []stri
 		return err
 	}
 	tools := gate.NewTools(server, pins, cfg.MCP.Pinning, log) // logs with server=…
-	followPins(rt.tasks.st, server, tools)
+	followPins(rt.tasks.st, server, tools, log)
 	pipe, err := rt.pipeline(func(ec *enforce.Config) {
 		// Pins are checked, and annotations taken from the server's
 		// definition, inside the pipeline's describe stage.

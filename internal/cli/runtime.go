@@ -104,7 +104,9 @@ func (r *runtime) follow(ctx context.Context) {
 		if name == keys.DocName || name == "" {
 			if err := r.tasks.keys.Reload(ctx); err != nil {
 				r.log.Warn("keys: cannot re-read the signing keys after another replica changed them", "error", err)
+				return
 			}
+			r.log.Debug("keys: re-read the signing keys after another replica changed them")
 		}
 	})
 	st.listen(ctx)

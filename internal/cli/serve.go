@@ -122,6 +122,9 @@ func serve(ctx context.Context, g *globals, cfg *config.Config) (err error) {
 	// The MCP gateway (/mcp, /mcp/{server}, legacy /sse), bearer-token
 	// authentication of MCP and AuthZEN callers, and /metrics.
 	metrics := server.NewMetrics()
+	if mode, err := cfg.Audit.DurabilityMode(); err == nil { // validated with the configuration
+		metrics.AuditDurability(mode)
+	}
 	gw, err := openGateway(rt, cfg, metrics, log)
 	if err != nil {
 		ln.Close()

@@ -362,6 +362,9 @@ func (c *Config) problems() []string {
 	if !contains(audit.Names(), c.Audit.Sink) {
 		bad("audit.sink", "unknown sink %q (known: %s)", c.Audit.Sink, strings.Join(audit.Names(), ", "))
 	}
+	if _, err := c.Audit.DurabilityMode(); err != nil {
+		bad("audit.durability", "%q is not flush or os", c.Audit.Durability)
+	}
 	if c.Limits.InputBytes < 0 || c.Limits.InputDepth < 0 || c.Limits.InputValues < 0 {
 		bad("limits", "limits must be positive")
 	}

@@ -9,6 +9,9 @@ import (
 	"strings"
 	"time"
 
+	goccy "github.com/goccy/go-yaml"
+	goccyparser "github.com/goccy/go-yaml/parser"
+	goccytoken "github.com/goccy/go-yaml/token"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -27,7 +30,7 @@ func DecodeStrict(name string, b []byte, out any) error {
 func decodeStrict(name string, b []byte, out any) (*yaml.Node, error) {
 	var doc yaml.Node
 	if err := yaml.Unmarshal(b, &doc); err != nil {
-		return nil, syntaxError(name, err)
+		return nil, syntaxError(name, b, err)
 	}
 	if len(doc.Content) == 0 {
 		return nil, nil // empty file: all defaults
@@ -55,9 +58,21 @@ func decodeStrict(name string, b []byte, out any) (*yaml.Node, error) {
 	return root, nil
 }
 
-// syntaxError turns the parser's "yaml: line 3: …" into "name:3: …" (the
-// parser does not report a column).
-func syntaxError(name string, err error) error {
+// syntaxError places a syntax error the parser found. go.yaml.in/yaml/v3
+// (the decoder) names only a line, often not the one that is wrong; a
+// second parser, github.com/goccy/go-yaml, reads the same rejected bytes
+// only to place the error: "name:4:4: message", then the lines around it
+// with a caret under the column. Nothing it parses is used. If it finds
+// no error (the two disagree), the decoder's own message stands, with its
+// line.
+func syntaxError(name string, b []byte, err error) error {
+	if pos, what := locateSyntax(b); pos != nil {
+		msg := fmt.Sprintf("%s:%d:%d: %s", name, pos.Line, pos.Column, what)
+		if src := snippet(b, pos.Line, pos.Column); src != "" {
+			msg += "\n" + src
+		}
+		return errors.New(msg)
+	}
 	msg := strings.TrimPrefix(err.Error(), "yaml: ")
 	if rest, ok := strings.CutPrefix(msg, "line "); ok {
 		if n, tail, ok := strings.Cut(rest, ": "); ok {
@@ -67,6 +82,54 @@ func syntaxError(name string, err error) error {
 		}
 	}
 	return fmt.Errorf("%s: %s", name, msg)
+}
+
+// locateSyntax asks the second parser where b is wrong (nil: nowhere it
+// can tell). A panic of that parser on strange input is its failure to
+// locate, never toolgate's failure to report.
+func locateSyntax(b []byte) (pos *goccytoken.Position, what string) {
+	defer func() {
+		if recover() != nil {
+			pos = nil
+		}
+	}()
+	_, err := goccyparser.ParseBytes(b, 0)
+	var se *goccy.SyntaxError
+	if !errors.As(err, &se) || se.Token == nil || se.Token.Position == nil || se.Token.Position.Line < 1 || se.Token.Position.Column < 1 {
+		return nil, ""
+	}
+	return se.Token.Position, se.Message
+}
+
+// snippet shows line (1-based) of b after the one before it, with a caret
+// under col, each line indented and numbered.
+func snippet(b []byte, line, col int) string {
+	lines := strings.Split(string(b), "\n")
+	if line > len(lines) {
+		return ""
+	}
+	var out strings.Builder
+	num := func(n int) string { return fmt.Sprintf("  %4d | ", n) }
+	if line > 1 {
+		out.WriteString(num(line-1) + strings.TrimRight(lines[line-2], "\r") + "\n")
+	}
+	text := strings.TrimRight(lines[line-1], "\r")
+	out.WriteString(num(line) + text + "\n")
+	// The caret is placed under the column as the line shows it: a tab
+	// before it stays a tab.
+	pad := []rune{}
+	for i, r := range []rune(text) {
+		if i >= col-1 {
+			break
+		}
+		if r == '\t' {
+			pad = append(pad, '\t')
+		} else {
+			pad = append(pad, ' ')
+		}
+	}
+	out.WriteString(strings.Repeat(" ", len(num(line))) + string(pad) + "^")
+	return out.String()
 }
 
 var (
@@ -98,8 +161,12 @@ func checkNode(n *yaml.Node, t reflect.Type, path string, report func(*yaml.Node
 			return
 		}
 		fields := yamlFields(t)
+		dups := duplicates(n, path, report)
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			k, v := n.Content[i], n.Content[i+1]
+			if dups[i] {
+				continue
+			}
 			ft, ok := fields[k.Value]
 			if !ok {
 				report(k, join(path, k.Value), "unknown key (known: "+strings.Join(sortedKeys(fields), ", ")+")")
@@ -112,8 +179,12 @@ func checkNode(n *yaml.Node, t reflect.Type, path string, report func(*yaml.Node
 			report(n, path, "want a mapping, not "+describe(n))
 			return
 		}
+		dups := duplicates(n, path, report)
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			k := n.Content[i]
+			if dups[i] {
+				continue
+			}
 			checkLeaf(k, t.Key(), join(path, k.Value), report)
 			checkNode(n.Content[i+1], t.Elem(), join(path, k.Value), report)
 		}
@@ -162,6 +233,30 @@ func checkLeaf(n *yaml.Node, t reflect.Type, path string, report func(*yaml.Node
 		}
 		report(n, path, msg)
 	}
+}
+
+// duplicates reports every key of mapping n that an earlier key of n
+// already names, at the later key, and returns their indexes in
+// n.Content: the decoder refuses them too, but names only a line.
+func duplicates(n *yaml.Node, path string, report func(*yaml.Node, string, string)) map[int]bool {
+	var dups map[int]bool
+	seen := map[string]*yaml.Node{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k := n.Content[i]
+		if k.Kind != yaml.ScalarNode {
+			continue
+		}
+		if first, ok := seen[k.Value]; ok {
+			report(k, join(path, k.Value), fmt.Sprintf("key given twice (first at %d:%d)", first.Line, first.Column))
+			if dups == nil {
+				dups = map[int]bool{}
+			}
+			dups[i] = true
+			continue
+		}
+		seen[k.Value] = k
+	}
+	return dups
 }
 
 func describe(n *yaml.Node) string {

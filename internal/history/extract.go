@@ -206,7 +206,9 @@ func (x *extractor) token(t string) {
 	case x.bareURL(t):
 	default:
 		if strings.IndexByte(t, '/') >= 0 {
-			x.path(t)
+			// A path is one value however it is written: its identifier
+			// form is that of the cleaned path too.
+			t = x.path(t)
 		}
 		x.ident(t)
 	}
@@ -240,13 +242,15 @@ func allDigits(s string) bool {
 	return s != ""
 }
 
-// path emits a file path, cleaned.
-func (x *extractor) path(t string) {
+// path emits a file path, cleaned, and returns the cleaned path.
+func (x *extractor) path(t string) string {
 	if len(t) < 3 {
-		return
+		return t
 	}
-	x.canon = append(x.canon[:0], path.Clean(t)...)
+	t = path.Clean(t)
+	x.canon = append(x.canon[:0], t...)
 	x.put(kindPath, x.canon)
+	return t
 }
 
 func (x *extractor) url(t string) {
@@ -309,7 +313,13 @@ func (x *extractor) urlOf(authority, rest string) {
 }
 
 func (x *extractor) email(t string) bool {
-	t = trimPrefixFold(t, "mailto:")
+	if m := trimPrefixFold(t, "mailto:"); len(m) < len(t) {
+		// A mailto: link may carry headers (mailto:a@b.example?subject=…).
+		if q := strings.IndexByte(m, '?'); q >= 0 {
+			m = m[:q]
+		}
+		t = m
+	}
 	at := strings.LastIndexByte(t, '@')
 	if at <= 0 || at == len(t)-1 {
 		return false
@@ -599,6 +609,19 @@ func (x *extractor) flushGroup() {
 				x.put(kindID, x.group[x.starts[i]:end])
 			}
 		}
+		// Some IBANs end in letters (SC18 SSCB … 1497 USD): the whole
+		// group through one or two short parts of letters after the last
+		// digit is a value too.
+		for i := last + 1; i < x.parts && i <= last+2; i++ {
+			e := len(x.group)
+			if i+1 < x.parts {
+				e = x.starts[i+1]
+			}
+			if e-x.starts[i] > 4 {
+				break
+			}
+			x.put(kindID, x.group[:e])
+		}
 	}
 	x.group, x.parts = x.group[:0], 0
 }
@@ -716,7 +739,7 @@ func (x *extractor) phones(s string) {
 			end = i + 1
 		}
 		next := end
-		if nd >= 7 && nd <= maxDigits && (end == len(s) || !isAlnum(s[end])) && !dateShaped(groups[:ng]) && !(dots == 1 && other == 0 && groups[ng-1] <= 2) {
+		if nd >= 7 && nd <= maxDigits && phoneEnds(s, end) && !dateShaped(groups[:ng]) && !(dots == 1 && other == 0 && groups[ng-1] <= 2) {
 			x.put(kindPhone, digits[:nd])
 			if nd > 10 {
 				x.put(kindPhone, digits[nd-10:nd])
@@ -724,6 +747,16 @@ func (x *extractor) phones(s string) {
 		}
 		i = next
 	}
+}
+
+// phoneEnds tells whether a run of digits ending at end ends a phone number
+// rather than going on as part of a name, a path or a decimal
+// (0000000.example, 5550100/x).
+func phoneEnds(s string, end int) bool {
+	for end < len(s) && (s[end] == '.' || s[end] == '-') {
+		end++
+	}
+	return end == len(s) || !(isAlnum(s[end]) || s[end] == '/' || s[end] == '_' || s[end] == '@')
 }
 
 // dateShaped: three groups of digits as a date is written (2026 11 27,

@@ -349,6 +349,20 @@ func (s *Stage) argLegacy(v any, legacy *[]uint64) {
 	}, func(h uint64, _ bool) { *legacy = append(*legacy, h) })
 }
 
+// argPhone is the number of a string that is a phone number and nothing
+// else (digits, '+', spaces, '-', '.', parentheses): its last 10 digits, or
+// all of them if fewer.
+func (s *Stage) argPhone(str string) (uint64, bool) {
+	str = strings.TrimSpace(str)
+	if str == "" || len(str) > 32 || strings.Trim(str, "+0123456789 -.()") != "" {
+		return 0, false
+	}
+	var last uint64
+	found := false
+	s.extract(func(x *extractor) { x.phones(str) }, func(h uint64, _ bool) { last, found = h, true })
+	return last, found
+}
+
 // argWords are the words of a short string argument.
 func (s *Stage) argWords(str string, words *[]uint64) {
 	*words = (*words)[:0]
@@ -438,6 +452,16 @@ func (s *Stage) flowOf(sc *scope, c *call.Call, in map[string]any, cutoff int64,
 			lf.trusted = len(words) > 0
 			for _, h := range words {
 				lf.trusted = isTrusted(h) && lf.trusted
+			}
+		}
+		if !lf.trusted {
+			// A phone number is the user's if its number is, however the
+			// user wrote it ("+44 7700 900123" for "+447700900123": the
+			// latter also reads as a number, which the former does not).
+			if str, ok := v.(string); ok {
+				if h, ok := s.argPhone(str); ok && isTrusted(h) {
+					lf.trusted = true
+				}
 			}
 		}
 		lf.tainted = all || (tainted && !lf.trusted)

@@ -46,8 +46,9 @@ func explain(e *Error, src []byte) {
 			}
 		}
 		switch {
-		case want == ";" && nextPolicy[got]:
-			// The policy before ends without ";": say so where it ends.
+		case want == ";" && (nextPolicy[got] || got == ""):
+			// The policy before (or the last one of the file) ends
+			// without ";": say so where it ends.
 			if _, end, ok := prevToken(text, at); ok {
 				at, width = end, 1
 			}

@@ -37,7 +37,9 @@ func TestParseErrorsInWords(t *testing.T) {
 		{"permit (principal, action, resource) when {\n\tcontext.a lke \"x\" };", "2:12", "found `lke`",
 			"    \tcontext.a lke \"x\" };\n    \t          ^^^"},
 		{"permit (principal, action, resource) when { \"é\" lke \"x\" };", "1:49", "found `lke`", ""},
-		{"permit (principal, action, resource)", "", "expected `;`, found the end of the file", ""},
+		{"permit (principal, action, resource)", "1:37", "missing `;` at the end of the policy", ""},
+		{"permit (principal, action, resource) when { true }\n\n// the end\n", "1:51", "missing `;` at the end of the policy",
+			"    permit (principal, action, resource) when { true }\n                                                      ^"},
 	}
 	for _, tt := range tests {
 		_, err := NewSet("org", []Source{{Name: "p.cedar", Text: []byte(tt.src)}})

@@ -52,6 +52,18 @@ func NewMetrics() *Metrics {
 	return m
 }
 
+// AuditDurability shows the audit trail's durability mode ("flush" or
+// "os") as toolgate_audit_durability{mode="…"} 1, so that a trail that does
+// not flush every record before its call runs is never a silent setting.
+func (m *Metrics) AuditDurability(mode string) {
+	g := prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Namespace: "toolgate", Name: "audit_durability",
+		Help: "The audit trail's durability mode (1 for the mode in use): flush = each decision record is on stable storage before its call runs; os = written to the operating system before, flushed within 50 ms.",
+	}, []string{"mode"})
+	g.WithLabelValues(mode).Set(1)
+	m.reg.MustRegister(g)
+}
+
 // Handler serves /metrics.
 func (m *Metrics) Handler() http.Handler {
 	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{Registry: m.reg})

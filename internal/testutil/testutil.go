@@ -67,6 +67,11 @@ var (
 // path.
 func Toolgate(t testing.TB) string {
 	t.Helper()
+	// TOOLGATE_TEST_BINARY runs the tests against another build (an older
+	// commit, to show that an attack test fails there).
+	if p := os.Getenv("TOOLGATE_TEST_BINARY"); p != "" {
+		return p
+	}
 	buildOnce.Do(func() {
 		dir, err := os.MkdirTemp("", "toolgate-bin-")
 		if err != nil {
@@ -85,15 +90,21 @@ func Toolgate(t testing.TB) string {
 }
 
 // SyncBuffer collects output written from several goroutines (a process's
-// stderr, a logger) for a test to read.
+// stderr, a logger) for a test to read, and lets a test wait for a line the
+// process writes when it is ready (an explicit signal instead of polling).
 type SyncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
+	mu   sync.Mutex
+	buf  bytes.Buffer
+	grew chan struct{} // closed and replaced at each write
 }
 
 func (b *SyncBuffer) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	if b.grew != nil {
+		close(b.grew)
+		b.grew = nil
+	}
 	return b.buf.Write(p)
 }
 
@@ -101,6 +112,30 @@ func (b *SyncBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
+}
+
+// WaitFor blocks until the output contains s (true) or done is closed
+// first (false: the process ended without writing it). It has no deadline
+// of its own: a process that neither writes s nor ends is reported by go
+// test's timeout, with every goroutine.
+func (b *SyncBuffer) WaitFor(s string, done <-chan struct{}) bool {
+	for {
+		b.mu.Lock()
+		if bytes.Contains(b.buf.Bytes(), []byte(s)) {
+			b.mu.Unlock()
+			return true
+		}
+		if b.grew == nil {
+			b.grew = make(chan struct{})
+		}
+		grew := b.grew
+		b.mu.Unlock()
+		select {
+		case <-grew:
+		case <-done:
+			return bytes.Contains([]byte(b.String()), []byte(s))
+		}
+	}
 }
 
 // FreePort returns a loopback TCP port that was free a moment ago, for a

@@ -18,6 +18,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -77,8 +78,53 @@ type world struct {
 	bankLog string
 	port    int
 	base    string // serve's URL
-	hooks   chan hookCall
+	hooks   hookLog
 	hookURL string
+}
+
+// hookLog keeps every webhook received, and lets the test wait for one: each
+// pending approval is announced by a webhook, so the webhook is the signal
+// that a call waits.
+type hookLog struct {
+	mu    sync.Mutex
+	calls []hookCall
+	more  chan struct{} // closed and replaced at each webhook
+}
+
+func (l *hookLog) add(h hookCall) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.calls = append(l.calls, h)
+	if l.more != nil {
+		close(l.more)
+		l.more = nil
+	}
+}
+
+// wait returns the first webhook that match accepts, waiting for it; a
+// webhook that never comes is reported by go test's timeout.
+func (l *hookLog) wait(match func(hookCall) bool) hookCall {
+	for {
+		l.mu.Lock()
+		for _, h := range l.calls {
+			if match(h) {
+				l.mu.Unlock()
+				return h
+			}
+		}
+		if l.more == nil {
+			l.more = make(chan struct{})
+		}
+		more := l.more
+		l.mu.Unlock()
+		<-more
+	}
+}
+
+func (h hookCall) approvalID() string {
+	a, _ := h.Payload["approval"].(map[string]any)
+	id, _ := a["id"].(string)
+	return id
 }
 
 type hookCall struct {
@@ -87,7 +133,7 @@ type hookCall struct {
 }
 
 func newWorld(t *testing.T) *world {
-	w := &world{t: t, dir: t.TempDir(), hooks: make(chan hookCall, 32)}
+	w := &world{t: t, dir: t.TempDir()}
 	w.dataDir = filepath.Join(w.dir, "data")
 	w.bankLog = filepath.Join(w.dir, "bank.log")
 	w.port = testutil.FreePort(t)
@@ -97,7 +143,7 @@ func newWorld(t *testing.T) *world {
 		if err := json.NewDecoder(r.Body).Decode(&p); err != nil {
 			t.Errorf("webhook: %v", err)
 		}
-		w.hooks <- hookCall{p, r.Header}
+		w.hooks.add(hookCall{p, r.Header})
 	}))
 	t.Cleanup(recv.Close)
 	w.hookURL = recv.URL
@@ -158,20 +204,15 @@ type proc struct {
 	done chan struct{}
 }
 
-// serve starts `toolgate serve` and waits until it answers.
+// serve starts `toolgate serve` and waits until it says it serves (it logs
+// that once its listener is bound).
 func (w *world) serve(config string) *proc {
 	w.t.Helper()
 	p := w.start("serve", exec.Command(testutil.Toolgate(w.t), "--config", config, "serve"))
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
-		if resp, err := http.Get(w.base + "/healthz"); err == nil {
-			resp.Body.Close()
-			return p
-		}
-		time.Sleep(50 * time.Millisecond)
+	if !p.out.WaitFor("toolgate serving", p.done) {
+		w.t.Fatalf("serve ended before serving:\n%s", p.out.String())
 	}
-	w.t.Fatalf("serve does not answer:\n%s", p.out.String())
-	return nil
+	return p
 }
 
 func (w *world) start(name string, cmd *exec.Cmd) *proc {
@@ -260,50 +301,34 @@ func (w *world) api(key, method, path string, body any) (int, map[string]any) {
 	return resp.StatusCode, out
 }
 
-// pending waits until carol sees exactly one pending approval other than
-// those in seen, and returns it.
+// pending waits for the webhook of a new approval (one not in seen) and
+// returns that approval as carol sees it in the pending list, where it must
+// be the only new one.
 func (w *world) pending(seen ...string) map[string]any {
 	w.t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
-		status, out := w.api(keyCarol, "GET", "/v1/approvals", nil)
-		if status != 200 {
-			w.t.Fatalf("list: %d %v", status, out)
-		}
-		list, _ := out["approvals"].([]any)
-		var fresh []map[string]any
-		for _, a := range list {
-			m := a.(map[string]any)
-			if !contains(seen, m["id"].(string)) {
-				fresh = append(fresh, m)
-			}
-		}
-		if len(fresh) == 1 {
-			return fresh[0]
-		}
-		if len(fresh) > 1 {
-			w.t.Fatalf("more than one new pending approval: %v", fresh)
-		}
-		time.Sleep(50 * time.Millisecond)
+	id := w.hooks.wait(func(h hookCall) bool { return h.approvalID() != "" && !contains(seen, h.approvalID()) }).approvalID()
+	status, out := w.api(keyCarol, "GET", "/v1/approvals", nil)
+	if status != 200 {
+		w.t.Fatalf("list: %d %v", status, out)
 	}
-	w.t.Fatal("no pending approval appeared")
-	return nil
+	list, _ := out["approvals"].([]any)
+	var fresh []map[string]any
+	for _, a := range list {
+		m := a.(map[string]any)
+		if !contains(seen, m["id"].(string)) {
+			fresh = append(fresh, m)
+		}
+	}
+	if len(fresh) != 1 || fresh[0]["id"] != id {
+		w.t.Fatalf("webhook of %s; new pending approvals: %v, want exactly that one", id, fresh)
+	}
+	return fresh[0]
 }
 
 // hook waits for the webhook of approval id.
 func (w *world) hook(id string) hookCall {
 	w.t.Helper()
-	timeout := time.After(30 * time.Second)
-	for {
-		select {
-		case h := <-w.hooks:
-			if a, _ := h.Payload["approval"].(map[string]any); a != nil && a["id"] == id {
-				return h
-			}
-		case <-timeout:
-			w.t.Fatalf("no webhook for %s", id)
-		}
-	}
+	return w.hooks.wait(func(h hookCall) bool { return h.approvalID() == id })
 }
 
 func contains(list []string, s string) bool {

@@ -45,6 +45,7 @@ type world struct {
 	config  string // the config file
 	env     []string
 	out     []*testutil.SyncBuffer // every toolgate process's output (its logs)
+	done    []chan struct{}        // closed when the process of the same index ends
 }
 
 // newWorld picks serve's address and the data directory; env is added to
@@ -99,6 +100,7 @@ func (w *world) start(name string, args ...string) *exec.Cmd {
 	}
 	done := make(chan struct{})
 	go func() { _ = cmd.Wait(); close(done) }()
+	w.done = append(w.done, done)
 	w.t.Cleanup(func() {
 		_ = cmd.Process.Signal(os.Interrupt)
 		select {
@@ -114,19 +116,14 @@ func (w *world) start(name string, args ...string) *exec.Cmd {
 	return cmd
 }
 
-// serve starts `toolgate serve` and waits until it answers.
+// serve starts `toolgate serve` and waits until it logs that it serves.
 func (w *world) serve() {
 	w.t.Helper()
 	w.start("serve", "serve")
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
-		if resp, err := http.Get(w.base + "/healthz"); err == nil {
-			resp.Body.Close()
-			return
-		}
-		time.Sleep(50 * time.Millisecond)
+	out, done := w.out[len(w.out)-1], w.done[len(w.done)-1]
+	if !out.WaitFor("toolgate serving", done) {
+		w.t.Fatalf("toolgate serve ended before serving:\n%s", out.String())
 	}
-	w.t.Fatal("toolgate serve does not answer")
 }
 
 // logs is everything every toolgate process wrote.

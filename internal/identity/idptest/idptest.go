@@ -46,6 +46,10 @@ type Client struct {
 	Audience []string
 	// Claims are added to its access tokens (groups, act_for, …).
 	Claims map[string]any
+	// Subject is its tokens' sub (default: its ID). Entra ID's service
+	// accounts carry their service principal's object id there, not the
+	// client id.
+	Subject string
 }
 
 // OP is a running OpenID provider.
@@ -236,7 +240,11 @@ func (s *opStorage) ClientCredentialsTokenRequest(_ context.Context, id string, 
 	if !ok {
 		return nil, errors.New("unknown client")
 	}
-	return &oidc.JWTTokenRequest{Subject: c.Client.ID, Audience: c.Audience, Scopes: scopes}, nil
+	sub := c.Client.Subject
+	if sub == "" {
+		sub = c.Client.ID
+	}
+	return &oidc.JWTTokenRequest{Subject: sub, Audience: c.Audience, Scopes: scopes}, nil
 }
 
 func (s *opStorage) GetPrivateClaimsFromScopes(ctx context.Context, userID, clientID string, scopes []string) (map[string]any, error) {

@@ -12,6 +12,15 @@
 // @modelcontextprotocol/server-filesystem check the same on a real file
 // tree, and FuzzRelay checks the property on inputs the fuzzer makes.
 //
+// The classes of the second review that an agent can try through the MCP
+// front door (windows passed by calls side by side, service accounts judged
+// as people, a flood of tokens with unknown key ids) are attacked the same
+// way, with a real OpenID provider (review_test.go); the test names the
+// packages where the other classes are attacked.
+//
+// TOOLGATE_TEST_BINARY runs the suite against another build, to see an
+// attack succeed on older code.
+//
 // The lax server is a test double by design: no real server is this
 // permissive in every way at once, and the point is to stand for all of
 // them.

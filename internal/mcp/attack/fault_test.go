@@ -139,19 +139,13 @@ func httpFaults(t *testing.T, dir, data string, read map[string]bool) int {
 	}
 	cmd := exec.Command(testutil.Toolgate(t), "--config", config, "--data-dir", data, "serve")
 	cmd.Env = append(os.Environ(), "ATTACK_SERVER=lax", "ATTACK_EXEC="+filepath.Join(dir, "exec"))
-	out := &testutil.SyncBuffer{}
-	cmd.Stdout, cmd.Stderr = out, out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	srv := startServe(t, cmd)
 	defer func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		if err := cmd.Wait(); err != nil {
-			t.Errorf("toolgate serve: %v\n%s", err, out.String())
+		if err := srv.stop(); err != nil {
+			t.Errorf("toolgate serve: %v\n%s", err, srv.out.String())
 		}
 	}()
 	base := fmt.Sprintf("http://127.0.0.1:%d", port)
-	waitReady(t, base+"/healthz")
 	c := &mcpHTTP{t: t, url: base + "/mcp/lax"}
 	c.post(`{"jsonrpc":"2.0","id":"init","method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"fault","version":"1"}}}`, http.StatusOK)
 	c.post(`{"jsonrpc":"2.0","method":"notifications/initialized"}`, http.StatusAccepted)

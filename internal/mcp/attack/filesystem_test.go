@@ -7,7 +7,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 
 	"github.com/toolgate/toolgate/internal/testutil"
@@ -95,13 +94,9 @@ func TestFilesystemAttacksOverHTTP(t *testing.T) {
 		}
 		data := filepath.Join(dir, "data-"+mode)
 		cmd := exec.Command(testutil.Toolgate(t), "--config", config, "--data-dir", data, "serve")
-		out := &testutil.SyncBuffer{}
-		cmd.Stdout, cmd.Stderr = out, out
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
+		srv := startServe(t, cmd)
+		out := srv.out
 		base := fmt.Sprintf("http://127.0.0.1:%d", port)
-		waitReady(t, base+"/healthz")
 		for _, body := range append(fsAttacks(ws), fsHTTPAttacks(ws)...) {
 			c := &mcpHTTP{t: t, url: base + "/mcp/fs"}
 			c.post(`{"jsonrpc":"2.0","id":"init","method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"attack","version":"1"}}}`, http.StatusOK)
@@ -110,8 +105,7 @@ func TestFilesystemAttacksOverHTTP(t *testing.T) {
 			c.post(`{"jsonrpc":"2.0","id":"end","method":"ping"}`, http.StatusOK)
 			c.end()
 		}
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		if err := cmd.Wait(); err != nil {
+		if err := srv.stop(); err != nil {
 			t.Errorf("toolgate serve (%s): %v\n%s", mode, err, out.String())
 		}
 		if _, err := os.Stat(filepath.Join(ws, "pwned")); !os.IsNotExist(err) {

@@ -59,19 +59,15 @@ log:
 	data := filepath.Join(dir, "data")
 	cmd := exec.Command(testutil.Toolgate(t), "--config", config, "--data-dir", data, "serve")
 	cmd.Env = append(os.Environ(), "ATTACK_SERVER=lax", "ATTACK_EXEC="+execPath)
-	out := &testutil.SyncBuffer{}
-	cmd.Stdout, cmd.Stderr = out, out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	srv := startServe(t, cmd)
+	out := srv.out
 	stopped := false
 	stop := func() {
 		if stopped {
 			return
 		}
 		stopped = true
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		if err := cmd.Wait(); err != nil {
+		if err := srv.stop(); err != nil {
 			t.Errorf("toolgate serve: %v", err)
 		}
 	}
@@ -82,7 +78,6 @@ log:
 		}
 	})
 	base := fmt.Sprintf("http://127.0.0.1:%d", port)
-	waitReady(t, base+"/healthz")
 
 	refused := 0
 	for _, server := range []string{"lax", "laxs"} {
@@ -128,7 +123,8 @@ type mcpHTTP struct {
 	t       *testing.T
 	url     string
 	session string
-	status  int // of the last POST
+	token   string // a bearer token, if any
+	status  int    // of the last POST
 }
 
 // post sends one body and returns the response's; want 0 accepts any
@@ -140,6 +136,9 @@ func (c *mcpHTTP) post(body string, want int) string {
 	req.Header.Set("Accept", "application/json, text/event-stream")
 	if c.session != "" {
 		req.Header.Set("Mcp-Session-Id", c.session)
+	}
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
 	}
 	resp, err := client.Do(req)
 	if err != nil {
@@ -165,6 +164,9 @@ var client = &http.Client{Timeout: time.Minute}
 func (c *mcpHTTP) end() {
 	req, _ := http.NewRequest(http.MethodDelete, c.url, nil)
 	req.Header.Set("Mcp-Session-Id", c.session)
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
 	if resp, err := http.DefaultClient.Do(req); err == nil {
 		resp.Body.Close()
 	}
@@ -177,16 +179,34 @@ func clip(s string) string {
 	return s
 }
 
-// waitReady waits until toolgate answers at url (it is starting).
-func waitReady(t *testing.T, url string) {
+// served is a running `toolgate serve`.
+type served struct {
+	cmd  *exec.Cmd
+	out  *testutil.SyncBuffer
+	done chan struct{} // closed when the process has ended
+	err  error         // its exit, once done is closed
+}
+
+// startServe starts cmd (a `toolgate serve`) and waits until it logs that
+// it serves: its listener is bound then.
+func startServe(t *testing.T, cmd *exec.Cmd) *served {
 	t.Helper()
-	for range 600 {
-		resp, err := http.Get(url)
-		if err == nil {
-			resp.Body.Close()
-			return
-		}
-		time.Sleep(100 * time.Millisecond)
+	s := &served{cmd: cmd, out: &testutil.SyncBuffer{}, done: make(chan struct{})}
+	cmd.Stdout, cmd.Stderr = s.out, s.out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
 	}
-	t.Fatalf("nothing answers at %s", url)
+	go func() { s.err = cmd.Wait(); close(s.done) }()
+	if !s.out.WaitFor("toolgate serving", s.done) {
+		t.Fatalf("toolgate serve ended before serving: %v\n%s", s.err, s.out.String())
+	}
+	return s
+}
+
+// stop ends the process as an orchestrator would (SIGTERM) and returns its
+// exit; calling it again returns the same.
+func (s *served) stop() error {
+	_ = s.cmd.Process.Signal(syscall.SIGTERM)
+	<-s.done
+	return s.err
 }

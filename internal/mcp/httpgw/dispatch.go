@@ -344,7 +344,7 @@ func (d *dispatch) toolsCall(ctx context.Context) []byte {
 		}
 		counted = true
 	}
-	ctx = d.withElicitor(ctx)
+	ctx = d.withProgress(d.withElicitor(ctx))
 	dec := srv.Gate.Execute(ctx, c, func(ctx context.Context, _ *call.Call, cred *call.Credential) call.Outcome {
 		count(call.Allow)
 		// The request timeout bounds the server's work, not the judging:

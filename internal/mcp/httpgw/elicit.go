@@ -26,6 +26,20 @@ func (d *dispatch) withElicitor(ctx context.Context) context.Context {
 	return approval.WithElicitor(ctx, httpElicitor{d})
 }
 
+// withProgress lets a call that waits for a person's approval say so with
+// notifications/progress on the call's own event stream (the response
+// becomes one), when the client's request carries a progress token:
+// clients that reset their timeout on progress keep waiting.
+func (d *dispatch) withProgress(ctx context.Context) context.Context {
+	tok, ok := mcp.ProgressToken(d.m.Params)
+	if !ok {
+		return ctx
+	}
+	return approval.WithProgress(ctx, func(n int, message string) {
+		d.rp.related(mcp.ProgressNotification(tok, n, message)) // nothing after the answer
+	})
+}
+
 type httpElicitor struct{ d *dispatch }
 
 // Elicit implements approval.Elicitor.

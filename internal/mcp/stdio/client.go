@@ -170,7 +170,7 @@ func (r *relay) clientRequest(m *jsonrpc.Message, answer func([]byte)) (judge fu
 	if m.Method == "tools/call" {
 		// Judging may wait (for the tool list, the audit trail, later a
 		// human's approval); the relay goes on meanwhile.
-		ctx, cancel := context.WithCancel(r.withElicitor(r.ctx, m.Params))
+		ctx, cancel := context.WithCancel(r.withProgress(r.withElicitor(r.ctx, m.Params), q, m.Params))
 		q.cancel = cancel
 		r.calls.Add(1)
 		return func() {

@@ -40,6 +40,21 @@ func (r *relay) withElicitor(ctx context.Context, params json.RawMessage) contex
 	return approval.WithElicitor(ctx, clientElicitor{r})
 }
 
+// withProgress lets a call that waits for a person's approval say so with
+// notifications/progress, when the client's request carries a progress
+// token: clients that reset their timeout on progress keep waiting.
+func (r *relay) withProgress(ctx context.Context, q *request, params json.RawMessage) context.Context {
+	tok, ok := mcp.ProgressToken(params)
+	if !ok {
+		return ctx
+	}
+	return approval.WithProgress(ctx, func(n int, message string) {
+		if !q.answered.Load() { // nothing after the answer or a cancellation
+			r.writeClient(mcp.ProgressNotification(tok, n, message))
+		}
+	})
+}
+
 // clientAnswer takes a response from the client to one of toolgate's own
 // requests; it reports false for any other response.
 func (r *relay) clientAnswer(m *jsonrpc.Message) bool {

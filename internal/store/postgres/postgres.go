@@ -60,16 +60,17 @@ const (
 	lockHistory
 )
 
-// Classes of the two-key advisory locks (the second key is a name's hash):
-// documents, and work one replica at a time does.
+// Classes of the two-key advisory locks (the second key is a hash): a
+// document's name, a principal's approvals, the name of work one replica
+// at a time does. Each class has its own value, so that the work of one
+// name never waits on (or skips for) a principal whose hash is equal.
+// Never change one that has shipped: replicas of two versions side by side
+// must take the same locks.
 const (
-	lockDocs int32 = 0x746f6f6c
-	lockWork int32 = 0x746f6f6d
+	lockDocs      int32 = 0x746f6f6c
+	lockApprovals int32 = 0x746f6f6d
+	lockWork      int32 = 0x746f6f6e
 )
-
-// lockApprovals is the class of the two-key advisory locks of a
-// principal's approvals (the second key is the principal's hash).
-const lockApprovals int32 = 0x746f6f6d
 
 // IsURL reports whether s names a PostgreSQL database (postgres:// or
 // postgresql://).

@@ -7,7 +7,9 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
+	"io/fs"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -24,6 +26,12 @@ type Options struct {
 	// ReadOnly opens an existing database for reading only (verify, query):
 	// nothing is created or migrated, and writes fail.
 	ReadOnly bool
+	// NoSync makes this handle's commits write the WAL without fsyncing it
+	// (synchronous=NORMAL): a commit survives the process being killed, not
+	// a power loss, until SyncWAL (or a checkpoint, which SQLite syncs)
+	// flushes it. The audit trail's durability "os" uses it; every other
+	// handle stays synchronous=FULL.
+	NoSync bool
 }
 
 // DB is an open database. It is safe for concurrent use.
@@ -126,7 +134,11 @@ func Open(path string, opt Options) (*DB, error) {
 	q := url.Values{}
 	q.Set("_busy_timeout", "10000") // wait for another process's write, do not fail at once
 	q.Set("_journal_mode", "WAL")
-	q.Set("_synchronous", "FULL") // fsync the WAL at every commit: committed means durable
+	if opt.NoSync {
+		q.Set("_synchronous", "NORMAL")
+	} else {
+		q.Set("_synchronous", "FULL") // fsync the WAL at every commit: committed means durable
+	}
 	q.Set("_txlock", "immediate") // writers take the write lock at BEGIN: no upgrade deadlocks
 	// Statement journals (a multi-row INSERT has one) stay in memory
 	// instead of a temporary file: they only matter until the statement ends.
@@ -175,6 +187,25 @@ func (d *DB) migrate() error {
 		if _, err := d.db.Exec(s); err != nil {
 			return fmt.Errorf("sqlite: create schema in %s: %w", d.path, err)
 		}
+	}
+	return nil
+}
+
+// SyncWAL flushes the write-ahead log to stable storage: every commit made
+// before it started is durable when it returns. A missing WAL (every
+// connection closed, which checkpoints and removes it) has nothing to flush.
+// It is how a NoSync handle makes its commits durable.
+func (d *DB) SyncWAL() error {
+	f, err := os.OpenFile(d.path+"-wal", os.O_RDWR, 0)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("sqlite: flush the WAL: %w", err)
+	}
+	defer f.Close()
+	if err := f.Sync(); err != nil {
+		return fmt.Errorf("sqlite: flush the WAL: %w", err)
 	}
 	return nil
 }

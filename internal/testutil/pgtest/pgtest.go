@@ -149,10 +149,13 @@ func (s *Server) start() error {
 
 // URL is the connection URL of a database on the server.
 func (s *Server) URL(db string) string {
-	u := url.URL{Scheme: "postgres", User: url.User("toolgate"), Host: fmt.Sprintf("127.0.0.1:%d", s.port), Path: "/" + db}
+	u := url.URL{Scheme: "postgres", User: url.User("toolgate"), Host: s.Addr(), Path: "/" + db}
 	u.RawQuery = "sslmode=disable"
 	return u.String()
 }
+
+// Addr is the server's address (host:port).
+func (s *Server) Addr() string { return fmt.Sprintf("127.0.0.1:%d", s.port) }
 
 // Exec runs SQL in the server's postgres database.
 func (s *Server) Exec(sql string) error { return s.execIn(s.URL("postgres"), sql) }

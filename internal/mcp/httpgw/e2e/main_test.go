@@ -19,8 +19,9 @@ import (
 )
 
 // start runs a process for the test; it is stopped (by its pid) at cleanup
-// and its output shown if the test failed.
-func start(t *testing.T, name string, env []string, args ...string) {
+// and its output shown if the test failed. The output and a channel closed
+// when the process ends are returned.
+func start(t *testing.T, name string, env []string, args ...string) (*testutil.SyncBuffer, <-chan struct{}) {
 	t.Helper()
 	out := &testutil.SyncBuffer{}
 	cmd := exec.Command(args[0], args[1:]...)
@@ -29,10 +30,10 @@ func start(t *testing.T, name string, env []string, args ...string) {
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("starting %s: %v", name, err)
 	}
+	done := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(done) }()
 	t.Cleanup(func() {
 		_ = cmd.Process.Signal(os.Interrupt)
-		done := make(chan struct{})
-		go func() { _ = cmd.Wait(); close(done) }()
 		select {
 		case <-done:
 		case <-time.After(10 * time.Second):
@@ -43,9 +44,11 @@ func start(t *testing.T, name string, env []string, args ...string) {
 			t.Logf("%s output:\n%s", name, out.String())
 		}
 	})
+	return out, done
 }
 
-// waitHTTP waits until something answers HTTP at url.
+// waitHTTP waits until something answers HTTP at url: for servers that are
+// not toolgate, whose start-up output the test does not rely on.
 func waitHTTP(t *testing.T, url string) {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
@@ -121,10 +124,11 @@ func serve(t *testing.T, config string) string {
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	start(t, "toolgate serve", nil, testutil.Toolgate(t), "--config", path, "serve")
-	base := fmt.Sprintf("http://127.0.0.1:%d", port)
-	waitHTTP(t, base+"/healthz")
-	return base
+	out, done := start(t, "toolgate serve", nil, testutil.Toolgate(t), "--config", path, "serve")
+	if !out.WaitFor("toolgate serving", done) {
+		t.Fatalf("toolgate serve ended before serving:\n%s", out.String())
+	}
+	return fmt.Sprintf("http://127.0.0.1:%d", port)
 }
 
 func testdata(t *testing.T, name string) string {
