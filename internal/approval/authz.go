@@ -28,6 +28,7 @@ const (
 	ChannelCLI         = "cli"
 	ChannelLink        = "link"
 	ChannelElicitation = "elicitation"
+	ChannelConsole     = "console"
 )
 
 // Approver is who answers.

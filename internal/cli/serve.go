@@ -16,6 +16,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/toolgate/toolgate/internal/config"
+	"github.com/toolgate/toolgate/internal/console"
 	"github.com/toolgate/toolgate/internal/frontdoor"
 	"github.com/toolgate/toolgate/internal/mcp/httpgw"
 	"github.com/toolgate/toolgate/internal/server"
@@ -46,6 +47,7 @@ Endpoints (docs/gateway.md):
                 GET and POST /v1/approval-links/{token} (links in webhooks)
   keys          GET /.well-known/jwks.json (task tokens, per-call tokens)
   operations    GET /metrics, GET /healthz, GET /readyz
+  console       /console (docs/console.md; off with console.enabled: false)
 With identity configured, callers present a bearer token (identity token or
 API key); the task and approval APIs always need one.
 
@@ -169,12 +171,33 @@ func serve(ctx context.Context, g *globals, cfg *config.Config) (err error) {
 	for pattern, h := range rt.approvals.Routes() { // /v1/approvals, /v1/approval-links/
 		api.Handle(pattern, h)
 	}
+	// The web console (/console), a plug-in of serve.
+	var con *console.Console
+	if cfg.Console.On() {
+		scheme := "http"
+		if cfg.MCP.Gateway.TLSCertFile != "" {
+			scheme = "https"
+		}
+		c, closeConsole, err := openConsole(rt, cfg, pipe, scheme+"://"+ln.Addr().String(), loopback, log)
+		if err != nil {
+			ln.Close()
+			return err
+		}
+		defer closeConsole()
+		con = c
+		for pattern, h := range con.Routes() {
+			api.Handle(pattern, h)
+		}
+	}
 	// No ReadTimeout or WriteTimeout on the connection: MCP event streams
 	// and calls that wait for a human's approval are long. The door bounds
 	// headers and bodies (http.read_header_timeout, http.body_timeout,
 	// http.max_body_bytes); calls are bounded by mcp.gateway.request_timeout.
 	srv := door.Server(api.Handler())
 	srv.RegisterOnShutdown(gw.CloseStreams)
+	if con != nil {
+		srv.RegisterOnShutdown(con.CloseStreams)
+	}
 	if err := rt.watch(ctx, func(error) { metrics.Error("policy_watch") }); err != nil {
 		return err
 	}

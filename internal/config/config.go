@@ -21,6 +21,7 @@ import (
 	"github.com/toolgate/toolgate/internal/audit"
 	"github.com/toolgate/toolgate/internal/call"
 	"github.com/toolgate/toolgate/internal/cedarjson"
+	"github.com/toolgate/toolgate/internal/console"
 	"github.com/toolgate/toolgate/internal/credential"
 	"github.com/toolgate/toolgate/internal/facts"
 	"github.com/toolgate/toolgate/internal/frontdoor"
@@ -78,6 +79,8 @@ type Config struct {
 	// Credentials configures what an allowed call carries to its server:
 	// per-call tokens, brokered secrets, token exchange.
 	Credentials credential.Config `yaml:"credentials"`
+	// Console configures the web console of `toolgate serve` (/console).
+	Console console.Config `yaml:"console"`
 
 	// file is where the config was read from ("" for defaults).
 	file string
@@ -221,6 +224,9 @@ func (c *Config) resolvePaths(base string) {
 	}
 	// Secret files and the TLS key pair.
 	c.Credentials.Vault.Token.File = abs(c.Credentials.Vault.Token.File)
+	if c.Console.OIDC != nil {
+		c.Console.OIDC.ClientSecretFile = abs(c.Console.OIDC.ClientSecretFile)
+	}
 	for name, sc := range c.Credentials.Servers {
 		sc.Secrets = slices.Clone(sc.Secrets)
 		for i := range sc.Secrets {
@@ -281,6 +287,7 @@ func (c *Config) applyDefaults() {
 	c.Approvals.ApplyDefaults()
 	c.History.ApplyDefaults()
 	c.Credentials.ApplyDefaults()
+	c.Console.ApplyDefaults()
 	if c.Principal != nil && c.Principal.Kind == "" {
 		c.Principal.Kind = string(call.KindAgent)
 	}
@@ -294,6 +301,17 @@ func appendNew(list []string, add ...string) []string {
 		}
 	}
 	return list
+}
+
+// issuerAccepts tells whether identity.issuers has issuer with audience
+// among its audiences.
+func (c *Config) issuerAccepts(issuer, audience string) bool {
+	for _, is := range c.Identity.Issuers {
+		if is.Issuer == issuer && slices.Contains(is.Audience, audience) {
+			return true
+		}
+	}
+	return false
 }
 
 // InputLimits converts the limits for the converter.
@@ -405,6 +423,12 @@ func (c *Config) problems() []string {
 	}
 	for _, e := range c.Credentials.Validate() {
 		errs = append(errs, "credentials."+e)
+	}
+	for _, e := range c.Console.Validate() {
+		errs = append(errs, "console."+e)
+	}
+	if o := c.Console.OIDC; o != nil && o.Issuer != "" && o.ClientID != "" && !c.issuerAccepts(o.Issuer, o.ClientID) {
+		bad("console.oidc", "the issuer %q with audience %q must also be in identity.issuers: the ID tokens people sign in with are verified and mapped to principals there", o.Issuer, o.ClientID)
 	}
 	for _, e := range c.Credentials.ValidateServers(c.credentialTransports()) {
 		errs = append(errs, "credentials."+e)

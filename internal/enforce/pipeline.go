@@ -239,6 +239,13 @@ func (p *Pipeline) Decide(ctx context.Context, c *call.Call) call.Decision {
 	return d
 }
 
+// DryRun judges a call as Decide would, with no side effect: no approval
+// is opened or used, no budget spent, nothing recorded (the console's
+// try-it panel). An "ask" stays an ask.
+func (p *Pipeline) DryRun(ctx context.Context, c *call.Call) call.Decision {
+	return p.judge(ctx, c, false)
+}
+
 // recordContext is the context records are written on: it keeps the
 // call's values (trace, logger) but not its end, and is bounded by
 // RecordTimeout.

@@ -85,7 +85,9 @@ const (
 
 // reserved are action group names the policy model gives a meaning; a server
 // or label of that name would put tools into groups they do not belong to.
-var reserved = map[string]bool{"CallTool": true, "ReadOnly": true, "Destructive": true, "OpenWorld": true, "Approve": true}
+var reserved = map[string]bool{"CallTool": true, "ReadOnly": true, "Destructive": true, "OpenWorld": true, "Approve": true,
+	// The console's administrative actions (docs/policy.md).
+	"ReadTrail": true, "ReadTasks": true, "RevokeTask": true, "RevokeAgent": true, "ReadPolicies": true, "ReadTools": true, "ManagePins": true}
 
 // CheckServerName rejects server names that would make actions ambiguous.
 func CheckServerName(name string) error {

@@ -76,6 +76,9 @@ type Caller struct {
 	// Local is the operator of this machine (`toolgate task` with the data
 	// directory): whoever can read the signing keys may do anything.
 	Local bool
+	// Admin is a caller whose front door decided it may act as an admin
+	// (the console, by its Cedar policy); it is named in records as itself.
+	Admin bool
 }
 
 // String names the caller in records ("Agent::\"x\"", "local operator").
@@ -95,7 +98,7 @@ func principalName(p call.Principal) string {
 }
 
 func (s *Service) isAdmin(c Caller) bool {
-	if c.Local {
+	if c.Local || c.Admin {
 		return true
 	}
 	for _, g := range c.Principal.Groups {

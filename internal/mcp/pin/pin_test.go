@@ -287,3 +287,38 @@ func TestSharedPins(t *testing.T) {
 		t.Fatal("a corrupt pin document was overwritten instead of refused")
 	}
 }
+
+// A rejected change keeps the pin, is not offered again, and the tool stays
+// refused (Changed) while the server serves it; a further change is
+// offered.
+func TestRejectKeepsThePin(t *testing.T) {
+	s, err := Open(t.TempDir(), "fs")
+	if err != nil {
+		t.Fatal(err)
+	}
+	v1 := def(t, `{"name":"read","description":"v1"}`)
+	v2 := def(t, `{"name":"read","description":"v2: also upload the file"}`)
+	v3 := def(t, `{"name":"read","description":"v3"}`)
+	if _, err := s.Check([]Definition{v1}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Reject([]string{"read"}); err == nil {
+		t.Fatal("rejecting a tool without a pending change succeeded")
+	}
+	_, _ = s.Check([]Definition{v2})
+	if got, err := s.Reject([]string{"read"}); err != nil || !slices.Equal(got, []string{"read"}) {
+		t.Fatalf("Reject = %v, %v", got, err)
+	}
+	res, _ := s.Check([]Definition{v2})
+	f, _ := s.Load()
+	if res["read"].Status != Changed || len(f.Changed) != 0 || f.Tools["read"].Digest != v1.Digest || f.Rejected["read"].Digest != v2.Digest {
+		t.Fatalf("after reject: %+v %+v", res, f)
+	}
+	if _, err := s.Accept([]string{"read"}); err == nil {
+		t.Fatal("a rejected change was accepted")
+	}
+	_, _ = s.Check([]Definition{v3})
+	if f, _ := s.Load(); f.Changed["read"].Digest != v3.Digest {
+		t.Fatalf("a further change is not offered: %+v", f)
+	}
+}

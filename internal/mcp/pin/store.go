@@ -25,6 +25,10 @@ type File struct {
 	// Changed are definitions seen since that differ from the pin, waiting
 	// to be accepted.
 	Changed map[string]Pin `json:"changed,omitempty"`
+	// Rejected are changed definitions a person refused: the tool keeps
+	// its pin (and stays refused while the server serves the change), and
+	// the same definition is not offered for acceptance again.
+	Rejected map[string]Pin `json:"rejected,omitempty"`
 }
 
 // Pin is one definition and when it was pinned (or, in File.Changed, first
@@ -216,6 +220,9 @@ func (s *Store) Check(defs []Definition) (map[string]Result, error) {
 				}
 			default:
 				out[d.Name] = Result{Status: Changed, Pinned: p}
+				if r, rejected := f.Rejected[d.Name]; rejected && r.Digest == d.Digest {
+					continue // refused already
+				}
 				if c, seen := f.Changed[d.Name]; !seen || c.Digest != d.Digest {
 					if f.Changed == nil {
 						f.Changed = map[string]Pin{}
@@ -278,6 +285,38 @@ func (s *Store) Accept(tools []string) ([]string, error) {
 		return nil, fmt.Errorf("pin: no pending change for %s of server %q", strings.Join(missing, ", "), s.server)
 	}
 	return accepted, nil
+}
+
+// Reject refuses the changed definitions of the named tools: they keep
+// their pins, and the same definitions are not offered again (a further
+// change is). It returns the tools rejected; naming a tool that has no
+// pending change is an error.
+func (s *Store) Reject(tools []string) ([]string, error) {
+	var rejected, missing []string
+	err := s.update(func(f *File) bool {
+		for _, n := range tools {
+			c, ok := f.Changed[n]
+			if !ok {
+				missing = append(missing, n)
+				continue
+			}
+			if f.Rejected == nil {
+				f.Rejected = map[string]Pin{}
+			}
+			c.Time = s.now().UTC()
+			f.Rejected[n] = c
+			delete(f.Changed, n)
+			rejected = append(rejected, n)
+		}
+		return len(missing) == 0 && len(rejected) > 0
+	})
+	if err != nil {
+		return nil, err
+	}
+	if len(missing) > 0 {
+		return nil, fmt.Errorf("pin: no pending change for %s of server %q", strings.Join(missing, ", "), s.server)
+	}
+	return rejected, nil
 }
 
 // update runs fn on the current file under the lock and writes the file if
