@@ -16,7 +16,7 @@ import (
 // Because the check runs inside the pipeline, a call to an unknown or
 // changed tool is denied like any other: with a reason, in the audit trail.
 // inner may be nil (no configured servers); the input schema is then
-// compiled here, uncached.
+// compiled here, once per tool definition.
 func (t *Tools) Catalog(inner enforce.Catalog) enforce.Catalog {
 	return &guard{tools: t, inner: inner}
 }
@@ -49,8 +49,5 @@ func (g *guard) Describe(ctx context.Context, c *call.Call) (*cedarjson.Shape, e
 	if g.inner != nil {
 		return g.inner.Describe(ctx, c)
 	}
-	if len(c.Tool.InputSchema) == 0 {
-		return nil, nil
-	}
-	return cedarjson.CompileSchema(c.Tool.InputSchema)
+	return tool.Shape()
 }

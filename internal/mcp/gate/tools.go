@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/toolgate/toolgate/internal/cedarjson"
 	"log/slog"
 	"sync"
 	"time"
@@ -27,6 +28,24 @@ type Tool struct {
 	InputSchema     json.RawMessage
 	HasOutputSchema bool
 	Def             pin.Definition
+
+	// The input schema compiled once (Shape); a Tool does not change
+	// after it is read.
+	shapeOnce sync.Once
+	shape     *cedarjson.Shape
+	shapeErr  error
+}
+
+// Shape is the tool's input schema compiled for the policy engine (nil
+// without a schema), compiled at the first call and kept: the schema is
+// part of the tool's pinned definition, so a new definition is a new Tool.
+func (t *Tool) Shape() (*cedarjson.Shape, error) {
+	t.shapeOnce.Do(func() {
+		if len(t.InputSchema) > 0 {
+			t.shape, t.shapeErr = cedarjson.CompileSchema(t.InputSchema)
+		}
+	})
+	return t.shape, t.shapeErr
 }
 
 // ParseTool reads one entry of a tools/list result.

@@ -6,6 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -192,4 +195,86 @@ func FuzzReader(f *testing.F) {
 			t.Fatalf("input %q limit %d:\n got %q\nwant %q", data, lim, got, want)
 		}
 	})
+}
+
+// FuzzParseMatchesReference: Parse decides exactly as the implementation it
+// replaced (reference_test.go: a token walk keeping names as strings and an
+// encoding/json decode of the envelope), with and without the structure
+// check: the same messages refused with the same codes, the same messages
+// accepted with the same members and the same encoding. Seeds: FuzzParse's.
+func FuzzParseMatchesReference(f *testing.F) {
+	seeds, _ := filepathGlobSeeds("testdata/fuzz/FuzzParse")
+	for _, s := range seeds {
+		f.Add(s)
+	}
+	for _, s := range []string{
+		`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"a","Name":"b"}}`,
+		`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"\u006eame":"a","NAME":"b"}}`,
+		`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"k":"a","\u212a":"b"}}`,
+		`{"jsonrpc":"2.0","id":1,"method":"t\u00e9","params":{"a":1,"b":2,"c":3,"d":4,"e":5,"f":6,"g":7,"h":8,"i":9,"j":10,"k":11,"l":12,"m":13,"n":14,"o":15,"p":16,"q":17,"Q":18}}`,
+		`{"jsonrpc":"2.0","id":1,"id":2,"method":"a"}`,
+		`{"jsonrpc":"2.0","\u0069d":1,"method":"a"}`,
+		"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"a\xff\"}",
+		`null`, `[]`, `"x"`, `{"jsonrpc":"2.0","id":1,"method":"a"} {}`, `{`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		for _, lim := range []Limits{{MaxBytes: 4096, MaxDepth: 16}, {MaxBytes: 4096}} {
+			got, gerr := Parse(data, lim)
+			want, werr := refParse(data, lim)
+			if (gerr == nil) != (werr == nil) {
+				t.Fatalf("%+v: Parse error %v, reference error %v", lim, gerr, werr)
+			}
+			if gerr != nil {
+				if gerr.Code != werr.Code || string(gerr.ID) != string(werr.ID) {
+					t.Fatalf("%+v: Parse error %d %s %q, reference %d %s %q", lim, gerr.Code, gerr.ID, gerr.Message, werr.Code, werr.ID, werr.Message)
+				}
+				continue
+			}
+			if got.Batch != want.Batch || len(got.Items) != len(want.Items) {
+				t.Fatalf("%+v: frame %+v, reference %+v", lim, got, want)
+			}
+			for i := range got.Items {
+				g, w := got.Items[i], want.Items[i]
+				if (g.Err == nil) != (w.Err == nil) || g.Err != nil && (g.Err.Code != w.Err.Code || string(g.Err.ID) != string(w.Err.ID)) {
+					t.Fatalf("%+v: item %d error %v, reference %v", lim, i, g.Err, w.Err)
+				}
+				if g.Msg == nil {
+					continue
+				}
+				gm, wm := *g.Msg, *w.Msg
+				if gm.Kind != wm.Kind || gm.Method != wm.Method || !bytes.Equal(gm.Raw, wm.Raw) || !bytes.Equal(gm.ID, wm.ID) ||
+					!bytes.Equal(gm.Params, wm.Params) || !bytes.Equal(gm.Result, wm.Result) || !bytes.Equal(gm.Error, wm.Error) {
+					t.Fatalf("%+v: item %d\n got  %+v\n want %+v", lim, i, gm, wm)
+				}
+			}
+		}
+	})
+}
+
+// filepathGlobSeeds reads the corpus files of a fuzz test (go test's
+// format: a header line, then one []byte("…") line).
+func filepathGlobSeeds(dir string) ([][]byte, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	var out [][]byte
+	for _, e := range entries {
+		b, err := os.ReadFile(filepath.Join(dir, e.Name()))
+		if err != nil {
+			return nil, err
+		}
+		lines := strings.SplitN(string(b), "\n", 3)
+		if len(lines) < 2 || !strings.HasPrefix(lines[1], "[]byte(") {
+			continue
+		}
+		s, err := strconv.Unquote(strings.TrimSuffix(strings.TrimPrefix(lines[1], "[]byte("), ")"))
+		if err != nil {
+			continue
+		}
+		out = append(out, []byte(s))
+	}
+	return out, nil
 }

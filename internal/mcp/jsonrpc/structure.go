@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
-	"strings"
 	"sync"
 	"unicode"
 	"unicode/utf8"
@@ -35,41 +34,47 @@ import (
 // hand).
 func canonicalize(b []byte, maxDepth int) ([]byte, *Error) {
 	w := walkers.Get().(*walker)
-	w.dec.Reset(bytes.NewReader(b))
+	w.in.Reset(b)
+	w.dec.Reset(&w.in)
 	w.out.Reset()
 	w.enc.Reset(&w.out, jsontext.EscapeForJS(true))
 	defer func() {
 		if len(b) <= 64<<10 { // keep no large buffers around
-			w.dec.Reset(bytes.NewReader(nil))
+			w.in.Reset(nil)
+			w.dec.Reset(&w.in)
 			w.reset()
 			walkers.Put(w)
 		}
 	}()
 	for {
+		// A member name is read as its raw (quoted) value: the walk needs
+		// only its folded bytes, and a Token's string would be allocated.
+		if kind, n := w.dec.StackIndex(w.dec.StackDepth()); kind == '{' && n%2 == 0 && w.dec.PeekKind() == '"' {
+			name, err := w.dec.ReadValue()
+			if err != nil {
+				return nil, readError(err)
+			}
+			if err := w.noteName(name); err != nil {
+				return nil, err
+			}
+			if err := w.enc.WriteValue(name); err != nil {
+				return nil, errorf(nil, CodeParseError, "invalid JSON: %v", err)
+			}
+			continue
+		}
 		tok, err := w.dec.ReadToken()
 		if err != nil {
-			var se *jsontext.SyntacticError
-			if errors.Is(err, jsontext.ErrDuplicateName) && errors.As(err, &se) {
-				return nil, errorf(nil, CodeInvalidRequest, "member name %q appears twice in one object (at %s)", lastToken(se.JSONPointer), se.JSONPointer)
-			}
-			if err == io.EOF {
-				err = io.ErrUnexpectedEOF // no value at all
-			}
-			return nil, errorf(nil, CodeParseError, "invalid JSON: %v", err)
+			return nil, readError(err)
 		}
 		depth := w.dec.StackDepth()
 		if depth > maxDepth {
 			return nil, errorf(nil, CodeInvalidRequest, "message is nested deeper than the limit of %d", maxDepth)
 		}
-		switch k := tok.Kind(); {
-		case k == '{':
+		switch tok.Kind() {
+		case '{':
 			w.open()
-		case k == '}':
+		case '}':
 			w.close()
-		case k == '"' && isName(w.dec, depth):
-			if err := w.noteName(tok.String()); err != nil {
-				return nil, err
-			}
 		}
 		if err := w.enc.WriteToken(tok); err != nil {
 			return nil, errorf(nil, CodeParseError, "invalid JSON: %v", err)
@@ -86,21 +91,39 @@ func canonicalize(b []byte, maxDepth int) ([]byte, *Error) {
 	}
 }
 
+// readError is the error about what the decoder could not read.
+func readError(err error) *Error {
+	var se *jsontext.SyntacticError
+	if errors.Is(err, jsontext.ErrDuplicateName) && errors.As(err, &se) {
+		return errorf(nil, CodeInvalidRequest, "member name %q appears twice in one object (at %s)", lastToken(se.JSONPointer), se.JSONPointer)
+	}
+	if err == io.EOF {
+		err = io.ErrUnexpectedEOF // no value at all
+	}
+	return errorf(nil, CodeParseError, "invalid JSON: %v", err)
+}
+
 // walker holds what canonicalize reuses: a decoder's and an encoder's
 // buffers cost more than the walk.
 type walker struct {
+	in  bytes.Reader
 	dec *jsontext.Decoder
 	enc *jsontext.Encoder
 	out bytes.Buffer
-	// keys holds the folded member names of the open objects, innermost
-	// last; levels says where each object's names start.
-	keys   []string
-	levels []level
+	// keys are the folded member names of the open objects, innermost
+	// last, as spans of folded; levels says where each object's names
+	// start.
+	keys    []span
+	folded  []byte
+	levels  []level
+	unquote []byte // scratch
 }
 
+type span struct{ off, len int }
+
 type level struct {
-	start int
-	set   map[string]struct{} // the object's names, once it has many
+	start, foldedStart int
+	set                map[string]struct{} // the object's names, once it has many
 }
 
 // manyNames is where an object's names move from a list to a map.
@@ -111,84 +134,90 @@ var walkers = sync.Pool{New: func() any {
 }}
 
 func (w *walker) reset() {
-	w.keys, w.levels = w.keys[:0], w.levels[:0]
+	w.keys, w.levels, w.folded = w.keys[:0], w.levels[:0], w.folded[:0]
 }
 
-func (w *walker) open() { w.levels = append(w.levels, level{start: len(w.keys)}) }
+func (w *walker) open() {
+	w.levels = append(w.levels, level{start: len(w.keys), foldedStart: len(w.folded)})
+}
 
 func (w *walker) close() {
 	top := len(w.levels) - 1
 	w.keys = w.keys[:w.levels[top].start]
+	w.folded = w.folded[:w.levels[top].foldedStart]
 	w.levels = w.levels[:top]
 }
 
-// isName tells whether the string just read at depth is a member name: in
-// an object, names are the tokens at even positions (the count is odd once
-// the name is read).
-func isName(d *jsontext.Decoder, depth int) bool {
-	kind, n := d.StackIndex(depth)
-	return kind == '{' && n%2 == 1
-}
-
-// noteName refuses a name that equals an earlier one of the same object up
-// to case (exact repeats are refused by the decoder already).
-func (w *walker) noteName(name string) *Error {
+// noteName refuses a name (raw, as read: quoted, possibly escaped) that
+// equals an earlier one of the same object up to case (exact repeats are
+// refused by the decoder already).
+func (w *walker) noteName(raw []byte) *Error {
 	l := &w.levels[len(w.levels)-1]
-	key := foldName(name)
+	start := len(w.folded)
+	name := raw[1 : len(raw)-1] // the decoder read a valid string
+	if bytes.IndexByte(name, '\\') >= 0 {
+		u, err := jsontext.AppendUnquote(w.unquote[:0], raw)
+		if err != nil {
+			return errorf(nil, CodeParseError, "invalid JSON: %v", err)
+		}
+		w.unquote, name = u, u
+	}
+	w.folded = appendFolded(w.folded, name)
+	key := w.folded[start:]
 	dup := func() *Error {
 		return errorf(nil, CodeInvalidRequest, "member name %q appears twice in one object, in another letter case", name)
 	}
 	if l.set != nil {
-		if _, ok := l.set[key]; ok {
+		defer func() { w.folded = w.folded[:start] }()
+		if _, ok := l.set[string(key)]; ok {
 			return dup()
 		}
-		l.set[key] = struct{}{}
+		l.set[string(key)] = struct{}{}
 		return nil
 	}
 	names := w.keys[l.start:]
 	for _, k := range names {
-		if k == key {
+		if bytes.Equal(w.folded[k.off:k.off+k.len], key) {
 			return dup()
 		}
 	}
 	if len(names) < manyNames {
-		w.keys = append(w.keys, key)
+		w.keys = append(w.keys, span{start, len(key)})
 		return nil
 	}
 	l.set = make(map[string]struct{}, 2*manyNames)
 	for _, k := range names {
-		l.set[k] = struct{}{}
+		l.set[string(w.folded[k.off:k.off+k.len])] = struct{}{}
 	}
-	l.set[key] = struct{}{}
+	l.set[string(key)] = struct{}{}
 	w.keys = w.keys[:l.start]
+	w.folded = w.folded[:l.foldedStart]
 	return nil
 }
 
-// foldName maps every name to one spelling per case-insensitive class: each
-// letter to the smallest rune of its Unicode simple-folding orbit, the
-// equivalence strings.EqualFold (and encoding/json's name matching) uses, so
-// that "K", "k" and the Kelvin sign fall together.
-func foldName(s string) string {
-	ascii := true
-	for i := 0; i < len(s); i++ {
-		if s[i] >= utf8.RuneSelf {
-			ascii = false
-			break
+// appendFolded appends name with every letter mapped to one spelling per
+// case-insensitive class: the smallest rune of its Unicode simple-folding
+// orbit, the equivalence strings.EqualFold (and encoding/json's name
+// matching) uses, so that "K", "k" and the Kelvin sign fall together.
+func appendFolded(dst, name []byte) []byte {
+	for i := 0; i < len(name); {
+		if c := name[i]; c < utf8.RuneSelf {
+			if 'a' <= c && c <= 'z' {
+				c -= 'a' - 'A' // the least of an ASCII letter's orbit is its capital
+			}
+			dst = append(dst, c)
+			i++
+			continue
 		}
-	}
-	if ascii {
-		return strings.ToUpper(s) // the least of an ASCII letter's orbit is its capital
-	}
-	var b strings.Builder
-	b.Grow(len(s))
-	for _, r := range s {
+		r, n := utf8.DecodeRune(name[i:])
 		least := r
 		for f := unicode.SimpleFold(r); f != r; f = unicode.SimpleFold(f) {
 			least = min(least, f)
 		}
-		b.WriteRune(least)
+		dst = utf8.AppendRune(dst, least)
+		i += n
 	}
-	return b.String()
+	return dst
 }
 
 // escapeLineBreaks escapes U+0085, U+2028 and U+2029, which some line
