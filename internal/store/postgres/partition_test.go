@@ -33,7 +33,9 @@ func TestPartitionFailsOperations(t *testing.T) {
 	}
 	defer db.Close()
 	now := time.Now()
-	if err := db.CreateTask(ctx, &store.Task{ID: "t", RootID: "t", Agent: "a", Scope: []byte(`{}`), CreatedAt: now, ExpiresAt: now.Add(time.Hour)}); err != nil {
+	setup, cancel := context.WithTimeout(ctx, time.Minute) // not the short timeout under test
+	defer cancel()
+	if err := db.CreateTask(setup, &store.Task{ID: "t", RootID: "t", Agent: "a", Scope: []byte(`{}`), CreatedAt: now, ExpiresAt: now.Add(time.Hour)}); err != nil {
 		t.Fatal(err)
 	}
 	ap := &store.Approval{ID: "a1", Key: "k", SimilarKey: "s", Principal: `Agent::"a"`, Tool: "t/t", ArgsSHA256: "h",

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"testing"
+	"time"
 
 	tgcall "github.com/toolgate/toolgate/internal/call"
 	"github.com/toolgate/toolgate/internal/keys"
@@ -29,13 +30,23 @@ func TestUnconfirmedRevocationFailsClosed(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The replica reaches the database through a link the test can cut.
+	mig, err := postgres.Open(ctx, url, postgres.Options{}) // migrating may take longer than the short timeout below
+	if err != nil {
+		t.Fatal(err)
+	}
+	mig.Close()
 	link := srv.NewLink(t)
-	db, err := postgres.Open(ctx, link.URL(url), postgres.Options{OpTimeout: postgres.DefaultOpTimeout / 20})
+	db, err := postgres.Open(ctx, link.URL(url), postgres.Options{NoMigrate: true, OpTimeout: postgres.DefaultOpTimeout / 20})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	ks, err := keys.OpenStored(ctx, db, db.URL(), keys.Config{}, keys.FileOptions{})
+	// The short operation timeout is what a partition meets: calls made
+	// with a context of their own (a minute here, so that a loaded machine
+	// does not fail them) are bounded by it instead.
+	live, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	ks, err := keys.OpenStored(live, db, db.URL(), keys.Config{}, keys.FileOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -43,30 +54,30 @@ func TestUnconfirmedRevocationFailsClosed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	iss, err := svc.Create(ctx, task.Caller{Local: true}, task.CreateRequest{Agent: "bot", Purpose: "p",
+	iss, err := svc.Create(live, task.Caller{Local: true}, task.CreateRequest{Agent: "bot", Purpose: "p",
 		Scope: task.Scope{Tools: []task.ToolRule{{Tool: "ledger/*"}}}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	resolve := func() error {
+	resolve := func(ctx context.Context) error {
 		c := &tgcall.Call{Principal: tgcall.Principal{Kind: tgcall.KindAgent, ID: "bot"}, TaskToken: iss.Token,
 			Server: tgcall.Server{Name: "ledger"}, Tool: tgcall.Tool{Name: "note"}}
 		_, err := svc.ResolveTask(ctx, c)
 		return err
 	}
-	if err := resolve(); err != nil {
+	if err := resolve(live); err != nil {
 		t.Fatalf("a live task: %v", err)
 	}
 
 	// Partition: the connections stay open, nothing comes back.
 	link.Cut()
-	err = resolve()
+	err = resolve(ctx)
 	var ce *tgcall.CodedError
 	if !errors.As(err, &ce) || ce.Code != task.CodeStore {
 		t.Fatalf("a task call while the database does not answer: %v", err)
 	}
 	link.Mend()
-	if err := resolve(); err != nil {
+	if err := resolve(live); err != nil {
 		t.Fatalf("after the link is back: %v", err)
 	}
 
@@ -74,7 +85,7 @@ func TestUnconfirmedRevocationFailsClosed(t *testing.T) {
 	if err := srv.Stop("fast"); err != nil {
 		t.Fatal(err)
 	}
-	err = resolve()
+	err = resolve(ctx)
 	if !errors.As(err, &ce) || ce.Code != task.CodeStore {
 		t.Fatalf("a task call while the database is down: %v", err)
 	}
