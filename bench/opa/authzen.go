@@ -30,7 +30,7 @@ type side struct {
 	rates, cpus           []float64
 }
 
-func authzenBench(opaBin, tgBin string, n, conns int, phase time.Duration, rounds int, dataDir string) error {
+func authzenBench(opaBin, tgBin string, n, conns int, phase time.Duration, rounds int, dataDir, profile string) error {
 	if phase <= 0 {
 		phase = 5 * time.Second
 	}
@@ -73,6 +73,11 @@ func authzenBench(opaBin, tgBin string, n, conns int, phase time.Duration, round
 
 	tg := &side{name: "toolgate serve", url: fmt.Sprintf("http://127.0.0.1:%d/access/v1/evaluation", tgPort), body: toolgateBody, want: `"decision":true`}
 	tg.cmd = exec.Command(tgBin, "--config", cfg, "--data-dir", dataDir, "serve")
+	debugAddr := ""
+	if profile != "" {
+		debugAddr = fmt.Sprintf("127.0.0.1:%d", freePort())
+		tg.cmd.Args = append(tg.cmd.Args, "--debug-listen", debugAddr)
+	}
 	op := &side{name: "opa run --server", url: fmt.Sprintf("http://127.0.0.1:%d/v1/data/toolgate/allow", opaPort), body: opaBody, want: `"result":true`}
 	op.cmd = exec.Command(opaBin, "run", "--server", "--addr", fmt.Sprintf("127.0.0.1:%d", opaPort), "--log-level", "error", rego)
 	for _, s := range []*side{tg, op} {
@@ -95,6 +100,9 @@ func authzenBench(opaBin, tgBin string, n, conns int, phase time.Duration, round
 	}
 	for r := 0; r < rounds; r++ {
 		for _, s := range []*side{tg, op} {
+			if r == 0 && s == tg && profile != "" {
+				go saveProfile(debugAddr, profile, phase-time.Second)
+			}
 			rate, cpu, err := load(s, conns, phase)
 			if err != nil {
 				return err
@@ -196,4 +204,19 @@ func loadAverage() string {
 		return "?"
 	}
 	return strings.Fields(string(b))[0]
+}
+
+// saveProfile saves a CPU profile of toolgate (its --debug-listen) taken
+// over d.
+func saveProfile(addr, file string, d time.Duration) {
+	resp, err := http.Get(fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", addr, max(1, int(d.Seconds()))))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "profile:", err)
+		return
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if err := os.WriteFile(file, b, 0o644); err != nil {
+		fmt.Fprintln(os.Stderr, "profile:", err)
+	}
 }

@@ -36,6 +36,7 @@ func main() {
 	conns := flag.Int("c", 16, "authzen: keep-alive connections")
 	phase := flag.Duration("phase", 0, "authzen: length of one phase (default 5s)")
 	rounds := flag.Int("rounds", 3, "authzen: phases per side")
+	profile := flag.String("profile", "", "authzen: save a CPU profile of toolgate during its first phase to this file")
 	dataDir := flag.String("data-dir", "", "authzen: toolgate's data directory (default: a new directory under the current one, i.e. on its disk)")
 	flag.Parse()
 	var err error
@@ -52,7 +53,7 @@ func main() {
 		}
 		err = engine(sizes, *iters)
 	case "authzen":
-		err = authzenBench(*opaBin, *tgBin, *policies, *conns, *phase, *rounds, *dataDir)
+		err = authzenBench(*opaBin, *tgBin, *policies, *conns, *phase, *rounds, *dataDir, *profile)
 	default:
 		err = fmt.Errorf("unknown -mode %q", *mode)
 	}
