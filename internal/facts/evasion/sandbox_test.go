@@ -58,6 +58,8 @@ func fixture(t *testing.T) string {
 		"work/a.txt": "alpha\nbeta\ngamma\nbeta\n", "work/b.txt": "beta\ndelta\n", "work/data.csv": "id,name\n2,b\n1,a\n",
 		"work/src/main.go": "package main\n\nfunc main() {}\n", "work/README.md": "# demo\nTODO: more\n",
 		"work/conf.json": `{"a": 1, "items": [1, 2, 3]}` + "\n", "work/notes.log": "ERROR one\nINFO two\nERROR three\n",
+		// "hello\n" compressed by zstd: file -z runs zstd to look inside.
+		"work/h.zst": "\x28\xb5\x2f\xfd\x04\x58\x31\x00\x00\x68\x65\x6c\x6c\x6f\x0a\x53\x88\xbd\x91",
 	}
 	for name, body := range files {
 		mode := os.FileMode(0o644)
@@ -171,4 +173,42 @@ func programName(dir, p string) string {
 		return base
 	}
 	return p
+}
+
+// TestSandboxConfines checks that the sandbox keeps the cases from the
+// machine: they run with no capabilities and cannot gain any, cannot
+// write kernel settings, make devices, mount, chroot or name the host.
+// Every probe is harmless should it get through (it writes back the value
+// it read, names the host by its own name), and the test then fails.
+func TestSandboxConfines(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the sandbox")
+	}
+	if why := sandboxUsable(); why != "" {
+		t.Skip("no sandbox: " + why)
+	}
+	probes := []string{
+		"grep -E '^(CapPrm|CapEff|CapBnd|CapAmb|NoNewPrivs):' /proc/self/status",
+		"cat /proc/sys/kernel/printk_ratelimit > /proc/sys/kernel/printk_ratelimit && echo ESCAPED-sysctl",
+		"mknod /dev/probe b 8 0 && echo ESCAPED-mknod",
+		"mount -t tmpfs probe /mnt && echo ESCAPED-mount",
+		"mount -o remount,rw /proc && echo ESCAPED-remount",
+		"chroot / true && echo ESCAPED-chroot",
+		`hostname "$(hostname)" && echo ESCAPED-hostname`,
+		"unshare -U -r true && echo ESCAPED-userns",
+		"ls /sys/class 2>/dev/null | head -1 | grep -q . && echo ESCAPED-sysfs",
+	}
+	runs := runSandbox(t, fixture(t), probes)
+	for i, r := range runs {
+		if strings.Contains(r.output, "ESCAPED-") {
+			t.Errorf("%q got through the sandbox:\n%s", probes[i], r.output)
+		}
+	}
+	status := runs[0].output
+	for _, want := range []string{"CapPrm:\t0000000000000000", "CapEff:\t0000000000000000", "CapBnd:\t0000000000000000",
+		"CapAmb:\t0000000000000000", "NoNewPrivs:\t1"} {
+		if !strings.Contains(status, want) {
+			t.Errorf("a case runs with %q missing from its status:\n%s", want, status)
+		}
+	}
 }

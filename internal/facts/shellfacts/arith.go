@@ -31,6 +31,10 @@ var numericSpecials = map[string]bool{
 	"PPID": true, "BASHPID": true, "EPOCHSECONDS": true, "OPTIND": true,
 }
 
+// integerSpecials are the variables bash evaluates as arithmetic when
+// they are assigned (RANDOM='a[$(cmd)]' runs cmd).
+var integerSpecials = map[string]bool{"RANDOM": true, "SRANDOM": true, "OPTIND": true}
+
 // scope is what one shell text assigns to its variables.
 type scope struct {
 	// firstSafe is the offset of the first assignment of an integer.
@@ -266,14 +270,15 @@ func (a *analyser) arithCheck(n syntax.Node) {
 				}
 			}
 		}
-		if n.Name != nil && n.Value != nil && a.scope().integer[n.Name.Value] {
+		if n.Name != nil && n.Value != nil && (a.scope().integer[n.Name.Value] || integerSpecials[n.Name.Value]) {
 			a.arithWord(n.Value)
 		}
 	case *syntax.DeclClause:
 		for _, as := range n.Args {
 			if as.Name == nil && as.Value != nil {
 				if s, ok := staticWord(as.Value); !ok || !strings.HasPrefix(s, "-") {
-					a.varName(as.Value)
+					// declare 'PATH=/tmp' assigns as declare PATH=/tmp does.
+					a.varName(as.Value, true)
 				}
 			}
 		}
@@ -290,7 +295,7 @@ func (a *analyser) arithCheck(n syntax.Node) {
 	case *syntax.UnaryTest:
 		if n.Op == syntax.TsVarSet {
 			if w, ok := n.X.(*syntax.Word); ok {
-				a.varName(w)
+				a.varName(w, false)
 			}
 		}
 	case *syntax.CallExpr:
@@ -305,10 +310,12 @@ func (a *analyser) nameArgs(args []*syntax.Word) {
 	}
 	cmd := args[0].Lit()
 	rest := args[1:]
+	// assigns: the builtin sets the variable, as an assignment would.
+	assigns := cmd != "test" && cmd != "["
 	after := func(opt string) {
 		for i, w := range rest {
 			if w.Lit() == opt && i+1 < len(rest) {
-				a.varName(rest[i+1])
+				a.varName(rest[i+1], assigns)
 			}
 		}
 	}
@@ -323,7 +330,7 @@ func (a *analyser) nameArgs(args []*syntax.Word) {
 				}
 				continue
 			}
-			a.varName(rest[i])
+			a.varName(rest[i], assigns)
 		}
 	}
 	switch cmd {
@@ -342,21 +349,25 @@ func (a *analyser) nameArgs(args []*syntax.Word) {
 		operands("")
 	case "getopts":
 		if len(rest) >= 2 {
-			a.varName(rest[1])
+			a.varName(rest[1], assigns)
 		}
 	}
 }
 
 // varName checks a word used as a variable name: a name known only at run
 // time, or one whose subscript is not a number or a numeric variable,
-// runs code.
-func (a *analyser) varName(w *syntax.Word) {
+// runs code. assigns says the name is set (read PATH, printf -v PATH,
+// unset PATH), which is judged as an assignment to it.
+func (a *analyser) varName(w *syntax.Word, assigns bool) {
 	s, ok := staticWord(w)
 	if !ok {
 		a.dynamic = true
 		return
 	}
 	s, _, _ = strings.Cut(s, "=")
+	if assigns {
+		a.variable(varBase(s))
+	}
 	i := strings.IndexByte(s, '[')
 	if i < 0 {
 		return

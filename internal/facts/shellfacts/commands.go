@@ -2,6 +2,7 @@ package shellfacts
 
 import (
 	"path"
+	"slices"
 	"strings"
 
 	"mvdan.cc/sh/v3/syntax"
@@ -19,6 +20,11 @@ var systemDirs = map[string]bool{"/bin": true, "/usr/bin": true, "/sbin": true, 
 func commandName(s string) (string, bool) {
 	if !strings.Contains(s, "/") {
 		return s, true
+	}
+	// "..", unlike "." and "//", is not the same directory whatever the
+	// file system holds: /bin/.. is /usr when /bin links to /usr/bin.
+	if slices.Contains(strings.Split(s, "/"), "..") {
+		return s, false
 	}
 	clean := path.Clean(s)
 	if dir, base := path.Split(clean); systemDirs[strings.TrimSuffix(dir, "/")] && base != "" {

@@ -213,6 +213,11 @@ func (a *analyser) parse(src string, depth int) error {
 			a.commands = append(a.commands, "time")
 		case *syntax.Assign:
 			a.assign(n)
+		case *syntax.ForClause:
+			// for PATH in /tmp; do ls; done assigns PATH.
+			if wi, ok := n.Loop.(*syntax.WordIter); ok && wi.Name != nil {
+				a.variable(wi.Name.Value)
+			}
 		case *syntax.ParamExp:
 			if n.Excl {
 				// ${!name} reads a variable whose name is in another.

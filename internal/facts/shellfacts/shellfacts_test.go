@@ -125,7 +125,29 @@ func TestClassify(t *testing.T) {
 		{"path-given command", "./ls -la", F{"commands": []string{"./ls"}, "unknown": true, "unknown_commands": []string{"./ls"}}},
 		{"path outside system dirs", "/var/tmp/x/cat f", F{"commands": []string{"/var/tmp/x/cat"}, "unknown": true}},
 		{"system dir", "/usr/bin/cat f", F{"commands": []string{"cat"}, "unknown": false}},
-		{"system dir after cleaning", "/usr/bin/../bin/cat f", F{"commands": []string{"cat"}, "unknown": false}},
+		{"system dir with a dot", "/usr/bin/./cat f", F{"commands": []string{"cat"}, "unknown": false}},
+		{"system dir with double slashes", "//usr//bin/cat f", F{"commands": []string{"cat"}, "unknown": false}},
+		// ".." is resolved by the kernel after links (/bin/.. is /usr
+		// when /bin links to usr/bin), not by cleaning the string.
+		{"dot-dot in a command path", "/usr/bin/../bin/cat f", F{"commands": []string{"/usr/bin/../bin/cat"}, "unknown": true}},
+		{"dot-dot out of a system dir", "/bin/../tmp/cat f", F{"commands": []string{"/bin/../tmp/cat"}, "unknown": true}},
+		// Variables set without "=" are judged as assignments.
+		{"loop word sets PATH", "for PATH in /tmp; do ls; done", F{"dynamic": true}},
+		{"select sets PATH", "select PATH in /tmp; do ls; done", F{"dynamic": true}},
+		{"printf -v sets PATH", "printf -v PATH /tmp; ls", F{"dynamic": true}},
+		{"read sets PATH", "read PATH < f; ls", F{"dynamic": true}},
+		{"declare quoted assignment", "declare 'LD_PRELOAD=/tmp/x.so'; ls", F{"dynamic": true}},
+		{"unset PATH", "unset PATH; ls", F{"dynamic": true}},
+		{"loop word sets an env name", "for HOME in /tmp; do git log; done", F{"unknown": true}},
+		{"test -v does not set", "test -v PATH", F{"dynamic": false, "unknown": false}},
+		{"loop over files", "for f in a b; do cat \"$f\"; done", F{"dynamic": false, "unknown": false}},
+		{"RANDOM is arithmetic", "x='a[$(id)]'; RANDOM=$x", F{"dynamic": true}},
+		// Flags that run programs.
+		{"file -z runs decompressors", "file -z a.gz", F{"unknown": true}},
+		{"rg -z runs decompressors", "rg -z x", F{"unknown": true}},
+		{"git help runs man", "git help log", F{"unknown": true}},
+		{"git --help runs man", "git log --help", F{"unknown": true}},
+		{"git help alone prints", "git help", F{"unknown": false}},
 		// Code in values that reach arithmetic or prompt expansion.
 		{"arithmetic on a string", "x='a[$(id)]'; echo $((x))", F{"dynamic": true}},
 		{"arithmetic test", "[[ $x -eq 0 ]]", F{"dynamic": true}},

@@ -122,12 +122,12 @@ var specSource = map[string]string{
 		--raw-output --raw-output0 --join-output --ascii-output --sort-keys --color-output --monochrome-output
 		--exit-status --from-file:r --version --help --unbuffered --build-configuration`,
 	"which": `-as @v`,
-	"file": `-0bcdEhiklLnNprsSvzZ -e:v -F:v -m:r -f:r -P:v -C!u gnu --apple --brief --checking-printout
+	"file": `-0bcdEhiklLnNprsSv -zZ!u -e:v -F:v -m:r -f:r -P:v -C!u gnu --apple --brief --checking-printout
 		--compile!u --debug --dereference --exclude:v --exclude-quiet:v --extension --files-from:r --help
 		--keep-going --list --magic-file:r --mime --mime-encoding --mime-type --no-buffer --no-dereference
 		--no-pad --no-sandbox --parameter:v --preserve-date --print0 --raw --separator:v --special-files
-		--uncompress --uncompress-noreport --version`,
-	"rg": `-abcFhHiIjlLnNopqsSuUvwxz0. -A:v -B:v -C:v -e:v -E:v -f:r -g:v -j:v -m:v -M:v -r:v -t:v -T:v -d:v
+		--uncompress!u --uncompress-noreport!u --version`,
+	"rg": `-abcFhHiIjlLnNopqsSuUvwx0. -z!u -A:v -B:v -C:v -e:v -E:v -f:r -g:v -j:v -m:v -M:v -r:v -t:v -T:v -d:v
 		--after-context:v --before-context:v --context:v --regexp:v --encoding:v --file:r --glob:v --iglob:v
 		--threads:v --max-count:v --max-columns:v --replace:v --type:v --type-not:v --max-depth:v
 		--type-add:v --type-clear:v --ignore-file:r --sort:v --sortr:v --color:v --colors:v
@@ -138,7 +138,7 @@ var specSource = map[string]string{
 		--follow --hidden --ignore-case --smart-case --case-sensitive --invert-match --json --line-number
 		--no-line-number --no-heading --heading --no-filename --with-filename --no-ignore --no-ignore-vcs
 		--no-ignore-dot --no-ignore-global --no-ignore-parent --no-ignore-exclude --no-ignore-files
-		--no-messages --null --null-data --only-matching --passthru --pretty --quiet --search-zip
+		--no-messages --null --null-data --only-matching --passthru --pretty --quiet --search-zip!u
 		--stats --trim --unrestricted --vimgrep --word-regexp --line-regexp --multiline --multiline-dotall
 		--pcre2 --column --byte-offset --crlf --no-config --one-file-system --glob-case-insensitive
 		--line-buffered --block-buffered --mmap --no-mmap --binary --type-list --debug --trace --help
@@ -195,7 +195,10 @@ var specs = func() map[string]*spec {
 var gitGlobal = parseSpec("git", `-pPv -C:v -c:u --git-dir:v --work-tree:v --namespace:v --no-pager
 	--paginate --bare --no-replace-objects --literal-pathspecs --glob-pathspecs --noglob-pathspecs
 	--icase-pathspecs --no-optional-locks --no-lazy-fetch --no-advice --config-env:u --exec-path?:u
-	--html-path --man-path --info-path --super-prefix:u --list-cmds:v --version --help`)
+	--html-path --man-path --info-path --super-prefix:u --list-cmds:v --version --help!u`)
+
+// git's --help (of a subcommand, or "git help CMD") runs man or a web
+// browser, so it is unknown; "git help" alone only prints.
 
 // gitLogOptions are the options of log, show, whatchanged, shortlog and
 // rev-list that only choose what to print (diff and revision options).
@@ -230,7 +233,7 @@ const gitLogOptions = `-# -puszwbiEFWRTat -n:v -U?:v -M?:v -C?:v -B?:v -S:v -G:v
 	--sparse --show-pulls --topo-order --date-order --author-date-order --reverse --no-walk?:v
 	--do-walk --children --parents --count --objects --objects-edge --unpacked --timestamp
 	--cc --combined-all-paths --dd --diff-merges:v --no-diff-merges --remerge-diff --show-linear-break?:v
-	--cached --staged --no-index --merge-base --ours --theirs --base --summary --count --help`
+	--cached --staged --no-index --merge-base --ours --theirs --base --summary --count --help!u`
 
 // gitSubcommands are the subcommands that only read the repository, with
 // their options; any other subcommand is unknown (it may change the
@@ -247,26 +250,26 @@ var gitSubcommands = func() map[string]*spec {
 	for n, s := range map[string]string{
 		"status": `-sbvuz -u?:v --short --branch --show-stash --porcelain?:v --long --verbose
 			--untracked-files?:v --ignored?:v --ignore-submodules?:v --column?:v --no-column
-			--ahead-behind --no-ahead-behind --renames --no-renames --find-renames?:v --null --help`,
+			--ahead-behind --no-ahead-behind --renames --no-renames --find-renames?:v --null --help!u`,
 		"rev-parse": `-q --abbrev-ref?:v --short?:v --verify --quiet --show-toplevel --git-dir
 			--absolute-git-dir --git-common-dir --is-inside-work-tree --is-inside-git-dir
 			--is-bare-repository --is-shallow-repository --show-prefix --show-cdup --show-superproject-working-tree
 			--symbolic --symbolic-full-name --sq --sq-quote --not --all --branches?:v --tags?:v --remotes?:v
 			--glob:v --exclude:v --default:v --prefix:v --revs-only --no-revs --flags --no-flags
 			--local-env-vars --path-format:v --git-path:v --show-object-format?:v --show-ref-format
-			--since:v --after:v --until:v --before:v --disambiguate:v --help`,
+			--since:v --after:v --until:v --before:v --disambiguate:v --help!u`,
 		"ls-files": `-cdmoiskuvftz -x:v -X:r --cached --deleted --modified --others --ignored --stage
 			--killed --unmerged --directory --no-empty-directory --eol --deduplicate --exclude:v
 			--exclude-from:r --exclude-per-directory:v --exclude-standard --error-unmatch --with-tree:v
-			--full-name --recurse-submodules --abbrev?:v --debug --format:v --sparse --resolve-undo --help`,
+			--full-name --recurse-submodules --abbrev?:v --debug --format:v --sparse --resolve-undo --help!u`,
 		"ls-tree": `-drtlz --long --name-only --name-status --object-only --full-name --full-tree
-			--abbrev?:v --format:v --help`,
+			--abbrev?:v --format:v --help!u`,
 		"blame": `-bcflnpstew -L:v -M?:v -C?:v -S:r --root --show-stats --progress --no-progress
 			--score-debug --show-name --show-number --porcelain --line-porcelain --incremental
 			--encoding:v --contents:r --date:v --reverse:v --first-parent --ignore-rev:v
-			--ignore-revs-file:r --color-lines --color-by-age --abbrev?:v --minimal --since:v --help`,
+			--ignore-revs-file:r --color-lines --color-by-age --abbrev?:v --minimal --since:v --help!u`,
 		"describe": `--all --tags --contains --abbrev?:v --candidates:v --exact-match --debug --long
-			--match:v --exclude:v --always --first-parent --dirty?:v --broken?:v --help`,
+			--match:v --exclude:v --always --first-parent --dirty?:v --broken?:v --help!u`,
 		"grep": `-abcEFGhHiIlLnopPqrvwWz -O!u -e:v -f:r -m:v -A:v -B:v -C:v -# --cached --untracked
 			--no-index --no-exclude-standard --exclude-standard --recurse-submodules --text
 			--ignore-case --max-depth:v --recursive --no-recursive --word-regexp --invert-match
@@ -274,26 +277,27 @@ var gitSubcommands = func() map[string]*spec {
 			--column --files-with-matches --name-only --files-without-match --null --only-matching
 			--count --color?:v --no-color --break --heading --show-function --context:v
 			--after-context:v --before-context:v --function-context --threads:v --and --or --not
-			--all-match --quiet --max-count:v --open-files-in-pager!u --textconv!u --no-textconv --help`,
+			--all-match --quiet --max-count:v --open-files-in-pager!u --textconv!u --no-textconv --help!u`,
 		"cat-file": `-tsep --batch?:v --batch-check?:v --batch-command?:v --batch-all-objects --buffer
 			--follow-symlinks --unordered --allow-unknown-type -Z -z --path:v --use-mailmap
-			--no-use-mailmap --mailmap --no-mailmap --textconv!u --filters!u --help`,
+			--no-use-mailmap --mailmap --no-mailmap --textconv!u --filters!u --help!u`,
 		"show-ref": `-dsq --head --heads --branches --tags --verify --dereference --hash?:v --abbrev?:v
-			--quiet --exclude-existing?:v --exists --help`,
+			--quiet --exclude-existing?:v --exists --help!u`,
 		"branch": `-arlvi --all --remotes --list --verbose --ignore-case --no-color --no-column
 			--contains?:v --no-contains?:v --merged?:v --no-merged?:v --sort:v --format:v --points-at:v
 			--color?:v --column?:v --show-current --abbrev?:v --no-abbrev --omit-empty
 			-dDmMcC!w -u:w --delete!w --move!w --copy!w --force!w --set-upstream-to:w
 			--unset-upstream!w --track?:v --no-track --create-reflog --recurse-submodules
-			--edit-description!u @w --help`,
+			--edit-description!u @w --help!u`,
 		"tag": `-l -n?:v -i --list --ignore-case --sort:v --format:v --contains?:v --no-contains?:v
 			--merged?:v --no-merged?:v --points-at:v --column?:v --no-column --color?:v --omit-empty
 			-dfv!w -a!w -m:w -F:w -e!u -s!u -u:u --delete!w --verify!u --force!w --annotate!w
-			--sign!u --local-user:u --message:w --file:w --edit!u --cleanup:v --create-reflog @w --help`,
-		"remote":  `-v --verbose @none --help`,
-		"stash":   `@none`,
-		"reflog":  `@none`,
-		"help":    `-aigmwcv --all --guides --info --man --web --config --verbose --no-external-commands --no-aliases @v`,
+			--sign!u --local-user:u --message:w --file:w --edit!u --cleanup:v --create-reflog @w --help!u`,
+		"remote": `-v --verbose @none --help!u`,
+		"stash":  `@none`,
+		"reflog": `@none`,
+		"help": `-agcv --all --guides --config --verbose --no-external-commands --no-aliases -imw!u --info!u
+			--man!u --web!u @none`,
 		"version": `--build-options @v`,
 	} {
 		m[n] = parseSpec("git "+n, s)

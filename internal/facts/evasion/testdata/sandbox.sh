@@ -4,7 +4,8 @@
 # shell_test.go inside new mount, PID and network namespaces
 # (unshare -m -p -f -n), so nothing here reaches the host: every case runs
 # in a chroot on an overlay of / whose writes land in a tmpfs, with its own
-# /dev (no disks), /proc and PID namespace, and no network.
+# /dev (no disks), a read-only /proc, PID, UTS and IPC namespaces, no
+# network, and no capabilities.
 #
 # The real root is made read-only first, so that not even an escape from
 # the chroot could write to the host.
@@ -36,8 +37,19 @@ run_case() {
 	ln -s /proc/self/fd/0 "$m/dev/stdin"
 	ln -s /proc/self/fd/1 "$m/dev/stdout"
 	ln -s /proc/self/fd/2 "$m/dev/stderr"
-	unshare -p -f --mount-proc="$m/proc" \
-		chroot "$m" /usr/bin/strace -f -qq -e trace=execve -e signal=none -s 256 -o /dev/.trace \
+	# The case runs as root (so that what it would write, it writes) but
+	# with no capabilities at all and no way to gain them (no_new_privs):
+	# it cannot set the clock, load modules, reboot, make device nodes,
+	# mount, or chroot out. It has its own PID, UTS (host name), IPC and
+	# mount namespaces, and /proc is read-only, so that /proc/sys and
+	# /proc/sysrq-trigger, which root may write by their file modes alone,
+	# are out of reach.
+	unshare -p -f -m -u -i --propagation private sh -c '
+		mount -t proc -o ro,nosuid,nodev,noexec proc "$1/proc" || exit 1
+		m=$1; shift
+		exec chroot "$m" /usr/bin/setpriv --no-new-privs --bounding-set -all --inh-caps -all --ambient-caps -all -- "$@"
+	' sandbox "$m" \
+		/usr/bin/strace -f -qq -e trace=execve -e signal=none -s 256 -o /dev/.trace \
 		/usr/bin/env -i PATH="$T/bin:/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin" HOME="$T/home" \
 		/bin/bash -c 'cd "$1" && exec /bin/bash -c "$(/usr/bin/cat "$2")"' sandbox "$T/work" "$c" \
 		</dev/null >"$S/$n/out" 2>&1
