@@ -26,8 +26,8 @@ type clientEvent struct {
 // waitingClient starts the TypeScript SDK's client (a real MCP client
 // with its own request timeout) on one call to pay, through `toolgate run`
 // (mode "stdio") or serve's gateway (mode "http"), and returns what it
-// reports.
-func (w *world) waitingClient(mode, config string, timeoutMS int, reset bool) <-chan clientEvent {
+// reports, and its stderr (where `toolgate run` logs too).
+func (w *world) waitingClient(mode, config string, timeoutMS int, reset bool) (<-chan clientEvent, *proc) {
 	w.t.Helper()
 	modules := filepath.Join(testutil.RepoRoot(w.t), "scripts", "node", "node_modules")
 	if _, err := os.Stat(filepath.Join(modules, "@modelcontextprotocol", "sdk", "package.json")); err != nil {
@@ -45,9 +45,13 @@ func (w *world) waitingClient(mode, config string, timeoutMS int, reset bool) <-
 	}
 	cmd := exec.Command("node", args...)
 	cmd.Env = append(w.env(), "NODE_PATH="+modules)
-	stderr := &testutil.SyncBuffer{}
-	cmd.Stderr = stderr
+	p := &proc{cmd: cmd, out: &testutil.SyncBuffer{}, done: make(chan struct{})}
+	cmd.Stderr = p.out
 	out, err := cmd.StdoutPipe()
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	stdin, err := cmd.StdinPipe() // open until the test ends: the client stays
 	if err != nil {
 		w.t.Fatal(err)
 	}
@@ -57,6 +61,7 @@ func (w *world) waitingClient(mode, config string, timeoutMS int, reset bool) <-
 	events := make(chan clientEvent, 10000)
 	go func() {
 		defer close(events)
+		defer func() { _ = cmd.Wait(); close(p.done) }()
 		sc := bufio.NewScanner(out)
 		sc.Buffer(nil, 1<<20)
 		for sc.Scan() {
@@ -68,13 +73,14 @@ func (w *world) waitingClient(mode, config string, timeoutMS int, reset bool) <-
 		}
 	}()
 	w.t.Cleanup(func() {
+		stdin.Close()
 		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
+		<-p.done
 		if w.t.Failed() {
-			w.t.Logf("waiting client (%s) stderr:\n%s", mode, stderr.String())
+			w.t.Logf("waiting client (%s) stderr:\n%s", mode, p.out.String())
 		}
 	})
-	return events
+	return events, p
 }
 
 // next returns the client's next event; the client ending early fails
@@ -107,9 +113,9 @@ func TestWaitOutlastsTheClientTimeout(t *testing.T) {
 		t.Run(mode, func(t *testing.T) {
 			w := newWorld(t)
 			cfg := w.config(mode, "  timeout: 60s\n  progress_interval: 20ms\n")
-			w.serve(cfg)
+			srv := w.serve(cfg)
 
-			events := w.waitingClient(mode, cfg, timeoutMS, true)
+			events, _ := w.waitingClient(mode, cfg, timeoutMS, true)
 			if ev := next(t, events); ev.Event != "connected" {
 				t.Fatalf("first event: %+v", ev)
 			}
@@ -141,8 +147,9 @@ func TestWaitOutlastsTheClientTimeout(t *testing.T) {
 
 			// Without resetTimeoutOnProgress the same client gives up at
 			// its timeout (the SDK's RequestTimeout, -32001), progress or
-			// not; the approval stays pending (on_disconnect: keep).
-			events = w.waitingClient(mode, cfg, timeoutMS, false)
+			// not; its cancellation ends the wait, and the approval stays
+			// pending (on_disconnect: keep).
+			events, client := w.waitingClient(mode, cfg, timeoutMS, false)
 			if ev := next(t, events); ev.Event != "connected" {
 				t.Fatalf("first event: %+v", ev)
 			}
@@ -150,6 +157,13 @@ func TestWaitOutlastsTheClientTimeout(t *testing.T) {
 			}
 			if ev.Event != "error" || ev.Code != -32001 {
 				t.Fatalf("without reset: %+v", ev)
+			}
+			logs := srv
+			if mode == "stdio" {
+				logs = client // toolgate run logs to the client's stderr
+			}
+			if !logs.out.WaitFor("the client went away while its call waited for approval; the approval stays pending", logs.done) {
+				t.Fatal("the client's cancellation did not end the wait")
 			}
 			if a := w.pending(id); a["args_sha256"] == "" {
 				t.Fatalf("pending: %v", a)

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"encoding/json"
 	"io"
 	"net/http"
 	"net/url"
@@ -145,8 +146,22 @@ func TestApprovalThroughRun(t *testing.T) {
 	// Timeout → deny (another toolgate run with a 2s timeout).
 	short := w.config("short", "  timeout: 2s\n")
 	cs2, _ := w.run(short)
-	if got := wait(t, pay(cs2, 1, "acct-4")); !strings.HasPrefix(got, "denied: ") || !strings.Contains(got, "nobody approved the call within 2s") {
+	res := <-pay(cs2, 1, "acct-4")
+	if got := resultText(res); !strings.HasPrefix(got, "denied: ") || !strings.Contains(got, "nobody approved the call within 2s") {
 		t.Fatalf("timed out call: %q", got)
+	}
+	// The agent's client can read which approval it was, in _meta.
+	var meta struct {
+		Decision struct {
+			Reasons []struct{ Code, Approval string } `json:"reasons"`
+		} `json:"toolgate/decision"`
+	}
+	b, _ := json.Marshal(res.res.Meta)
+	if err := json.Unmarshal(b, &meta); err != nil || len(meta.Decision.Reasons) == 0 {
+		t.Fatalf("_meta: %s", b)
+	}
+	if r := meta.Decision.Reasons[len(meta.Decision.Reasons)-1]; r.Code != "approval.timeout" || !strings.HasPrefix(r.Approval, "apv_") {
+		t.Fatalf("_meta reasons: %s", b)
 	}
 	if got := w.payments(); len(got) != 3 {
 		t.Fatalf("payments: %v", got)

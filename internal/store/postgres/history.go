@@ -98,6 +98,11 @@ func (d *DB) ScanHistory(ctx context.Context, f store.HistoryFilter, fn func(*st
 	if !f.Since.IsZero() {
 		since = f.Since.UnixNano()
 	}
+	// Bounded like every operation on a call's path: a recall waits for the
+	// database no longer than the operation timeout, so a replica cut off
+	// from it denies the call instead of hanging it.
+	ctx, cancel := d.op(ctx)
+	defer cancel()
 	rows, err := d.pool.Query(ctx, q, who, f.AfterSeq, since)
 	if err != nil {
 		return fmt.Errorf("postgres: history: %w", err)

@@ -2,7 +2,8 @@
 // scripts/test-deps.sh) that makes one call to the bank's pay tool through
 // toolgate and reports, one JSON line each on stdout, every progress
 // notification it gets (with the milliseconds since the call started, by
-// its own clock) and how the call ended.
+// its own clock) and how the call ended; it then stays connected until its
+// stdin ends.
 //
 //   node waiting-client.cjs stdio TIMEOUT_MS RESET -- TOOLGATE ARGS...
 //   node waiting-client.cjs http  TIMEOUT_MS RESET URL BEARER
@@ -41,6 +42,12 @@ async function main() {
   } catch (e) {
     say({ event: "error", code: e.code, message: String(e.message), elapsed: Date.now() - start });
   }
+  // Stay connected, as a client that goes on working would, until stdin
+  // ends: closing at once could abort the cancellation the SDK sent.
+  await new Promise((resolve) => {
+    process.stdin.on("end", resolve);
+    process.stdin.resume();
+  });
   await client.close();
 }
 
