@@ -66,7 +66,7 @@ func ledgerServer() {
 			return res, err
 		}
 	})
-	for _, name := range []string{"note", "counted", "pay", "watched"} {
+	for _, name := range []string{"note", "counted", "pay", "watched", "spend"} {
 		mcp.AddTool(s, &mcp.Tool{Name: name, Description: "Writes down a " + name + "."},
 			func(_ context.Context, _ *mcp.CallToolRequest, a idArgs) (*mcp.CallToolResult, any, error) {
 				f, err := os.OpenFile(os.Getenv("LEDGER_LOG"), os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o600)
@@ -99,6 +99,10 @@ forbid (principal, action == Action::"ledger/pay", resource);
 @id("counted-limit") @reason("at most 4 counted calls an hour")
 forbid (principal, action == Action::"ledger/counted", resource)
 when { context.windows.counted_1h > 4 };
+
+@id("spend-limit") @reason("at most 10 spent per task an hour")
+forbid (principal, action == Action::"ledger/spend", resource)
+when { context.windows.spent_1h > 10 };
 
 @id("finance-answers")
 permit (principal in Group::"finance", action == Action::"Approve", resource in Server::"ledger");
@@ -228,6 +232,7 @@ servers:
 history:
   windows:
     counted_1h: {op: count, actions: [ledger/counted], within: 1h, per: principal, include_current: true}
+    spent_1h: {op: sum, actions: [ledger/spend], field: amount, within: 1h, include_current: true}
 approvals:
   timeout: 5m
   # Long on purpose: a call waiting on one replica is released by the

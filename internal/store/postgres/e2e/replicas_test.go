@@ -99,6 +99,30 @@ func TestReplicas(t *testing.T) {
 		}
 	})
 
+	t.Run("SumPerTaskEveryReplica", func(t *testing.T) {
+		w.t = t
+		// A task spends 3 a call under "at most 10 an hour": side by side
+		// on three replicas, never more than 3 calls run.
+		ss := w.sessions(w.task())
+		ok, denied := w.raceArgs(ss, "spend", "s", 3, map[string]any{"amount": 3})
+		if ok < 1 || ok > 3 {
+			t.Fatalf("%d calls of 3 ran under a limit of 10 (%d denied)", ok, denied)
+		}
+		// One after the other round the replicas: each sums the calls of
+		// all, so exactly 3 run in all, and every replica refuses the next.
+		for n := 0; len(w.ranWith("spend", "s-")) < 3 && n < 12; n++ {
+			call(ss[n%len(ss)], "spend", map[string]any{"id": fmt.Sprint("s-seq-", n), "amount": 3})
+		}
+		for i, cs := range ss {
+			if got, err := call(cs, "spend", map[string]any{"id": fmt.Sprint("s-over-", i), "amount": 3}); err != nil || !strings.Contains(got, "at most 10") {
+				t.Fatalf("replica %d past the limit: %q %v", i, got, err)
+			}
+		}
+		if n := len(w.ranWith("spend", "s-")); n != 3 {
+			t.Fatalf("the server ran %d calls of 3 under a limit of 10", n)
+		}
+	})
+
 	t.Run("RevocationEnforcedEverywhere", func(t *testing.T) {
 		w.t = t
 		// One task, revoked by its agent through replica 1's admin API:
@@ -611,6 +635,11 @@ func (w *world) task(args ...string) string {
 // race makes per calls of tool on every session at once (ids prefix-N)
 // and counts the calls that ran and those denied.
 func (w *world) race(ss []*mcp.ClientSession, tool, prefix string, per int) (ok, denied int) {
+	return w.raceArgs(ss, tool, prefix, per, nil)
+}
+
+// raceArgs is race with more arguments beside the id.
+func (w *world) raceArgs(ss []*mcp.ClientSession, tool, prefix string, per int, more map[string]any) (ok, denied int) {
 	w.t.Helper()
 	var mu sync.Mutex
 	var wg sync.WaitGroup
@@ -622,7 +651,11 @@ func (w *world) race(ss []*mcp.ClientSession, tool, prefix string, per int) (ok,
 				defer wg.Done()
 				<-start
 				id := fmt.Sprintf("%s-%d-%d", prefix, i, j)
-				got, err := call(cs, tool, map[string]any{"id": id})
+				args := map[string]any{"id": id}
+				for k, v := range more {
+					args[k] = v
+				}
+				got, err := call(cs, tool, args)
 				mu.Lock()
 				defer mu.Unlock()
 				switch {
