@@ -110,6 +110,11 @@ type Flow struct {
 	Private   bool
 	// Tainted names the arguments whose values came from untrusted output.
 	Tainted []string
+	// TaintedLinks names the arguments of Tainted that hold a web address,
+	// a host name or an e-mail address from untrusted output: a link or an
+	// address an injection wants passed on, as opposed to a date or an
+	// amount a summary repeats.
+	TaintedLinks []string
 	// Trusted names the arguments every value of which came from the user:
 	// the task's purpose, a person's own input, or a tool output field
 	// labelled trusted.

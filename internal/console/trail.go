@@ -172,6 +172,8 @@ func (c *Console) decisions(ctx context.Context, q query) ([]row, uint64, error)
 type decisionsData struct {
 	Query query
 	Rows  []row
+	// Seq is the trail's last record when the page was rendered.
+	Seq uint64
 }
 
 func (c *Console) trailAllowed(w http.ResponseWriter, r *http.Request, s *session) bool {
@@ -191,12 +193,17 @@ func (c *Console) decisionsPage(w http.ResponseWriter, r *http.Request, s *sessi
 		return
 	}
 	q := parseQuery(r.URL.Query(), c.o.Now())
+	seq, err := c.lastSeq(r) // first: rows newer than seq only cause a refresh
+	if err != nil {
+		c.fail(w, r, s, http.StatusServiceUnavailable, CodeStore, "the audit trail cannot be read: "+err.Error())
+		return
+	}
 	rows, _, err := c.decisions(r.Context(), q)
 	if err != nil {
 		c.fail(w, r, s, http.StatusServiceUnavailable, CodeStore, "the audit trail cannot be read: "+err.Error())
 		return
 	}
-	c.render(w, http.StatusOK, "decisions", s, view{Title: "Decisions", Nav: "decisions", Error: q.Problem, Data: decisionsData{Query: q, Rows: rows}})
+	c.render(w, http.StatusOK, "decisions", s, view{Title: "Decisions", Nav: "decisions", Error: q.Problem, Data: decisionsData{Query: q, Rows: rows, Seq: seq}})
 }
 
 func (c *Console) decisionRows(w http.ResponseWriter, r *http.Request, s *session) {

@@ -101,6 +101,14 @@ type extractor struct {
 	// legacyURL: emit only URLs, in the form they were stored in before
 	// (kindURLv1), for matching arguments against older events.
 	legacyURL bool
+	// kind is the kind of the value being emitted (for emit to read).
+	kind kind
+}
+
+// isLink tells whether a kind of value names a place to send to or fetch
+// from: a web address, a host name, an e-mail address.
+func isLink(k kind) bool {
+	return k == kindURL || k == kindURLv1 || k == kindDomain || k == kindEmail
 }
 
 // valueHash names a canonical value: the first 8 bytes of SHA-256 over its
@@ -120,6 +128,7 @@ func (x *extractor) put(k kind, canon []byte) {
 	if len(canon) == 0 {
 		return
 	}
+	x.kind = k
 	x.emit(valueHash(k, canon), x.derived)
 }
 

@@ -288,7 +288,7 @@ func (s *Stage) recall(ctx context.Context, c *call.Call, hold bool) error {
 		c.Flow.Untrusted = sc.labelAt[idxUntrusted] > cutoff && sc.labelAt[idxUntrusted] != 0
 		c.Flow.Private = sc.labelAt[idxPrivate] > cutoff && sc.labelAt[idxPrivate] != 0
 		conservative = conservative || (sc.overflow != 0 && sc.overflow > cutoff) || (sc.unknown != 0 && sc.unknown > cutoff)
-		c.Flow.Tainted, c.Flow.Trusted, c.Flow.Sources = nil, nil, nil
+		c.Flow.Tainted, c.Flow.TaintedLinks, c.Flow.Trusted, c.Flow.Sources = nil, nil, nil, nil
 		if in != nil {
 			s.flowOf(sc, c, in, cutoff, conservative)
 		}

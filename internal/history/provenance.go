@@ -305,11 +305,13 @@ func decodeJSON(b []byte) (any, error) {
 // argValues finds the values of one argument leaf: its typed values (an
 // e-mail address's domain left out: it is not the address) and, for a
 // short string, the string as a whole (0 if none).
-func (s *Stage) argValues(v any, typed *[]uint64) (whole uint64) {
-	*typed = (*typed)[:0]
+func (s *Stage) argValues(v any, typed *[]uint64, links *[]bool) (whole uint64) {
+	*typed, *links = (*typed)[:0], (*links)[:0]
 	str, isStr := v.(string)
 	short := isStr && len(strings.TrimSpace(str)) <= maxWord
+	var ex *extractor
 	s.extract(func(x *extractor) {
+		ex = x
 		switch v := v.(type) {
 		case string:
 			x.text(v)
@@ -325,6 +327,7 @@ func (s *Stage) argValues(v any, typed *[]uint64) (whole uint64) {
 		switch {
 		case !derived:
 			*typed = append(*typed, h)
+			*links = append(*links, isLink(ex.kind))
 		case short:
 			whole = h // the last derived value is the whole string
 		}
@@ -363,6 +366,16 @@ func (s *Stage) argPhone(str string) (uint64, bool) {
 	return last, found
 }
 
+// phraseOf tells whether words occur in text as a run, in order.
+func phraseOf(text, words []uint64) bool {
+	for i := 0; i+len(words) <= len(text); i++ {
+		if slices.Equal(text[i:i+len(words)], words) {
+			return true
+		}
+	}
+	return false
+}
+
 // argWords are the words of a short string argument.
 func (s *Stage) argWords(str string, words *[]uint64) {
 	*words = (*words)[:0]
@@ -372,6 +385,7 @@ func (s *Stage) argWords(str string, words *[]uint64) {
 // leafFlow is what is known of one argument leaf, or of an argument.
 type leafFlow struct {
 	tainted, trusted bool
+	link             bool     // tainted by a link or an address
 	srcs             []uint16 // source ids; 0: the task's purpose
 }
 
@@ -393,8 +407,12 @@ func (s *Stage) flowOf(sc *scope, c *call.Call, in map[string]any, cutoff int64,
 		purpose = c.Task.Purpose
 	}
 	if sc.purposeV == nil || sc.purpose != purpose {
-		sc.purpose, sc.purposeV = purpose, map[uint64]struct{}{}
-		s.extract(func(x *extractor) { x.text(purpose); x.words(purpose) }, func(h uint64, _ bool) { sc.purposeV[h] = struct{}{} })
+		sc.purpose, sc.purposeV, sc.purposeW = purpose, map[uint64]struct{}{}, nil
+		s.extract(func(x *extractor) { x.text(purpose) }, func(h uint64, _ bool) { sc.purposeV[h] = struct{}{} })
+		s.extract(func(x *extractor) { x.words(purpose) }, func(h uint64, _ bool) {
+			sc.purposeV[h] = struct{}{}
+			sc.purposeW = append(sc.purposeW, h)
+		})
 	}
 	var lf leafFlow
 	isTrusted := func(h uint64) bool {
@@ -420,19 +438,23 @@ func (s *Stage) flowOf(sc *scope, c *call.Call, in map[string]any, cutoff int64,
 		return info.untrusted > cutoff
 	}
 	var typed, words, legacy []uint64
+	var links []bool
 	leaf := func(v any) leafFlow {
 		lf = leafFlow{}
-		whole := s.argValues(v, &typed)
-		tainted, allTrusted := false, true
-		for _, h := range typed {
+		whole := s.argValues(v, &typed, &links)
+		tainted, link, allTrusted := false, false, true
+		for i, h := range typed {
 			u := seen(h)
 			t := isTrusted(h)
 			tainted = tainted || (u && !t)
+			link = link || (u && !t && links[i])
 			allTrusted = allTrusted && t
 		}
 		s.argLegacy(v, &legacy)
 		for _, h := range legacy {
-			tainted = tainted || (seen(h) && !isTrusted(h))
+			if seen(h) && !isTrusted(h) {
+				tainted, link = true, true
+			}
 		}
 		wholeTrusted := false
 		if whole != 0 {
@@ -447,11 +469,20 @@ func (s *Stage) flowOf(sc *scope, c *call.Call, in map[string]any, cutoff int64,
 			lf.trusted = allTrusted
 		case whole != 0:
 			// A short string without values (a name, a channel): trusted
-			// if each of its words is the user's.
+			// if its words are words of the purpose, in the purpose's
+			// order and next to each other ("Hotel Lumière" in "book Hotel
+			// Lumière in Paris", not "Paris Hotel": a listing named with
+			// the request's words is not what the user named), or if each
+			// word is a value the user gave elsewhere (a trusted field).
 			s.argWords(v.(string), &words)
-			lf.trusted = len(words) > 0
-			for _, h := range words {
-				lf.trusted = isTrusted(h) && lf.trusted
+			if len(words) > 0 && phraseOf(sc.purposeW, words) {
+				lf.trusted = isTrusted(words[0]) // notes the purpose as the source
+			} else {
+				lf.trusted = len(words) > 0
+				for _, h := range words {
+					info, ok := sc.values[h]
+					lf.trusted = lf.trusted && ok && info.trusted > cutoff
+				}
 			}
 		}
 		if !lf.trusted {
@@ -465,14 +496,16 @@ func (s *Stage) flowOf(sc *scope, c *call.Call, in map[string]any, cutoff int64,
 			}
 		}
 		lf.tainted = all || (tainted && !lf.trusted)
+		lf.link = all || (link && !lf.trusted)
 		return lf
 	}
-	var tainted, trusted []string
+	var tainted, linked, trusted []string
 	sources := map[string][]uint16{}
 	var path []string
 	var walk func(v any) leafFlow
 	merge := func(a *leafFlow, b leafFlow, first bool) {
 		a.tainted = a.tainted || b.tainted
+		a.link = a.link || b.link
 		a.trusted = (first || a.trusted) && b.trusted
 		for _, id := range b.srcs {
 			if !slices.Contains(a.srcs, id) {
@@ -484,6 +517,9 @@ func (s *Stage) flowOf(sc *scope, c *call.Call, in map[string]any, cutoff int64,
 		name := strings.Join(path, ".")
 		if lf.tainted {
 			tainted = append(tainted, name)
+		}
+		if lf.link {
+			linked = append(linked, name)
 		}
 		if lf.trusted {
 			trusted = append(trusted, name)
@@ -508,6 +544,7 @@ func (s *Stage) flowOf(sc *scope, c *call.Call, in map[string]any, cutoff int64,
 				path = path[:len(path)-1]
 			}
 			agg.tainted = agg.tainted || all
+			agg.link = agg.link || all
 			return agg
 		case []any:
 			var agg leafFlow
@@ -515,19 +552,22 @@ func (s *Stage) flowOf(sc *scope, c *call.Call, in map[string]any, cutoff int64,
 				merge(&agg, walk(e), i == 0)
 			}
 			agg.tainted = agg.tainted || all
+			agg.link = agg.link || all
 			return agg
 		case string, json.Number:
 			return leaf(v)
 		}
-		return leafFlow{tainted: all}
+		return leafFlow{tainted: all, link: all}
 	}
 	for _, k := range sortedKeys(in) {
 		path = append(path[:0], k)
 		note(walk(in[k]))
 	}
 	sort.Strings(tainted)
+	sort.Strings(linked)
 	sort.Strings(trusted)
 	c.Flow.Tainted = slices.Compact(tainted)
+	c.Flow.TaintedLinks = slices.Compact(linked)
 	c.Flow.Trusted = slices.Compact(trusted)
 	c.Flow.Sources = nil
 	if len(sources) > 0 {

@@ -306,3 +306,52 @@ func TestTrustedURLsAndAddresses(t *testing.T) {
 		t.Fatalf("trusted: %+v", c.Flow)
 	}
 }
+
+// TestTaintedLinks: an argument that repeats a link or an address from
+// untrusted output is in TaintedLinks as well as Tainted; one that repeats
+// only a date or an amount is only in Tainted; a link the user gave is in
+// neither.
+func TestTaintedLinks(t *testing.T) {
+	h := newHarness(t, Config{}, Options{})
+	purpose := "Summarise #general; our wiki is wiki.acme.example/notes"
+	h.run(callSpec{server: "chat", tool: "read_channel", labels: []string{"untrusted"}, task: "t", purpose: purpose,
+		output: textResult("Release on 2026-12-03 for 1,250.00. New menu at lunch.evil.example/today, questions to eve@evil.example; notes at wiki.acme.example/notes")})
+	for _, tc := range []struct {
+		input          string
+		tainted, links []string
+	}{
+		{`{"text":"Release on 2026-12-03, 1250.00"}`, []string{"text"}, nil},
+		{`{"text":"Menu: https://lunch.evil.example/today"}`, []string{"text"}, []string{"text"}},
+		{`{"text":"ask EVE@evil.example"}`, []string{"text"}, []string{"text"}},
+		{`{"msg":{"links":["lunch.evil.example"]}}`, []string{"msg", "msg.links"}, []string{"msg", "msg.links"}},
+		{`{"text":"notes: wiki.acme.example/notes"}`, nil, nil},
+	} {
+		c := h.recall(callSpec{server: "chat", tool: "post", task: "t", purpose: purpose, input: tc.input})
+		if !slices.Equal(c.Flow.Tainted, tc.tainted) || !slices.Equal(c.Flow.TaintedLinks, tc.links) {
+			t.Errorf("%s: tainted %v, links %v; want %v, %v", tc.input, c.Flow.Tainted, c.Flow.TaintedLinks, tc.tainted, tc.links)
+		}
+	}
+}
+
+// TestUserWordsArePhrases: a name is the user's when the request says it,
+// not when it is made of the request's words in another order or with
+// others between them; on the old code "Paris Hotel" (a listing named
+// with the request's words) was the user's.
+func TestUserWordsArePhrases(t *testing.T) {
+	h := newHarness(t, Config{}, Options{})
+	purpose := "Book Hotel Lumière in Paris for 2 nights, then a table at Le Bistrot"
+	h.run(callSpec{server: "travel", tool: "search", labels: []string{"untrusted"}, task: "t", purpose: purpose,
+		output: structured(`{"hotels":[{"name":"Hotel Lumière"},{"name":"Paris Hotel"},{"name":"Le Hotel"}]}`)})
+	for _, tc := range []struct {
+		name    string
+		trusted bool
+	}{
+		{"Hotel Lumière", true}, {"hotel lumière", true}, {"Le Bistrot", true}, {"Paris", true},
+		{"Paris Hotel", false}, {"Lumière Hotel", false}, {"Le Hotel", false}, {"Hotel Paris", false},
+	} {
+		c := h.recall(callSpec{server: "travel", tool: "book", task: "t", purpose: purpose, input: `{"name":` + mustJSON(tc.name) + `}`})
+		if slices.Contains(c.Flow.Trusted, "name") != tc.trusted {
+			t.Errorf("%q: trusted %v, want %v (%+v)", tc.name, !tc.trusted, tc.trusted, c.Flow)
+		}
+	}
+}

@@ -104,7 +104,8 @@ type scope struct {
 	held     map[string]held  // calls judged, not yet admitted or released: ref → place
 	purpose  string           // the task purpose purposeSet was built from
 	purposeV map[uint64]struct{}
-	used     int64 // last use (Unix ns), for eviction
+	purposeW []uint64 // the purpose's words, in order
+	used     int64    // last use (Unix ns), for eviction
 
 	writes atomic.Int32 // events queued for the store, not yet committed
 	// Events of this scope the store refused, waiting to be written again,

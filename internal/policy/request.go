@@ -327,7 +327,7 @@ var (
 	emptyRecord = types.NewRecord(nil)
 	emptySet    = types.NewSet()
 	noTask      = types.NewRecord(types.RecordMap{"id": types.String(""), "purpose": types.String(""), "depth": types.Long(0)})
-	cleanFlow   = types.NewRecord(types.RecordMap{"untrusted": types.False, "private": types.False, "tainted": emptySet, "trusted": emptySet, "sources": emptyRecord})
+	cleanFlow   = types.NewRecord(types.RecordMap{"untrusted": types.False, "private": types.False, "tainted": emptySet, "tainted_links": emptySet, "trusted": emptySet, "sources": emptyRecord})
 )
 
 // The same, boxed once: putting a Record or a Set into an interface (as a
@@ -374,17 +374,18 @@ func buildContext(c *call.Call, shape *cedarjson.Shape, lim cedarjson.Limits) (t
 	}
 	flow := cleanFlowV
 	in, _ := input.(types.Record)
-	if !c.Flow.Untrusted && !c.Flow.Private && len(c.Flow.Tainted) == 0 && len(c.Flow.Trusted) == 0 && len(c.Flow.Sources) == 0 {
+	if !c.Flow.Untrusted && !c.Flow.Private && len(c.Flow.Tainted) == 0 && len(c.Flow.TaintedLinks) == 0 && len(c.Flow.Trusted) == 0 && len(c.Flow.Sources) == 0 {
 		if in.Len() > 0 {
 			flow = cleanFlowFor(in)
 		}
 	} else {
 		flow = types.NewRecord(types.RecordMap{
-			"untrusted": types.Boolean(c.Flow.Untrusted),
-			"private":   types.Boolean(c.Flow.Private),
-			"tainted":   stringSet(c.Flow.Tainted),
-			"trusted":   stringSet(c.Flow.Trusted),
-			"sources":   flowSources(c.Flow.Sources, in),
+			"untrusted":     types.Boolean(c.Flow.Untrusted),
+			"private":       types.Boolean(c.Flow.Private),
+			"tainted":       stringSet(c.Flow.Tainted),
+			"tainted_links": stringSet(c.Flow.TaintedLinks),
+			"trusted":       stringSet(c.Flow.Trusted),
+			"sources":       flowSources(c.Flow.Sources, in),
 		})
 	}
 	chain := emptySetV
@@ -456,7 +457,7 @@ func cleanFlowFor(in types.Record) types.Value {
 		cleanFlows.m = map[string]types.Value{} // argument names come from callers: stay bounded
 	}
 	v := types.Value(types.NewRecord(types.RecordMap{
-		"untrusted": types.False, "private": types.False, "tainted": emptySet, "trusted": emptySet,
+		"untrusted": types.False, "private": types.False, "tainted": emptySet, "tainted_links": emptySet, "trusted": emptySet,
 		"sources": flowSources(nil, in),
 	}))
 	cleanFlows.m[key] = v

@@ -55,11 +55,12 @@ type Case struct {
 	// policy can be tested on its own.
 	Facts map[string]any `yaml:"facts"`
 	Flow  *struct {
-		Untrusted bool                     `yaml:"untrusted"`
-		Private   bool                     `yaml:"private"`
-		Tainted   []string                 `yaml:"tainted"`
-		Trusted   []string                 `yaml:"trusted"`
-		Sources   map[string][]call.Source `yaml:"sources"`
+		Untrusted    bool                     `yaml:"untrusted"`
+		Private      bool                     `yaml:"private"`
+		Tainted      []string                 `yaml:"tainted"`
+		TaintedLinks []string                 `yaml:"tainted_links"`
+		Trusted      []string                 `yaml:"trusted"`
+		Sources      map[string][]call.Source `yaml:"sources"`
 	} `yaml:"flow"`
 	// Windows stand in for the history stage's windows
 	// (context.windows.<name>).
@@ -325,7 +326,7 @@ func withFlow(c *call.Call, tc Case) *call.Call {
 		c.Windows = tc.Windows
 	}
 	if tc.Flow != nil {
-		c.Flow = call.Flow{Untrusted: tc.Flow.Untrusted, Private: tc.Flow.Private, Tainted: tc.Flow.Tainted, Trusted: tc.Flow.Trusted, Sources: tc.Flow.Sources}
+		c.Flow = call.Flow{Untrusted: tc.Flow.Untrusted, Private: tc.Flow.Private, Tainted: tc.Flow.Tainted, TaintedLinks: tc.Flow.TaintedLinks, Trusted: tc.Flow.Trusted, Sources: tc.Flow.Sources}
 	}
 	return c
 }

@@ -48,45 +48,14 @@ forbid (principal, action == Action::"lax/delete_file", resource);
 //   - a secret-looking argument of a call that waits for approval: stored
 //     and served redacted, in no file of the data directory in clear.
 func TestFrontDoorAttacksOverServe(t *testing.T) {
-	dir := t.TempDir()
-	execPath := filepath.Join(dir, "exec")
-	port := testutil.FreePort(t)
-	if err := os.MkdirAll(filepath.Join(dir, "policies"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "policies", "front.cedar"), []byte(frontPolicies), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	config := filepath.Join(dir, "config.yaml")
-	cfg := fmt.Sprintf(`listen: 127.0.0.1:%d
-identity:
+	g := serveLax(t, frontPolicies, fmt.Sprintf(`identity:
   api_keys:
     - {hash: %s, kind: agent, id: bot, owner: alice}
     - {hash: %s, kind: user, id: carol}
-policy:
-  dirs: [%q]
-servers:
-  - {name: lax, command: %q}
 http:
   body_timeout: 1s
-mcp:
-  shutdown_timeout: 2s
-log:
-  level: debug
-`, port, identity.HashAPIKey(frontBotKey), identity.HashAPIKey(frontCarolKey), filepath.Join(dir, "policies"), os.Args[0])
-	if err := os.WriteFile(config, []byte(cfg), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	data := filepath.Join(dir, "data")
-	cmd := exec.Command(testutil.Toolgate(t), "--config", config, "--data-dir", data, "serve")
-	cmd.Env = append(os.Environ(), "ATTACK_SERVER=lax", "ATTACK_EXEC="+execPath)
-	srv := startServe(t, cmd)
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("toolgate serve's output:\n%s", srv.out.String())
-		}
-	})
-	base := fmt.Sprintf("http://127.0.0.1:%d", port)
+`, identity.HashAPIKey(frontBotKey), identity.HashAPIKey(frontCarolKey)))
+	base, port := g.base, g.port
 	otherPort := testutil.FreePort(t)
 
 	evaluation := `{"subject":{"type":"agent","id":"bot"},"action":{"name":"lax/delete_file"},"resource":{"type":"server","id":"lax"},"context":{"input":{"path":"/x"}}}`
@@ -190,7 +159,7 @@ log:
 	go func() {
 		done <- c.post(`{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"delete_file","arguments":{"path":"/x","db_password":"`+frontSecret+`","headers":{"X-Auth-Token":"`+frontSecret+`"}}}}`, 0)
 	}()
-	srv.out.WaitFor("a call waits for approval", srv.done)
+	g.out.WaitFor("a call waits for approval", g.done)
 	req, _ := http.NewRequest(http.MethodGet, base+"/v1/approvals", nil)
 	req.Header.Set("Authorization", "Bearer "+frontCarolKey)
 	resp, err := http.DefaultClient.Do(req)
@@ -205,11 +174,9 @@ log:
 	if bytes.Contains(listed, []byte(frontSecret)) {
 		t.Errorf("GET /v1/approvals shows a secret argument in clear: %s", listed)
 	}
-	if err := srv.stop(); err != nil {
-		t.Errorf("toolgate serve: %v", err)
-	}
+	ex, ds := g.results(t)
 	<-done
-	_ = filepath.WalkDir(data, func(path string, d fs.DirEntry, err error) error {
+	_ = filepath.WalkDir(g.data, func(path string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
 			return err
 		}
@@ -223,12 +190,6 @@ log:
 		return nil
 	})
 
-	quiet := filepath.Join(dir, "audit.yaml")
-	if err := os.WriteFile(quiet, []byte("log:\n  level: error\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	ex := readExecuted(t, execPath)
-	ds := trail(t, quiet, data)
 	checkJudged(t, "front door", ex, ds)
 	for _, e := range ex {
 		if e.Kind == "call" {
@@ -240,7 +201,7 @@ log:
 	if len(ds) != 2 {
 		t.Errorf("%d decisions recorded, want 2 (the ask about alice, the waiting call): %+v", len(ds), ds)
 	}
-	raw, err := exec.Command(testutil.Toolgate(t), "--config", quiet, "--data-dir", data, "audit", "query").Output()
+	raw, err := exec.Command(testutil.Toolgate(t), "--config", filepath.Join(g.dir, "audit.yaml"), "--data-dir", g.data, "audit", "query").Output()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,18 +2,13 @@ package attack
 
 import (
 	"bytes"
-	"fmt"
 	"io"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
-
-	"github.com/toolgate/toolgate/internal/testutil"
 )
 
 // TestHTTPAttacks sends every attack through `toolgate serve`'s gateway to
@@ -21,63 +16,14 @@ import (
 // per session (/mcp/laxs), each attack in a session of its own, and checks
 // the property over everything the servers carried out.
 func TestHTTPAttacks(t *testing.T) {
-	dir := t.TempDir()
-	execPath := filepath.Join(dir, "exec")
-	port := testutil.FreePort(t)
-	config := filepath.Join(dir, "config.yaml")
 	policies, err := os.ReadFile(filepath.Join(testdata(t, "policies"), "attack.cedar"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := os.MkdirAll(filepath.Join(dir, "policies"), 0o755); err != nil {
-		t.Fatal(err)
-	}
 	// The same rule for the server run per session.
 	both := string(policies) + "\n" + strings.ReplaceAll(strings.ReplaceAll(string(policies), "lax/", "laxs/"), `@id("`, `@id("s-`)
-	if err := os.WriteFile(filepath.Join(dir, "policies", "attack.cedar"), []byte(both), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	cfg := fmt.Sprintf(`listen: 127.0.0.1:%d
-principal: {id: attacker}
-policy:
-  dirs: [%q]
-servers:
-  - {name: lax, command: %q}
-  - {name: laxs, command: %q}
-mcp:
-  shutdown_timeout: 2s
-  gateway:
-    servers:
-      lax: {mode: shared}
-      laxs: {mode: session}
-log:
-  level: debug
-`, port, filepath.Join(dir, "policies"), os.Args[0], os.Args[0])
-	if err := os.WriteFile(config, []byte(cfg), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	data := filepath.Join(dir, "data")
-	cmd := exec.Command(testutil.Toolgate(t), "--config", config, "--data-dir", data, "serve")
-	cmd.Env = append(os.Environ(), "ATTACK_SERVER=lax", "ATTACK_EXEC="+execPath)
-	srv := startServe(t, cmd)
-	out := srv.out
-	stopped := false
-	stop := func() {
-		if stopped {
-			return
-		}
-		stopped = true
-		if err := srv.stop(); err != nil {
-			t.Errorf("toolgate serve: %v", err)
-		}
-	}
-	t.Cleanup(func() {
-		stop()
-		if t.Failed() {
-			t.Logf("toolgate serve's output:\n%s", out.String())
-		}
-	})
-	base := fmt.Sprintf("http://127.0.0.1:%d", port)
+	g := serveLax(t, both, "principal: {id: attacker}\n")
+	base := g.base
 
 	refused := 0
 	for _, server := range []string{"lax", "laxs"} {
@@ -106,13 +52,8 @@ log:
 			}
 		}
 	}
-	stop()
-	config2 := filepath.Join(dir, "audit.yaml")
-	if err := os.WriteFile(config2, []byte("log:\n  level: error\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	ds := trail(t, config2, data)
-	checkJudged(t, "HTTP", readExecuted(t, execPath), ds)
+	ex, ds := g.results(t)
+	checkJudged(t, "HTTP", ex, ds)
 	if got := refusedAsNotification(ds); got != refused {
 		t.Errorf("%d refusals of tools/call notifications recorded, want %d", got, refused)
 	}
@@ -177,36 +118,4 @@ func clip(s string) string {
 		return s[:120] + "…"
 	}
 	return s
-}
-
-// served is a running `toolgate serve`.
-type served struct {
-	cmd  *exec.Cmd
-	out  *testutil.SyncBuffer
-	done chan struct{} // closed when the process has ended
-	err  error         // its exit, once done is closed
-}
-
-// startServe starts cmd (a `toolgate serve`) and waits until it logs that
-// it serves: its listener is bound then.
-func startServe(t *testing.T, cmd *exec.Cmd) *served {
-	t.Helper()
-	s := &served{cmd: cmd, out: &testutil.SyncBuffer{}, done: make(chan struct{})}
-	cmd.Stdout, cmd.Stderr = s.out, s.out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { s.err = cmd.Wait(); close(s.done) }()
-	if !s.out.WaitFor("toolgate serving", s.done) {
-		t.Fatalf("toolgate serve ended before serving: %v\n%s", s.err, s.out.String())
-	}
-	return s
-}
-
-// stop ends the process as an orchestrator would (SIGTERM) and returns its
-// exit; calling it again returns the same.
-func (s *served) stop() error {
-	_ = s.cmd.Process.Signal(syscall.SIGTERM)
-	<-s.done
-	return s.err
 }

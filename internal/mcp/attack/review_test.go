@@ -5,9 +5,6 @@ import (
 	"crypto/rsa"
 	"fmt"
 	"net/http"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -17,7 +14,6 @@ import (
 	"github.com/go-jose/go-jose/v4/jwt"
 
 	"github.com/toolgate/toolgate/internal/identity/idptest"
-	"github.com/toolgate/toolgate/internal/testutil"
 )
 
 // The classes of the second review that an agent can try through the MCP
@@ -61,50 +57,14 @@ func TestReviewClassesOverServe(t *testing.T) {
 		// principal, not its client id.
 		idptest.Client{ID: "svc", Secret: "s2", Subject: "a9d5e3f1-0b7c-4d52-9c3e-1f2a3b4c5d6e", Claims: map[string]any{"appidacr": "1", "roles": []any{"Tools.Invoke"}}},
 	)
-	dir := t.TempDir()
-	execPath := filepath.Join(dir, "exec")
-	port := testutil.FreePort(t)
-	if err := os.MkdirAll(filepath.Join(dir, "policies"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "policies", "review.cedar"), []byte(reviewPolicies), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	config := filepath.Join(dir, "config.yaml")
-	cfg := fmt.Sprintf(`listen: 127.0.0.1:%d
-identity:
+	g := serveLax(t, reviewPolicies, fmt.Sprintf(`identity:
   issuers:
     - {issuer: %q, audience: [toolgate], kind: auto}
-policy:
-  dirs: [%q]
 history:
   windows:
     execs_1h: {op: count, actions: [lax/exec_cmd, laxs/exec_cmd], within: 1h, per: principal, include_current: true}
-servers:
-  - {name: lax, command: %q}
-  - {name: laxs, command: %q}
-mcp:
-  shutdown_timeout: 2s
-  gateway:
-    servers:
-      lax: {mode: shared}
-      laxs: {mode: session}
-log:
-  level: debug
-`, port, op.Issuer, filepath.Join(dir, "policies"), os.Args[0], os.Args[0])
-	if err := os.WriteFile(config, []byte(cfg), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	data := filepath.Join(dir, "data")
-	cmd := exec.Command(testutil.Toolgate(t), "--config", config, "--data-dir", data, "serve")
-	cmd.Env = append(os.Environ(), "ATTACK_SERVER=lax", "ATTACK_EXEC="+execPath)
-	srv := startServe(t, cmd)
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("toolgate serve's output:\n%s", srv.out.String())
-		}
-	})
-	base := fmt.Sprintf("http://127.0.0.1:%d", port)
+`, op.Issuer))
+	base := g.base
 	bot, svc := op.Token(t, "bot"), op.Token(t, "svc")
 
 	session := func(server, token string) *mcpHTTP {
@@ -176,15 +136,7 @@ log:
 		}
 	}
 
-	if err := srv.stop(); err != nil {
-		t.Errorf("toolgate serve: %v", err)
-	}
-	quiet := filepath.Join(dir, "audit.yaml")
-	if err := os.WriteFile(quiet, []byte("log:\n  level: error\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	ex := readExecuted(t, execPath)
-	ds := trail(t, quiet, data)
+	ex, ds := g.results(t)
 	checkJudged(t, "review", ex, ds)
 	execs, deletes := 0, 0
 	for _, e := range ex {

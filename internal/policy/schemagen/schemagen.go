@@ -187,11 +187,12 @@ func CallContext(input *Type, factsType *Type, windows map[string]Attr) *Type {
 		"chain": req(stringSet()),
 		"facts": req(factsType),
 		"flow": req(record(map[string]Attr{
-			"untrusted": req(prim("Bool")),
-			"private":   req(prim("Bool")),
-			"tainted":   req(stringSet()),
-			"trusted":   req(stringSet()),
-			"sources":   req(record(sources)),
+			"untrusted":     req(prim("Bool")),
+			"private":       req(prim("Bool")),
+			"tainted":       req(stringSet()),
+			"tainted_links": req(stringSet()),
+			"trusted":       req(stringSet()),
+			"sources":       req(record(sources)),
 		})),
 		"windows": req(record(windows)),
 	})
