@@ -28,8 +28,9 @@ func (c *Console) events(w http.ResponseWriter, r *http.Request, s *session) {
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Accel-Buffering", "no")
 	w.WriteHeader(http.StatusOK)
+	// Flushed once the stream knows what the page shows (below): from then
+	// on every change is announced.
 	fmt.Fprint(w, "retry: 2000\n\n")
-	fl.Flush()
 
 	_, cookie := c.session(r)
 	c.o.Log.Debug("console: live stream opened", "person", s.Name(), "remote", r.RemoteAddr)
