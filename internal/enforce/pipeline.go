@@ -337,6 +337,14 @@ func (p *Pipeline) Execute(ctx context.Context, c *call.Call, fwd Forward) call.
 			d.Effect = call.Deny
 		default:
 			d = approved
+			// The task may have been revoked while its call waited for a
+			// person (on any replica): an answer does not serve a revoked
+			// task, so its state is read again.
+			if c.TaskToken != "" {
+				if _, err := p.cfg.Task.ResolveTask(ctx, c); err != nil {
+					d = deny(c, StageTask, codeOf(err, "task.failed"), err.Error())
+				}
+			}
 		}
 	}
 

@@ -52,12 +52,17 @@ var sideEffectFunctions = map[string]bool{
 	"sys_exec": true, "sys_eval": true,
 }
 
-// Functions that run SQL given as text, here or on another server: what
-// they do is only known at run time.
+// Functions that run SQL given as text, here or on another server, or
+// read the tables a value names (table_to_xml('secrets', …)) or every
+// table there is (database_to_xml): what they read or do is only known at
+// run time, and no table they read is in tables_read.
 var sqlTextFunctions = map[string]bool{
 	"ts_stat": true, "ts_rewrite": true, "cursor_to_xml": true, "cursor_to_xmlschema": true,
 	"dblink": true, "dblink_exec": true, "dblink_send_query": true, "dblink_open": true,
 	"query_to_xml": true, "query_to_xmlschema": true, "query_to_xml_and_xmlschema": true,
+	"table_to_xml": true, "table_to_xmlschema": true, "table_to_xml_and_xmlschema": true,
+	"schema_to_xml": true, "schema_to_xmlschema": true, "schema_to_xml_and_xmlschema": true,
+	"database_to_xml": true, "database_to_xmlschema": true, "database_to_xml_and_xmlschema": true,
 }
 
 // Functions that read or write files on the database server.

@@ -267,6 +267,12 @@ func (c *Classifier) classify(raw string) (facts.Facts, error) {
 	return f, nil
 }
 
+// forbiddenInHost reports the WHATWG URL standard's forbidden domain code
+// points.
+func forbiddenInHost(r rune) bool {
+	return r <= ' ' || r == 0x7f || strings.ContainsRune("#%/:<>?@[\\]^|", r)
+}
+
 // reading is one way of reading a URL's host.
 type reading struct {
 	host, ip, class, domain string
@@ -291,6 +297,11 @@ func (c *Classifier) readHost(host string, bracketed bool) (reading, error) {
 		host = strings.ToLower(h)
 		if host == "" || host == "." {
 			return reading{}, errors.New("URL has no host")
+		}
+		if i := strings.IndexFunc(host, forbiddenInHost); i >= 0 {
+			// The WHATWG parser fails on these; what a resolver makes
+			// of "127.0.0.1%09" or "a b" is its own business.
+			return reading{}, fmt.Errorf("host %q: character %q is not allowed in a host", host, host[i])
 		}
 		if endsInNumber(host) {
 			a, err := parseIPv4(host)
@@ -481,15 +492,19 @@ func ipClass(ip netip.Addr) string {
 
 // hostClass classifies the names whose address is known without asking
 // DNS: localhost and its look-alike public names, cloud metadata names,
-// private-use top-level domains, and wildcard-DNS services that echo an IP
-// written in the name (10.0.0.1.nip.io). Any other name gives "": DNS may
-// point it anywhere, which is for the network layer to check.
+// private-use top-level domains, names of one label, and wildcard-DNS
+// services that echo an IP written in the name (10.0.0.1.nip.io). Any
+// other name gives "": DNS may point it anywhere, which is for the
+// network layer to check.
 func hostClass(host string) string {
+	// "localhost.." is localhost to resolvers that drop empty labels.
+	host = strings.TrimRight(host, ".")
 	switch host {
 	case "metadata.google.internal", "metadata.goog", "metadata", "instance-data", "instance-data.ec2.internal",
 		"metadata.azure.internal", "metadata.tencentyun.com", "metadata.platformequinix.com":
 		return ClassMetadata
-	case "localhost", "localtest.me", "lvh.me", "vcap.me", "lacolhost.com", "localho.st", "ip6-localhost", "ip6-loopback":
+	case "localhost", "localtest.me", "lvh.me", "vcap.me", "lacolhost.com", "localho.st", "ip6-localhost", "ip6-loopback",
+		"localhost.localdomain", "localhost4", "localhost4.localdomain4", "localhost6", "localhost6.localdomain6":
 		return ClassLoopback
 	}
 	for _, s := range []string{".localhost", ".localtest.me", ".lvh.me", ".vcap.me", ".lacolhost.com", ".localho.st"} {
@@ -504,10 +519,16 @@ func hostClass(host string) string {
 			}
 		}
 	}
-	for _, s := range []string{".internal", ".local", ".lan", ".home.arpa", ".intranet", ".corp", ".private", ".home"} {
+	for _, s := range []string{".internal", ".local", ".lan", ".home.arpa", ".intranet", ".corp", ".private", ".home", ".svc"} {
 		if strings.HasSuffix(host, s) {
 			return ClassPrivate
 		}
+	}
+	if !strings.Contains(host, ".") {
+		// A name of one label is no public host: the local resolver
+		// completes it from /etc/hosts (the machine's own name is
+		// 127.0.0.1 there) or its search domains (a Kubernetes service).
+		return ClassPrivate
 	}
 	return ""
 }

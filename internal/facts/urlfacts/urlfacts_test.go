@@ -37,6 +37,18 @@ func TestClassify(t *testing.T) {
 		{"mixed notation metadata", "http://0xa9.254.0251.0xfe/", F{"ip": "169.254.169.254", "ip_class": "metadata"}},
 		{"decimal metadata", "http://2852039166/latest/meta-data/", F{"ip": "169.254.169.254", "ip_class": "metadata"}},
 		{"trailing dot ip", "http://127.0.0.1./", F{"ip": "127.0.0.1"}},
+		// Names the local resolver completes: /etc/hosts has the
+		// machine's own name and localhost.localdomain; search domains
+		// complete a one-label name (a Kubernetes service).
+		{"one-label name", "http://myhost/", F{"ip_class": "private"}},
+		{"one-label name trailing dot", "http://MyHost./", F{"host": "myhost", "ip_class": "private"}},
+		{"localhost.localdomain", "http://localhost.localdomain/", F{"ip_class": "loopback"}},
+		{"localhost6", "http://localhost6:8080/", F{"ip_class": "loopback"}},
+		{"localhost two dots", "http://localhost../", F{"ip_class": "loopback"}},
+		{"kubernetes service", "http://kubernetes.default.svc/", F{"ip_class": "private"}},
+		// Forbidden host code points (WHATWG) after percent-decoding.
+		{"percent left in host", "http://127.0.0.1%2509/", F{"parse_error": true}},
+		{"space in host", "http://a%2520b.example/", F{"parse_error": true}},
 		{"zero", "http://0/", F{"ip": "0.0.0.0", "ip_class": "unspecified"}},
 		{"invalid ipv4", "http://1.2.3.256/", F{"parse_error": true}},
 		{"too many parts", "http://1.2.3.4.5/", F{"parse_error": true}},

@@ -178,6 +178,30 @@ func TestReplicas(t *testing.T) {
 		}
 	})
 
+	t.Run("RevokedWhileWaitingForApproval", func(t *testing.T) {
+		w.t = t
+		// A task's payment waits on replica 0; the task is revoked from
+		// another host, then a person approves on replica 2: the answer
+		// does not serve a revoked task.
+		tok := w.task()
+		ss := w.sessions(tok)
+		done := async(ss[0], "pay", map[string]any{"id": "rw1", "amount": 5})
+		a := w.pending(w.replicas[1].base)
+		id := jwtPart(t, tok, 1)["task"].(map[string]any)["id"].(string)
+		if out, err := w.cli("task", "revoke", id, "--reason", "changed plans"); err != nil {
+			t.Fatalf("revoke: %v %s", err, out)
+		}
+		if st, out := w.api(w.replicas[2].base, keyCarol, "POST", "/v1/approvals/"+a+"/approve", nil); st != 200 {
+			t.Fatalf("approve on replica 2: %d %v", st, out)
+		}
+		if got := wait(t, done); !strings.Contains(got, "revoked") {
+			t.Fatalf("the approved call of a revoked task: %q", got)
+		}
+		if n := w.ran("pay")["rw1"]; n != 0 {
+			t.Fatalf("the payment of a revoked task ran %d times", n)
+		}
+	})
+
 	t.Run("PinsShared", func(t *testing.T) {
 		w.t = t
 		ss := w.sessions("")
