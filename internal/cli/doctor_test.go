@@ -71,6 +71,7 @@ func TestDoctorHealthy(t *testing.T) {
 		"ok signing keys active key ",
 		"ok pins filesystem nothing pinned yet",
 		"ok listen 127.0.0.1:0 is free",
+		"ok audit durability flush: each decision record is on stable storage before its call runs",
 	} {
 		if !strings.Contains(flat, want) {
 			t.Errorf("report lacks %q:\n%s", want, out)

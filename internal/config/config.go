@@ -380,8 +380,10 @@ func (c *Config) problems() []string {
 	if !contains(audit.Names(), c.Audit.Sink) {
 		bad("audit.sink", "unknown sink %q (known: %s)", c.Audit.Sink, strings.Join(audit.Names(), ", "))
 	}
-	if _, err := c.Audit.DurabilityMode(); err != nil {
+	if mode, err := c.Audit.DurabilityMode(); err != nil {
 		bad("audit.durability", "%q is not flush or os", c.Audit.Durability)
+	} else if mode == audit.DurabilityOS && IsPostgres(c.Store) && c.Audit.Sink == "sqlite" {
+		bad("audit.durability", "os is for a trail in the data directory; with a PostgreSQL store every record is committed by the database (its synchronous_commit says how durably)")
 	}
 	if c.Limits.InputBytes < 0 || c.Limits.InputDepth < 0 || c.Limits.InputValues < 0 {
 		bad("limits", "limits must be positive")

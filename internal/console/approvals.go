@@ -1,8 +1,11 @@
 package console
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"net/http"
+	"sort"
 	"strings"
 	"time"
 
@@ -21,6 +24,9 @@ type inbox struct {
 	FourEyes bool
 	Similar  bool
 	Now      time.Time
+	// State sums up what the inbox shows, so that the live stream can tell
+	// the page what changed since it was rendered.
+	State string
 }
 
 // inbox lists what the person may answer: pending first, then the last
@@ -32,7 +38,7 @@ func (c *Console) inbox(r *http.Request, s *session) (*inbox, error) {
 		return nil, err
 	}
 	cfg := c.o.Approvals.Config()
-	in := &inbox{FourEyes: cfg.FourEyes, Similar: !cfg.NoSimilar, Now: c.o.Now()}
+	in := &inbox{FourEyes: cfg.FourEyes, Similar: !cfg.NoSimilar, Now: c.o.Now(), State: inboxState(views)}
 	for _, v := range views {
 		d := v.Display()
 		if v.State == store.ApprovalPending {
@@ -102,6 +108,17 @@ func (c *Console) answer(w http.ResponseWriter, r *http.Request, s *session) {
 		return
 	}
 	http.Redirect(w, r, "/console/approvals?done="+v.State+"+"+v.ID, http.StatusSeeOther)
+}
+
+// inboxState is a digest of the approvals listed and their states.
+func inboxState(views []*approval.View) string {
+	parts := make([]string, 0, len(views))
+	for _, v := range views {
+		parts = append(parts, v.ID+"="+v.State)
+	}
+	sort.Strings(parts)
+	sum := sha256.Sum256([]byte(strings.Join(parts, ",")))
+	return hex.EncodeToString(sum[:12])
 }
 
 func codeOf(err error) string {

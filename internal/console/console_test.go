@@ -74,7 +74,7 @@ func (c *clock) add(d time.Duration) {
 // a trail, the policies above, and the enforcement pipeline for AuthZEN
 // calls.
 type env struct {
-	t         *testing.T
+	t         testing.TB
 	srv       *httptest.Server
 	db        *sqlite.DB
 	approvals *approval.Service
@@ -84,7 +84,7 @@ type env struct {
 	dataDir   string
 }
 
-func newEnv(t *testing.T, mod ...func(*console.Config, *console.Options)) *env {
+func newEnv(t testing.TB, mod ...func(*console.Config, *console.Options)) *env {
 	t.Helper()
 	dir := t.TempDir()
 	db, err := sqlite.Open(filepath.Join(dir, sqlite.FileName), sqlite.Options{})

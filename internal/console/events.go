@@ -3,8 +3,7 @@ package console
 import (
 	"fmt"
 	"net/http"
-	"sort"
-	"strings"
+	"strconv"
 	"time"
 
 	"github.com/toolgate/toolgate/internal/store"
@@ -29,13 +28,20 @@ func (c *Console) events(w http.ResponseWriter, r *http.Request, s *session) {
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Accel-Buffering", "no")
 	w.WriteHeader(http.StatusOK)
+	// Flushed once the stream knows what the page shows (below): from then
+	// on every change is announced.
 	fmt.Fprint(w, "retry: 2000\n\n")
-	fl.Flush()
 
 	_, cookie := c.session(r)
+	c.o.Log.Debug("console: live stream opened", "person", s.Name(), "remote", r.RemoteAddr)
+	defer c.o.Log.Debug("console: live stream closed", "person", s.Name(), "remote", r.RemoteAddr)
 	trail := c.o.Trail != nil && c.mayPage(s, ActionReadTrail, resTrail)
-	var inboxSig string
-	var lastSeq uint64
+	// What the page showed when it was rendered: changes since then are
+	// announced at once (a call may start waiting between the page and its
+	// stream).
+	q := r.URL.Query()
+	inboxSig := q.Get("inbox")
+	lastSeq, _ := strconv.ParseUint(q.Get("seq"), 10, 64)
 	first := true
 	poll := time.NewTicker(c.o.Poll)
 	defer poll.Stop()
@@ -48,15 +54,15 @@ func (c *Console) events(w http.ResponseWriter, r *http.Request, s *session) {
 			fl.Flush()
 			return
 		}
-		if sig, n, err := c.inboxSignature(r, s); err == nil && sig != inboxSig {
-			if !first {
-				fmt.Fprintf(w, "event: approvals\ndata: %d\n\n", n)
+		if in, err := c.inbox(r, s); err == nil && in.State != inboxSig {
+			if !first || inboxSig != "" {
+				fmt.Fprintf(w, "event: approvals\ndata: %d\n\n", len(in.Pending))
 			}
-			inboxSig = sig
+			inboxSig = in.State
 		}
 		if trail {
 			if seq, err := c.lastSeq(r); err == nil && seq != lastSeq {
-				if !first {
+				if !first || q.Has("seq") {
 					fmt.Fprintf(w, "event: decisions\ndata: %d\n\n", seq)
 				}
 				lastSeq = seq
@@ -75,26 +81,6 @@ func (c *Console) events(w http.ResponseWriter, r *http.Request, s *session) {
 		case <-poll.C:
 		}
 	}
-}
-
-// inboxSignature sums up what the inbox shows: the approvals the person
-// may answer and their states.
-func (c *Console) inboxSignature(r *http.Request, s *session) (string, int, error) {
-	who := approver(s)
-	views, err := c.o.Approvals.List(r.Context(), &who, store.ApprovalFilter{Limit: 200})
-	if err != nil {
-		return "", 0, err
-	}
-	parts := make([]string, 0, len(views))
-	pending := 0
-	for _, v := range views {
-		parts = append(parts, v.ID+"="+v.State)
-		if v.State == store.ApprovalPending {
-			pending++
-		}
-	}
-	sort.Strings(parts)
-	return strings.Join(parts, ","), pending, nil
 }
 
 func (c *Console) lastSeq(r *http.Request) (uint64, error) {

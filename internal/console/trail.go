@@ -135,19 +135,54 @@ func parseWhen(s string, now time.Time) (time.Time, error) {
 // maxRows bounds a list.
 const maxRows = 100
 
+// scanWindow bounds how many records one list reads: a filter no index
+// serves (a tool, an effect) walks the records newest first, and a page
+// must render in well under 100 ms however long the trail is. Older
+// records are reached with "until" (the page links to the next window).
+const scanWindow = 20000
+
+// window is the part of the trail a list searched.
+type window struct {
+	// From is the oldest record searched (0: the search reached the
+	// start of the trail); Older is the search before it (a URL).
+	From  uint64
+	Older string
+}
+
+// bound limits f to the newest scanWindow records up to f.Until.
+func (c *Console) bound(ctx context.Context, f *store.AuditFilter) (uint64, error) {
+	var upper uint64
+	err := c.o.Trail.ScanAudit(ctx, store.AuditFilter{Until: f.Until, Last: 1}, func(e *store.AuditEntry) error {
+		upper = e.Seq
+		return nil
+	})
+	if err != nil || upper <= scanWindow {
+		return 0, err
+	}
+	from := upper - scanWindow + 1
+	if f.AfterSeq < from-1 {
+		f.AfterSeq = from - 1
+	}
+	return f.AfterSeq + 1, nil
+}
+
 // decisions returns the newest decisions matching q (newest first) with
-// their outcomes, reading at most a bounded tail of the trail.
-func (c *Console) decisions(ctx context.Context, q query) ([]row, uint64, error) {
+// their outcomes, and the window searched.
+func (c *Console) decisions(ctx context.Context, q query) ([]row, window, error) {
+	var win window
 	if q.Problem != "" {
-		return nil, 0, nil
+		return nil, win, nil
 	}
 	f := q.Filter
-	f.WithOutcomes = true
-	f.Last = 2 * maxRows
+	from, err := c.bound(ctx, &f)
+	if err != nil {
+		return nil, win, err
+	}
+	filtered := f.Principal != "" || f.OnBehalfOf != "" || f.TaskID != "" || f.Server != "" || f.Tool != "" || f.Effect != ""
 	var rows []row
 	outcomes := map[string]string{}
 	var last uint64
-	err := c.o.Trail.ScanAudit(ctx, f, func(e *store.AuditEntry) error {
+	keep := func(e *store.AuditEntry) error {
 		last = max(last, e.Seq)
 		if e.Kind == "outcome" {
 			outcomes[e.DecisionID] = e.Status
@@ -155,23 +190,68 @@ func (c *Console) decisions(ctx context.Context, q query) ([]row, uint64, error)
 		}
 		rows = append(rows, rowOf(e))
 		return nil
-	})
-	if err != nil {
-		return nil, 0, err
+	}
+	if filtered {
+		// Decisions only: asking for their outcomes in the same query
+		// (WithOutcomes) keeps the database from using its indexes.
+		f.Last = maxRows
+		if err := c.o.Trail.ScanAudit(ctx, f, keep); err != nil {
+			return nil, win, err
+		}
+	} else {
+		// The tail of the trail holds the newest decisions and their
+		// outcomes.
+		f.WithOutcomes = true
+		f.Last = 2 * maxRows
+		if err := c.o.Trail.ScanAudit(ctx, f, keep); err != nil {
+			return nil, win, err
+		}
 	}
 	// Newest first, at most maxRows.
 	out := make([]row, 0, min(len(rows), maxRows))
 	for i := len(rows) - 1; i >= 0 && len(out) < maxRows; i-- {
-		r := rows[i]
-		r.Outcome = outcomes[r.DecisionID]
-		out = append(out, r)
+		out = append(out, rows[i])
 	}
-	return out, last, nil
+	for i := range out {
+		st, ok := outcomes[out[i].DecisionID]
+		if !ok && filtered {
+			// One indexed lookup per row shown.
+			err := c.o.Trail.ScanAudit(ctx, store.AuditFilter{DecisionID: out[i].DecisionID, Limit: 4}, func(e *store.AuditEntry) error {
+				if e.Kind == "outcome" {
+					st = e.Status
+				}
+				return nil
+			})
+			if err != nil {
+				return nil, win, err
+			}
+		}
+		out[i].Outcome = st
+	}
+	_ = last
+	if from > 0 && len(out) < maxRows {
+		// The window ran out before the page filled: offer the records
+		// before it.
+		win.From = from
+		err := c.o.Trail.ScanAudit(ctx, store.AuditFilter{AfterSeq: from - 1, Limit: 1}, func(e *store.AuditEntry) error {
+			older := q
+			older.Until = e.Time.UTC().Format(time.RFC3339Nano)
+			win.Older = "/console/audit?" + older.Encode()
+			return nil
+		})
+		if err != nil {
+			return nil, win, err
+		}
+	}
+	return out, win, nil
 }
 
 type decisionsData struct {
-	Query query
-	Rows  []row
+	Query  query
+	Rows   []row
+	Window window
+	// Seq is the trail's last record when the page was rendered.
+	Seq uint64
 }
 
 func (c *Console) trailAllowed(w http.ResponseWriter, r *http.Request, s *session) bool {
@@ -191,12 +271,17 @@ func (c *Console) decisionsPage(w http.ResponseWriter, r *http.Request, s *sessi
 		return
 	}
 	q := parseQuery(r.URL.Query(), c.o.Now())
-	rows, _, err := c.decisions(r.Context(), q)
+	seq, err := c.lastSeq(r) // first: rows newer than seq only cause a refresh
 	if err != nil {
 		c.fail(w, r, s, http.StatusServiceUnavailable, CodeStore, "the audit trail cannot be read: "+err.Error())
 		return
 	}
-	c.render(w, http.StatusOK, "decisions", s, view{Title: "Decisions", Nav: "decisions", Error: q.Problem, Data: decisionsData{Query: q, Rows: rows}})
+	rows, win, err := c.decisions(r.Context(), q)
+	if err != nil {
+		c.fail(w, r, s, http.StatusServiceUnavailable, CodeStore, "the audit trail cannot be read: "+err.Error())
+		return
+	}
+	c.render(w, http.StatusOK, "decisions", s, view{Title: "Decisions", Nav: "decisions", Error: q.Problem, Data: decisionsData{Query: q, Rows: rows, Seq: seq, Window: win}})
 }
 
 func (c *Console) decisionRows(w http.ResponseWriter, r *http.Request, s *session) {
@@ -204,12 +289,12 @@ func (c *Console) decisionRows(w http.ResponseWriter, r *http.Request, s *sessio
 		return
 	}
 	q := parseQuery(r.URL.Query(), c.o.Now())
-	rows, _, err := c.decisions(r.Context(), q)
+	rows, win, err := c.decisions(r.Context(), q)
 	if err != nil {
 		c.fail(w, r, s, http.StatusServiceUnavailable, CodeStore, "the audit trail cannot be read: "+err.Error())
 		return
 	}
-	c.fragment(w, "decisions", "rows", s, decisionsData{Query: q, Rows: rows})
+	c.fragment(w, "decisions", "rows", s, decisionsData{Query: q, Rows: rows, Window: win})
 }
 
 type recordData struct {
@@ -270,6 +355,7 @@ type checkpointInfo struct {
 type auditData struct {
 	Query      query
 	Rows       []row
+	Window     window
 	Verified   *verifyResult
 	Checkpoint *checkpointInfo
 	Export     string
@@ -282,12 +368,12 @@ func (c *Console) auditPage(w http.ResponseWriter, r *http.Request, s *session) 
 	q := parseQuery(r.URL.Query(), c.o.Now())
 	d := auditData{Query: q, Export: "/console/audit/export?" + q.Encode()}
 	if len(r.URL.Query()) > 0 && q.Problem == "" {
-		rows, _, err := c.decisions(r.Context(), q)
+		rows, win, err := c.decisions(r.Context(), q)
 		if err != nil {
 			c.fail(w, r, s, http.StatusServiceUnavailable, CodeStore, "the audit trail cannot be read: "+err.Error())
 			return
 		}
-		d.Rows = rows
+		d.Rows, d.Window = rows, win
 	}
 	// The last signed checkpoint: the newest statement the trail's key
 	// made about it.

@@ -3,6 +3,7 @@ package keys
 import (
 	"context"
 	"encoding/json"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -12,8 +13,12 @@ import (
 	jose "github.com/go-jose/go-jose/v4"
 
 	"github.com/toolgate/toolgate/internal/store"
+	"github.com/toolgate/toolgate/internal/store/postgres"
 	"github.com/toolgate/toolgate/internal/store/sqlite"
+	"github.com/toolgate/toolgate/internal/testutil/pgtest"
 )
+
+func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
 
 // sharedDocs opens n handles on one shared store, as n replicas have. The
 // store is SQLite here; the Docs conformance suite holds PostgreSQL to the
@@ -46,11 +51,28 @@ func jwks(t *testing.T, p Provider) string {
 // TestStoredKeysSharedByReplicas: replicas starting together create one
 // key; a token one signs verifies on the others; a rotation by one is seen
 // by the others on reload, and every replica publishes the same JWKS.
-func TestStoredKeysSharedByReplicas(t *testing.T) {
+func TestStoredKeysSharedByReplicas(t *testing.T) { storedKeysShared(t, sharedDocs(t, 3)) }
+
+// TestStoredKeysSharedByReplicasPostgres is the same on PostgreSQL, where
+// replicas keep their keys.
+func TestStoredKeysSharedByReplicasPostgres(t *testing.T) {
+	url := pgtest.Shared(t).Database(t)
+	docs := make([]store.Docs, 3)
+	for i := range docs {
+		db, err := postgres.Open(context.Background(), url, postgres.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { db.Close() })
+		docs[i] = db
+	}
+	storedKeysShared(t, docs)
+}
+
+func storedKeysShared(t *testing.T, docs []store.Docs) {
 	ctx := context.Background()
 	c := &clock{time.Now()}
 	cfg := Config{Algorithm: string(ES256), RotateAfter: 24 * time.Hour, Retain: 2 * time.Hour}
-	docs := sharedDocs(t, 3)
 	replicas := make([]*Stored, 3)
 	var wg sync.WaitGroup
 	for i := range replicas {

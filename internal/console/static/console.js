@@ -64,7 +64,14 @@
 
   var regions = document.querySelectorAll("[data-live][data-event]");
   if (!window.EventSource || !document.querySelector("main[data-csrf]")) return;
-  var es = new EventSource("/console/events");
+  // The stream is told what the page shows, and announces what changed
+  // since it was rendered.
+  var params = new URLSearchParams();
+  var inbox = document.querySelector("[data-event=approvals][data-state]");
+  if (inbox) params.set("inbox", inbox.getAttribute("data-state"));
+  var rows = document.querySelector("[data-event=decisions][data-seq]");
+  if (rows) params.set("seq", rows.getAttribute("data-seq"));
+  var es = new EventSource("/console/events" + (params.toString() ? "?" + params : ""));
   es.addEventListener("approvals", function (e) {
     var badge = document.getElementById("pending-count");
     if (badge) { badge.textContent = e.data; badge.hidden = e.data === "0"; }

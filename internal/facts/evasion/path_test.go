@@ -20,7 +20,7 @@ func pathTree(t *testing.T) string {
 	t.Helper()
 	dir := t.TempDir()
 	ws, out := filepath.Join(dir, "ws"), filepath.Join(dir, "outside")
-	for _, d := range []string{"ws/sub/deep", "ws/.ssh", "ws/.git/hooks", "outside", "home"} {
+	for _, d := range []string{"ws/sub/deep", "ws/.ssh", "ws/.git/hooks", "outside/deep", "home"} {
 		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
 			t.Fatal(err)
 		}
@@ -61,6 +61,14 @@ func pathTree(t *testing.T) string {
 		"ws/sub/dangling-sub": "../../outside/new.txt",
 		"ws/sub/dangling-up":  "../dangling-out",
 		"outside/ws2":         ws,
+		// Links to links and through links, relative and absolute.
+		"ws/sub/to-out-deep":    "../link-out-rel/deep",
+		"ws/tricky":             "sub/../link-out",
+		"ws/dangling-via-link":  "link-out/nodir/new.txt",
+		"ws/dangling-via-link2": "link-out-rel/new2.txt",
+		"ws/in-then-out":        "sub/rel-out",
+		"ws/out-then-in":        "../outside/ws2/a.txt",
+		"ws/sub/deep/up3":       "../../..",
 	}
 	for l, target := range links {
 		if err := os.Symlink(target, filepath.Join(dir, l)); err != nil {

@@ -43,7 +43,7 @@ func sandboxUsable() string {
 // payload programs the attacks try to start (harmless), work/ is the
 // working directory with a few files and a git repository, and programs
 // named like system commands (./ls).
-func fixture(t *testing.T) string {
+func fixture(t testing.TB) string {
 	t.Helper()
 	dir := t.TempDir()
 	for _, d := range []string{"bin", "work/src", "work/sub", "home", "cases", "var/x"} {
@@ -89,8 +89,16 @@ var execveRE = regexp.MustCompile(`^\d+ +execve\("((?:[^"\\]|\\.)*)"`)
 
 // runSandbox runs every line in bash in the sandbox and reports what each
 // did. See testdata/sandbox.sh.
-func runSandbox(t *testing.T, dir string, lines []string) []execution {
+func runSandbox(t testing.TB, dir string, lines []string) []execution {
 	t.Helper()
+	// Cases of an earlier call must not run again.
+	cases := filepath.Join(dir, "cases")
+	if err := os.RemoveAll(cases); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(cases, 0o755); err != nil {
+		t.Fatal(err)
+	}
 	for i, l := range lines {
 		if err := os.WriteFile(filepath.Join(dir, "cases", fmt.Sprintf("%04d", i)), []byte(l), 0o644); err != nil {
 			t.Fatal(err)

@@ -44,44 +44,7 @@ func TestSQLAgainstPostgres(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts PostgreSQL")
 	}
-	srv := pgtest.StartT(t)
-	ctx := context.Background()
-	admin, err := pgx.Connect(ctx, srv.URL("postgres"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Close(ctx)
-	exec := func(c *pgx.Conn, sql string) {
-		t.Helper()
-		if err := c.PgConn().Exec(ctx, sql).Close(); err != nil {
-			t.Fatalf("%s: %v", sql, err)
-		}
-	}
-	// Statements that write server files write them into the throw-away
-	// cluster's directory (PGDATA in the suite), not anywhere on the host.
-	var dataDir string
-	if err := admin.QueryRow(ctx, "SHOW data_directory").Scan(&dataDir); err != nil {
-		t.Fatal(err)
-	}
-	exec(admin, "CREATE DATABASE fixture")
-	fc, err := pgx.Connect(ctx, srv.URL("fixture"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	exec(fc, sqlFixture)
-	var want string
-	if err := fc.QueryRow(ctx, fingerprint).Scan(&want); err != nil {
-		t.Fatal(err)
-	}
-	fc.Close(ctx)
-	fresh := func() {
-		exec(admin, "DROP DATABASE IF EXISTS work WITH (FORCE)")
-		exec(admin, "CREATE DATABASE work TEMPLATE fixture")
-		exec(admin, "ALTER DATABASE work SET default_transaction_read_only = on")
-		exec(admin, "ALTER DATABASE work SET statement_timeout = '5s'")
-	}
-	fresh()
-
+	db := newSQLDB(t)
 	cl, err := facts.New("sql", facts.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -89,12 +52,8 @@ func TestSQLAgainstPostgres(t *testing.T) {
 	p := newPack(t)
 	benign, denied := 0, 0
 	for _, c := range readSuite(t, "sql.txt") {
-		c.value = strings.ReplaceAll(c.value, "PGDATA", dataDir)
-		wrote, failed := runReadOnly(t, srv.URL("work"), c.value)
-		if got := fingerprintOf(t, srv.URL("work")); got != want {
-			t.Logf("%v changed the database (%s); making it again", c, got)
-			fresh()
-		}
+		c.value = strings.ReplaceAll(c.value, "PGDATA", db.dataDir)
+		wrote, failed := db.run(t, c.value)
 		f := cl.Classify(c.value)
 		allowed, why := p.allows("db/query", map[string]any{"sql": c.value})
 		switch {
@@ -115,10 +74,104 @@ func TestSQLAgainstPostgres(t *testing.T) {
 	falseDenies(t, denied, benign)
 }
 
+// sqlDB is the PostgreSQL of the SQL suites: a fixture database, and a
+// copy of it ("work") where every transaction is read-only by default,
+// which statements run in.
+type sqlDB struct {
+	srv     *pgtest.Server
+	admin   *pgx.Conn
+	want    string // the fixture's fingerprint
+	dataDir string // the throw-away cluster's directory
+}
+
+func newSQLDB(t testing.TB) *sqlDB {
+	t.Helper()
+	d := &sqlDB{srv: pgtest.StartT(t)}
+	ctx := context.Background()
+	var err error
+	if d.admin, err = pgx.Connect(ctx, d.srv.URL("postgres")); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.admin.Close(ctx) })
+	// Statements that write server files write them into the throw-away
+	// cluster's directory (PGDATA in the suite), not anywhere on the host.
+	if err := d.admin.QueryRow(ctx, "SHOW data_directory").Scan(&d.dataDir); err != nil {
+		t.Fatal(err)
+	}
+	d.exec(t, d.admin, "CREATE DATABASE fixture")
+	fc, err := pgx.Connect(ctx, d.srv.URL("fixture"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.exec(t, fc, sqlFixture)
+	if err := fc.QueryRow(ctx, fingerprint).Scan(&d.want); err != nil {
+		t.Fatal(err)
+	}
+	fc.Close(ctx)
+	d.fresh(t)
+	return d
+}
+
+func (d *sqlDB) exec(t testing.TB, c *pgx.Conn, sql string) {
+	t.Helper()
+	if err := c.PgConn().Exec(context.Background(), sql).Close(); err != nil {
+		t.Fatalf("%s: %v", sql, err)
+	}
+}
+
+// fresh makes the work database again from the fixture.
+func (d *sqlDB) fresh(t testing.TB) {
+	t.Helper()
+	d.exec(t, d.admin, "DROP DATABASE IF EXISTS work WITH (FORCE)")
+	d.exec(t, d.admin, "CREATE DATABASE work TEMPLATE fixture")
+	d.exec(t, d.admin, "ALTER DATABASE work SET default_transaction_read_only = on")
+	d.exec(t, d.admin, "ALTER DATABASE work SET statement_timeout = '5s'")
+}
+
+// run runs sql in the work database and reports whether it wrote:
+// PostgreSQL refused a statement for writing, or the database changed
+// all the same (a statement that ends the read-only transaction and
+// writes in the next); a changed database is made again.
+func (d *sqlDB) run(t testing.TB, sql string) (wrote bool, failed error) {
+	t.Helper()
+	wrote, failed = runReadOnly(t, d.srv.URL("work"), sql)
+	if got := fingerprintOf(t, d.srv.URL("work")); got != d.want {
+		t.Logf("%q changed the database (%s); making it again", sql, got)
+		d.fresh(t)
+		wrote = true
+	}
+	return wrote, failed
+}
+
+// FuzzSQLAgainstPostgres runs on PostgreSQL, in a read-only transaction,
+// every statement the example pack allows, and checks that PostgreSQL
+// neither refuses it for writing nor finds the database changed. Only
+// statements the pack allows run (the others cannot break the property),
+// so no generated COPY … PROGRAM or server-file call ever runs. Seeds:
+// testdata/fuzz/FuzzSQLAgainstPostgres.
+func FuzzSQLAgainstPostgres(f *testing.F) {
+	if testing.Short() {
+		f.Skip("starts PostgreSQL")
+	}
+	db := newSQLDB(f)
+	p := newPack(f)
+	f.Fuzz(func(t *testing.T, sql string) {
+		if strings.ContainsRune(sql, 0) {
+			return
+		}
+		if allowed, _ := p.allows("db/query", map[string]any{"sql": sql}); !allowed {
+			return
+		}
+		if wrote, failed := db.run(t, sql); wrote {
+			t.Errorf("%q: the pack allows it, PostgreSQL says it writes (%v)", sql, failed)
+		}
+	})
+}
+
 // runReadOnly runs sql on a new connection and reports whether PostgreSQL
 // refused a statement for writing in a read-only transaction, and the
 // first error.
-func runReadOnly(t *testing.T, url, sql string) (wrote bool, first error) {
+func runReadOnly(t testing.TB, url, sql string) (wrote bool, first error) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -144,7 +197,7 @@ func runReadOnly(t *testing.T, url, sql string) (wrote bool, first error) {
 	return wrote, first
 }
 
-func fingerprintOf(t *testing.T, url string) string {
+func fingerprintOf(t testing.TB, url string) string {
 	t.Helper()
 	ctx := context.Background()
 	c, err := pgx.Connect(ctx, url)

@@ -22,6 +22,7 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"errors"
+	"html/template"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -52,6 +53,25 @@ type Client struct {
 	Subject string
 }
 
+// WebClient is a relying party that signs people in with the authorization
+// code flow (a web console): with a secret, a confidential client (client
+// secret basic); without one, a public client, which must use PKCE.
+type WebClient struct {
+	ID, Secret   string
+	RedirectURIs []string
+}
+
+// User is a person who signs in at the OP's login page.
+type User struct {
+	ID, Username, Password string
+	// Claims are added to the person's ID tokens (groups, …).
+	Claims map[string]any
+}
+
+// LoginPath is the OP's login page (its form has the fields username and
+// password).
+const LoginPath = "/login/username"
+
 // OP is a running OpenID provider.
 type OP struct {
 	// Issuer is the provider's issuer URL (its http://127.0.0.1:port/).
@@ -69,9 +89,12 @@ func Start(t testing.TB, clients ...Client) *OP {
 		t.Fatal(err)
 	}
 	issuer := "http://" + ln.Addr().String() + "/"
+	people := &users{fallback: storage.NewUserStore(issuer), byID: map[string]*User{}}
 	st := &opStorage{
-		Storage: storage.NewStorage(storage.NewUserStore(issuer)),
+		Storage: storage.NewStorage(people),
 		clients: map[string]*client{},
+		web:     map[string]*webClient{},
+		users:   people,
 	}
 	for _, c := range clients {
 		if len(c.Audience) == 0 {
@@ -90,12 +113,29 @@ func Start(t testing.TB, clients ...Client) *OP {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewUnstartedServer(provider)
+	mux := http.NewServeMux()
+	mux.Handle(LoginPath, login{st: st, issuer: issuer})
+	mux.Handle("/", provider)
+	srv := httptest.NewUnstartedServer(mux)
 	srv.Listener.Close()
 	srv.Listener = ln
 	srv.Start()
 	t.Cleanup(srv.Close)
 	return &OP{Issuer: issuer, srv: srv, st: st}
+}
+
+// AddWebClient registers a relying party for the authorization code flow.
+func (o *OP) AddWebClient(c WebClient) {
+	o.st.mu.Lock()
+	defer o.st.mu.Unlock()
+	o.st.web[c.ID] = &webClient{c}
+}
+
+// AddUser registers a person who can sign in.
+func (o *OP) AddUser(u User) {
+	o.st.users.mu.Lock()
+	defer o.st.users.mu.Unlock()
+	o.st.users.byID[u.ID] = &u
 }
 
 // Token gets an access token for a client by the client-credentials grant at
@@ -155,8 +195,10 @@ type opStorage struct {
 	*storage.Storage
 	clients map[string]*client
 
-	mu  sync.Mutex
-	key *SigningKey
+	mu    sync.Mutex
+	key   *SigningKey
+	web   map[string]*webClient
+	users *users
 }
 
 // SigningKey is an RS256 key in the form zitadel's OP signs with (op.SigningKey);
@@ -214,12 +256,27 @@ func (s *opStorage) GetClientByClientID(ctx context.Context, id string) (op.Clie
 	if c, ok := s.clients[id]; ok {
 		return c, nil
 	}
+	s.mu.Lock()
+	w, ok := s.web[id]
+	s.mu.Unlock()
+	if ok {
+		return w, nil
+	}
 	return s.Storage.GetClientByClientID(ctx, id)
 }
 
 func (s *opStorage) AuthorizeClientIDSecret(ctx context.Context, id, secret string) error {
 	if c, ok := s.clients[id]; ok {
 		if c.Secret != secret {
+			return errors.New("wrong client secret")
+		}
+		return nil
+	}
+	s.mu.Lock()
+	w, ok := s.web[id]
+	s.mu.Unlock()
+	if ok {
+		if w.Secret == "" || w.Secret != secret {
 			return errors.New("wrong client secret")
 		}
 		return nil
@@ -252,6 +309,123 @@ func (s *opStorage) GetPrivateClaimsFromScopes(ctx context.Context, userID, clie
 		return c.Claims, nil
 	}
 	return s.Storage.GetPrivateClaimsFromScopes(ctx, userID, clientID, scopes)
+}
+
+// SetUserinfoFromRequest adds the signed-in person's claims to their ID
+// token.
+func (s *opStorage) SetUserinfoFromRequest(ctx context.Context, info *oidc.UserInfo, token op.IDTokenRequest, scopes []string) error {
+	if err := s.Storage.SetUserinfoFromRequest(ctx, info, token, scopes); err != nil {
+		return err
+	}
+	s.users.mu.Lock()
+	defer s.users.mu.Unlock()
+	if u, ok := s.users.byID[token.GetSubject()]; ok {
+		for k, v := range u.Claims {
+			info.AppendClaims(k, v)
+		}
+	}
+	return nil
+}
+
+// users are the test's people, then the example storage's.
+type users struct {
+	mu       sync.Mutex
+	byID     map[string]*User
+	fallback storage.UserStore
+}
+
+func (u *users) GetUserByID(id string) *storage.User {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if p, ok := u.byID[id]; ok {
+		return &storage.User{ID: p.ID, Username: p.Username, Password: p.Password, FirstName: p.Username, Email: p.Username + "@example.test", EmailVerified: true}
+	}
+	return u.fallback.GetUserByID(id)
+}
+
+func (u *users) GetUserByUsername(name string) *storage.User {
+	u.mu.Lock()
+	var id string
+	for _, p := range u.byID {
+		if p.Username == name {
+			id = p.ID
+		}
+	}
+	u.mu.Unlock()
+	if id != "" {
+		return u.GetUserByID(id)
+	}
+	return u.fallback.GetUserByUsername(name)
+}
+
+func (u *users) ExampleClientID() string { return u.fallback.ExampleClientID() }
+
+// login is the OP's login page: a form of username and password; a right
+// pair finishes the authorization request and sends the browser on to the
+// OP's callback, which redirects to the client with a code.
+type login struct {
+	st     *opStorage
+	issuer string
+}
+
+func (l login) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if err := r.ParseForm(); err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	id := r.FormValue("authRequestID")
+	msg := ""
+	if r.Method == http.MethodPost {
+		if err := l.st.CheckUsernamePassword(r.PostForm.Get("username"), r.PostForm.Get("password"), id); err == nil {
+			http.Redirect(w, r, l.issuer+"authorize/callback?id="+url.QueryEscape(id), http.StatusFound)
+			return
+		}
+		msg = "wrong username or password"
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	_ = loginPage.Execute(w, map[string]string{"ID": id, "Error": msg})
+}
+
+var loginPage = template.Must(template.New("login").Parse(`<!doctype html><html><head><title>Sign in (idptest)</title></head><body>
+<h1>idptest sign-in</h1>{{if .Error}}<p id="error">{{.Error}}</p>{{end}}
+<form method="post"><input type="hidden" name="authRequestID" value="{{.ID}}">
+<label>Username <input id="username" name="username"></label>
+<label>Password <input id="password" name="password" type="password"></label>
+<button id="submit" type="submit">Sign in</button></form></body></html>`))
+
+// webClient is a WebClient as zitadel's OP sees it.
+type webClient struct{ WebClient }
+
+func (c *webClient) GetID() string                    { return c.ID }
+func (c *webClient) RedirectURIs() []string           { return c.WebClient.RedirectURIs }
+func (c *webClient) PostLogoutRedirectURIs() []string { return nil }
+func (c *webClient) ApplicationType() op.ApplicationType {
+	return op.ApplicationTypeWeb
+}
+func (c *webClient) AuthMethod() oidc.AuthMethod {
+	if c.Secret == "" {
+		return oidc.AuthMethodNone
+	}
+	return oidc.AuthMethodBasic
+}
+func (c *webClient) ResponseTypes() []oidc.ResponseType {
+	return []oidc.ResponseType{oidc.ResponseTypeCode}
+}
+func (c *webClient) GrantTypes() []oidc.GrantType { return []oidc.GrantType{oidc.GrantTypeCode} }
+func (c *webClient) LoginURL(id string) string {
+	return LoginPath + "?authRequestID=" + url.QueryEscape(id)
+}
+func (c *webClient) AccessTokenType() op.AccessTokenType  { return op.AccessTokenTypeBearer }
+func (c *webClient) IDTokenLifetime() time.Duration       { return 5 * time.Minute }
+func (c *webClient) DevMode() bool                        { return true } // http redirect URIs on loopback
+func (c *webClient) IsScopeAllowed(string) bool           { return true }
+func (c *webClient) IDTokenUserinfoClaimsAssertion() bool { return true }
+func (c *webClient) ClockSkew() time.Duration             { return 0 }
+func (c *webClient) RestrictAdditionalIdTokenScopes() func([]string) []string {
+	return func(s []string) []string { return s }
+}
+func (c *webClient) RestrictAdditionalAccessTokenScopes() func([]string) []string {
+	return func(s []string) []string { return s }
 }
 
 // client is a test client: its secret and claims, and how the OP sees it.

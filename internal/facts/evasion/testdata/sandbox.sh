@@ -44,7 +44,11 @@ run_case() {
 	# mount namespaces, and /proc is read-only, so that /proc/sys and
 	# /proc/sysrq-trigger, which root may write by their file modes alone,
 	# are out of reach.
-	unshare -p -f -m -u -i --propagation private sh -c '
+	# A case that never ends (sleep, a loop) is killed after CASE_SECONDS,
+	# with everything it started (the PID namespace dies with its first
+	# process); what it did until then is still reported.
+	timeout -s KILL "${CASE_SECONDS:-60}" \
+	unshare -p --kill-child -m -u -i --propagation private sh -c '
 		mount -t proc -o ro,nosuid,nodev,noexec proc "$1/proc" || exit 1
 		m=$1; shift
 		exec chroot "$m" /usr/bin/setpriv --no-new-privs --bounding-set -all --inh-caps -all --ambient-caps -all -- "$@"

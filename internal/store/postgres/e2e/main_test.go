@@ -66,7 +66,7 @@ func ledgerServer() {
 			return res, err
 		}
 	})
-	for _, name := range []string{"note", "counted", "pay", "watched"} {
+	for _, name := range []string{"note", "counted", "pay", "watched", "spend"} {
 		mcp.AddTool(s, &mcp.Tool{Name: name, Description: "Writes down a " + name + "."},
 			func(_ context.Context, _ *mcp.CallToolRequest, a idArgs) (*mcp.CallToolResult, any, error) {
 				f, err := os.OpenFile(os.Getenv("LEDGER_LOG"), os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o600)
@@ -100,6 +100,10 @@ forbid (principal, action == Action::"ledger/pay", resource);
 forbid (principal, action == Action::"ledger/counted", resource)
 when { context.windows.counted_1h > 4 };
 
+@id("spend-limit") @reason("at most 10 spent per task an hour")
+forbid (principal, action == Action::"ledger/spend", resource)
+when { context.windows.spent_1h > 10 };
+
 @id("finance-answers")
 permit (principal in Group::"finance", action == Action::"Approve", resource in Server::"ledger");
 `
@@ -115,6 +119,7 @@ type world struct {
 	watched  string // the file that changes the definition of ledger/watched
 	replicas []*replica
 	lb       *balancer
+	out      *signal // fired when any replica writes to its output
 }
 
 type replica struct {
@@ -126,23 +131,46 @@ type replica struct {
 	done chan struct{}
 }
 
+// signal tells waiters that something changed: wait returns a channel
+// that the next fire closes.
+type signal struct {
+	mu sync.Mutex
+	ch chan struct{}
+}
+
+func newSignal() *signal { return &signal{ch: make(chan struct{})} }
+
+func (s *signal) wait() <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.ch
+}
+
+func (s *signal) fire() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	close(s.ch)
+	s.ch = make(chan struct{})
+}
+
 // logBuffer is a replica's output; a test waits on it for a line the
-// replica logs when it acts on a notification (an explicit signal, not a
-// pause).
+// replica logs when it acts (an explicit signal, not a pause).
 type logBuffer struct {
 	mu      sync.Mutex
 	buf     bytes.Buffer
-	changed chan struct{} // closed at the next write
+	changed *signal // fired after each write
+	also    *signal // the world's: any replica wrote
 }
 
-func newLogBuffer() *logBuffer { return &logBuffer{changed: make(chan struct{})} }
+func newLogBuffer(also *signal) *logBuffer { return &logBuffer{changed: newSignal(), also: also} }
 
 func (b *logBuffer) Write(p []byte) (int, error) {
 	b.mu.Lock()
-	defer b.mu.Unlock()
-	close(b.changed)
-	b.changed = make(chan struct{})
-	return b.buf.Write(p)
+	n, err := b.buf.Write(p)
+	b.mu.Unlock()
+	b.changed.fire()
+	b.also.fire()
+	return n, err
 }
 
 func (b *logBuffer) String() string {
@@ -160,10 +188,8 @@ func (b *logBuffer) WaitCount(s string, n int, guard time.Duration) bool {
 	deadline := time.NewTimer(guard)
 	defer deadline.Stop()
 	for {
-		b.mu.Lock()
-		got, ch := strings.Count(b.buf.String(), s), b.changed
-		b.mu.Unlock()
-		if got > n {
+		ch := b.changed.wait()
+		if b.Count(s) > n {
 			return true
 		}
 		select {
@@ -175,7 +201,7 @@ func (b *logBuffer) WaitCount(s string, n int, guard time.Duration) bool {
 }
 
 func newWorld(t *testing.T, n int) *world {
-	w := &world{t: t, dir: t.TempDir(), pg: pgtest.StartT(t)}
+	w := &world{t: t, dir: t.TempDir(), pg: pgtest.StartT(t), out: newSignal()}
 	var err error
 	if w.store, err = w.pg.CreateDatabase(); err != nil {
 		t.Fatal(err)
@@ -228,6 +254,7 @@ servers:
 history:
   windows:
     counted_1h: {op: count, actions: [ledger/counted], within: 1h, per: principal, include_current: true}
+    spent_1h: {op: sum, actions: [ledger/spend], field: amount, within: 1h, include_current: true}
 approvals:
   timeout: 5m
   # Long on purpose: a call waiting on one replica is released by the
@@ -246,7 +273,7 @@ func (w *world) env() []string {
 }
 
 func (w *world) start(r *replica) {
-	r.out = newLogBuffer()
+	r.out = newLogBuffer(w.out)
 	r.done = make(chan struct{})
 	r.proc = exec.Command(testutil.Toolgate(w.t), "--config", r.cfg, "serve")
 	r.proc.Env = w.env()
@@ -267,19 +294,22 @@ func (w *world) start(r *replica) {
 
 func (w *world) waitHealthy(r *replica) {
 	w.t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	for time.Now().Before(deadline) {
-		if resp, err := http.Get(r.base + "/healthz"); err == nil {
-			resp.Body.Close()
-			return
+	// It says so once it listens (the listener is bound before).
+	served := make(chan bool, 1)
+	go func() { served <- r.out.WaitCount(`msg="toolgate serving"`, 0, time.Minute) }()
+	select {
+	case ok := <-served:
+		if !ok {
+			w.t.Fatalf("replica %s does not serve:\n%s", r.name, r.out.String())
 		}
-		select {
-		case <-r.done:
-			w.t.Fatalf("replica %s exited:\n%s", r.name, r.out.String())
-		case <-time.After(50 * time.Millisecond):
-		}
+	case <-r.done:
+		w.t.Fatalf("replica %s exited:\n%s", r.name, r.out.String())
 	}
-	w.t.Fatalf("replica %s does not answer:\n%s", r.name, r.out.String())
+	resp, err := http.Get(r.base + "/healthz")
+	if err != nil {
+		w.t.Fatalf("replica %s: %v\n%s", r.name, err, r.out.String())
+	}
+	resp.Body.Close()
 }
 
 // stop ends the replica as an operator would (SIGINT: drain, final

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -96,6 +97,30 @@ func TestReplicas(t *testing.T) {
 		}
 		if n := len(w.ranWith("counted", "c-")); n != 4 {
 			t.Fatalf("the server ran %d counted calls under a limit of 4", n)
+		}
+	})
+
+	t.Run("SumPerTaskEveryReplica", func(t *testing.T) {
+		w.t = t
+		// A task spends 3 a call under "at most 10 an hour": side by side
+		// on three replicas, never more than 3 calls run.
+		ss := w.sessions(w.task())
+		ok, denied := w.raceArgs(ss, "spend", "s", 3, map[string]any{"amount": 3})
+		if ok < 1 || ok > 3 {
+			t.Fatalf("%d calls of 3 ran under a limit of 10 (%d denied)", ok, denied)
+		}
+		// One after the other round the replicas: each sums the calls of
+		// all, so exactly 3 run in all, and every replica refuses the next.
+		for n := 0; len(w.ranWith("spend", "s-")) < 3 && n < 12; n++ {
+			call(ss[n%len(ss)], "spend", map[string]any{"id": fmt.Sprint("s-seq-", n), "amount": 3})
+		}
+		for i, cs := range ss {
+			if got, err := call(cs, "spend", map[string]any{"id": fmt.Sprint("s-over-", i), "amount": 3}); err != nil || !strings.Contains(got, "at most 10") {
+				t.Fatalf("replica %d past the limit: %q %v", i, got, err)
+			}
+		}
+		if n := len(w.ranWith("spend", "s-")); n != 3 {
+			t.Fatalf("the server ran %d calls of 3 under a limit of 10", n)
 		}
 	})
 
@@ -361,6 +386,10 @@ func TestReplicas(t *testing.T) {
 		var after atomic.Int32        // answered after the kill
 		var killed atomic.Bool
 		stop := make(chan struct{})
+		// Signals: 30 calls answered before the kill (load has built up),
+		// 30 after it (the others keep serving).
+		loaded, served := make(chan struct{}), make(chan struct{})
+		var loadedOnce, servedOnce sync.Once
 		var wg sync.WaitGroup
 		for g := range 6 {
 			wg.Add(1)
@@ -392,16 +421,21 @@ func TestReplicas(t *testing.T) {
 					if got == "ok note "+id {
 						mu.Lock()
 						answered[id] = true
+						if len(answered) >= 30 {
+							loadedOnce.Do(func() { close(loaded) })
+						}
 						mu.Unlock()
-						if killed.Load() {
-							after.Add(1)
+						if killed.Load() && after.Add(1) >= 30 {
+							servedOnce.Do(func() { close(served) })
 						}
 					}
 				}
 			}()
 		}
-		for w.count(&mu, answered) < 30 {
-			time.Sleep(20 * time.Millisecond) // waiting for load to build, not for an outcome
+		select {
+		case <-loaded:
+		case <-time.After(2 * time.Minute): // a guard against hanging
+			t.Fatal("no load built up")
 		}
 		victim := w.replicas[1]
 		if err := victim.proc.Process.Signal(syscall.SIGKILL); err != nil {
@@ -409,9 +443,9 @@ func TestReplicas(t *testing.T) {
 		}
 		<-victim.done
 		killed.Store(true)
-		deadline := time.Now().Add(2 * time.Minute)
-		for after.Load() < 30 && time.Now().Before(deadline) {
-			time.Sleep(20 * time.Millisecond)
+		select {
+		case <-served:
+		case <-time.After(2 * time.Minute): // a guard against hanging
 		}
 		close(stop)
 		wg.Wait()
@@ -476,19 +510,21 @@ func TestReplicas(t *testing.T) {
 		if err := w.pg.Restart(); err != nil {
 			t.Fatal(err)
 		}
-		// Up again: the replicas reconnect and serve.
+		// Up again (pg_ctl has waited until it accepts connections): the
+		// replicas serve, without a restart. A call that meets a pooled
+		// connection the restart broke is denied and the connection
+		// dropped, so within a few calls (bounded by the pool's size, not
+		// by time) one goes through.
 		for _, i := range live {
-			deadline := time.Now().Add(2 * time.Minute)
 			for n := 0; ; n++ {
 				id := fmt.Sprintf("d-up-%d-%d", i, n)
 				got, err := call(ss[i], "note", map[string]any{"id": id})
 				if err == nil && got == "ok note "+id {
 					break
 				}
-				if time.Now().After(deadline) {
+				if n == 40 {
 					t.Fatalf("replica %d does not recover: %q %v", i, got, err)
 				}
-				time.Sleep(100 * time.Millisecond) // the pool reconnects on its own schedule
 			}
 			if code := w.ready(w.replicas[i]); code != http.StatusOK {
 				t.Fatalf("replica %d after the restart: /readyz %d", i, code)
@@ -611,6 +647,11 @@ func (w *world) task(args ...string) string {
 // race makes per calls of tool on every session at once (ids prefix-N)
 // and counts the calls that ran and those denied.
 func (w *world) race(ss []*mcp.ClientSession, tool, prefix string, per int) (ok, denied int) {
+	return w.raceArgs(ss, tool, prefix, per, nil)
+}
+
+// raceArgs is race with more arguments beside the id.
+func (w *world) raceArgs(ss []*mcp.ClientSession, tool, prefix string, per int, more map[string]any) (ok, denied int) {
 	w.t.Helper()
 	var mu sync.Mutex
 	var wg sync.WaitGroup
@@ -622,7 +663,11 @@ func (w *world) race(ss []*mcp.ClientSession, tool, prefix string, per int) (ok,
 				defer wg.Done()
 				<-start
 				id := fmt.Sprintf("%s-%d-%d", prefix, i, j)
-				got, err := call(cs, tool, map[string]any{"id": id})
+				args := map[string]any{"id": id}
+				for k, v := range more {
+					args[k] = v
+				}
+				got, err := call(cs, tool, args)
 				mu.Lock()
 				defer mu.Unlock()
 				switch {
@@ -674,31 +719,42 @@ func (w *world) recorded(tool string) map[string]bool {
 	return ids
 }
 
-func (w *world) count(mu *sync.Mutex, m map[string]bool) int {
-	mu.Lock()
-	defer mu.Unlock()
-	return len(m)
-}
-
-// pending waits until carol, asking base, sees a pending approval not in
-// seen, and returns its id.
+// pending waits until a call waits for a new approval (not in seen) that
+// carol, asking base, sees pending, and returns its id. The replicas' log
+// lines say when to look (an explicit signal, not a poll).
 func (w *world) pending(base string, seen ...string) string {
 	w.t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	for time.Now().Before(deadline) {
-		_, out := w.api(base, keyCarol, "GET", "/v1/approvals?state=pending", nil)
-		list, _ := out["approvals"].([]any)
-		for _, a := range list {
-			id, _ := a.(map[string]any)["id"].(string)
-			if !contains(seen, id) {
-				return id
+	guard := time.NewTimer(time.Minute) // against hanging only
+	defer guard.Stop()
+	for {
+		changed := w.out.wait()
+		var fresh []string
+		for _, r := range w.replicas {
+			for _, m := range waitsFor.FindAllStringSubmatch(r.out.String(), -1) {
+				if !contains(seen, m[1]) {
+					fresh = append(fresh, m[1])
+				}
 			}
 		}
-		time.Sleep(50 * time.Millisecond) // polling the API for the call to arrive
+		if len(fresh) > 0 {
+			_, out := w.api(base, keyCarol, "GET", "/v1/approvals?state=pending", nil)
+			list, _ := out["approvals"].([]any)
+			for _, a := range list {
+				if id, _ := a.(map[string]any)["id"].(string); contains(fresh, id) {
+					return id
+				}
+			}
+		}
+		select {
+		case <-changed:
+		case <-guard.C:
+			w.t.Fatal("no pending approval appeared")
+		}
 	}
-	w.t.Fatal("no pending approval appeared")
-	return ""
 }
+
+// waitsFor finds the approvals calls wait for in a replica's log.
+var waitsFor = regexp.MustCompile(`msg="a call waits for approval" approval=(\S+)`)
 
 func contains(list []string, s string) bool {
 	for _, x := range list {
