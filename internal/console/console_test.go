@@ -10,6 +10,7 @@ import (
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -706,5 +707,38 @@ func TestSignInReturnsOnlyToTheConsole(t *testing.T) {
 		if !strings.Contains(page, `id="continue" href="/console/"`) {
 			t.Errorf("next %q:\n%s", next, page)
 		}
+	}
+}
+
+// The policies page shows the layers in force with their versions and
+// sources, and the error of a reload that failed (the previous policies
+// staying in force).
+func TestPoliciesPageShowsAFailedReload(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "org.cedar")
+	if err := os.WriteFile(file, []byte(testPolicies), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	off := false
+	engine, err := policy.NewEngine(policy.Config{Dirs: []string{dir}, Watch: &off}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := newEnv(t, func(_ *console.Config, o *console.Options) { o.Policies = engine })
+	audrey := e.signedIn(keyAudrey)
+	if err := os.WriteFile(file, []byte(testPolicies+"\npermit (principal, action, resource) when { <script> };\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := engine.Reload(); err == nil {
+		t.Fatal("a broken policy reloaded")
+	}
+	_, page := audrey.get("/console/policies")
+	for _, want := range []string{"The last reload failed", "org.cedar:", engine.Layers()[0].Version, "pay-needs-approval", "payments need a person", "asks: payments need a person"} {
+		if !strings.Contains(page, want) {
+			t.Errorf("the policies page lacks %q", want)
+		}
+	}
+	if strings.Contains(page, "<script>") {
+		t.Error("the page carries the policy's text unescaped")
 	}
 }
