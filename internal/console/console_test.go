@@ -5,6 +5,7 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"io"
+	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
@@ -128,6 +129,10 @@ func newEnv(t testing.TB, mod ...func(*console.Config, *console.Options)) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
 	cfg := console.Config{}
 	o := console.Options{
 		Approvals: apv, Policies: engine, Identity: ids, DryRun: pipe.DryRun, Trail: db,
@@ -136,7 +141,7 @@ func newEnv(t testing.TB, mod ...func(*console.Config, *console.Options)) *env {
 		},
 		Servers:  []console.Server{{Name: "bank", Trust: "untrusted", Transport: "stdio: bank"}},
 		Pins:     func(s string) (*pin.Store, error) { return pin.Open(dir, s) },
-		AdminKey: adminKey, BaseURL: "http://127.0.0.1", Now: clk.now,
+		AdminKey: adminKey, BaseURL: "http://" + ln.Addr().String(), Now: clk.now,
 	}
 	for _, m := range mod {
 		m(&cfg, &o)
@@ -150,7 +155,10 @@ func newEnv(t testing.TB, mod ...func(*console.Config, *console.Options)) *env {
 	for p, h := range con.Routes() {
 		api.Handle(p, h)
 	}
-	srv := httptest.NewServer(api.Handler())
+	srv := httptest.NewUnstartedServer(api.Handler())
+	srv.Listener.Close()
+	srv.Listener = ln
+	srv.Start()
 	t.Cleanup(srv.Close)
 	return &env{t: t, srv: srv, db: db, approvals: apv, pipe: pipe, trail: trail, clock: clk, dataDir: dir}
 }
