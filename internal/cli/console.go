@@ -96,4 +96,3 @@ func openConsole(rt *runtime, cfg *config.Config, pipe *enforce.Pipeline, base s
 	}
 	return c, closeTrail, nil
 }
-

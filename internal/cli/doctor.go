@@ -21,6 +21,7 @@ import (
 	"github.com/toolgate/toolgate/internal/mcp/pin"
 	"github.com/toolgate/toolgate/internal/policy"
 	"github.com/toolgate/toolgate/internal/policy/schemagen"
+	"github.com/toolgate/toolgate/internal/store/postgres"
 )
 
 // A doctor check's outcome.
@@ -311,6 +312,11 @@ func doctorState(rep *doctorReport, cfg *config.Config, dataDir string, tools ma
 	}
 	defer st.Close()
 	rep.add("state", checkOK, st.String(), "")
+	if st.shared() {
+		if w := postgres.TLSWarning(st.pg.URL()); w != "" {
+			rep.add("store connection", checkWarn, w, "sslmode=verify-full in the store URL, with sslrootcert naming the CA that signed the database's certificate")
+		}
+	}
 	kp, err := st.keys(cfg, readData)
 	if err != nil {
 		rep.add("signing keys", checkFail, err.Error(), "")

@@ -21,6 +21,7 @@ import (
 	"github.com/toolgate/toolgate/internal/mcp/httpgw"
 	"github.com/toolgate/toolgate/internal/server"
 	"github.com/toolgate/toolgate/internal/server/auth"
+	"github.com/toolgate/toolgate/internal/store/postgres"
 )
 
 func newServeCmd(g *globals) *cobra.Command {
@@ -140,6 +141,9 @@ func serve(ctx context.Context, g *globals, cfg *config.Config) (err error) {
 	}
 	if rt.tasks.st.shared() {
 		ready["store"] = rt.tasks.st.ready
+		if w := postgres.TLSWarning(rt.tasks.st.pg.URL()); w != "" {
+			log.Warn("store: " + w)
+		}
 	}
 	api := server.New(pipe, log, ready)
 	api.Measure(metrics)

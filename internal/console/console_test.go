@@ -5,10 +5,12 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"io"
+	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -128,6 +130,10 @@ func newEnv(t testing.TB, mod ...func(*console.Config, *console.Options)) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
 	cfg := console.Config{}
 	o := console.Options{
 		Approvals: apv, Policies: engine, Identity: ids, DryRun: pipe.DryRun, Trail: db,
@@ -136,7 +142,7 @@ func newEnv(t testing.TB, mod ...func(*console.Config, *console.Options)) *env {
 		},
 		Servers:  []console.Server{{Name: "bank", Trust: "untrusted", Transport: "stdio: bank"}},
 		Pins:     func(s string) (*pin.Store, error) { return pin.Open(dir, s) },
-		AdminKey: adminKey, BaseURL: "http://127.0.0.1", Now: clk.now,
+		AdminKey: adminKey, BaseURL: "http://" + ln.Addr().String(), Now: clk.now,
 	}
 	for _, m := range mod {
 		m(&cfg, &o)
@@ -150,7 +156,10 @@ func newEnv(t testing.TB, mod ...func(*console.Config, *console.Options)) *env {
 	for p, h := range con.Routes() {
 		api.Handle(p, h)
 	}
-	srv := httptest.NewServer(api.Handler())
+	srv := httptest.NewUnstartedServer(api.Handler())
+	srv.Listener.Close()
+	srv.Listener = ln
+	srv.Start()
 	t.Cleanup(srv.Close)
 	return &env{t: t, srv: srv, db: db, approvals: apv, pipe: pipe, trail: trail, clock: clk, dataDir: dir}
 }
@@ -698,5 +707,38 @@ func TestSignInReturnsOnlyToTheConsole(t *testing.T) {
 		if !strings.Contains(page, `id="continue" href="/console/"`) {
 			t.Errorf("next %q:\n%s", next, page)
 		}
+	}
+}
+
+// The policies page shows the layers in force with their versions and
+// sources, and the error of a reload that failed (the previous policies
+// staying in force).
+func TestPoliciesPageShowsAFailedReload(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "org.cedar")
+	if err := os.WriteFile(file, []byte(testPolicies), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	off := false
+	engine, err := policy.NewEngine(policy.Config{Dirs: []string{dir}, Watch: &off}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := newEnv(t, func(_ *console.Config, o *console.Options) { o.Policies = engine })
+	audrey := e.signedIn(keyAudrey)
+	if err := os.WriteFile(file, []byte(testPolicies+"\npermit (principal, action, resource) when { <script> };\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := engine.Reload(); err == nil {
+		t.Fatal("a broken policy reloaded")
+	}
+	_, page := audrey.get("/console/policies")
+	for _, want := range []string{"The last reload failed", "org.cedar:", engine.Layers()[0].Version, "pay-needs-approval", "payments need a person", "asks: payments need a person"} {
+		if !strings.Contains(page, want) {
+			t.Errorf("the policies page lacks %q", want)
+		}
+	}
+	if strings.Contains(page, "<script>") {
+		t.Error("the page carries the policy's text unescaped")
 	}
 }

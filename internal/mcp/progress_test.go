@@ -46,3 +46,40 @@ func TestProgressNotification(t *testing.T) {
 		t.Fatalf("got  %s\nwant %s", got, want)
 	}
 }
+
+// FuzzProgressToken: whatever the params, a token found is a string or an
+// integer, and the notification built with it is JSON whose token decodes
+// to the same value as the client's.
+func FuzzProgressToken(f *testing.F) {
+	f.Add([]byte(`{"_meta":{"progressToken":"abc"}}`))
+	f.Add([]byte(`{"_meta":{"progressToken":-7}}`))
+	f.Add([]byte(`{"_meta":{"progressToken":"\ud800"}}`))
+	f.Fuzz(func(t *testing.T, params []byte) {
+		tok, ok := ProgressToken(params)
+		if !ok {
+			return
+		}
+		switch tok.(type) {
+		case string, int64:
+		default:
+			t.Fatalf("token %#v of type %T", tok, tok)
+		}
+		var n struct {
+			Params struct {
+				Token json.RawMessage `json:"progressToken"`
+			} `json:"params"`
+		}
+		if err := json.Unmarshal(ProgressNotification(tok, 1, "m"), &n); err != nil {
+			t.Fatal(err)
+		}
+		var client struct {
+			Meta struct {
+				Token any `json:"progressToken"`
+			} `json:"_meta"`
+		}
+		var ours any
+		if json.Unmarshal(params, &client) != nil || json.Unmarshal(n.Params.Token, &ours) != nil || client.Meta.Token != ours {
+			t.Fatalf("client's token %#v, ours %s", client.Meta.Token, n.Params.Token)
+		}
+	})
+}

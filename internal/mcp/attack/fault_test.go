@@ -126,13 +126,14 @@ func TestTrailOutlivesEveryEndOfACall(t *testing.T) {
 }
 
 // httpFaults ends calls through `toolgate serve`: a request timeout shorter
-// than the server's work, and HTTP clients that go away. It returns the
-// number of calls sent.
+// than the server's work (the slow tool answers only when released, so
+// every call left alone times out, whatever the timeout), and HTTP clients
+// that go away. It returns the number of calls sent.
 func httpFaults(t *testing.T, dir, data string, read map[string]bool) int {
 	t.Helper()
 	port := testutil.FreePort(t)
 	config := filepath.Join(dir, "serve.yaml")
-	cfg := fmt.Sprintf("listen: 127.0.0.1:%d\nprincipal: {id: agent}\npolicy:\n  dirs: [%q]\nservers:\n  - {name: lax, command: %q}\nmcp:\n  shutdown_timeout: 2s\n  gateway:\n    request_timeout: 200ms\n",
+	cfg := fmt.Sprintf("listen: 127.0.0.1:%d\nprincipal: {id: agent}\npolicy:\n  dirs: [%q]\nservers:\n  - {name: lax, command: %q}\nmcp:\n  shutdown_timeout: 2s\n  gateway:\n    request_timeout: 2s\n",
 		port, testdata(t, "policies"), os.Args[0])
 	if err := os.WriteFile(config, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
@@ -147,7 +148,19 @@ func httpFaults(t *testing.T, dir, data string, read map[string]bool) int {
 	}()
 	base := fmt.Sprintf("http://127.0.0.1:%d", port)
 	c := &mcpHTTP{t: t, url: base + "/mcp/lax"}
-	c.post(`{"jsonrpc":"2.0","id":"init","method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"fault","version":"1"}}}`, http.StatusOK)
+	// request_timeout bounds initialize too, which starts the server: on a
+	// loaded machine that can take longer, so a session that failed to
+	// start is started again (its server is up by then).
+	for attempt := 1; ; attempt++ {
+		body := c.post(`{"jsonrpc":"2.0","id":"init","method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"fault","version":"1"}}}`, 0)
+		if c.status == http.StatusOK && c.session != "" && !strings.Contains(body, `"error"`) {
+			break
+		}
+		if attempt == 5 {
+			t.Fatalf("no session after %d tries: %d %s", attempt, c.status, body)
+		}
+		c.session = ""
+	}
 	c.post(`{"jsonrpc":"2.0","method":"notifications/initialized"}`, http.StatusAccepted)
 	const n = 150
 	var wg sync.WaitGroup

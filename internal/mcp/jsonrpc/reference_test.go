@@ -301,7 +301,6 @@ func refParseMessage(raw json.RawMessage) (*Message, *Error) {
 	return m, nil
 }
 
-
 func (m *Message) refEncode() []byte {
 	b := make([]byte, 0, len(m.Params)+len(m.Result)+len(m.Error)+len(m.Method)+len(m.ID)+48)
 	b = append(b, `{"jsonrpc":"2.0"`...)
