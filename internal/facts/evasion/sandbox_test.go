@@ -91,6 +91,12 @@ var execveRE = regexp.MustCompile(`^\d+ +execve\("((?:[^"\\]|\\.)*)"`)
 // did. See testdata/sandbox.sh.
 func runSandbox(t testing.TB, dir string, lines []string) []execution {
 	t.Helper()
+	return runSandboxFor(t, dir, lines, 60)
+}
+
+// runSandboxFor is runSandbox with each case killed after seconds.
+func runSandboxFor(t testing.TB, dir string, lines []string, seconds int) []execution {
+	t.Helper()
 	// Cases of an earlier call must not run again.
 	cases := filepath.Join(dir, "cases")
 	if err := os.RemoveAll(cases); err != nil {
@@ -116,6 +122,7 @@ func runSandbox(t testing.TB, dir string, lines []string) []execution {
 	// such as `date -s 2001-01-01` once set this machine's clock back).
 	cmd := exec.CommandContext(ctx, "setpriv", "--bounding-set", "-sys_time,-sys_boot,-sys_module,-wake_alarm,-sys_rawio",
 		"unshare", "-m", "-p", "-f", "-n", "--propagation", "private", "sh", script, dir)
+	cmd.Env = append(os.Environ(), "CASE_SECONDS="+strconv.Itoa(seconds))
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()

@@ -255,6 +255,11 @@ func (a *analyser) arithCheck(n syntax.Node) {
 			a.arith(n.Slice.Offset)
 			a.arith(n.Slice.Length)
 		}
+		if n.Exp != nil && (n.Exp.Op == syntax.AssignUnset || n.Exp.Op == syntax.AssignUnsetOrNull) &&
+			n.Param != nil && a.scope().integer[n.Param.Value] && n.Exp.Word != nil {
+			// ${n:=v} assigns v to n, evaluated when n is declared -i.
+			a.arithWord(n.Exp.Word)
+		}
 		if n.Exp != nil && n.Exp.Op == syntax.OtherParamOps && n.Exp.Word != nil && n.Exp.Word.Lit() == "P" {
 			// ${x@P} expands x as a prompt string, which runs $(…).
 			a.dynamic = true
@@ -272,6 +277,25 @@ func (a *analyser) arithCheck(n syntax.Node) {
 		}
 		if n.Name != nil && n.Value != nil && (a.scope().integer[n.Name.Value] || integerSpecials[n.Name.Value]) {
 			a.arithWord(n.Value)
+		}
+		if n.Name != nil && n.Array != nil && a.scope().integer[n.Name.Value] {
+			// declare -ai a; a=(v …) evaluates every element.
+			for _, e := range n.Array.Elems {
+				if e.Value != nil {
+					a.arithWord(e.Value)
+				}
+			}
+		}
+	case *syntax.ForClause:
+		// for n in v …; select n in v …: each word is assigned to n.
+		if wi, ok := n.Loop.(*syntax.WordIter); ok && wi.Name != nil && a.scope().integer[wi.Name.Value] {
+			for _, w := range wi.Items {
+				a.arithWord(w)
+			}
+			if !wi.InPos.IsValid() {
+				// "for n; do" iterates over the positional parameters.
+				a.dynamic = true
+			}
 		}
 	case *syntax.DeclClause:
 		for _, as := range n.Args {
@@ -367,6 +391,11 @@ func (a *analyser) varName(w *syntax.Word, assigns bool) {
 	s, _, _ = strings.Cut(s, "=")
 	if assigns {
 		a.variable(varBase(s))
+		if a.scope().integer[varBase(s)] {
+			// read n, printf -v n …: input assigned to a declare -i
+			// variable is evaluated as arithmetic.
+			a.dynamic = true
+		}
 	}
 	i := strings.IndexByte(s, '[')
 	if i < 0 {

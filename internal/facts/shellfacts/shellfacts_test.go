@@ -142,6 +142,14 @@ func TestClassify(t *testing.T) {
 		{"test -v does not set", "test -v PATH", F{"dynamic": false, "unknown": false}},
 		{"loop over files", "for f in a b; do cat \"$f\"; done", F{"dynamic": false, "unknown": false}},
 		{"RANDOM is arithmetic", "x='a[$(id)]'; RANDOM=$x", F{"dynamic": true}},
+		// Every way of assigning a declare -i variable evaluates the value.
+		{"read into an integer", "declare -i n; read n <<< 'a[$(id)]'", F{"dynamic": true}},
+		{"printf -v into an integer", "declare -i n; printf -v n %s 'a[$(id)]'", F{"dynamic": true}},
+		{"loop word into an integer", "declare -i n; for n in 'a[$(id)]'; do :; done", F{"dynamic": true}},
+		{"select into an integer", "typeset -i n; select n in 'a[$(id)]'; do break; done", F{"dynamic": true}},
+		{"default into an integer", "declare -i n; : ${n:='a[$(id)]'}", F{"dynamic": true}},
+		{"integer array elements", "declare -ai a; a=('a[$(id)]')", F{"dynamic": true}},
+		{"integer loop over numbers", "declare -i n; for n in 1 2 3; do echo $n; done", F{"dynamic": false}},
 		// Flags that run programs.
 		{"file -z runs decompressors", "file -z a.gz", F{"unknown": true}},
 		{"rg -z runs decompressors", "rg -z x", F{"unknown": true}},

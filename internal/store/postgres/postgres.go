@@ -4,7 +4,7 @@
 // (the audit trail, history) take a transaction-scoped advisory lock, spends
 // and approval answers are guarded updates of one row, and a commit returns
 // once PostgreSQL has flushed it (synchronous_commit as configured on the
-// server, on by default).
+// server, except that off is turned on).
 //
 // The schema is versioned (the migrations below, applied in order at Open
 // or by `toolgate store migrate`); a database whose schema is newer than
@@ -104,6 +104,22 @@ func Open(ctx context.Context, connURL string, opt Options) (*DB, error) {
 	}
 	if cfg.ConnConfig.RuntimeParams["application_name"] == "" {
 		cfg.ConnConfig.RuntimeParams["application_name"] = "toolgate"
+	}
+	// A commit must be on the database's stable storage when it returns:
+	// the trail's write-ahead rule counts on it. A server (or database,
+	// or role) set to synchronous_commit = off would return first, so each
+	// connection turns it on; any other setting (local, remote_write, on,
+	// remote_apply) flushes locally and is kept.
+	cfg.AfterConnect = func(ctx context.Context, c *pgx.Conn) error {
+		var mode string
+		if err := c.QueryRow(ctx, `SHOW synchronous_commit`).Scan(&mode); err != nil {
+			return err
+		}
+		if mode == "off" {
+			_, err := c.Exec(ctx, `SET synchronous_commit = on`)
+			return err
+		}
+		return nil
 	}
 	d := &DB{url: Redact(connURL), timeout: opt.OpTimeout}
 	if d.timeout <= 0 {
