@@ -46,6 +46,9 @@ type world struct {
 	env     []string
 	out     []*testutil.SyncBuffer // every toolgate process's output (its logs)
 	done    []chan struct{}        // closed when the process of the same index ends
+
+	serveCmd  *exec.Cmd     // the running serve, if any
+	serveDone chan struct{} // closed when it has ended
 }
 
 // newWorld picks serve's address and the data directory; env is added to
@@ -119,11 +122,21 @@ func (w *world) start(name string, args ...string) *exec.Cmd {
 // serve starts `toolgate serve` and waits until it logs that it serves.
 func (w *world) serve() {
 	w.t.Helper()
-	w.start("serve", "serve")
+	w.serveCmd = w.start("serve", "serve")
 	out, done := w.out[len(w.out)-1], w.done[len(w.done)-1]
+	w.serveDone = done
 	if !out.WaitFor("toolgate serving", done) {
 		w.t.Fatalf("toolgate serve ended before serving:\n%s", out.String())
 	}
+}
+
+// stopServe stops serve (SIGINT) and waits for it to end: its trail is
+// complete then (an outcome record may otherwise still wait to share the
+// next commit).
+func (w *world) stopServe() {
+	w.t.Helper()
+	_ = w.serveCmd.Process.Signal(os.Interrupt)
+	<-w.serveDone
 }
 
 // logs is everything every toolgate process wrote.

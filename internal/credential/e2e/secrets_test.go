@@ -165,6 +165,7 @@ servers:
 	if found := containsAny(logs, secrets...); len(found) > 0 {
 		t.Errorf("toolgate's logs hold secrets %q:\n%s", found, logs)
 	}
+	w.stopServe()
 	audit := w.auditQuery()
 	if !strings.Contains(audit, "echo_key") || !strings.Contains(audit, "env_report") {
 		t.Fatalf("the audit trail lacks the calls:\n%s", audit)
@@ -238,6 +239,7 @@ func TestUpstreamRedirectLeaksNothing(t *testing.T) {
 	if len(h.ranCalls()) != 0 {
 		t.Fatal("the tool ran")
 	}
+	w.stopServe()
 	audit := w.auditQuery()
 	if !strings.Contains(audit, `"status":"upstream_failure"`) || !strings.Contains(audit, "redirect") {
 		t.Fatalf("the audit trail does not record the refused redirect as an upstream failure:\n%s", audit)
