@@ -137,45 +137,42 @@ type revokeData struct {
 	Tasks int
 }
 
-// revokeTaskPage is the confirmation step: what will be revoked, and a
-// reason.
-func (c *Console) revokeTaskPage(w http.ResponseWriter, r *http.Request, s *session) {
+// revocable finds the task of the request's path and checks that the
+// signed-in person may revoke it; otherwise it answers the request itself.
+func (c *Console) revocable(w http.ResponseWriter, r *http.Request, s *session) (*task.View, []*task.View, bool) {
 	if !c.tasksAllowed(w, r, s) {
-		return
+		return nil, nil, false
 	}
 	t, sub, err := c.findTask(r, r.PathValue("id"))
 	if err != nil {
 		c.fail(w, r, s, http.StatusServiceUnavailable, CodeStore, err.Error())
-		return
+		return nil, nil, false
 	}
 	if t == nil {
 		c.fail(w, r, s, http.StatusNotFound, CodeNotFound, "there is no task "+r.PathValue("id"))
-		return
+		return nil, nil, false
 	}
 	res, extra := taskEntity(t.ID, t.Agent, t.Owner, t.Purpose, t.RootID)
 	if !c.may(s, ActionRevokeTask, res, extra...) {
 		c.fail(w, r, s, http.StatusForbidden, CodeForbidden, s.Name()+" may not revoke task "+t.ID+" (Action::\"RevokeTask\")")
+		return nil, nil, false
+	}
+	return t, sub, true
+}
+
+// revokeTaskPage is the confirmation step: what will be revoked, and a
+// reason.
+func (c *Console) revokeTaskPage(w http.ResponseWriter, r *http.Request, s *session) {
+	t, sub, ok := c.revocable(w, r, s)
+	if !ok {
 		return
 	}
 	c.render(w, http.StatusOK, "revoke", s, view{Title: "Revoke task " + t.ID, Nav: "tasks", Data: revokeData{Task: t, Below: sub}})
 }
 
 func (c *Console) revokeTask(w http.ResponseWriter, r *http.Request, s *session) {
-	if !c.tasksAllowed(w, r, s) {
-		return
-	}
-	t, _, err := c.findTask(r, r.PathValue("id"))
-	if err != nil {
-		c.fail(w, r, s, http.StatusServiceUnavailable, CodeStore, err.Error())
-		return
-	}
-	if t == nil {
-		c.fail(w, r, s, http.StatusNotFound, CodeNotFound, "there is no task "+r.PathValue("id"))
-		return
-	}
-	res, extra := taskEntity(t.ID, t.Agent, t.Owner, t.Purpose, t.RootID)
-	if !c.may(s, ActionRevokeTask, res, extra...) {
-		c.fail(w, r, s, http.StatusForbidden, CodeForbidden, s.Name()+" may not revoke task "+t.ID+" (Action::\"RevokeTask\")")
+	t, _, ok := c.revocable(w, r, s)
+	if !ok {
 		return
 	}
 	if r.PostForm.Get("confirm") != "yes" {
