@@ -26,40 +26,17 @@ import (
 
 	"github.com/toolgate/toolgate/internal/identity"
 	"github.com/toolgate/toolgate/internal/testutil"
+	"github.com/toolgate/toolgate/internal/testutil/banktest"
 )
 
 // TestMain lets the test binary be the payment server
 // (TOOLGATE_E2E_SERVER=bank).
 func TestMain(m *testing.M) {
 	if os.Getenv("TOOLGATE_E2E_SERVER") == "bank" {
-		bankServer()
+		banktest.Run(banktest.Server())
 		return
 	}
 	os.Exit(m.Run())
-}
-
-type payArgs struct {
-	Amount int    `json:"amount"`
-	To     string `json:"to"`
-}
-
-// bankServer is a stdio MCP server with one tool, pay, that appends every
-// payment it makes to $BANK_LOG: the test counts what really ran.
-func bankServer() {
-	s := mcp.NewServer(&mcp.Implementation{Name: "bank", Version: "1"}, nil)
-	mcp.AddTool(s, &mcp.Tool{Name: "pay", Description: "Pay an amount to an account."},
-		func(_ context.Context, _ *mcp.CallToolRequest, a payArgs) (*mcp.CallToolResult, any, error) {
-			f, err := os.OpenFile(os.Getenv("BANK_LOG"), os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o600)
-			if err != nil {
-				return nil, nil, err
-			}
-			fmt.Fprintf(f, "%d %s\n", a.Amount, a.To)
-			f.Close()
-			return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: fmt.Sprintf("paid %d to %s", a.Amount, a.To)}}}, nil, nil
-		})
-	if err := s.Run(context.Background(), &mcp.StdioTransport{}); err != nil {
-		os.Exit(1)
-	}
 }
 
 // API keys of the test's people and agent (identity.api_keys).

@@ -24,6 +24,7 @@ import (
 	"github.com/toolgate/toolgate/internal/identity"
 	"github.com/toolgate/toolgate/internal/identity/idptest"
 	"github.com/toolgate/toolgate/internal/testutil"
+	"github.com/toolgate/toolgate/internal/testutil/banktest"
 )
 
 // TestMain lets the test binary be the bank (TOOLGATE_E2E_SERVER=bank).
@@ -35,32 +36,14 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-type payArgs struct {
-	Amount int    `json:"amount"`
-	To     string `json:"to"`
-}
-
-// bankServer is a stdio MCP server: pay (appends to $BANK_LOG what it
-// paid) and balance (read-only).
+// bankServer is the bank of banktest with a read-only balance tool.
 func bankServer() {
-	s := mcp.NewServer(&mcp.Implementation{Name: "bank", Version: "1"}, nil)
-	mcp.AddTool(s, &mcp.Tool{Name: "pay", Description: "Pay an amount to an account."},
-		func(_ context.Context, _ *mcp.CallToolRequest, a payArgs) (*mcp.CallToolResult, any, error) {
-			f, err := os.OpenFile(os.Getenv("BANK_LOG"), os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o600)
-			if err != nil {
-				return nil, nil, err
-			}
-			fmt.Fprintf(f, "%d %s\n", a.Amount, a.To)
-			f.Close()
-			return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: fmt.Sprintf("paid %d to %s", a.Amount, a.To)}}}, nil, nil
-		})
+	s := banktest.Server()
 	mcp.AddTool(s, &mcp.Tool{Name: "balance", Description: "The account's balance.", Annotations: &mcp.ToolAnnotations{ReadOnlyHint: true}},
 		func(context.Context, *mcp.CallToolRequest, struct{}) (*mcp.CallToolResult, any, error) {
 			return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: "balance 1000"}}}, nil, nil
 		})
-	if err := s.Run(context.Background(), &mcp.StdioTransport{}); err != nil {
-		os.Exit(1)
-	}
+	banktest.Run(s)
 }
 
 const keyBot = "tgk_bot_agent_0123456789abcdef01234567"
